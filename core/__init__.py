@@ -1,0 +1,4 @@
+"""Returns Desk core: orders, cases, the return policy and the case lifecycle.
+
+Framework-free: nothing here imports aiogram or anything in ``bot``.
+"""

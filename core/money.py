@@ -1,0 +1,88 @@
+"""Money as integer minor units plus an ISO 4217 currency; never a float."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from babel.numbers import get_currency_precision
+
+
+class MoneyError(ValueError):
+    pass
+
+
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point for a currency (2 for EUR, 0 for JPY, 3 for KWD)."""
+    return int(get_currency_precision(currency.upper()))
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Money:
+    minor: int
+    currency: str
+
+    @classmethod
+    def parse(cls, text: str | Decimal | int, currency: str) -> Money:
+        """Parse a decimal string ("39.90") exactly; refuses more digits than the currency has."""
+        currency = currency.upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise MoneyError(f"not an ISO 4217 currency code: {currency!r}")
+        try:
+            amount = Decimal(str(text).strip())
+        except InvalidOperation as exc:
+            raise MoneyError(f"not a decimal amount: {text!r}") from exc
+        if not amount.is_finite():
+            raise MoneyError(f"not a decimal amount: {text!r}")
+        exp = currency_exponent(currency)
+        scaled = amount.scaleb(exp)
+        if scaled != scaled.to_integral_value():
+            raise MoneyError(f"{text!r} has more than {exp} decimals for {currency}")
+        return cls(int(scaled), currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency.upper())
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(self.minor).scaleb(-currency_exponent(self.currency))
+
+    def _same(self, other: Money) -> None:
+        if self.currency != other.currency:
+            raise MoneyError(f"cannot mix {self.currency} and {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor + other.minor, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.minor - other.minor, self.currency)
+
+    def __mul__(self, times: int) -> Money:
+        return Money(self.minor * times, self.currency)
+
+    def percent(self, percent: Decimal | int | str) -> Money:
+        """``percent`` % of this amount, rounded half up to the minor unit."""
+        value = (Decimal(self.minor) * Decimal(str(percent)) / 100).quantize(
+            Decimal(1), rounding=ROUND_HALF_UP
+        )
+        return Money(int(value), self.currency)
+
+    def clamp_min_zero(self) -> Money:
+        return self if self.minor >= 0 else Money(0, self.currency)
+
+    def __str__(self) -> str:
+        exp = currency_exponent(self.currency)
+        return f"{self.amount:.{exp}f} {self.currency}"
+
+    def as_decimal_string(self) -> str:
+        return f"{self.amount:.{currency_exponent(self.currency)}f}"
+
+
+def total(amounts: list[Money] | tuple[Money, ...], currency: str) -> Money:
+    result = Money.zero(currency)
+    for amount in amounts:
+        result = result + amount
+    return result

@@ -1,0 +1,27 @@
+"""Order numbers as buyers type them: '#AUR-10021', 'aur 10021', 'ＡＵＲ－１００２１'."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_./]+")
+# In a sentence: an optional '#', letters, an optional separator, then digits.
+_IN_TEXT = re.compile(r"(?<![\w#])#?\s?([A-Za-z]{1,6}[\s\-_]?\d{3,12}|\d{4,12})(?!\w)")
+
+
+def normalize_order_number(text: str) -> str:
+    """A canonical key: NFKC (full-width → ASCII), no '#', no separators, upper case."""
+    folded = unicodedata.normalize("NFKC", text).strip().lstrip("#").strip()
+    return _SEPARATORS.sub("", folded).upper()
+
+
+def find_order_numbers(text: str) -> list[str]:
+    """Candidate order numbers mentioned in free text, normalized, in order of appearance."""
+    folded = unicodedata.normalize("NFKC", text)
+    seen: list[str] = []
+    for match in _IN_TEXT.finditer(folded):
+        key = normalize_order_number(match.group(1))
+        if key not in seen:
+            seen.append(key)
+    return seen

@@ -1,0 +1,243 @@
+"""The deployment's configuration file (TOML): shops, suppliers, staff, return policy, timers.
+
+Validated with pydantic at the boundary (unknown keys are errors); a mistake names the file, the
+key and what is wrong, and the program refuses to start. See ``core/sample/shops.toml``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.cases.reasons import Party, Reason, Resolution
+
+
+class ConfigError(ValueError):
+    """A configuration mistake: file, key and what is wrong."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file, self.key, self.problem = file, key, problem
+        super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WindowFrom(StrEnum):
+    DELIVERY = "delivery"  # delivery; shipping + the longest estimate when delivery is unknown
+    SHIPPING = "shipping"
+    ORDER = "order"
+
+
+class SupplierAccepts(StrEnum):
+    ANY = "any"  # defects and change of mind
+    DEFECTS = "defects"
+    NONE = "none"
+
+
+class SupplierSettlement(StrEnum):
+    GOODS_BACK = "goods_back"  # takes the goods back and refunds the store
+    CREDIT = "credit"  # credits the store, the goods stay with the buyer
+
+
+Days = Annotated[int, Field(ge=0, le=3650)]
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
+Amount = Annotated[Decimal, Field(ge=0)]
+
+
+class Supplier(_Strict):
+    name: str
+    accepts: SupplierAccepts = SupplierAccepts.DEFECTS
+    window_days: Days = 0
+    window_from: WindowFrom = WindowFrom.DELIVERY
+    restocking_fee_percent: Percent = Decimal(0)
+    settlement: SupplierSettlement = SupplierSettlement.GOODS_BACK
+    return_address: str | None = None
+    credit_needs_photos: bool = False
+    video_required_for: tuple[Reason, ...] = ()
+    holds_brand_authorisation: bool = False
+
+    @model_validator(mode="after")
+    def _goods_need_an_address(self) -> Supplier:
+        if (
+            self.accepts is not SupplierAccepts.NONE
+            and self.settlement is SupplierSettlement.GOODS_BACK
+            and not self.return_address
+        ):
+            raise ValueError("return_address is required when the supplier takes goods back")
+        return self
+
+
+class EvidenceRule(_Strict):
+    photos: Annotated[int, Field(ge=0, le=20)] = 0
+    videos: Annotated[int, Field(ge=0, le=5)] = 0
+    media: Annotated[int, Field(ge=0, le=20)] = 0  # photos and videos together
+    description: bool = False
+    guide: tuple[
+        str, ...
+    ] = ()  # shot codes the bot asks for in order: parcel, label, item, closeup
+
+
+class ReasonRule(_Strict):
+    """How one reason is handled; any field left out comes from the reason's defaults."""
+
+    allowed: bool = True
+    evidence: EvidenceRule | None = None
+    return_shipping: Party | None = None
+    item_must_return: bool | None = None
+    resolutions: tuple[Resolution, ...] | None = None
+    window_days: Days | None = None
+    review: Literal["auto", "seller", "agent"] | None = None
+
+
+class CategoryRule(_Strict):
+    returnable: bool | None = None  # False: no change-of-mind returns for this category
+    change_of_mind_days: Days | None = None
+    defect_days: Days | None = None
+    restocking_fee_percent: Percent | None = None
+    refund_without_return_below: Amount | None = None
+
+
+class NotReceivedRule(_Strict):
+    grace_days: Days = 7  # after the longest delivery estimate
+    stale_tracking_days: Days = 20  # or when tracking has not moved for this long
+    unestimated_days: Days = 60  # when the carrier gave no estimate at all
+
+
+class Policy(_Strict):
+    window_from: WindowFrom = WindowFrom.DELIVERY
+    change_of_mind: bool = True
+    change_of_mind_days: Days = 30
+    defect_days: Days = 30
+    non_returnable_categories: tuple[str, ...] = ()
+    restocking_fee_percent: Percent = Decimal(0)  # on change of mind only
+    refund_without_return_below: Amount = Decimal(0)  # claimed value under this: keep the item
+    auto_approve_below: Amount = Decimal(0)  # claimed value under this: approved at once
+    agent_review_above: Amount | None = None  # over this: a person (agent) must look
+    agent_review_reasons: tuple[Reason, ...] = (Reason.COUNTERFEIT,)
+    reship_allowed_below: Amount | None = None  # shipped orders: reship to a new address
+    refund_original_shipping: bool = True  # when the whole order comes back through no buyer fault
+    resolution_preference: tuple[Resolution, ...] = (
+        Resolution.REFUND,
+        Resolution.REPLACEMENT,
+        Resolution.EXCHANGE,
+        Resolution.PARTIAL_REFUND,
+        Resolution.RESHIP,
+        Resolution.STORE_CREDIT,
+    )
+    not_received: NotReceivedRule = NotReceivedRule()
+    reasons: dict[Reason, ReasonRule] = {}
+    categories: dict[str, CategoryRule] = {}
+
+
+class Shop(_Strict):
+    name: str
+    language: str = "en"
+    currency: str = "USD"
+    sellers: tuple[int, ...] = ()  # Telegram user ids
+    staff_chat_id: int | None = None
+    link_secret: Annotated[str, Field(min_length=16)]
+    link_checks: tuple[Literal["email", "phone_last4", "postal_code"], ...] = (
+        "email",
+        "phone_last4",
+        "postal_code",
+    )
+    return_address: str
+    policy: Policy = Policy()
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError("must be an ISO 4217 code such as EUR")
+        return value.upper()
+
+
+class MinimumRights(_Strict):
+    """Consumer law that no shop policy can undercut for buyers in these countries."""
+
+    countries: tuple[str, ...]
+    change_of_mind_days: Days = 0
+    window_from: WindowFrom = WindowFrom.DELIVERY
+    defect_days: Days = 0
+    exempt_categories: tuple[str, ...] = ()  # e.g. unsealed hygiene goods
+    refund_original_shipping: bool = False
+
+
+class Lifecycle(_Strict):
+    """How long each waiting state may last before a reminder or the next step."""
+
+    buyer_info_days: Days = 7
+    return_ship_days: Days = 14
+    return_transit_days: Days = 45
+    seller_decision_hours: Annotated[int, Field(ge=1, le=24 * 60)] = 48
+    agent_first_response_hours: Annotated[int, Field(ge=1, le=24 * 60)] = 24
+    resolution_days: Days = 5
+    link_attempts_per_hour: Annotated[int, Field(ge=1, le=100)] = 5
+
+
+class Deployment(_Strict):
+    bot_username: str = "ReturnsDeskBot"
+    case_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,3}$")] = "R"
+    agents: tuple[int, ...] = ()
+    evidence_max_bytes: Annotated[int, Field(ge=1024)] = 20 * 1024 * 1024
+
+
+class Config(_Strict):
+    deployment: Deployment = Deployment()
+    lifecycle: Lifecycle = Lifecycle()
+    suppliers: dict[str, Supplier] = {}
+    shops: dict[str, Shop]
+    minimum_rights: dict[str, MinimumRights] = {}
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        if not self.shops:
+            raise ValueError("at least one shop is needed")
+        return self
+
+    def shop(self, shop_id: str) -> Shop:
+        return self.shops[shop_id]
+
+    def minimum_rights_for(self, country: str | None) -> list[MinimumRights]:
+        if not country:
+            return []
+        country = country.upper()
+        return [rights for rights in self.minimum_rights.values() if country in rights.countries]
+
+
+SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "sample" / "shops.toml"
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate the TOML configuration; errors name the file, key and problem."""
+    file = Path(path) if path else SAMPLE_CONFIG
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(file), "", "file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), "", f"not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(file), "", "not UTF-8 text") from exc
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        raise ConfigError(str(file), key or "(top level)", _describe(error)) from exc
+
+
+def _describe(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling against the sample configuration)"
+    if error["type"] == "missing":
+        return "required but missing"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")

@@ -1,0 +1,834 @@
+"""The policy decision: one pure function from (order, lines, reason, evidence, moment) to what
+the shop will do, and why.
+
+Nothing here touches storage or renders a sentence: reasons for the outcome are explanation
+codes with primitive values (dates as ISO strings, money as {"amount", "currency"}) that the bot
+turns into sentences in the buyer's or seller's language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from core.cases.reasons import Fault, Party, Reason, ReasonKind, Resolution
+from core.money import Money
+from core.orders.model import Order, OrderLine, OrderStatus
+from core.policy.config import (
+    Config,
+    MinimumRights,
+    Policy,
+    ReasonRule,
+    Shop,
+    Supplier,
+    SupplierAccepts,
+    SupplierSettlement,
+    WindowFrom,
+)
+from core.policy.defaults import effective_rule
+
+
+class Review(StrEnum):
+    AUTOMATIC = "automatic"
+    SELLER = "seller"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A line of the order and how many of its units the buyer's case is about."""
+
+    line_no: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceCount:
+    photos: int = 0
+    videos: int = 0
+    has_description: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """Something the buyer must still supply: photos, videos, media (either) or a description."""
+
+    what: str
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LineRefund:
+    line_no: int
+    quantity: int
+    gross: Money
+    fee: Money
+    net: Money
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierGap:
+    """What the shop will not get back from the supplier for a line, and why."""
+
+    supplier: str | None
+    line_no: int
+    code: str
+    unrecoverable: Money
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    eligible: bool
+    refusal: str | None
+    reason: Reason
+    missing: tuple[Missing, ...]
+    resolutions: tuple[Resolution, ...]
+    return_required: bool
+    return_paid_by: Party | None
+    return_address: str | None
+    fees: Money
+    refund_lines: tuple[LineRefund, ...]
+    refund_total: Money
+    shipping_refund: Money
+    review: Review
+    deadlines: dict[str, datetime]
+    explanations: tuple[Explanation, ...]
+    supplier_gaps: tuple[SupplierGap, ...]
+    evidence_guide: tuple[str, ...] = ()
+    evidence_required: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Eligible, and nothing more to supply."""
+        return self.eligible and not self.missing
+
+    def codes(self) -> list[str]:
+        return [explanation.code for explanation in self.explanations]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready snapshot, stored with the case as the decision shown to the buyer."""
+        return {
+            "eligible": self.eligible,
+            "refusal": self.refusal,
+            "reason": self.reason.value,
+            "missing": [{"what": m.what, "count": m.count} for m in self.missing],
+            "resolutions": [r.value for r in self.resolutions],
+            "return_required": self.return_required,
+            "return_paid_by": self.return_paid_by.value if self.return_paid_by else None,
+            "return_address": self.return_address,
+            "fees": _money(self.fees),
+            "refund_lines": [
+                {
+                    "line_no": line.line_no,
+                    "quantity": line.quantity,
+                    "gross": _money(line.gross),
+                    "fee": _money(line.fee),
+                    "net": _money(line.net),
+                }
+                for line in self.refund_lines
+            ],
+            "refund_total": _money(self.refund_total),
+            "shipping_refund": _money(self.shipping_refund),
+            "review": self.review.value,
+            "deadlines": {k: v.isoformat() for k, v in self.deadlines.items()},
+            "explanations": [{"code": e.code, "params": e.params} for e in self.explanations],
+            "supplier_gaps": [
+                {
+                    "supplier": gap.supplier,
+                    "line_no": gap.line_no,
+                    "code": gap.code,
+                    "unrecoverable": _money(gap.unrecoverable),
+                    "params": gap.params,
+                }
+                for gap in self.supplier_gaps
+            ],
+            "evidence_guide": list(self.evidence_guide),
+            "evidence_required": dict(self.evidence_required),
+        }
+
+
+def _money(value: Money) -> dict[str, str]:
+    return {"amount": value.as_decimal_string(), "currency": value.currency}
+
+
+def _day(value: datetime) -> str:
+    return value.date().isoformat()
+
+
+def end_of_day(start: datetime, days: int) -> datetime:
+    """A window of N days closes at the end of the Nth calendar day after it starts (UTC)."""
+    last_day = (start.astimezone(UTC) + timedelta(days=days)).date()
+    return datetime.combine(last_day, time.max, tzinfo=UTC)
+
+
+@dataclass
+class _Draft:
+    """The decision as it is built up; frozen into a Decision at the end."""
+
+    explanations: list[Explanation] = field(default_factory=list)
+    deadlines: dict[str, datetime] = field(default_factory=dict)
+    refusal: str | None = None
+    legal_withdrawal: bool = False  # within a change-of-mind right that law gives the buyer
+
+    def explain(self, code: str, **params: Any) -> None:
+        self.explanations.append(Explanation(code, params))
+
+    def refuse(self, code: str, **params: Any) -> None:
+        if self.refusal is None:
+            self.refusal = code
+        self.explain(code, **params)
+
+
+def decide(
+    *,
+    config: Config,
+    order: Order,
+    claims: list[Claim] | tuple[Claim, ...],
+    reason: Reason,
+    evidence: EvidenceCount,
+    now: datetime,
+    already_claimed: dict[int, int] | None = None,
+) -> Decision:
+    """Evaluate a buyer's claim against the shop's policy, minimum rights and supplier terms.
+
+    ``already_claimed`` maps line numbers to units covered by other open or resolved cases.
+    """
+    shop = config.shop(order.shop)
+    policy = shop.policy
+    rule = effective_rule(reason, policy.reasons.get(reason))
+    rights = config.minimum_rights_for(order.buyer.country)
+    draft = _Draft()
+    currency = order.currency
+    zero = Money.zero(currency)
+
+    lines = _check_claims(order, claims, already_claimed or {}, draft)
+    _check_order_state(order, reason, draft)
+    if not rule.allowed:
+        draft.refuse("reason_not_offered", reason=reason.value)
+
+    claimed_value = sum((line.unit_price * q for line, q in lines), zero)
+
+    if draft.refusal is None:
+        if reason.kind is ReasonKind.ORDER_CHANGE:
+            _order_change(order, reason, shop, claimed_value, draft)
+        elif reason is Reason.NOT_RECEIVED:
+            _not_received(order, lines, policy, now, draft)
+        elif reason is Reason.ARRIVED_LATE:
+            _arrived_late(order, lines, draft)
+        else:
+            _goods_window(order, lines, reason, policy, rights, now, draft)
+    if draft.refusal is not None:
+        return _refused(draft, reason, rule, zero)
+
+    missing = _missing_evidence(rule, evidence)
+    resolutions = _resolutions(rule, policy)
+    return_required, paid_by, address = _return_terms(
+        config, shop, order, lines, reason, rule, claimed_value, draft
+    )
+    refund_lines, fees = _refunds(policy, rights, order, lines, reason, draft)
+    refund_total = sum((line.net for line in refund_lines), zero)
+    shipping_refund = _shipping_refund(order, lines, reason, policy, rights, draft)
+    refund_total = _cap_by_previous_refunds(order, refund_total + shipping_refund, draft)
+    review = _review(rule, policy, order, reason, claimed_value, draft)
+    gaps = _supplier_gaps(
+        config, order, lines, reason, evidence, return_required, refund_lines, now
+    )
+    for gap in gaps:
+        draft.explain(
+            "supplier_gap",
+            gap=gap.code,
+            supplier=gap.supplier,
+            line_no=gap.line_no,
+            amount=_money(gap.unrecoverable),
+        )
+    if reason is Reason.COUNTERFEIT:
+        for line, _ in lines:
+            supplier = config.suppliers.get(line.supplier or "")
+            if supplier is not None and supplier.holds_brand_authorisation:
+                draft.explain("supplier_holds_authorisation", supplier=line.supplier, sku=line.sku)
+    if return_required:
+        draft.deadlines["return_by"] = end_of_day(now, config.lifecycle.return_ship_days)
+    if review is Review.SELLER:
+        draft.deadlines["decision_by"] = now + timedelta(
+            hours=config.lifecycle.seller_decision_hours
+        )
+    elif review is Review.AGENT:
+        draft.deadlines["decision_by"] = now + timedelta(
+            hours=config.lifecycle.agent_first_response_hours
+        )
+    if refund_total.minor > 0:
+        draft.explain("refund_amount", amount=_money(refund_total))
+
+    return Decision(
+        eligible=True,
+        refusal=None,
+        reason=reason,
+        missing=tuple(missing),
+        resolutions=tuple(resolutions),
+        return_required=return_required,
+        return_paid_by=paid_by,
+        return_address=address,
+        fees=fees,
+        refund_lines=tuple(refund_lines),
+        refund_total=refund_total,
+        shipping_refund=shipping_refund,
+        review=review,
+        deadlines=draft.deadlines,
+        explanations=tuple(draft.explanations),
+        supplier_gaps=tuple(gaps),
+        **_evidence_terms(rule),
+    )
+
+
+def _evidence_terms(rule: ReasonRule) -> dict[str, Any]:
+    need = rule.evidence
+    if need is None:
+        return {"evidence_guide": (), "evidence_required": {}}
+    return {
+        "evidence_guide": need.guide,
+        "evidence_required": {"photos": need.photos, "videos": need.videos, "media": need.media},
+    }
+
+
+def _refused(draft: _Draft, reason: Reason, rule: ReasonRule, zero: Money) -> Decision:
+    """Not eligible: only the refusal and what led to it, nothing to offer."""
+    return Decision(
+        eligible=False,
+        refusal=draft.refusal,
+        reason=reason,
+        missing=(),
+        resolutions=(),
+        return_required=False,
+        return_paid_by=None,
+        return_address=None,
+        fees=zero,
+        refund_lines=(),
+        refund_total=zero,
+        shipping_refund=zero,
+        review=Review.SELLER,
+        deadlines=draft.deadlines,
+        explanations=tuple(draft.explanations),
+        supplier_gaps=(),
+        **_evidence_terms(rule),
+    )
+
+
+# ── the steps ──────────────────────────────────────────────────────────────────────────────
+
+
+def _check_claims(
+    order: Order, claims, already_claimed: dict[int, int], draft: _Draft
+) -> list[tuple[OrderLine, int]]:
+    """The claimed lines with their quantities; refuses unknown lines and too many units."""
+    result: list[tuple[OrderLine, int]] = []
+    if not claims:
+        draft.refuse("no_items_chosen")
+        return result
+    seen: set[int] = set()
+    for claim in claims:
+        line = order.line(claim.line_no)
+        if line is None or claim.line_no in seen:
+            draft.refuse("unknown_line", line_no=claim.line_no)
+            continue
+        seen.add(claim.line_no)
+        if claim.quantity < 1:
+            draft.refuse("quantity_invalid", line_no=claim.line_no, quantity=claim.quantity)
+            continue
+        refunded = line.refunded_quantity
+        in_cases = already_claimed.get(line.line_no, 0)
+        available = line.quantity - refunded - in_cases
+        if available <= 0 and refunded >= line.quantity:
+            draft.refuse("line_already_refunded", line_no=line.line_no, sku=line.sku)
+            continue
+        if available <= 0:
+            draft.refuse("line_in_other_case", line_no=line.line_no, sku=line.sku)
+            continue
+        if claim.quantity > available:
+            draft.refuse(
+                "quantity_exceeds",
+                line_no=line.line_no,
+                sku=line.sku,
+                asked=claim.quantity,
+                available=available,
+                bought=line.quantity,
+            )
+            continue
+        result.append((line, claim.quantity))
+    return result
+
+
+def _check_order_state(order: Order, reason: Reason, draft: _Draft) -> None:
+    if order.status is OrderStatus.CANCELLED:
+        params: dict[str, Any] = {}
+        if order.cancelled_at:
+            params["cancelled_on"] = _day(order.cancelled_at)
+        if order.refunded_amount and order.refunded_amount.minor > 0:
+            params["refunded"] = _money(order.refunded_amount)
+        draft.refuse("order_cancelled", **params)
+    elif order.fully_refunded:
+        draft.refuse("order_already_refunded", refunded=_money(order.refunded_amount))  # type: ignore[arg-type]
+
+
+def _order_change(order: Order, reason: Reason, shop: Shop, value: Money, draft: _Draft) -> None:
+    """Cancel or redirect: possible only before the parcel leaves; after, explain the options."""
+    if order.status in (OrderStatus.PENDING, OrderStatus.PAID) and not order.shipments:
+        draft.explain("not_shipped_yet_change_possible")
+        return
+    if order.status is OrderStatus.DELIVERED:
+        draft.refuse("already_delivered", options=["return_after_delivery"])
+        return
+    options = ["refuse_delivery", "return_after_delivery"]
+    limit = shop.policy.reship_allowed_below
+    if limit is not None and value.amount < limit and reason is Reason.CHANGE_ADDRESS:
+        options.append("reship_possible")
+    draft.refuse("already_shipped", options=options)
+
+
+def _not_received(
+    order: Order, lines: list[tuple[OrderLine, int]], policy: Policy, now: datetime, draft: _Draft
+) -> None:
+    """A claim becomes possible once the parcel is overdue: longest estimate plus grace, or no
+    tracking movement for N days."""
+    shipments = [s for line, _ in lines for s in order.shipments_for(line.sku)]
+    if not shipments:
+        draft.refuse("not_shipped_yet", options=["cancel_order"])
+        return
+    if all(s.delivered_at is not None for s in shipments):
+        delivered = max(s.delivered_at for s in shipments if s.delivered_at)
+        draft.explain("tracking_shows_delivered", delivered_on=_day(delivered))
+        return
+    rule = policy.not_received
+    overdue_from: list[datetime] = []
+    for shipment in shipments:
+        if shipment.delivered_at is not None:
+            continue
+        latest = shipment.latest_expected
+        if latest is not None:
+            overdue_from.append(latest + timedelta(days=rule.grace_days))
+        else:
+            overdue_from.append(shipment.shipped_at + timedelta(days=rule.unestimated_days))
+        if shipment.registered and shipment.events:
+            overdue_from.append(shipment.last_event_at + timedelta(days=rule.stale_tracking_days))
+    claim_from = min(overdue_from)
+    pending = [s for s in shipments if s.delivered_at is None]
+    first = pending[0]
+    params: dict[str, Any] = {
+        "shipped_on": _day(first.shipped_at),
+        "registered": first.registered,
+    }
+    if first.earliest_expected and first.latest_expected:
+        params["expected_from"] = _day(first.earliest_expected)
+        params["expected_to"] = _day(first.latest_expected)
+    if now < claim_from:
+        draft.deadlines["claim_possible_from"] = claim_from
+        draft.refuse("not_overdue_yet", claim_from=_day(claim_from), **params)
+        return
+    if first.registered and first.events:
+        params["last_tracking_update"] = _day(first.last_event_at)
+    draft.explain("parcel_overdue", **params)
+    if not first.registered:
+        draft.explain("unregistered_shipment")
+
+
+def _arrived_late(order: Order, lines: list[tuple[OrderLine, int]], draft: _Draft) -> None:
+    shipments = [s for line, _ in lines for s in order.shipments_for(line.sku)]
+    delivered = [s for s in shipments if s.delivered_at is not None]
+    if not delivered:
+        draft.refuse("not_delivered_yet")
+        return
+    late = [s for s in delivered if s.latest_expected and s.delivered_at > s.latest_expected]  # type: ignore[operator]
+    if not late:
+        draft.refuse("arrived_on_time")
+        return
+    shipment = late[0]
+    days = (shipment.delivered_at - shipment.latest_expected).days  # type: ignore[operator]
+    draft.explain("arrived_late_by", days=max(days, 1))
+
+
+def _window_start(order: Order, lines: list[tuple[OrderLine, int]], window_from: WindowFrom):
+    """When the return window starts, and on what it is based."""
+    if window_from is WindowFrom.ORDER:
+        return order.placed_at, "order"
+    shipments = [s for line, _ in lines for s in order.shipments_for(line.sku)] or list(
+        order.shipments
+    )
+    if not shipments:
+        return None, None
+    if window_from is WindowFrom.SHIPPING:
+        return max(s.shipped_at for s in shipments), "shipping"
+    delivered = [s.delivered_at for s in shipments if s.delivered_at is not None]
+    if len(delivered) == len(shipments):
+        return max(delivered), "delivery"
+    estimates = [s.latest_expected for s in shipments if s.latest_expected is not None]
+    if estimates:
+        return max(estimates), "estimated_delivery"
+    return max(s.shipped_at for s in shipments), "shipping"
+
+
+def _goods_window(
+    order: Order,
+    lines: list[tuple[OrderLine, int]],
+    reason: Reason,
+    policy: Policy,
+    rights: list[MinimumRights],
+    now: datetime,
+    draft: _Draft,
+) -> None:
+    """Goods in the buyer's hands: the category, change-of-mind and window rules."""
+    if not order.shipments:
+        draft.refuse("not_shipped_yet", options=["cancel_order"])
+        return
+    change_of_mind = reason is Reason.CHANGED_MIND
+    for line, _ in lines:
+        category = line.category
+        cat_rule = policy.categories.get(category) if category else None
+        exempt_by_law = any(category in r.exempt_categories for r in rights) if category else False
+        legal = [r for r in rights if r.change_of_mind_days > 0 and not exempt_by_law]
+        shop_allows = policy.change_of_mind and category not in policy.non_returnable_categories
+        if cat_rule is not None and cat_rule.returnable is not None:
+            shop_allows = cat_rule.returnable and policy.change_of_mind
+
+        if change_of_mind:
+            shop_days = policy.change_of_mind_days
+            if cat_rule is not None and cat_rule.change_of_mind_days is not None:
+                shop_days = cat_rule.change_of_mind_days
+            if not shop_allows and not legal:
+                if category and (
+                    category in policy.non_returnable_categories
+                    or (cat_rule is not None and cat_rule.returnable is False)
+                ):
+                    draft.refuse("category_not_returnable", category=category, sku=line.sku)
+                else:
+                    draft.refuse("change_of_mind_not_accepted")
+                return
+            days = shop_days if shop_allows else 0
+            window_from = policy.window_from
+            legal_days = max((r.change_of_mind_days for r in legal), default=0)
+        else:
+            days = policy.defect_days
+            if cat_rule is not None and cat_rule.defect_days is not None:
+                days = cat_rule.defect_days
+            window_from = policy.window_from
+            legal_days = max((r.defect_days for r in rights), default=0)
+            legal = [r for r in rights if r.defect_days > 0]
+
+        start, basis = _window_start(order, lines, window_from)
+        if start is None:
+            draft.refuse("not_shipped_yet", options=["cancel_order"])
+            return
+        shop_end = end_of_day(start, days)
+        end, used_law = shop_end, False
+        if now > shop_end and legal_days > days:
+            legal_start, legal_basis = _window_start(order, lines, legal[0].window_from)
+            if legal_start is not None and end_of_day(legal_start, legal_days) > shop_end:
+                end, basis, used_law = end_of_day(legal_start, legal_days), legal_basis, True
+        draft.deadlines["window_ends"] = end
+        if change_of_mind and legal:
+            legal_start, _ = _window_start(order, lines, legal[0].window_from)
+            draft.legal_withdrawal = legal_start is not None and now <= end_of_day(
+                legal_start, legal_days
+            )
+        params = {
+            "days": legal_days if used_law else days,
+            "counted_from": basis,
+            "ends_on": _day(end),
+        }
+        if used_law:
+            draft.explain(
+                "minimum_rights_apply",
+                shop_days=days,
+                legal_days=legal_days,
+                country=order.buyer.country,
+            )
+        if now > end:
+            draft.refuse("outside_window", **params)
+            return
+        draft.explain("within_window", **params)
+        return  # one window per case: all lines share the order's delivery
+
+
+def _missing_evidence(rule: ReasonRule, evidence: EvidenceCount) -> list[Missing]:
+    need = rule.evidence
+    if need is None:
+        return []
+    missing: list[Missing] = []
+    if evidence.photos < need.photos:
+        missing.append(Missing("photos", need.photos - evidence.photos))
+    if evidence.videos < need.videos:
+        missing.append(Missing("videos", need.videos - evidence.videos))
+    if evidence.photos + evidence.videos < need.media:
+        missing.append(Missing("media", need.media - evidence.photos - evidence.videos))
+    if need.description and not evidence.has_description:
+        missing.append(Missing("description"))
+    return missing
+
+
+def _resolutions(rule: ReasonRule, policy: Policy) -> list[Resolution]:
+    """Those the reason allows, in the order the shop prefers."""
+    allowed = list(rule.resolutions or ())
+    preference = list(policy.resolution_preference)
+    ranked = sorted(
+        allowed,
+        key=lambda r: (
+            preference.index(r) if r in preference else len(preference),
+            allowed.index(r),
+        ),
+    )
+    return ranked
+
+
+def _return_terms(
+    config: Config,
+    shop: Shop,
+    order: Order,
+    lines: list[tuple[OrderLine, int]],
+    reason: Reason,
+    rule: ReasonRule,
+    value: Money,
+    draft: _Draft,
+) -> tuple[bool, Party | None, str | None]:
+    """Must the goods come back, who pays the label, and where do they go."""
+    if reason.kind is not ReasonKind.GOODS or not rule.item_must_return:
+        if reason.kind is ReasonKind.GOODS:
+            draft.explain("keep_item")
+        return False, None, None
+    threshold = _keep_threshold(shop.policy, lines)
+    if threshold is not None and value.amount < threshold:
+        draft.explain(
+            "keep_item_low_value",
+            threshold=_money(Money.parse(threshold, order.currency)),
+        )
+        return False, None, None
+    paid_by = rule.return_shipping or (Party.BUYER if reason.fault is Fault.BUYER else Party.SELLER)
+    address = _return_address(config, shop, lines, reason)
+    draft.explain("return_required", paid_by=paid_by.value)
+    return True, paid_by, address
+
+
+def _keep_threshold(policy: Policy, lines: list[tuple[OrderLine, int]]) -> Decimal | None:
+    thresholds = [policy.refund_without_return_below]
+    for line, _ in lines:
+        cat_rule = policy.categories.get(line.category) if line.category else None
+        if cat_rule is not None and cat_rule.refund_without_return_below is not None:
+            thresholds.append(cat_rule.refund_without_return_below)
+    value = max(thresholds)
+    return value if value > 0 else None
+
+
+def _return_address(
+    config: Config, shop: Shop, lines: list[tuple[OrderLine, int]], reason: Reason
+) -> str:
+    """Straight to the supplier when it takes these goods back; else to the shop's address."""
+    suppliers = {line.supplier for line, _ in lines}
+    if len(suppliers) == 1:
+        supplier = config.suppliers.get(next(iter(suppliers)) or "")
+        if (
+            supplier is not None
+            and supplier.settlement is SupplierSettlement.GOODS_BACK
+            and supplier.return_address
+            and _supplier_accepts(supplier, reason)
+        ):
+            return supplier.return_address
+    return shop.return_address
+
+
+def _supplier_accepts(supplier: Supplier, reason: Reason) -> bool:
+    if supplier.accepts is SupplierAccepts.NONE:
+        return False
+    if supplier.accepts is SupplierAccepts.DEFECTS:
+        return reason.is_defect
+    return reason.is_defect or reason is Reason.CHANGED_MIND
+
+
+def _refunds(
+    policy: Policy,
+    rights: list[MinimumRights],
+    order: Order,
+    lines: list[tuple[OrderLine, int]],
+    reason: Reason,
+    draft: _Draft,
+) -> tuple[list[LineRefund], Money]:
+    """Per-line refund; a restocking fee only on change of mind, never within legal withdrawal."""
+    fees = Money.zero(order.currency)
+    result: list[LineRefund] = []
+    if reason.kind is ReasonKind.ORDER_CHANGE and reason is not Reason.CANCEL_ORDER:
+        return result, fees
+    for line, quantity in lines:
+        gross = line.unit_price * quantity
+        fee = Money.zero(order.currency)
+        if reason is Reason.CHANGED_MIND:
+            percent = policy.restocking_fee_percent
+            cat_rule = policy.categories.get(line.category) if line.category else None
+            if cat_rule is not None and cat_rule.restocking_fee_percent is not None:
+                percent = cat_rule.restocking_fee_percent
+            if percent > 0 and draft.legal_withdrawal:
+                draft.explain("restocking_fee_waived_by_law", percent=str(percent))
+            elif percent > 0:
+                fee = gross.percent(percent)
+                draft.explain(
+                    "restocking_fee", percent=str(percent), amount=_money(fee), line_no=line.line_no
+                )
+        fees = fees + fee
+        result.append(LineRefund(line.line_no, quantity, gross, fee, gross - fee))
+    return result, fees
+
+
+def _shipping_refund(
+    order: Order,
+    lines: list[tuple[OrderLine, int]],
+    reason: Reason,
+    policy: Policy,
+    rights: list[MinimumRights],
+    draft: _Draft,
+) -> Money:
+    """The original shipping comes back when the whole order does, through no buyer fault
+    (or on a legal withdrawal)."""
+    zero = Money.zero(order.currency)
+    if not order.shipping_cost or order.shipping_cost.minor == 0:
+        return zero
+    whole_order = len(lines) == len(order.lines) and all(
+        quantity == line.quantity for line, quantity in lines
+    )
+    if not whole_order:
+        return zero
+    if reason is Reason.CANCEL_ORDER:
+        return order.shipping_cost
+    by_law = reason is Reason.CHANGED_MIND and any(r.refund_original_shipping for r in rights)
+    if reason.fault is Fault.BUYER and not by_law:
+        return zero
+    if reason.fault is Fault.UNKNOWN or not (policy.refund_original_shipping or by_law):
+        return zero
+    draft.explain("shipping_refunded", amount=_money(order.shipping_cost))
+    return order.shipping_cost
+
+
+def _cap_by_previous_refunds(order: Order, refund: Money, draft: _Draft) -> Money:
+    if order.refunded_amount is None or order.refunded_amount.minor == 0:
+        return refund
+    remaining = (order.grand_total - order.refunded_amount).clamp_min_zero()
+    draft.explain("previous_refund", refunded=_money(order.refunded_amount))
+    if refund > remaining:
+        draft.explain("refund_capped", amount=_money(remaining))
+        return remaining
+    return refund
+
+
+def _review(
+    rule: ReasonRule,
+    policy: Policy,
+    order: Order,
+    reason: Reason,
+    value: Money,
+    draft: _Draft,
+) -> Review:
+    """Who decides: approved at once, the seller, or an agent."""
+    codes = {e.code for e in draft.explanations}
+    if rule.review == "agent" or reason in policy.agent_review_reasons:
+        draft.explain("review_by_agent_reason", reason=reason.value)
+        return Review.AGENT
+    if "tracking_shows_delivered" in codes:
+        draft.explain("review_by_agent_tracking")
+        return Review.AGENT
+    if policy.agent_review_above is not None and value.amount > policy.agent_review_above:
+        draft.explain(
+            "review_by_agent_value",
+            limit=_money(Money.parse(policy.agent_review_above, order.currency)),
+        )
+        return Review.AGENT
+    if rule.review == "seller":
+        draft.explain("review_by_seller")
+        return Review.SELLER
+    if rule.review == "auto" or value.amount < policy.auto_approve_below:
+        draft.explain(
+            "approved_automatically",
+            limit=_money(Money.parse(policy.auto_approve_below, order.currency)),
+        )
+        return Review.AUTOMATIC
+    draft.explain("review_by_seller")
+    return Review.SELLER
+
+
+def _supplier_gaps(
+    config: Config,
+    order: Order,
+    lines: list[tuple[OrderLine, int]],
+    reason: Reason,
+    evidence: EvidenceCount,
+    return_required: bool,
+    refunds: list[LineRefund],
+    now: datetime,
+) -> list[SupplierGap]:
+    """Compare the decision with each line's supplier terms: what the shop will eat."""
+    if reason.kind is ReasonKind.ORDER_CHANGE:
+        return []
+    gaps: list[SupplierGap] = []
+    refund_by_line = {r.line_no: r for r in refunds}
+    for line, quantity in lines:
+        refund = refund_by_line.get(line.line_no)
+        cost = refund.net if refund else line.unit_price * quantity
+        for code, amount, params in _line_gaps(
+            config.suppliers.get(line.supplier or ""),
+            order,
+            line,
+            quantity,
+            reason,
+            evidence,
+            return_required,
+            refund,
+            cost,
+            now,
+        ):
+            gaps.append(SupplierGap(line.supplier, line.line_no, code, amount, params))
+    return gaps
+
+
+def _line_gaps(
+    supplier: Supplier | None,
+    order: Order,
+    line: OrderLine,
+    quantity: int,
+    reason: Reason,
+    evidence: EvidenceCount,
+    return_required: bool,
+    refund: LineRefund | None,
+    cost: Money,
+    now: datetime,
+) -> list[tuple[str, Money, dict[str, Any]]]:
+    """One line against its supplier's terms: (gap code, unrecoverable amount, values)."""
+    zero = Money.zero(order.currency)
+    if supplier is None:
+        return [("supplier_unknown", cost, {})]
+    if reason.kind is ReasonKind.DELIVERY:
+        # suppliers do not pay for lost or late parcels; a carrier claim might
+        return [("carrier_claim_only", cost, {})]
+    if not _supplier_accepts(supplier, reason):
+        return [("supplier_refuses_reason", cost, {"accepts": supplier.accepts.value})]
+    start, _ = _window_start(order, [(line, quantity)], supplier.window_from)
+    if start is not None:
+        supplier_end = end_of_day(start, supplier.window_days)
+        if now > supplier_end:
+            return [("supplier_window_passed", cost, {"ended_on": _day(supplier_end)})]
+    if supplier.settlement is SupplierSettlement.GOODS_BACK and not return_required:
+        return [("supplier_needs_goods_back", cost, {})]
+    gaps: list[tuple[str, Money, dict[str, Any]]] = []
+    if supplier.credit_needs_photos and evidence.photos == 0:
+        gaps.append(("supplier_needs_photos", cost, {}))
+    if reason in supplier.video_required_for and evidence.videos == 0:
+        gaps.append(("supplier_needs_video", cost, {}))
+    if reason is Reason.CHANGED_MIND and supplier.restocking_fee_percent > 0:
+        supplier_fee = (line.unit_price * quantity).percent(supplier.restocking_fee_percent)
+        shortfall = supplier_fee - (refund.fee if refund else zero)
+        if shortfall.minor > 0:
+            percent = str(supplier.restocking_fee_percent)
+            gaps.append(("supplier_restocking_fee", shortfall, {"percent": percent}))
+    return gaps
