@@ -86,6 +86,7 @@ class Case:
     lines: tuple[CaseLine, ...]
     opened_at: datetime
     updated_at: datetime
+    currency: str  # the order's currency: every amount of the case is in it
     description: str | None = None
     preferred_resolution: Resolution | None = None
     resolution: Resolution | None = None  # what was decided

@@ -150,6 +150,13 @@ class Shop(_Strict):
     )
     return_address: str
     policy: Policy = Policy()
+    # Exports without categories (Shopify's has none): the category of a SKU by its prefix.
+    categories_by_sku_prefix: dict[str, str] = {}
+
+    def category_for_sku(self, sku: str) -> str | None:
+        """The category of the longest matching SKU prefix, if any."""
+        matches = [p for p in self.categories_by_sku_prefix if sku.upper().startswith(p.upper())]
+        return self.categories_by_sku_prefix[max(matches, key=len)] if matches else None
 
     @field_validator("currency")
     @classmethod
@@ -230,7 +237,7 @@ def load_config(path: Path | str | None = None) -> Config:
         return Config.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"])
+        key = ".".join(str(part) for part in error["loc"] if part != "[key]")
         raise ConfigError(str(file), key or "(top level)", _describe(error)) from exc
 
 

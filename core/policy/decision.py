@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
 from core.cases.reasons import Fault, Party, Reason, ReasonKind, Resolution
-from core.money import Money
+from core.money import Money, currency_exponent
 from core.orders.model import Order, OrderLine, OrderStatus
 from core.policy.config import (
     Config,
@@ -32,6 +32,7 @@ from core.policy.defaults import effective_rule
 
 
 class Review(StrEnum):
+    NONE = "none"  # refused: nothing to review
     AUTOMATIC = "automatic"
     SELLER = "seller"
     AGENT = "agent"
@@ -161,6 +162,13 @@ def _money(value: Money) -> dict[str, str]:
     return {"amount": value.as_decimal_string(), "currency": value.currency}
 
 
+def _limit(amount: Decimal, currency: str) -> dict[str, str]:
+    """A configured limit shown in the order's currency (rounded to its minor unit)."""
+    exponent = currency_exponent(currency)
+    value = amount.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP)
+    return {"amount": f"{value:.{exponent}f}", "currency": currency}
+
+
 def _day(value: datetime) -> str:
     return value.date().isoformat()
 
@@ -231,7 +239,10 @@ def decide(
         return _refused(draft, reason, rule, zero)
 
     missing = _missing_evidence(rule, evidence)
-    resolutions = _resolutions(rule, policy)
+    override = policy.reasons.get(reason)
+    resolutions = _resolutions(
+        rule, policy, override is not None and override.resolutions is not None
+    )
     return_required, paid_by, address = _return_terms(
         config, shop, order, lines, reason, rule, claimed_value, draft
     )
@@ -315,7 +326,7 @@ def _refused(draft: _Draft, reason: Reason, rule: ReasonRule, zero: Money) -> De
         refund_lines=(),
         refund_total=zero,
         shipping_refund=zero,
-        review=Review.SELLER,
+        review=Review.NONE,
         deadlines=draft.deadlines,
         explanations=tuple(draft.explanations),
         supplier_gaps=(),
@@ -475,6 +486,72 @@ def _window_start(order: Order, lines: list[tuple[OrderLine, int]], window_from:
     return max(s.shipped_at for s in shipments), "shipping"
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """One line's return window: the shop's, and the longer one the law may give."""
+
+    end: datetime
+    days: int
+    basis: str
+    shop_end: datetime
+    shop_days: int
+    legal_end: datetime | None
+    legal_days: int
+
+
+def _line_window(
+    order: Order,
+    line: OrderLine,
+    quantity: int,
+    reason: Reason,
+    policy: Policy,
+    rights: list[MinimumRights],
+    draft: _Draft,
+) -> _Window | None:
+    """The window for one line, or None after refusing (non-returnable, nothing shipped)."""
+    category = line.category
+    cat_rule = policy.categories.get(category) if category else None
+    if reason is Reason.CHANGED_MIND:
+        exempt_by_law = bool(category) and any(category in r.exempt_categories for r in rights)
+        legal = [r for r in rights if r.change_of_mind_days > 0 and not exempt_by_law]
+        listed = category is not None and category in policy.non_returnable_categories
+        shop_allows = policy.change_of_mind and not listed
+        if cat_rule is not None and cat_rule.returnable is not None:
+            shop_allows = policy.change_of_mind and cat_rule.returnable
+            listed = listed or not cat_rule.returnable
+        if not shop_allows and not legal:
+            if listed:
+                draft.refuse("category_not_returnable", category=category, sku=line.sku)
+            else:
+                draft.refuse("change_of_mind_not_accepted")
+            return None
+        days = policy.change_of_mind_days
+        if cat_rule is not None and cat_rule.change_of_mind_days is not None:
+            days = cat_rule.change_of_mind_days
+        days = days if shop_allows else 0
+        legal_days = max((r.change_of_mind_days for r in legal), default=0)
+    else:
+        days = policy.defect_days
+        if cat_rule is not None and cat_rule.defect_days is not None:
+            days = cat_rule.defect_days
+        legal = [r for r in rights if r.defect_days > 0]
+        legal_days = max((r.defect_days for r in legal), default=0)
+
+    start, basis = _window_start(order, [(line, quantity)], policy.window_from)
+    if start is None:
+        draft.refuse("not_shipped_yet", options=["cancel_order"])
+        return None
+    shop_end = end_of_day(start, days)
+    legal_end = None
+    if legal and legal_days > 0:
+        legal_start, legal_basis = _window_start(order, [(line, quantity)], legal[0].window_from)
+        if legal_start is not None:
+            legal_end = end_of_day(legal_start, legal_days)
+    if legal_end is not None and legal_end > shop_end:
+        return _Window(legal_end, legal_days, legal_basis, shop_end, days, legal_end, legal_days)
+    return _Window(shop_end, days, basis, shop_end, days, legal_end, legal_days)
+
+
 def _goods_window(
     order: Order,
     lines: list[tuple[OrderLine, int]],
@@ -484,77 +561,44 @@ def _goods_window(
     now: datetime,
     draft: _Draft,
 ) -> None:
-    """Goods in the buyer's hands: the category, change-of-mind and window rules."""
+    """Goods in the buyer's hands: every line's category and window; the strictest decides.
+
+    A change of mind always gets the legal withdrawal period when it is longer (the buyer
+    must be told the real one). For defects the shop's own window is shown while it runs and
+    the legal guarantee takes over after it.
+    """
     if not order.shipments:
         draft.refuse("not_shipped_yet", options=["cancel_order"])
         return
+    windows = []
+    for line, quantity in lines:
+        window = _line_window(order, line, quantity, reason, policy, rights, draft)
+        if window is None:
+            return
+        windows.append(window)
+    if not windows:
+        return
+    window = min(windows, key=lambda w: w.end)
     change_of_mind = reason is Reason.CHANGED_MIND
-    for line, _ in lines:
-        category = line.category
-        cat_rule = policy.categories.get(category) if category else None
-        exempt_by_law = any(category in r.exempt_categories for r in rights) if category else False
-        legal = [r for r in rights if r.change_of_mind_days > 0 and not exempt_by_law]
-        shop_allows = policy.change_of_mind and category not in policy.non_returnable_categories
-        if cat_rule is not None and cat_rule.returnable is not None:
-            shop_allows = cat_rule.returnable and policy.change_of_mind
-
-        if change_of_mind:
-            shop_days = policy.change_of_mind_days
-            if cat_rule is not None and cat_rule.change_of_mind_days is not None:
-                shop_days = cat_rule.change_of_mind_days
-            if not shop_allows and not legal:
-                if category and (
-                    category in policy.non_returnable_categories
-                    or (cat_rule is not None and cat_rule.returnable is False)
-                ):
-                    draft.refuse("category_not_returnable", category=category, sku=line.sku)
-                else:
-                    draft.refuse("change_of_mind_not_accepted")
-                return
-            days = shop_days if shop_allows else 0
-            window_from = policy.window_from
-            legal_days = max((r.change_of_mind_days for r in legal), default=0)
-        else:
-            days = policy.defect_days
-            if cat_rule is not None and cat_rule.defect_days is not None:
-                days = cat_rule.defect_days
-            window_from = policy.window_from
-            legal_days = max((r.defect_days for r in rights), default=0)
-            legal = [r for r in rights if r.defect_days > 0]
-
-        start, basis = _window_start(order, lines, window_from)
-        if start is None:
-            draft.refuse("not_shipped_yet", options=["cancel_order"])
-            return
-        shop_end = end_of_day(start, days)
-        end, used_law = shop_end, False
-        if now > shop_end and legal_days > days:
-            legal_start, legal_basis = _window_start(order, lines, legal[0].window_from)
-            if legal_start is not None and end_of_day(legal_start, legal_days) > shop_end:
-                end, basis, used_law = end_of_day(legal_start, legal_days), legal_basis, True
-        draft.deadlines["window_ends"] = end
-        if change_of_mind and legal:
-            legal_start, _ = _window_start(order, lines, legal[0].window_from)
-            draft.legal_withdrawal = legal_start is not None and now <= end_of_day(
-                legal_start, legal_days
-            )
-        params = {
-            "days": legal_days if used_law else days,
-            "counted_from": basis,
-            "ends_on": _day(end),
-        }
-        if used_law:
-            draft.explain(
-                "minimum_rights_apply",
-                shop_days=days,
-                legal_days=legal_days,
-                country=order.buyer.country,
-            )
-        if now > end:
-            draft.refuse("outside_window", **params)
-            return
-        draft.explain("within_window", **params)
-        return  # one window per case: all lines share the order's delivery
+    law_needed = window.legal_end is not None and window.legal_end > window.shop_end
+    shown_end, shown_days = window.end, window.days
+    if law_needed and not change_of_mind and now <= window.shop_end:
+        shown_end, shown_days = window.shop_end, window.shop_days  # the shop's window suffices
+    draft.deadlines["window_ends"] = shown_end
+    if change_of_mind and window.legal_end is not None:
+        draft.legal_withdrawal = now <= window.legal_end
+    params = {"days": shown_days, "counted_from": window.basis, "ends_on": _day(shown_end)}
+    if law_needed and shown_end == window.legal_end:
+        draft.explain(
+            "minimum_rights_apply",
+            shop_days=window.shop_days,
+            legal_days=window.legal_days,
+            country=order.buyer.country,
+        )
+    if now > window.end:
+        draft.refuse("outside_window", **params)
+        return
+    draft.explain("within_window", **params)
 
 
 def _missing_evidence(rule: ReasonRule, evidence: EvidenceCount) -> list[Missing]:
@@ -566,16 +610,20 @@ def _missing_evidence(rule: ReasonRule, evidence: EvidenceCount) -> list[Missing
         missing.append(Missing("photos", need.photos - evidence.photos))
     if evidence.videos < need.videos:
         missing.append(Missing("videos", need.videos - evidence.videos))
-    if evidence.photos + evidence.videos < need.media:
-        missing.append(Missing("media", need.media - evidence.photos - evidence.videos))
+    promised = evidence.photos + evidence.videos + sum(m.count for m in missing)
+    if promised < need.media:  # "any photo or video", beyond what is already asked for
+        missing.append(Missing("media", need.media - promised))
     if need.description and not evidence.has_description:
         missing.append(Missing("description"))
     return missing
 
 
-def _resolutions(rule: ReasonRule, policy: Policy) -> list[Resolution]:
-    """Those the reason allows, in the order the shop prefers."""
+def _resolutions(rule: ReasonRule, policy: Policy, explicit: bool) -> list[Resolution]:
+    """Those the reason allows: in the order the shop wrote for this reason, or else in the
+    shop's general order of preference."""
     allowed = list(rule.resolutions or ())
+    if explicit:
+        return allowed
     preference = list(policy.resolution_preference)
     ranked = sorted(
         allowed,
@@ -606,7 +654,7 @@ def _return_terms(
     if threshold is not None and value.amount < threshold:
         draft.explain(
             "keep_item_low_value",
-            threshold=_money(Money.parse(threshold, order.currency)),
+            threshold=_limit(threshold, order.currency),
         )
         return False, None, None
     paid_by = rule.return_shipping or (Party.BUYER if reason.fault is Fault.BUYER else Party.SELLER)
@@ -616,12 +664,15 @@ def _return_terms(
 
 
 def _keep_threshold(policy: Policy, lines: list[tuple[OrderLine, int]]) -> Decimal | None:
-    thresholds = [policy.refund_without_return_below]
+    """A category's own threshold replaces the shop's; across lines the lowest one counts."""
+    thresholds = []
     for line, _ in lines:
         cat_rule = policy.categories.get(line.category) if line.category else None
         if cat_rule is not None and cat_rule.refund_without_return_below is not None:
             thresholds.append(cat_rule.refund_without_return_below)
-    value = max(thresholds)
+        else:
+            thresholds.append(policy.refund_without_return_below)
+    value = min(thresholds, default=policy.refund_without_return_below)
     return value if value > 0 else None
 
 
@@ -703,7 +754,11 @@ def _shipping_refund(
         return zero
     if reason is Reason.CANCEL_ORDER:
         return order.shipping_cost
-    by_law = reason is Reason.CHANGED_MIND and any(r.refund_original_shipping for r in rights)
+    by_law = (
+        reason is Reason.CHANGED_MIND
+        and draft.legal_withdrawal
+        and any(r.refund_original_shipping for r in rights)
+    )
     if reason.fault is Fault.BUYER and not by_law:
         return zero
     if reason.fault is Fault.UNKNOWN or not (policy.refund_original_shipping or by_law):
@@ -742,7 +797,7 @@ def _review(
     if policy.agent_review_above is not None and value.amount > policy.agent_review_above:
         draft.explain(
             "review_by_agent_value",
-            limit=_money(Money.parse(policy.agent_review_above, order.currency)),
+            limit=_limit(policy.agent_review_above, order.currency),
         )
         return Review.AGENT
     if rule.review == "seller":
@@ -751,7 +806,7 @@ def _review(
     if rule.review == "auto" or value.amount < policy.auto_approve_below:
         draft.explain(
             "approved_automatically",
-            limit=_money(Money.parse(policy.auto_approve_below, order.currency)),
+            limit=_limit(policy.auto_approve_below, order.currency),
         )
         return Review.AUTOMATIC
     draft.explain("review_by_seller")
@@ -818,7 +873,12 @@ def _line_gaps(
         supplier_end = end_of_day(start, supplier.window_days)
         if now > supplier_end:
             return [("supplier_window_passed", cost, {"ended_on": _day(supplier_end)})]
-    if supplier.settlement is SupplierSettlement.GOODS_BACK and not return_required:
+    nothing_to_return = reason is Reason.MISSING_PART  # the unit never arrived
+    if (
+        supplier.settlement is SupplierSettlement.GOODS_BACK
+        and not return_required
+        and not nothing_to_return
+    ):
         return [("supplier_needs_goods_back", cost, {})]
     gaps: list[tuple[str, Money, dict[str, Any]]] = []
     if supplier.credit_needs_photos and evidence.photos == 0:

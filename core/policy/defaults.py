@@ -100,5 +100,9 @@ def effective_rule(reason: Reason, override: ReasonRule | None) -> ReasonRule:
     if override is None:
         return base
     merged = base.model_dump()
-    merged.update(override.model_dump(exclude_unset=True))
+    changes = override.model_dump(exclude_unset=True)
+    evidence = changes.pop("evidence", None)
+    merged.update(changes)
+    if evidence is not None:  # a partial evidence table keeps the default's other fields
+        merged["evidence"] = {**(merged.get("evidence") or {}), **evidence}
     return ReasonRule.model_validate(merged)

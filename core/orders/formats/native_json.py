@@ -335,6 +335,17 @@ class OrderNumbers:
         return earlier
 
 
+def first_undecodable_line(path: Path) -> int | None:
+    """The line with the first byte that is not UTF-8: the decoder only says which chunk."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
 def check_shop(order_shop: str, wanted: str | None) -> str | None:
     """Why an order may not go into shop ``wanted`` (None: it may)."""
     if wanted is None or order_shop == wanted:
@@ -363,7 +374,8 @@ def _load_orders(path: Path, file: str) -> list[object]:
         with path.open(encoding="utf-8-sig") as handle:
             document = json.load(handle)
     except UnicodeDecodeError:
-        raise ImportFileError(file, "not UTF-8 text") from None
+        line = first_undecodable_line(path)
+        raise ImportFileError(file, "not UTF-8 text (save the file as UTF-8)", line=line) from None
     except json.JSONDecodeError as exc:
         raise ImportFileError(
             file, f"not valid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno
@@ -412,4 +424,3 @@ def _checked_order(
             "number", f"duplicate order number: {earlier[0]!r} is already orders[{earlier[1]}]"
         )
     return order
-

@@ -1,0 +1,1 @@
+"""Returns Desk on Telegram: the aiogram adapter, the CLI and the wiring."""

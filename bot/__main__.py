@@ -1,0 +1,196 @@
+"""The ``returns-desk`` command: composes the product, does nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bot.app import open_app
+from bot.config import Settings, SettingsError, load_settings
+from core.errors import CoreError
+from core.orders.formats.detect import FORMATS
+from core.orders.formats.errors import ImportFileError
+from core.policy.config import ConfigError, load_config
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine and turn every expected failure into one clear line and exit code 2."""
+    try:
+        return asyncio.run(coro_factory())  # type: ignore[arg-type]
+    except (SettingsError, ConfigError, ImportFileError, CoreError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="returns-desk")
+def cli() -> None:
+    """Returns Desk: returns, refunds and disputes for cross-border shops, on Telegram."""
+
+
+@cli.command("import-orders")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--shop", help="Shop id from the configuration (required for a Shopify export).")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), help="Override the detected file format."
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def import_orders_command(file: Path, shop: str | None, fmt: str | None, quiet: bool) -> None:
+    """Import orders (native JSON/CSV, or a Shopify "Orders → Export" CSV). Re-importing the
+    same file updates orders; a file with a bad row imports nothing."""
+    from core.services.orders import import_orders
+
+    size = file.stat().st_size
+
+    async def main() -> Any:
+        async with open_app(_settings()) as app:
+            show = not quiet and sys.stderr.isatty()
+            with click.progressbar(
+                length=size, label=f"Importing {file.name}", file=sys.stderr,
+                show_eta=True, hidden=not show,
+            ) as bar:
+                seen = 0
+
+                def progress(consumed: int) -> None:
+                    nonlocal seen
+                    bar.update(max(consumed - seen, 0))
+                    seen = max(seen, consumed)
+
+                return await import_orders(app.core, file, fmt=fmt, shop=shop, progress=progress)
+
+    report = _run(main)
+    click.echo(
+        f"Imported {report.orders} orders ({report.orders_created} new, "
+        f"{report.orders_updated} updated, {report.lines} lines) from {file} "
+        f"[{report.format}] in {report.seconds:.1f} s."
+    )
+    if report.unknown_suppliers:
+        names = ", ".join(sorted(report.unknown_suppliers))
+        click.echo(
+            f"Note: suppliers not in the configuration: {names}. Their return terms are "
+            "unknown, so decisions will flag what the shop cannot recover.",
+            err=True,
+        )
+
+
+@cli.command("link")
+@click.argument("order")
+@click.option("--shop", help="Shop id, when the same order number exists in several shops.")
+def link_command(order: str, shop: str | None) -> None:
+    """Print the t.me deep link that links a buyer to ORDER (put it in the order e-mail)."""
+    from core.orders.numbers import normalize_order_number
+    from core.services.linking import order_link
+
+    async def main() -> list[str]:
+        async with open_app(_settings()) as app:
+            async with app.core.unit_of_work() as uow:
+                found = await uow.orders.find_by_key(normalize_order_number(order))
+            if shop is not None:
+                found = [o for o in found if o.shop == shop]
+            if not found:
+                raise ConfigError("order book", order, "no such order (import it first)")
+            if len(found) > 1:
+                shops = ", ".join(o.shop for o in found)
+                raise ConfigError(
+                    "order book", order, f"exists in several shops ({shops}): use --shop"
+                )
+            return [order_link(app.core, found[0])]
+
+    for line in _run(main):
+        click.echo(line)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database migrations."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the database schema (PostgreSQL deployments run this once per
+    release; the embedded SQLite database migrates itself on start)."""
+    from core.persistence.migrate import current_revision, upgrade
+
+    async def main() -> str | None:
+        async with open_app(_settings(), migrate=False) as app:
+            await upgrade(app.engine, revision)
+            return await current_revision(app.engine)
+
+    click.echo(f"Database at revision {_run(main)}.")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Undo migrations down to REVISION ("base" removes every table)."""
+    from core.persistence.migrate import current_revision, downgrade
+
+    async def main() -> str | None:
+        async with open_app(_settings(), migrate=False) as app:
+            await downgrade(app.engine, revision)
+            return await current_revision(app.engine)
+
+    click.echo(f"Database at revision {_run(main)}.")
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database."""
+    from core.persistence.migrate import current_revision
+
+    async def main() -> str | None:
+        async with open_app(_settings(), migrate=False) as app:
+            return await current_revision(app.engine)
+
+    click.echo(_run(main) or "empty (run: returns-desk db upgrade)")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The shops, suppliers and policy configuration file."""
+
+
+@config_group.command("check")
+def config_check() -> None:
+    """Validate the settings and the configuration file, and summarise them."""
+    try:
+        settings = _settings()
+        config = load_config(settings.config_file)
+    except (SettingsError, ConfigError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    source = settings.config_file or "the bundled sample (set CONFIG_FILE for your own)"
+    click.echo(f"Configuration: {source}")
+    click.echo(f"Database: {settings.database_url}")
+    for shop_id, shop in config.shops.items():
+        policy = shop.policy
+        click.echo(
+            f"- {shop_id}: {shop.name} ({shop.currency}, {shop.language}); "
+            f"change of mind {'%d days' % policy.change_of_mind_days if policy.change_of_mind else 'no'}, "
+            f"defects {policy.defect_days} days; {len(shop.sellers)} seller(s)"
+        )
+    click.echo(f"Suppliers: {', '.join(sorted(config.suppliers)) or 'none'}")
+    rights = ", ".join(f"{k} ({len(v.countries)} countries)" for k, v in config.minimum_rights.items())
+    click.echo(f"Minimum rights: {rights or 'none'}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cli(prog_name="returns-desk")
+
+
+if __name__ == "__main__":
+    main()

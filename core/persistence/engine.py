@@ -1,0 +1,115 @@
+"""Engine and session factory: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) at scale.
+
+SQLite transactions
+-------------------
+The sqlite3 driver (under aiosqlite) runs in its legacy transaction mode: it emits ``BEGIN``
+itself before the first INSERT/UPDATE/DELETE of a transaction and runs earlier SELECTs in
+autocommit. That is what keeps concurrent writers from failing with ``SQLITE_BUSY_SNAPSHOT``
+(a read snapshot upgraded to a write after another connection committed): a writer only takes
+the lock when it first writes, and waits for it up to ``busy_timeout``.
+
+Its one flaw is ``SAVEPOINT``: emitted before any write, it starts a transaction of its own,
+and ``RELEASE`` then commits it, outside the caller's unit of work. The ``savepoint`` listener
+below emits ``BEGIN`` first when no transaction is open, so ``session.begin_nested()`` is a
+true nested transaction on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+SQLITE_PRAGMAS = (
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -> AsyncEngine:
+    """An async engine configured for this application.
+
+    ``schema`` (PostgreSQL only) sets the connection's ``search_path``: tests isolate each run
+    in a schema of its own. The URL may carry it too, as ``?search_path=<schema>`` (see
+    :func:`with_search_path`), so a URL alone is enough to reach an isolated schema. Extra
+    keyword arguments go to ``create_async_engine``.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if "search_path" in parsed.query:
+        if backend != "postgresql":
+            raise ValueError("search_path is only supported for PostgreSQL")
+        url_schema = parsed.query["search_path"]
+        schema = schema or (url_schema if isinstance(url_schema, str) else url_schema[0])
+        parsed = parsed.difference_update_query(["search_path"])
+    if backend == "sqlite":
+        if schema is not None:
+            raise ValueError("schema= is only supported for PostgreSQL")
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(parsed, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        if schema is not None:
+            connect_args = dict(kwargs.pop("connect_args", {}))
+            server_settings = dict(connect_args.get("server_settings", {}))
+            server_settings["search_path"] = schema
+            connect_args["server_settings"] = server_settings
+            kwargs["connect_args"] = connect_args
+        return create_async_engine(parsed, **kwargs)
+    return create_async_engine(parsed, **kwargs)
+
+
+def with_search_path(url: str | URL, schema: str) -> str:
+    """A PostgreSQL URL whose connections use ``schema`` (read back by :func:`create_engine`)."""
+    parsed = make_url(url).update_query_dict({"search_path": schema})
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay usable after commit; the caller's unit of work commits."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    @event.listens_for(sync_engine, "savepoint")
+    def _on_savepoint(conn: Connection, name: str | None) -> None:
+        ensure_sqlite_transaction(conn)
+
+
+def ensure_sqlite_transaction(conn: Connection) -> None:
+    """Emit ``BEGIN`` on a SQLite connection unless the driver already opened a transaction."""
+    if conn.dialect.name != "sqlite":
+        return
+    if not _sqlite_in_transaction(conn):
+        conn.exec_driver_sql("BEGIN")
+
+
+def _sqlite_in_transaction(conn: Connection) -> bool:
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    raw = getattr(dbapi_connection, "_connection", dbapi_connection)  # aiosqlite's Connection
+    return bool(raw.in_transaction)

@@ -1,0 +1,69 @@
+"""Helpers shared by the repositories (dialect-aware inserts, money columns)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Column, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.money import Money
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def dialect_insert(session: AsyncSession, table: Table) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for this session's dialect, or None."""
+    name = dialect_name(session)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    return None
+
+
+async def insert_ignore(
+    session: AsyncSession,
+    table: Table,
+    values: dict[str, Any],
+    conflict_columns: Sequence[str],
+) -> int | None:
+    """Insert a row unless it collides on ``conflict_columns``: its id, or None if it existed.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL (no error, no savepoint; the
+    transaction stays usable), a savepoint elsewhere. Other constraint violations (a foreign
+    key) still raise.
+    """
+    id_column: Column[Any] = table.c.id
+    stmt = dialect_insert(session, table)
+    if stmt is not None:
+        stmt = (
+            stmt.values(**values)
+            .on_conflict_do_nothing(index_elements=list(conflict_columns))
+            .returning(id_column)
+        )
+        return (await session.execute(stmt)).scalar_one_or_none()
+    try:
+        async with session.begin_nested():
+            result = await session.execute(insert(table).values(**values).returning(id_column))
+            return result.scalar_one()
+    except IntegrityError:
+        return None
+
+
+def minor(amount: Money | None, currency: str | None = None) -> int | None:
+    """The minor units of an amount, refusing one in another currency than the row's."""
+    if amount is None:
+        return None
+    if currency is not None and amount.currency != currency:
+        raise ValueError(f"amount in {amount.currency} on a row in {currency}")
+    return amount.minor
+
+
+def money(minor_units: int | None, currency: str) -> Money | None:
+    return None if minor_units is None else Money(minor_units, currency)

@@ -1,0 +1,135 @@
+"""The outbox: notifications written in the same transaction as the change that causes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import ensure_utc
+from core.persistence.repositories._common import insert_ignore
+from core.persistence.tables import outbox
+
+PENDING = "pending"
+SENT = "sent"
+FAILED = "failed"
+UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    id: int
+    created_at: datetime
+    case_id: int | None
+    recipient_role: str  # buyer | seller | agents | staff_chat
+    chat_id: int | None  # None: resolve the recipients at send time (e.g. the shop's staff)
+    shop: str | None
+    kind: str  # a notification code like "case_opened"
+    payload: dict[str, Any]
+    dedupe_key: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enqueue(
+        self,
+        *,
+        kind: str,
+        recipient_role: str,
+        chat_id: int | None,
+        shop: str | None,
+        case_id: int | None,
+        payload: dict[str, Any],
+        dedupe_key: str,
+        at: datetime,
+    ) -> bool:
+        """Queue a notification; False when one with this dedupe key is already queued."""
+        row = {
+            "created_at": at,
+            "case_id": case_id,
+            "recipient_role": recipient_role,
+            "chat_id": chat_id,
+            "shop": shop,
+            "kind": kind,
+            "payload": payload,
+            "dedupe_key": dedupe_key,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": at,
+        }
+        return await insert_ignore(self.session, outbox, row, ("dedupe_key",)) is not None
+
+    async def pending(self, *, now: datetime, limit: int = 100) -> list[OutboxMessage]:
+        """Messages due for a (first or next) attempt, oldest first."""
+        result = await self.session.execute(
+            select(outbox)
+            .where(outbox.c.status == PENDING, outbox.c.next_attempt_at <= ensure_utc(now))
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+        )
+        return [_to_message(row) for row in result.mappings()]
+
+    async def mark_sent(self, message_id: int, at: datetime) -> None:
+        await self._update(
+            message_id, status=SENT, sent_at=at, attempts=outbox.c.attempts + 1, last_error=None
+        )
+
+    async def mark_failed(self, message_id: int, error: str, retry_at: datetime | None) -> None:
+        """A failed attempt: retried at ``retry_at``, or given up (status failed) if None."""
+        if retry_at is None:
+            await self._update(
+                message_id, status=FAILED, attempts=outbox.c.attempts + 1, last_error=error
+            )
+        else:
+            await self._update(
+                message_id,
+                status=PENDING,
+                attempts=outbox.c.attempts + 1,
+                last_error=error,
+                next_attempt_at=retry_at,
+            )
+
+    async def mark_unreachable(self, message_id: int, error: str) -> None:
+        """The recipient blocked the bot or never started it: do not retry."""
+        await self._update(
+            message_id, status=UNREACHABLE, attempts=outbox.c.attempts + 1, last_error=error
+        )
+
+    async def list_for_case(self, case_id: int) -> list[OutboxMessage]:
+        result = await self.session.execute(
+            select(outbox).where(outbox.c.case_id == case_id).order_by(outbox.c.id)
+        )
+        return [_to_message(row) for row in result.mappings()]
+
+    async def _update(self, message_id: int, **values: Any) -> None:
+        await self.session.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+
+
+def _to_message(row: RowMapping) -> OutboxMessage:
+    return OutboxMessage(
+        id=row["id"],
+        created_at=row["created_at"],
+        case_id=row["case_id"],
+        recipient_role=row["recipient_role"],
+        chat_id=row["chat_id"],
+        shop=row["shop"],
+        kind=row["kind"],
+        payload=dict(row["payload"] or {}),
+        dedupe_key=row["dedupe_key"],
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        sent_at=row["sent_at"],
+        last_error=row["last_error"],
+    )

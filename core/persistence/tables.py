@@ -1,0 +1,368 @@
+"""ORM rows: the database schema, one metadata (migrations in ``migrations/`` create exactly this).
+
+Repositories map these rows to and from the domain dataclasses; nothing outside
+``core.persistence`` should need them. Relationships are ``lazy="raise"``: load explicitly.
+Enumerations are stored as their string values (no database enums: cheaper migrations).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+    true,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.persistence.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# A JSON column where Python None means SQL NULL (not the JSON literal null).
+NullableJSON = JSON(none_as_null=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(64))  # as the shop writes it
+    number_key: Mapped[str] = mapped_column(String(64))  # normalize_order_number(number)
+    placed_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    buyer_name: Mapped[str] = mapped_column(String(255))
+    buyer_email: Mapped[str | None] = mapped_column(String(255))
+    buyer_phone: Mapped[str | None] = mapped_column(String(64))
+    buyer_country: Mapped[str | None] = mapped_column(String(2))
+    buyer_language: Mapped[str | None] = mapped_column(String(35))
+    buyer_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+    ship_line1: Mapped[str | None] = mapped_column(String(255))
+    ship_line2: Mapped[str | None] = mapped_column(String(255))
+    ship_city: Mapped[str | None] = mapped_column(String(128))
+    ship_postal_code: Mapped[str | None] = mapped_column(String(32))
+    ship_region: Mapped[str | None] = mapped_column(String(128))
+    ship_country: Mapped[str | None] = mapped_column(String(2))
+    shipping_cost_minor: Mapped[int | None] = mapped_column(BigInteger)
+    cancelled_at: Mapped[datetime | None]
+    refunded_minor: Mapped[int | None] = mapped_column(BigInteger)
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    lines: Mapped[list[OrderLineRow]] = relationship(
+        lazy="raise", order_by="OrderLineRow.line_no", passive_deletes=True
+    )
+    shipments: Mapped[list[ShipmentRow]] = relationship(
+        lazy="raise", order_by="ShipmentRow.seq", passive_deletes=True
+    )
+
+    __table_args__ = (
+        UniqueConstraint("shop", "number_key"),
+        Index("ix_orders_number_key", "number_key"),
+    )
+
+
+class OrderLineRow(Base):
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(500))
+    category: Mapped[str | None] = mapped_column(String(128))
+    supplier: Mapped[str | None] = mapped_column(String(128))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    refunded_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    __table_args__ = (UniqueConstraint("order_id", "line_no"),)
+
+
+class ShipmentRow(Base):
+    __tablename__ = "shipments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    registered: Mapped[bool] = mapped_column(Boolean)
+    shipped_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    est_min_days: Mapped[int | None] = mapped_column(Integer)
+    est_max_days: Mapped[int | None] = mapped_column(Integer)
+    skus: Mapped[list[str] | None] = mapped_column(NullableJSON)  # None: the whole order
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{at, status, location, ...}]
+
+    __table_args__ = (UniqueConstraint("order_id", "seq"),)
+
+
+class ImportRunRow(Base):
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file: Mapped[str] = mapped_column(String(500))
+    format: Mapped[str] = mapped_column(String(32))
+    shop: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    orders_created: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    orders_updated: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+class TelegramUserRow(Base):
+    __tablename__ = "telegram_users"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    language_code: Mapped[str | None] = mapped_column(String(35))  # what Telegram says
+    chosen_language: Mapped[str | None] = mapped_column(String(35))  # what the user picked
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class BuyerLinkRow(Base):
+    __tablename__ = "buyer_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    telegram_id: Mapped[int] = mapped_column(BigInteger)
+    via: Mapped[str] = mapped_column(String(16))  # token | check | import
+    linked_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "telegram_id"),
+        Index("ix_buyer_links_telegram_id", "telegram_id"),
+    )
+
+
+class LinkAttemptRow(Base):
+    __tablename__ = "link_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    success: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_link_attempts_telegram_id_at", "telegram_id", "at"),)
+
+
+class StaffRow(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop: Mapped[str] = mapped_column(String(64))
+    telegram_id: Mapped[int] = mapped_column(BigInteger)
+    role: Mapped[str] = mapped_column(String(16))  # seller | agent
+    added_at: Mapped[datetime]
+    via: Mapped[str] = mapped_column(String(16))  # config | invite
+
+    __table_args__ = (
+        UniqueConstraint("shop", "telegram_id", "role"),
+        Index("ix_staff_telegram_id", "telegram_id"),
+    )
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    shop: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    buyer_id: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+    preferred_resolution: Mapped[str | None] = mapped_column(String(32))
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    decided_by: Mapped[str | None] = mapped_column(String(16))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(String(3))
+    refund_minor: Mapped[int | None] = mapped_column(BigInteger)
+    refunded_minor: Mapped[int | None] = mapped_column(BigInteger)
+    refund_reference: Mapped[str | None] = mapped_column(String(128))
+    return_required: Mapped[bool] = mapped_column(Boolean)
+    return_paid_by: Mapped[str | None] = mapped_column(String(16))
+    goods: Mapped[str] = mapped_column(String(16))
+    money: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(8))
+    owner_agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    escalated: Mapped[bool] = mapped_column(Boolean)
+    deadline_at: Mapped[datetime | None]
+    return_tracking: Mapped[str | None] = mapped_column(String(64))
+    replacement_tracking: Mapped[str | None] = mapped_column(String(64))
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON)  # the policy decision snapshot
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    # Optimistic lock: the repository updates with WHERE version = :seen and bumps it.
+    version: Mapped[int] = mapped_column(Integer)
+
+    lines: Mapped[list[CaseLineRow]] = relationship(
+        lazy="raise", order_by="CaseLineRow.line_no", passive_deletes=True
+    )
+    evidence: Mapped[list[EvidenceRow]] = relationship(
+        lazy="raise", order_by="EvidenceRow.id", passive_deletes=True
+    )
+
+    __table_args__ = (
+        Index("ix_cases_shop_status", "shop", "status"),
+        Index("ix_cases_buyer_id", "buyer_id"),
+        Index("ix_cases_status_deadline_at", "status", "deadline_at"),
+        Index("ix_cases_order_id", "order_id"),
+    )
+
+
+class CaseLineRow(Base):
+    __tablename__ = "case_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    is_open: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index("ix_case_lines_case_id", "case_id"),
+        # Two open cases can never cover the same order line, even when two requests race.
+        Index(
+            "uq_case_lines_open_order_line_id",
+            "order_line_id",
+            unique=True,
+            sqlite_where=text("is_open"),
+            postgresql_where=text("is_open"),
+        ),
+    )
+
+
+class EvidenceRow(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    file_unique_id: Mapped[str] = mapped_column(String(128))
+    file_id: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    mime_type: Mapped[str | None] = mapped_column(String(128))
+    media_group_id: Mapped[str | None] = mapped_column(String(64))
+    caption: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime]
+    added_by: Mapped[str] = mapped_column(String(16))
+
+    # A redelivered photo is never stored twice.
+    __table_args__ = (UniqueConstraint("case_id", "file_unique_id"),)
+
+
+class AuditEventRow(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_audit_events_case_id_id", "case_id", "id"),)
+
+
+class CaseNumberCounterRow(Base):
+    __tablename__ = "case_number_counters"
+
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)  # "2611": November 2026
+    last: Mapped[int] = mapped_column(Integer)
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime]
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    recipient_role: Mapped[str] = mapped_column(String(16))  # buyer|seller|agents|staff_chat
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)  # None: resolve at send time
+    shop: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(48))  # a notification code like "case_opened"
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending", server_default=text("'pending'")
+    )  # pending | sent | failed | unreachable
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_case_id", "case_id"),
+    )
+
+
+def _table(row: type[Base]) -> Table:
+    return cast(Table, row.__table__)
+
+
+orders = _table(OrderRow)
+order_lines = _table(OrderLineRow)
+shipments = _table(ShipmentRow)
+import_runs = _table(ImportRunRow)
+telegram_users = _table(TelegramUserRow)
+buyer_links = _table(BuyerLinkRow)
+link_attempts = _table(LinkAttemptRow)
+staff = _table(StaffRow)
+cases = _table(CaseRow)
+case_lines = _table(CaseLineRow)
+evidence = _table(EvidenceRow)
+audit_events = _table(AuditEventRow)
+case_number_counters = _table(CaseNumberCounterRow)
+outbox = _table(OutboxRow)

@@ -1,0 +1,48 @@
+"""One unit of work per user action: the state change, its audit event and its outbox rows
+commit together or not at all."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.persistence.repositories.cases import CaseRepository
+from core.persistence.repositories.links import LinkRepository
+from core.persistence.repositories.orders import OrderRepository
+from core.persistence.repositories.outbox import OutboxRepository
+from core.persistence.repositories.users import StaffRepository, UserRepository
+
+
+class UnitOfWork:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = session_factory
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        self.orders = OrderRepository(self.session)
+        self.cases = CaseRepository(self.session)
+        self.links = LinkRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
+        self.users = UserRepository(self.session)
+        self.staff = StaffRepository(self.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is not None:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()

@@ -1,0 +1,63 @@
+"""Who may act on what. Callback data and deep links are untrusted: every service checks here."""
+
+from __future__ import annotations
+
+from core.cases.lifecycle import Role
+from core.cases.model import Actor, Case
+from core.errors import Forbidden
+from core.persistence.unit_of_work import UnitOfWork
+from core.policy.config import Config
+
+
+async def seller_shops(uow: UnitOfWork, config: Config, user_id: int) -> list[str]:
+    """Shops a Telegram user is staff of: listed in the configuration or invited."""
+    shops = {shop_id for shop_id, shop in config.shops.items() if user_id in shop.sellers}
+    shops.update(await uow.staff.shops_of(user_id, "seller"))
+    return sorted(shops)
+
+
+async def is_agent(uow: UnitOfWork, config: Config, user_id: int) -> bool:
+    if user_id in config.deployment.agents:
+        return True
+    return bool(await uow.staff.shops_of(user_id, "agent"))
+
+
+async def check_actor_role(uow: UnitOfWork, config: Config, actor: Actor) -> None:
+    """A seller or agent must really be one; buyers are checked against the case or order."""
+    if actor.role is Role.SELLER:
+        if actor.user_id is None or not await seller_shops(uow, config, actor.user_id):
+            raise Forbidden("not a seller of any shop", code="not_staff")
+    elif actor.role is Role.AGENT:
+        if actor.user_id is None or not await is_agent(uow, config, actor.user_id):
+            raise Forbidden("not an agent", code="not_staff")
+
+
+async def check_case_access(uow: UnitOfWork, config: Config, actor: Actor, case: Case) -> None:
+    """Buyers see their own cases; sellers their shops' cases; agents every case."""
+    if actor.role is Role.SYSTEM:
+        return
+    if actor.role is Role.BUYER:
+        if actor.user_id is not None and (
+            case.buyer_id == actor.user_id
+            or await uow.links.is_linked(case.order_id, actor.user_id)
+        ):
+            return
+        raise Forbidden("not this buyer's case", code="not_your_case")
+    if actor.role is Role.SELLER:
+        if actor.user_id is not None and case.shop in await seller_shops(
+            uow, config, actor.user_id
+        ):
+            return
+        raise Forbidden("not a case of this seller's shops", code="not_your_shop")
+    if actor.role is Role.AGENT:
+        if actor.user_id is not None and await is_agent(uow, config, actor.user_id):
+            return
+        raise Forbidden("not an agent", code="not_staff")
+    raise Forbidden("unknown role", code="forbidden")
+
+
+async def seller_ids(uow: UnitOfWork, config: Config, shop_id: str) -> list[int]:
+    """Every seller of a shop: from the configuration and the invited staff."""
+    ids = set(config.shop(shop_id).sellers)
+    ids.update(await uow.staff.members(shop_id, "seller"))
+    return sorted(ids)

@@ -1,0 +1,112 @@
+"""Database fixtures for the whole suite: every database test runs on SQLite and PostgreSQL.
+
+* ``database_url`` is parametrized over ``sqlite`` (a fresh file under ``tmp_path``) and
+  ``postgres`` (marked ``postgres``; deselect with ``-m "not postgres"``). PostgreSQL comes
+  from ``TEST_POSTGRES_URL`` (CI sets it; then an unreachable server fails the test), else
+  ``postgresql+asyncpg://postgres@127.0.0.1:5432/test`` is tried with a 1-second timeout and
+  the test is skipped when it does not answer. Each PostgreSQL test gets a schema of its own
+  (``t_<uuid hex>``, dropped afterwards), named in the URL as ``?search_path=…`` so that
+  ``core.persistence.create_engine(database_url)`` anywhere (a subprocess too) sees only it.
+* ``engine``: the engine for that URL, migrated to head; disposed afterwards.
+* ``session_factory``: ``async_sessionmaker`` on it; ``session``: one session, closed after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from core.persistence.engine import (  # noqa: E402
+    create_engine,
+    create_session_factory,
+    with_search_path,
+)
+from core.persistence.migrate import upgrade  # noqa: E402
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+# url → None when it answered, else why not; checked once per test session.
+_postgres_checked: dict[str, str | None] = {}
+
+
+async def _postgres_problem(url: str) -> str | None:
+    if url not in _postgres_checked:
+        engine = create_engine(url, connect_args={"timeout": 1})
+        try:
+            async with asyncio.timeout(3):
+                async with engine.connect() as conn:
+                    await conn.exec_driver_sql("SELECT 1")
+            _postgres_checked[url] = None
+        except Exception as exc:
+            _postgres_checked[url] = f"{type(exc).__name__}: {exc}"
+        finally:
+            await engine.dispose()
+    return _postgres_checked[url]
+
+
+async def _postgres_url() -> str:
+    configured = os.environ.get("TEST_POSTGRES_URL")
+    url = configured or DEFAULT_POSTGRES_URL
+    problem = await _postgres_problem(url)
+    if problem is not None:
+        if configured:
+            pytest.fail(f"TEST_POSTGRES_URL is set but PostgreSQL does not answer: {problem}")
+        pytest.skip("PostgreSQL not available")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    base_url = await _postgres_url()
+    schema = f"t_{uuid.uuid4().hex}"
+    admin = create_engine(base_url)
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            await conn.commit()
+        yield with_search_path(base_url, schema)
+    finally:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await conn.commit()
+        await admin.dispose()
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+async def session(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    async with session_factory() as session:
+        yield session

@@ -1,0 +1,756 @@
+"""Repositories on a real database (SQLite and PostgreSQL): what goes in comes back out."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus, Role
+from core.cases.model import AuditEvent, Case, CaseLine, Evidence, EvidenceKind, Owner
+from core.cases.reasons import Party, Reason, Resolution
+from core.errors import Conflict
+from core.money import Money
+from core.orders.model import (
+    Address,
+    Buyer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Shipment,
+    TrackingEvent,
+)
+from core.orders.numbers import normalize_order_number
+from core.persistence.repositories import Repositories
+from core.persistence.tables import orders as orders_table
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+Sessions = async_sessionmaker[AsyncSession]
+
+
+# --- builders -------------------------------------------------------------------------------
+
+
+def make_order(
+    number: str = "AUR-10021",
+    *,
+    shop: str = "aurora",
+    status: OrderStatus = OrderStatus.SHIPPED,
+    lines: int = 2,
+    telegram_id: int | None = None,
+    shipments: tuple[Shipment, ...] | None = None,
+) -> Order:
+    if shipments is None:
+        shipments = (
+            Shipment(
+                carrier="YunExpress",
+                tracking_number=f"YT{number[-5:]}",
+                registered=True,
+                shipped_at=T0 + timedelta(days=1),
+                estimated_days=(7, 15),
+                events=(TrackingEvent(T0 + timedelta(days=1), "accepted", "Shenzhen"),),
+            ),
+        )
+    return Order(
+        shop=shop,
+        number=number,
+        placed_at=T0,
+        status=status,
+        currency="EUR",
+        buyer=Buyer(
+            name="Ana Souza",
+            email="ana@example.com",
+            country="PT",
+            language="pt-PT",
+            telegram_id=telegram_id,
+        ),
+        lines=tuple(
+            OrderLine(
+                line_no=n,
+                sku=f"SKU-{n}",
+                title=f"Item {n}",
+                quantity=n,
+                unit_price=Money(1990 * n, "EUR"),
+                category="gadgets",
+                supplier="acme",
+            )
+            for n in range(1, lines + 1)
+        ),
+        shipping_address=Address("Rua Augusta 1", "Lisboa", "1100-048", "PT"),
+        shipping_cost=Money(499, "EUR"),
+        shipments=shipments,
+    )
+
+
+def key(order: Order) -> str:
+    return normalize_order_number(order.number)
+
+
+def make_case(
+    order_id: int,
+    number: str,
+    *,
+    lines: tuple[CaseLine, ...] = (CaseLine(1, 1),),
+    status: CaseStatus = CaseStatus.AWAITING_SELLER,
+    buyer_id: int | None = 111,
+    opened_at: datetime = T0,
+    deadline_at: datetime | None = None,
+    shop: str = "aurora",
+    reason: Reason = Reason.DAMAGED,
+    evidence: tuple[Evidence, ...] = (),
+) -> Case:
+    return Case(
+        number=number,
+        shop=shop,
+        order_id=order_id,
+        order_number="AUR-10021",
+        buyer_id=buyer_id,
+        reason=reason,
+        status=status,
+        lines=lines,
+        opened_at=opened_at,
+        updated_at=opened_at,
+        currency="EUR",
+        description="The lid is cracked",
+        preferred_resolution=Resolution.REFUND,
+        deadline_at=deadline_at,
+        decision_snapshot={"rule": "damaged_within_window", "days_left": 12},
+        evidence=evidence,
+    )
+
+
+def photo(file_unique_id: str, **kw: object) -> Evidence:
+    return Evidence(
+        kind=EvidenceKind.PHOTO,
+        file_unique_id=file_unique_id,
+        file_id=f"file-{file_unique_id}",
+        size=1234,
+        mime_type="image/jpeg",
+        added_at=T0,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def store_order(sessions: Sessions, order: Order | None = None) -> int:
+    order = order or make_order()
+    async with sessions() as session:
+        order_id, created = await Repositories(session).orders.upsert(order, key(order), at=T0)
+        await session.commit()
+    assert created
+    return order_id
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+async def test_an_upserted_order_comes_back_whole_with_aware_utc_times(
+    session_factory: Sessions,
+) -> None:
+    order = make_order(telegram_id=42)
+    order_id = await store_order(session_factory, order)
+
+    async with session_factory() as session:
+        loaded = await Repositories(session).orders.get(order_id)
+
+    assert loaded == replace(order, id=order_id)
+    assert loaded is not None
+    assert loaded.placed_at.tzinfo is UTC
+    assert loaded.shipments[0].shipped_at.tzinfo is UTC
+    assert loaded.shipments[0].events[0].at == T0 + timedelta(days=1)
+
+
+async def test_times_in_other_zones_are_stored_as_the_same_instant(
+    session_factory: Sessions,
+) -> None:
+    local = T0.astimezone(timezone(timedelta(hours=8)))
+    order = replace(make_order(), placed_at=local)
+    order_id = await store_order(session_factory, order)
+    async with session_factory() as session:
+        loaded = await Repositories(session).orders.get(order_id)
+    assert loaded is not None
+    assert loaded.placed_at == T0
+    assert loaded.placed_at.tzinfo is UTC
+
+
+async def test_reimport_with_a_later_status_and_a_delivery_updates_the_same_order(
+    session_factory: Sessions,
+) -> None:
+    order = make_order(telegram_id=42)
+    order_id = await store_order(session_factory, order)
+    shipped = order.shipments[0]
+    delivered = replace(
+        shipped,
+        delivered_at=T0 + timedelta(days=9),
+        events=(TrackingEvent(T0 + timedelta(days=9), "delivered", "Lisboa"),),
+    )
+    later = replace(order, status=OrderStatus.DELIVERED, shipments=(delivered,))
+
+    async with session_factory() as session:
+        repos = Repositories(session)
+        assert await repos.orders.upsert(later, key(later), at=T0 + timedelta(days=10)) == (
+            order_id,
+            False,
+        )
+        await session.commit()
+
+    async with session_factory() as session:
+        count = (await session.execute(select(func.count()).select_from(orders_table))).scalar()
+        loaded = await Repositories(session).orders.get(order_id)
+    assert count == 1
+    assert loaded is not None
+    assert loaded.status is OrderStatus.DELIVERED
+    assert loaded.delivered_at == T0 + timedelta(days=9)
+    # Events are merged by (at, status), in time order.
+    assert [e.status for e in loaded.shipments[0].events] == ["accepted", "delivered"]
+
+
+async def test_reimport_never_moves_status_back_nor_forgets_what_was_known(
+    session_factory: Sessions,
+) -> None:
+    delivered_parcel = replace(
+        make_order().shipments[0], delivered_at=T0 + timedelta(days=9)
+    )
+    order = make_order(
+        status=OrderStatus.DELIVERED, telegram_id=42, shipments=(delivered_parcel,)
+    )
+    order_id = await store_order(session_factory, order)
+
+    older = make_order(status=OrderStatus.PAID, telegram_id=None)  # parcel not delivered
+    older = replace(older, lines=(replace(older.lines[0], refunded_quantity=0),))
+    async with session_factory() as session:
+        await Repositories(session).orders.upsert(older, key(older))
+        await session.commit()
+
+    async with session_factory() as session:
+        loaded = await Repositories(session).orders.get(order_id)
+    assert loaded is not None
+    assert loaded.status is OrderStatus.DELIVERED
+    assert loaded.buyer.telegram_id == 42
+    assert loaded.shipments[0].delivered_at == T0 + timedelta(days=9)
+    assert len(loaded.lines) == 2  # a line missing from the file is kept
+
+
+async def test_cancelled_is_final_and_fewer_parcels_keep_the_stored_ones(
+    session_factory: Sessions,
+) -> None:
+    first, second = make_order().shipments[0], replace(
+        make_order().shipments[0], tracking_number="YT99999"
+    )
+    order = make_order(status=OrderStatus.CANCELLED, shipments=(first, second))
+    order_id = await store_order(session_factory, order)
+
+    async with session_factory() as session:
+        reimport = make_order(status=OrderStatus.DELIVERED, shipments=(first,))
+        await Repositories(session).orders.upsert(reimport, key(reimport))
+        await session.commit()
+        loaded = await Repositories(session).orders.get(order_id)
+    assert loaded is not None
+    assert loaded.status is OrderStatus.CANCELLED
+    assert [s.tracking_number for s in loaded.shipments] == [
+        first.tracking_number,
+        "YT99999",
+    ]
+
+
+async def test_reimport_takes_quantities_and_prices_but_keeps_the_largest_refund(
+    session_factory: Sessions,
+) -> None:
+    order = make_order()
+    refunded = replace(order, lines=(replace(order.lines[0], refunded_quantity=1), order.lines[1]))
+    order_id = await store_order(session_factory, refunded)
+    repriced = replace(
+        order,
+        lines=(replace(order.lines[0], unit_price=Money(1790, "EUR")), order.lines[1]),
+    )
+    async with session_factory() as session:
+        await Repositories(session).orders.upsert(repriced, key(repriced))
+        await session.commit()
+        loaded = await Repositories(session).orders.get(order_id)
+    assert loaded is not None
+    assert loaded.lines[0].unit_price == Money(1790, "EUR")
+    assert loaded.lines[0].refunded_quantity == 1
+
+
+async def test_upsert_many_counts_created_and_changed_orders(session_factory: Sessions) -> None:
+    batch = [make_order(f"AUR-{10000 + n}") for n in range(50)]
+    async with session_factory() as session:
+        repos = Repositories(session)
+        assert await repos.orders.upsert_many([(o, key(o)) for o in batch]) == (50, 0)
+        await session.commit()
+
+    changed = [replace(o, status=OrderStatus.DELIVERED) for o in batch[:10]]
+    new = [make_order(f"AUR-{20000 + n}") for n in range(5)]
+    again = changed + batch[10:] + new + [replace(new[0], status=OrderStatus.DELIVERED)]
+    async with session_factory() as session:
+        repos = Repositories(session)
+        # 5 new; 10 changed, 40 unchanged; a key twice in a batch: the later one updates.
+        assert await repos.orders.upsert_many([(o, key(o)) for o in again]) == (5, 11)
+        await session.commit()
+        count = (await session.execute(select(func.count()).select_from(orders_table))).scalar()
+        reloaded = await repos.orders.get_by_key("aurora", key(new[0]))
+    assert count == 55
+    assert reloaded is not None
+    assert reloaded.status is OrderStatus.DELIVERED
+
+
+async def test_find_by_key_finds_the_number_in_every_shop(session_factory: Sessions) -> None:
+    await store_order(session_factory, make_order("AUR-10021", shop="aurora"))
+    await store_order(session_factory, make_order("aur 10021", shop="borealis"))
+    await store_order(session_factory, make_order("AUR-10022", shop="aurora"))
+    async with session_factory() as session:
+        repos = Repositories(session)
+        found = await repos.orders.find_by_key("AUR10021")
+        one = await repos.orders.get_by_key("borealis", "AUR10021")
+        none = await repos.orders.get_by_key("borealis", "AUR10022")
+    assert sorted(o.shop for o in found) == ["aurora", "borealis"]
+    assert all(o.id is not None and len(o.lines) == 2 for o in found)
+    assert one is not None and one.number == "aur 10021"
+    assert none is None
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+
+async def test_a_case_comes_back_with_its_lines_and_evidence(session_factory: Sessions) -> None:
+    order_id = await store_order(session_factory)
+    async with session_factory() as session:
+        repos = Repositories(session)
+        number = await repos.cases.next_number("2611")
+        case = make_case(
+            order_id,
+            number,
+            lines=(CaseLine(1, 1), CaseLine(2, 2)),
+            deadline_at=T0 + timedelta(days=3),
+            evidence=(photo("a1", media_group_id="g1"), photo("a2"), photo("a1")),
+        )
+        case.refund_amount = Money(1990, "EUR")
+        case.return_paid_by = Party.SELLER
+        stored = await repos.cases.add(case)
+        await session.commit()
+    assert stored.id is not None
+
+    async with session_factory() as session:
+        loaded = await Repositories(session).cases.get_by_number(number)
+        by_id = await Repositories(session).cases.get(stored.id)
+    assert loaded is not None
+    assert loaded == by_id
+    assert loaded.id == stored.id
+    assert loaded.order_number == "AUR-10021"
+    assert loaded.lines == (CaseLine(1, 1), CaseLine(2, 2))
+    assert [e.file_unique_id for e in loaded.evidence] == ["a1", "a2"]
+    assert loaded.evidence[0] == photo("a1", media_group_id="g1")
+    assert loaded.refund_amount == Money(1990, "EUR")
+    assert loaded.return_paid_by is Party.SELLER
+    assert loaded.decision_snapshot == {"rule": "damaged_within_window", "days_left": 12}
+    assert loaded.deadline_at == T0 + timedelta(days=3)
+    assert loaded.deadline_at.tzinfo is UTC
+    assert loaded.version == 1
+
+
+async def test_two_open_cases_on_one_line_conflict_and_the_session_stays_usable(
+    session_factory: Sessions,
+) -> None:
+    order_id = await store_order(session_factory)
+    async with session_factory() as session:
+        repos = Repositories(session)
+        await repos.cases.add(make_case(order_id, "R-2611-0001", lines=(CaseLine(1, 1),)))
+        with pytest.raises(Conflict) as caught:
+            await repos.cases.add(
+                make_case(order_id, "R-2611-0002", lines=(CaseLine(2, 1), CaseLine(1, 1)))
+            )
+        assert caught.value.code == "line_has_open_case"
+        # The session is still usable, and the first case is still in the transaction.
+        await repos.cases.add(make_case(order_id, "R-2611-0003", lines=(CaseLine(2, 1),)))
+        await session.commit()
+
+    async with session_factory() as session:
+        repos = Repositories(session)
+        assert await repos.cases.get_by_number("R-2611-0001") is not None
+        assert await repos.cases.get_by_number("R-2611-0002") is None
+        assert await repos.cases.get_by_number("R-2611-0003") is not None
+        assert await repos.cases.open_quantities(order_id) == {1: 1, 2: 1}
+
+
+async def test_two_racing_sessions_cannot_both_open_a_case_on_one_line(
+    session_factory: Sessions,
+) -> None:
+    order_id = await store_order(session_factory)
+
+    async def open_case(number: str, hold: float) -> str:
+        async with session_factory() as session:
+            try:
+                await Repositories(session).cases.add(make_case(order_id, number))
+                await asyncio.sleep(hold)
+                await session.commit()
+                return "opened"
+            except Conflict as exc:
+                return exc.code
+
+    outcomes = await asyncio.gather(open_case("R-1", 0.2), open_case("R-2", 0.0))
+    assert sorted(outcomes) == ["line_has_open_case", "opened"]
+
+
+async def test_closing_a_case_frees_its_lines_and_reopening_checks_them(
+    session_factory: Sessions,
+) -> None:
+    order_id = await store_order(session_factory)
+    async with session_factory() as session:
+        repos = Repositories(session)
+        first = await repos.cases.add(make_case(order_id, "R-2611-0001"))
+        first.status = CaseStatus.REJECTED
+        first.decided_by = Role.SELLER
+        first.decision_note = "no damage visible"
+        first.updated_at = T0 + timedelta(days=1)
+        await repos.cases.save(first)
+        second = await repos.cases.add(make_case(order_id, "R-2611-0002"))
+        await session.commit()
+    assert second.id is not None
+
+    async with session_factory() as session:
+        repos = Repositories(session)
+        assert await repos.cases.open_quantities(order_id) == {1: 1}
+        first.status = CaseStatus.REOPENED
+        with pytest.raises(Conflict) as caught:
+            await repos.cases.save(first)
+        assert caught.value.code == "line_has_open_case"
+        assert first.version == 2  # unchanged: nothing was written
+        reloaded = await repos.cases.get(first.id or 0)
+    assert reloaded is not None
+    assert reloaded.status is CaseStatus.REJECTED
+    assert reloaded.decision_note == "no damage visible"
+
+
+async def test_saving_a_stale_case_is_a_conflict(session_factory: Sessions) -> None:
+    order_id = await store_order(session_factory)
+    async with session_factory() as session:
+        await Repositories(session).cases.add(make_case(order_id, "R-2611-0001"))
+        await session.commit()
+
+    async with session_factory() as one, session_factory() as two:
+        mine = await Repositories(one).cases.get_by_number("R-2611-0001")
+        theirs = await Repositories(two).cases.get_by_number("R-2611-0001")
+        assert mine is not None and theirs is not None
+        mine.status = CaseStatus.AWAITING_RETURN
+        mine.resolution = Resolution.REFUND
+        mine.goods = GoodsStatus.NOT_RETURNED
+        mine.money = MoneyStatus.PENDING
+        mine.owner, mine.owner_agent_id, mine.escalated = Owner.AGENT, 7, True
+        await Repositories(one).cases.save(mine)
+        await one.commit()
+        assert mine.version == 2
+
+        theirs.status = CaseStatus.REJECTED
+        with pytest.raises(Conflict) as caught:
+            await Repositories(two).cases.save(theirs)
+        assert caught.value.code == "stale_case"
+
+    async with session_factory() as session:
+        loaded = await Repositories(session).cases.get_by_number("R-2611-0001")
+    assert loaded is not None
+    assert (loaded.status, loaded.version, loaded.owner_agent_id) == (
+        CaseStatus.AWAITING_RETURN,
+        2,
+        7,
+    )
+    assert loaded.goods is GoodsStatus.NOT_RETURNED and loaded.escalated
+
+
+async def test_a_redelivered_photo_is_stored_once(session_factory: Sessions) -> None:
+    order_id = await store_order(session_factory)
+    async with session_factory() as session:
+        repos = Repositories(session)
+        case = await repos.cases.add(make_case(order_id, "R-2611-0001", evidence=(photo("a"),)))
+        assert case.id is not None
+        assert await repos.cases.add_evidence(case.id, photo("b")) is True
+        assert await repos.cases.add_evidence(case.id, photo("b")) is False
+        assert await repos.cases.add_evidence(case.id, photo("a")) is False
+        # save() stores evidence added to the case object, once.
+        case.evidence = (*case.evidence, photo("c"), photo("b"))
+        await repos.cases.save(case)
+        await session.commit()
+        loaded = await repos.cases.get(case.id)
+    assert loaded is not None
+    assert [e.file_unique_id for e in loaded.evidence] == ["a", "b", "c"]
+
+
+async def test_case_numbers_count_up_per_period(session_factory: Sessions) -> None:
+    async with session_factory() as session:
+        cases = Repositories(session).cases
+        assert await cases.next_number("2611") == "R-2611-0001"
+        assert await cases.next_number("2611") == "R-2611-0002"
+        assert await cases.next_number("2612") == "R-2612-0001"
+        assert await cases.next_number("2611", prefix="X") == "X-2611-0003"
+        await session.commit()
+
+
+async def test_concurrent_case_numbers_are_distinct(session_factory: Sessions) -> None:
+    async def take() -> str:
+        async with session_factory() as session:
+            number = await Repositories(session).cases.next_number("2611")
+            await asyncio.sleep(0.05)
+            await session.commit()
+            return number
+
+    numbers = await asyncio.gather(*(take() for _ in range(4)))
+    assert sorted(numbers) == [f"R-2611-000{n}" for n in range(1, 5)]
+
+
+async def test_buyer_cases_newest_first_and_staff_queue_by_deadline(
+    session_factory: Sessions,
+) -> None:
+    order_id = await store_order(session_factory, make_order(lines=3))
+    other_shop_order = await store_order(session_factory, make_order(shop="borealis"))
+    async with session_factory() as session:
+        repos = Repositories(session)
+        specs = [
+            ("R-1", 1, T0, None, CaseStatus.AWAITING_SELLER, order_id, "aurora"),
+            ("R-2", 2, T0 + timedelta(hours=1), T0 + timedelta(days=5), None, order_id, "aurora"),
+            ("R-3", 3, T0 + timedelta(hours=2), T0 + timedelta(days=2), None, order_id, "aurora"),
+            ("R-4", 1, T0 + timedelta(hours=3), T0, CaseStatus.AWAITING_AGENT,
+             other_shop_order, "borealis"),
+        ]
+        for number, line, opened, deadline, status, oid, shop in specs:
+            await repos.cases.add(
+                make_case(
+                    oid,
+                    number,
+                    lines=(CaseLine(line, 1),),
+                    opened_at=opened,
+                    deadline_at=deadline,
+                    status=status or CaseStatus.AWAITING_BUYER_INFO,
+                    shop=shop,
+                    reason=Reason.NOT_RECEIVED if number == "R-3" else Reason.DAMAGED,
+                )
+            )
+        closed = await repos.cases.add(
+            make_case(order_id, "R-5", lines=(CaseLine(1, 1),), status=CaseStatus.CANCELLED,
+                      opened_at=T0 + timedelta(hours=4))
+        )
+        await session.commit()
+
+    async with session_factory() as session:
+        cases = Repositories(session).cases
+        mine = await cases.list_for_buyer(111)
+        mine_open = await cases.list_for_buyer(111, open_only=True)
+        queue = await cases.list_open_for_shops(["aurora"])
+        both = await cases.list_open_for_shops(["aurora", "borealis"])
+        waiting = await cases.list_open_for_shops(
+            ["aurora"], status=CaseStatus.AWAITING_BUYER_INFO.value
+        )
+        late = await cases.list_open_for_shops(["aurora"], reason=Reason.NOT_RECEIVED.value)
+        due = await cases.due(T0 + timedelta(days=2))
+        claimed = await cases.claimed_quantities(order_id)
+    assert [c.number for c in mine] == ["R-5", "R-4", "R-3", "R-2", "R-1"]
+    assert [c.number for c in mine_open] == ["R-4", "R-3", "R-2", "R-1"]
+    assert [c.number for c in queue] == ["R-3", "R-2", "R-1"]  # no deadline: last
+    assert [c.number for c in both] == ["R-4", "R-3", "R-2", "R-1"]
+    assert [c.number for c in waiting] == ["R-3", "R-2"]
+    assert [c.number for c in late] == ["R-3"]
+    assert [c.number for c in due] == ["R-4", "R-3"]
+    assert claimed == {1: 1, 2: 1, 3: 1}
+    assert closed.is_open is False
+
+
+async def test_resolved_cases_still_claim_their_quantities(session_factory: Sessions) -> None:
+    order_id = await store_order(session_factory)
+    async with session_factory() as session:
+        repos = Repositories(session)
+        for number, status in (
+            ("R-1", CaseStatus.RESOLVED),
+            ("R-2", CaseStatus.REJECTED),
+            ("R-3", CaseStatus.AWAITING_SELLER),
+        ):
+            await repos.cases.add(
+                make_case(order_id, number, lines=(CaseLine(2, 1),), status=status)
+            )
+        assert await repos.cases.open_quantities(order_id) == {2: 1}
+        assert await repos.cases.claimed_quantities(order_id) == {2: 2}
+
+
+async def test_the_audit_trail_comes_back_in_order(session_factory: Sessions) -> None:
+    order_id = await store_order(session_factory)
+    async with session_factory() as session:
+        repos = Repositories(session)
+        case = await repos.cases.add(make_case(order_id, "R-2611-0001"))
+        assert case.id is not None
+        events = [
+            AuditEvent("R-2611-0001", T0, Role.BUYER, 111, "open", None,
+                       CaseStatus.AWAITING_SELLER, data={"lines": [1]}),
+            AuditEvent("R-2611-0001", T0 + timedelta(minutes=5), Role.SELLER, 9, "approve",
+                       CaseStatus.AWAITING_SELLER, CaseStatus.AWAITING_RETURN, note="ok"),
+            AuditEvent("R-2611-0001", T0 + timedelta(minutes=6), Role.SYSTEM, None, "remind",
+                       None, None),
+        ]
+        for event in events:
+            await repos.cases.add_audit(event, case.id)
+        await session.commit()
+        assert await repos.cases.audit_trail(case.id) == events
+
+
+# --- outbox, links, users -------------------------------------------------------------------
+
+
+async def test_the_outbox_dedupes_and_tracks_attempts(session_factory: Sessions) -> None:
+    async with session_factory() as session:
+        outbox = Repositories(session).outbox
+        common = dict(recipient_role="buyer", chat_id=111, shop="aurora", case_id=None)
+        assert await outbox.enqueue(
+            kind="case_opened", payload={"n": 1}, dedupe_key="k1", at=T0, **common
+        )
+        assert not await outbox.enqueue(
+            kind="case_opened", payload={"n": 2}, dedupe_key="k1", at=T0, **common
+        )
+        assert await outbox.enqueue(
+            kind="case_opened", payload={}, dedupe_key="k2", at=T0 + timedelta(seconds=1),
+            **common,
+        )
+        assert await outbox.enqueue(
+            kind="later", payload={}, dedupe_key="k3", at=T0 + timedelta(hours=1), **common
+        )
+        await session.commit()
+
+        due = await outbox.pending(now=T0 + timedelta(minutes=1))
+        assert [(m.dedupe_key, m.payload) for m in due] == [("k1", {"n": 1}), ("k2", {})]
+        assert due[0].created_at.tzinfo is UTC
+        await outbox.mark_sent(due[0].id, T0 + timedelta(minutes=1))
+        await outbox.mark_failed(due[1].id, "429 Too Many Requests", T0 + timedelta(minutes=2))
+        await session.commit()
+
+        assert await outbox.pending(now=T0 + timedelta(minutes=1)) == []
+        (retry,) = await outbox.pending(now=T0 + timedelta(minutes=2))
+        assert (retry.attempts, retry.last_error) == (1, "429 Too Many Requests")
+        await outbox.mark_unreachable(retry.id, "403 bot was blocked")
+        (later,) = await outbox.pending(now=T0 + timedelta(days=1), limit=10)
+        await outbox.mark_failed(later.id, "400 chat not found", None)
+        await session.commit()
+        assert await outbox.pending(now=T0 + timedelta(days=1)) == []
+
+
+async def test_outbox_messages_of_a_case(session_factory: Sessions) -> None:
+    order_id = await store_order(session_factory)
+    async with session_factory() as session:
+        repos = Repositories(session)
+        case = await repos.cases.add(make_case(order_id, "R-2611-0001"))
+        for n, role in enumerate(("buyer", "seller")):
+            await repos.outbox.enqueue(
+                kind="case_opened", recipient_role=role, chat_id=None, shop="aurora",
+                case_id=case.id, payload={"case": case.number}, dedupe_key=f"c{n}", at=T0,
+            )
+        await session.commit()
+        messages = await repos.outbox.list_for_case(case.id or 0)
+    assert [(m.recipient_role, m.chat_id, m.status) for m in messages] == [
+        ("buyer", None, "pending"),
+        ("seller", None, "pending"),
+    ]
+
+
+async def test_links_and_link_attempts(session_factory: Sessions) -> None:
+    first = await store_order(session_factory)
+    second = await store_order(session_factory, make_order("AUR-10022"))
+    async with session_factory() as session:
+        links = Repositories(session).links
+        assert await links.link(first, 111, "token", T0)
+        assert not await links.link(first, 111, "check", T0)
+        assert await links.link(second, 111, "check", T0 + timedelta(minutes=1))
+        assert await links.is_linked(first, 111)
+        assert not await links.is_linked(first, 222)
+        assert await links.linked_orders(111) == [first, second]
+        for minute, success in ((0, False), (1, False), (2, True), (30, False)):
+            await links.record_attempt(222, T0 + timedelta(minutes=minute), success)
+        await session.commit()
+        assert await links.failed_attempts_since(222, T0) == 3
+        assert await links.failed_attempts_since(222, T0 + timedelta(minutes=1)) == 2
+        assert await links.failed_attempts_since(333, T0) == 0
+
+
+async def test_users_and_staff(session_factory: Sessions) -> None:
+    async with session_factory() as session:
+        repos = Repositories(session)
+        assert await repos.users.get(111) is None
+        await repos.users.touch(111, "Ana", "pt-br", T0)
+        await repos.users.set_language(111, "pt", T0 + timedelta(minutes=1))
+        await repos.users.set_reachable(111, False, T0 + timedelta(minutes=2))
+        await repos.users.touch(111, "Ana S.", "pt-br", T0 + timedelta(minutes=3))
+        await repos.users.set_language(222, "de", T0)  # unknown user: created
+        assert await repos.staff.add("aurora", 9, "seller", "config", T0)
+        assert not await repos.staff.add("aurora", 9, "seller", "invite", T0)
+        assert await repos.staff.add("borealis", 9, "seller", "invite", T0)
+        assert await repos.staff.add("aurora", 10, "seller", "invite", T0 + timedelta(hours=1))
+        assert await repos.staff.add("aurora", 9, "agent", "config", T0)
+        await session.commit()
+
+        user = await repos.users.get(111)
+        assert user is not None
+        assert (user.first_name, user.language_code, user.chosen_language) == ("Ana S.", "pt-br", "pt")
+        assert user.reachable is True  # writing to the bot again makes them reachable
+        assert (user.created_at, user.updated_at) == (T0, T0 + timedelta(minutes=3))
+        assert user.language == "pt"
+        other = await repos.users.get(222)
+        assert other is not None and other.chosen_language == "de"
+        assert await repos.staff.shops_of(9, "seller") == ["aurora", "borealis"]
+        assert await repos.staff.shops_of(9, "agent") == ["aurora"]
+        assert await repos.staff.members("aurora", "seller") == [9, 10]
+
+
+async def test_import_runs_are_recorded(session_factory: Sessions) -> None:
+    async with session_factory() as session:
+        runs = Repositories(session).import_runs
+        run_id = await runs.start(file="orders.json", format="native-json", shop=None, at=T0)
+        await runs.finish(run_id, at=T0 + timedelta(seconds=3), created=5, updated=2, rows=9)
+        await session.commit()
+        row = (
+            await session.execute(text("SELECT orders_created, orders_updated, rows FROM import_runs"))
+        ).one()
+    assert tuple(row) == (5, 2, 9)
+
+
+# --- the engine -----------------------------------------------------------------------------
+
+
+async def test_a_rolled_back_transaction_undoes_a_released_savepoint(
+    session_factory: Sessions,
+) -> None:
+    """On SQLite a SAVEPOINT before any write must still join the unit of work."""
+    order_id = await store_order(session_factory)
+    async with session_factory() as session:
+        await Repositories(session).cases.add(make_case(order_id, "R-2611-0001"))
+        await session.rollback()
+    async with session_factory() as session:
+        assert await Repositories(session).cases.get_by_number("R-2611-0001") is None
+
+
+async def test_sqlite_connections_enforce_foreign_keys_and_use_wal(
+    session_factory: Sessions, database_url: str
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    async with session_factory() as session:
+        pragmas = [
+            (await session.execute(text(f"PRAGMA {name}"))).scalar()
+            for name in ("foreign_keys", "journal_mode", "busy_timeout", "synchronous")
+        ]
+    assert pragmas == [1, "wal", 5000, 1]
+
+
+async def test_case_lines_point_at_the_right_order_lines_whatever_ids_are_passed(
+    session_factory: Sessions,
+) -> None:
+    first = await store_order(session_factory)
+    second = await store_order(session_factory, make_order("AUR-10022"))
+    async with session_factory() as session:
+        repos = Repositories(session)
+        line_ids = await repos.orders.line_ids(second)
+        assert sorted(line_ids) == [1, 2] and line_ids != {1: 1, 2: 2}
+        # A mapping of line_no → line_no (not ids) must not attach the case to order one.
+        await repos.cases.add(make_case(second, "R-1"), {1: 1, 2: 2})
+        await repos.cases.add(make_case(first, "R-2"))
+        await session.commit()
+        stored = (
+            await session.execute(text("SELECT order_line_id FROM case_lines ORDER BY id"))
+        ).scalars().all()
+    assert stored[0] == line_ids[1]
+    assert stored[1] not in line_ids.values()
