@@ -72,9 +72,9 @@ def import_orders_command(file: Path, shop: str | None, fmt: str | None, quiet: 
 
     report = _run(main)
     click.echo(
-        f"Imported {report.orders} orders ({report.orders_created} new, "
-        f"{report.orders_updated} updated, {report.lines} lines) from {file} "
-        f"[{report.format}] in {report.seconds:.1f} s."
+        f"Imported {report.orders_read} orders with {report.lines} lines from {file} "
+        f"[{report.format}] in {report.seconds:.1f} s: {report.orders_created} new, "
+        f"{report.orders_updated} updated, {report.orders_unchanged} unchanged."
     )
     if report.unknown_suppliers:
         names = ", ".join(sorted(report.unknown_suppliers))

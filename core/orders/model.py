@@ -9,6 +9,61 @@ from enum import StrEnum
 from core.money import Money
 
 
+# Longest text the order book keeps for each field (PostgreSQL enforces column lengths).
+TEXT_LIMITS: dict[str, int] = {
+    "number": 64,
+    "buyer.name": 255,
+    "buyer.email": 255,
+    "buyer.phone": 64,
+    "shipping_address.line1": 255,
+    "shipping_address.line2": 255,
+    "shipping_address.city": 128,
+    "shipping_address.postal_code": 32,
+    "shipping_address.region": 128,
+    "external_id": 64,
+    "sku": 128,
+    "title": 500,
+    "category": 128,
+    "supplier": 128,
+    "carrier": 64,
+    "tracking_number": 64,
+}
+
+
+def too_long_fields(order: Order) -> list[tuple[str, int]]:
+    """(field, limit) for every text in the order that is longer than the order book keeps."""
+    values: list[tuple[str, str | None]] = [
+        ("number", order.number),
+        ("buyer.name", order.buyer.name),
+        ("buyer.email", order.buyer.email),
+        ("buyer.phone", order.buyer.phone),
+        ("external_id", order.external_id),
+    ]
+    if order.shipping_address is not None:
+        address = order.shipping_address
+        values += [
+            ("shipping_address.line1", address.line1),
+            ("shipping_address.line2", address.line2),
+            ("shipping_address.city", address.city),
+            ("shipping_address.postal_code", address.postal_code),
+            ("shipping_address.region", address.region),
+        ]
+    for line in order.lines:
+        values += [
+            ("sku", line.sku),
+            ("title", line.title),
+            ("category", line.category),
+            ("supplier", line.supplier),
+        ]
+    for shipment in order.shipments:
+        values += [("carrier", shipment.carrier), ("tracking_number", shipment.tracking_number)]
+    return [
+        (name, TEXT_LIMITS[name])
+        for name, value in values
+        if value is not None and len(value) > TEXT_LIMITS[name]
+    ]
+
+
 class OrderStatus(StrEnum):
     PENDING = "pending"
     PAID = "paid"

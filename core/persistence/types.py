@@ -28,7 +28,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        value = ensure_utc(value)
+        if value.tzinfo is not UTC:  # the common case (already UTC) skips the conversion
+            value = ensure_utc(value)
         if dialect.name == "postgresql":
             return value
         return value.replace(tzinfo=None)
@@ -38,6 +39,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
+        if value.tzinfo is UTC:
+            return value
         return value.astimezone(UTC)
 
     @property

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.persistence.repositories.cases import CaseRepository
 from core.persistence.repositories.links import LinkRepository
-from core.persistence.repositories.orders import OrderRepository
+from core.persistence.repositories.orders import ImportRunRepository, OrderRepository
 from core.persistence.repositories.outbox import OutboxRepository
 from core.persistence.repositories.users import StaffRepository, UserRepository
 
@@ -22,6 +22,7 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._factory()
         self.orders = OrderRepository(self.session)
+        self.import_runs = ImportRunRepository(self.session)
         self.cases = CaseRepository(self.session)
         self.links = LinkRepository(self.session)
         self.outbox = OutboxRepository(self.session)

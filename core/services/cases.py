@@ -252,9 +252,8 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             evidence=tuple(dataclasses.replace(e, added_at=e.added_at or now) for e in new.evidence),
         )
         _initial_state(case, decision, new, ctx.config, now)
-        line_ids = {line.line_no: line.line_no for line in order.lines}
         try:
-            case = await uow.cases.add(case, line_ids)
+            case = await uow.cases.add(case)
         except Conflict:
             existing = await _same_open_case(uow, order.id, actor, new)
             if existing is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.orders.formats.detect import detect_format, iter_orders
 from core.orders.formats.errors import ImportFileError
-from core.orders.model import Order
+from core.orders.model import Order, too_long_fields
 from core.orders.numbers import normalize_order_number
 from core.services.context import CoreContext
 
@@ -20,16 +20,17 @@ BATCH = 1000
 class ImportReport:
     file: str
     format: str
+    orders_read: int = 0
     orders_created: int = 0
-    orders_updated: int = 0
+    orders_updated: int = 0  # changed by this import; the rest were already up to date
     lines: int = 0
     seconds: float = 0.0
     shops: set[str] = field(default_factory=set)
     unknown_suppliers: set[str] = field(default_factory=set)
 
     @property
-    def orders(self) -> int:
-        return self.orders_created + self.orders_updated
+    def orders_unchanged(self) -> int:
+        return self.orders_read - self.orders_created - self.orders_updated
 
 
 async def import_orders(
@@ -50,6 +51,9 @@ async def import_orders(
     report = ImportReport(file=str(path), format=fmt)
     linked: list[tuple[str, str, int]] = []
     async with ctx.unit_of_work() as uow:
+        run_id = await uow.import_runs.start(
+            file=str(path)[-500:], format=fmt, shop=shop, at=ctx.now()
+        )
         batch: list[tuple[Order, str]] = []
         for parsed in iter_orders(path, fmt=fmt, shop=shop, progress=progress):
             _check_order(ctx, path, parsed, report)
@@ -66,6 +70,13 @@ async def import_orders(
             stored = await uow.orders.get_by_key(shop_id, key)
             if stored is not None and stored.id is not None:
                 await uow.links.link(stored.id, telegram_id, "import", now)
+        await uow.import_runs.finish(
+            run_id,
+            at=now,
+            created=report.orders_created,
+            updated=report.orders_updated,
+            rows=report.lines,
+        )
         await uow.commit()
     report.seconds = time.perf_counter() - started
     return report
@@ -81,6 +92,11 @@ def _check_order(ctx: CoreContext, path: Path, order: Order, report: ImportRepor
     if not normalize_order_number(order.number):
         raise ImportFileError(str(path), "the order number is empty once spaces and '#' are "
                               "removed", order=order.number, field="number")
+    for name, limit in too_long_fields(order):
+        raise ImportFileError(
+            str(path), f"longer than {limit} characters", order=order.number, field=name
+        )
+    report.orders_read += 1
     report.shops.add(order.shop)
     report.lines += len(order.lines)
     for line in order.lines:

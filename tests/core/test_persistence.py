@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -25,7 +26,9 @@ from core.orders.model import (
     TrackingEvent,
 )
 from core.orders.numbers import normalize_order_number
+from core.persistence.engine import create_engine
 from core.persistence.repositories import Repositories
+from core.persistence.tables import cases as cases_table
 from core.persistence.tables import orders as orders_table
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -211,12 +214,8 @@ async def test_reimport_with_a_later_status_and_a_delivery_updates_the_same_orde
 async def test_reimport_never_moves_status_back_nor_forgets_what_was_known(
     session_factory: Sessions,
 ) -> None:
-    delivered_parcel = replace(
-        make_order().shipments[0], delivered_at=T0 + timedelta(days=9)
-    )
-    order = make_order(
-        status=OrderStatus.DELIVERED, telegram_id=42, shipments=(delivered_parcel,)
-    )
+    delivered_parcel = replace(make_order().shipments[0], delivered_at=T0 + timedelta(days=9))
+    order = make_order(status=OrderStatus.DELIVERED, telegram_id=42, shipments=(delivered_parcel,))
     order_id = await store_order(session_factory, order)
 
     older = make_order(status=OrderStatus.PAID, telegram_id=None)  # parcel not delivered
@@ -237,8 +236,9 @@ async def test_reimport_never_moves_status_back_nor_forgets_what_was_known(
 async def test_cancelled_is_final_and_fewer_parcels_keep_the_stored_ones(
     session_factory: Sessions,
 ) -> None:
-    first, second = make_order().shipments[0], replace(
-        make_order().shipments[0], tracking_number="YT99999"
+    first, second = (
+        make_order().shipments[0],
+        replace(make_order().shipments[0], tracking_number="YT99999"),
     )
     order = make_order(status=OrderStatus.CANCELLED, shipments=(first, second))
     order_id = await store_order(session_factory, order)
@@ -312,6 +312,18 @@ async def test_find_by_key_finds_the_number_in_every_shop(session_factory: Sessi
     assert none is None
 
 
+async def test_odd_characters_in_order_numbers_are_matched_exactly(
+    session_factory: Sessions,
+) -> None:
+    odd = [make_order(n) for n in ("O'NEIL-10001", "back\\slash-10002", "50%-10003", "ÄÖ-10004")]
+    async with session_factory() as session:
+        orders = Repositories(session).orders
+        assert await orders.upsert_many([(o, key(o)) for o in odd]) == (4, 0)
+        changed = [replace(o, status=OrderStatus.DELIVERED) for o in odd]
+        assert await orders.upsert_many([(o, key(o)) for o in changed]) == (0, 4)
+        assert [o.number for o in await orders.find_by_key(key(odd[0]))] == ["O'NEIL-10001"]
+
+
 # --- cases ----------------------------------------------------------------------------------
 
 
@@ -349,6 +361,28 @@ async def test_a_case_comes_back_with_its_lines_and_evidence(session_factory: Se
     assert loaded.deadline_at == T0 + timedelta(days=3)
     assert loaded.deadline_at.tzinfo is UTC
     assert loaded.version == 1
+
+
+async def test_case_lines_point_at_the_right_order_lines_whatever_ids_are_passed(
+    session_factory: Sessions,
+) -> None:
+    first = await store_order(session_factory)
+    second = await store_order(session_factory, make_order("AUR-10022"))
+    async with session_factory() as session:
+        repos = Repositories(session)
+        line_ids = await repos.orders.line_ids(second)
+        assert sorted(line_ids) == [1, 2] and line_ids != {1: 1, 2: 2}
+        # A mapping of line_no → line_no (not ids) must not attach the case to order one.
+        await repos.cases.add(make_case(second, "R-1"), {1: 1, 2: 2})
+        await repos.cases.add(make_case(first, "R-2"))
+        await session.commit()
+        stored = (
+            (await session.execute(text("SELECT order_line_id FROM case_lines ORDER BY id")))
+            .scalars()
+            .all()
+        )
+    assert stored[0] == line_ids[1]
+    assert stored[1] not in line_ids.values()
 
 
 async def test_two_open_cases_on_one_line_conflict_and_the_session_stays_usable(
@@ -413,6 +447,12 @@ async def test_closing_a_case_frees_its_lines_and_reopening_checks_them(
     async with session_factory() as session:
         repos = Repositories(session)
         assert await repos.cases.open_quantities(order_id) == {1: 1}
+        closed_at = (
+            await session.execute(
+                select(cases_table.c.closed_at).where(cases_table.c.id == first.id)
+            )
+        ).scalar_one()
+        assert closed_at == T0 + timedelta(days=1)
         first.status = CaseStatus.REOPENED
         with pytest.raises(Conflict) as caught:
             await repos.cases.save(first)
@@ -510,8 +550,15 @@ async def test_buyer_cases_newest_first_and_staff_queue_by_deadline(
             ("R-1", 1, T0, None, CaseStatus.AWAITING_SELLER, order_id, "aurora"),
             ("R-2", 2, T0 + timedelta(hours=1), T0 + timedelta(days=5), None, order_id, "aurora"),
             ("R-3", 3, T0 + timedelta(hours=2), T0 + timedelta(days=2), None, order_id, "aurora"),
-            ("R-4", 1, T0 + timedelta(hours=3), T0, CaseStatus.AWAITING_AGENT,
-             other_shop_order, "borealis"),
+            (
+                "R-4",
+                1,
+                T0 + timedelta(hours=3),
+                T0,
+                CaseStatus.AWAITING_AGENT,
+                other_shop_order,
+                "borealis",
+            ),
         ]
         for number, line, opened, deadline, status, oid, shop in specs:
             await repos.cases.add(
@@ -527,8 +574,13 @@ async def test_buyer_cases_newest_first_and_staff_queue_by_deadline(
                 )
             )
         closed = await repos.cases.add(
-            make_case(order_id, "R-5", lines=(CaseLine(1, 1),), status=CaseStatus.CANCELLED,
-                      opened_at=T0 + timedelta(hours=4))
+            make_case(
+                order_id,
+                "R-5",
+                lines=(CaseLine(1, 1),),
+                status=CaseStatus.CANCELLED,
+                opened_at=T0 + timedelta(hours=4),
+            )
         )
         await session.commit()
 
@@ -569,6 +621,9 @@ async def test_resolved_cases_still_claim_their_quantities(session_factory: Sess
             )
         assert await repos.cases.open_quantities(order_id) == {2: 1}
         assert await repos.cases.claimed_quantities(order_id) == {2: 2}
+        resolved = await repos.cases.get_by_number("R-1")
+        assert resolved is not None
+        assert await repos.cases.claimed_quantities(order_id, exclude_case=resolved.id) == {2: 1}
 
 
 async def test_the_audit_trail_comes_back_in_order(session_factory: Sessions) -> None:
@@ -578,12 +633,29 @@ async def test_the_audit_trail_comes_back_in_order(session_factory: Sessions) ->
         case = await repos.cases.add(make_case(order_id, "R-2611-0001"))
         assert case.id is not None
         events = [
-            AuditEvent("R-2611-0001", T0, Role.BUYER, 111, "open", None,
-                       CaseStatus.AWAITING_SELLER, data={"lines": [1]}),
-            AuditEvent("R-2611-0001", T0 + timedelta(minutes=5), Role.SELLER, 9, "approve",
-                       CaseStatus.AWAITING_SELLER, CaseStatus.AWAITING_RETURN, note="ok"),
-            AuditEvent("R-2611-0001", T0 + timedelta(minutes=6), Role.SYSTEM, None, "remind",
-                       None, None),
+            AuditEvent(
+                "R-2611-0001",
+                T0,
+                Role.BUYER,
+                111,
+                "open",
+                None,
+                CaseStatus.AWAITING_SELLER,
+                data={"lines": [1]},
+            ),
+            AuditEvent(
+                "R-2611-0001",
+                T0 + timedelta(minutes=5),
+                Role.SELLER,
+                9,
+                "approve",
+                CaseStatus.AWAITING_SELLER,
+                CaseStatus.AWAITING_RETURN,
+                note="ok",
+            ),
+            AuditEvent(
+                "R-2611-0001", T0 + timedelta(minutes=6), Role.SYSTEM, None, "remind", None, None
+            ),
         ]
         for event in events:
             await repos.cases.add_audit(event, case.id)
@@ -605,7 +677,10 @@ async def test_the_outbox_dedupes_and_tracks_attempts(session_factory: Sessions)
             kind="case_opened", payload={"n": 2}, dedupe_key="k1", at=T0, **common
         )
         assert await outbox.enqueue(
-            kind="case_opened", payload={}, dedupe_key="k2", at=T0 + timedelta(seconds=1),
+            kind="case_opened",
+            payload={},
+            dedupe_key="k2",
+            at=T0 + timedelta(seconds=1),
             **common,
         )
         assert await outbox.enqueue(
@@ -637,8 +712,14 @@ async def test_outbox_messages_of_a_case(session_factory: Sessions) -> None:
         case = await repos.cases.add(make_case(order_id, "R-2611-0001"))
         for n, role in enumerate(("buyer", "seller")):
             await repos.outbox.enqueue(
-                kind="case_opened", recipient_role=role, chat_id=None, shop="aurora",
-                case_id=case.id, payload={"case": case.number}, dedupe_key=f"c{n}", at=T0,
+                kind="case_opened",
+                recipient_role=role,
+                chat_id=None,
+                shop="aurora",
+                case_id=case.id,
+                payload={"case": case.number},
+                dedupe_key=f"c{n}",
+                at=T0,
             )
         await session.commit()
         messages = await repos.outbox.list_for_case(case.id or 0)
@@ -685,7 +766,11 @@ async def test_users_and_staff(session_factory: Sessions) -> None:
 
         user = await repos.users.get(111)
         assert user is not None
-        assert (user.first_name, user.language_code, user.chosen_language) == ("Ana S.", "pt-br", "pt")
+        assert (user.first_name, user.language_code, user.chosen_language) == (
+            "Ana S.",
+            "pt-br",
+            "pt",
+        )
         assert user.reachable is True  # writing to the bot again makes them reachable
         assert (user.created_at, user.updated_at) == (T0, T0 + timedelta(minutes=3))
         assert user.language == "pt"
@@ -703,7 +788,9 @@ async def test_import_runs_are_recorded(session_factory: Sessions) -> None:
         await runs.finish(run_id, at=T0 + timedelta(seconds=3), created=5, updated=2, rows=9)
         await session.commit()
         row = (
-            await session.execute(text("SELECT orders_created, orders_updated, rows FROM import_runs"))
+            await session.execute(
+                text("SELECT orders_created, orders_updated, rows FROM import_runs")
+            )
         ).one()
     assert tuple(row) == (5, 2, 9)
 
@@ -723,34 +810,14 @@ async def test_a_rolled_back_transaction_undoes_a_released_savepoint(
         assert await Repositories(session).cases.get_by_number("R-2611-0001") is None
 
 
-async def test_sqlite_connections_enforce_foreign_keys_and_use_wal(
-    session_factory: Sessions, database_url: str
-) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite only")
-    async with session_factory() as session:
-        pragmas = [
-            (await session.execute(text(f"PRAGMA {name}"))).scalar()
-            for name in ("foreign_keys", "journal_mode", "busy_timeout", "synchronous")
-        ]
+async def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db' / 'bot.db'}")
+    try:
+        async with engine.connect() as conn:
+            pragmas = [
+                (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+                for name in ("foreign_keys", "journal_mode", "busy_timeout", "synchronous")
+            ]
+    finally:
+        await engine.dispose()
     assert pragmas == [1, "wal", 5000, 1]
-
-
-async def test_case_lines_point_at_the_right_order_lines_whatever_ids_are_passed(
-    session_factory: Sessions,
-) -> None:
-    first = await store_order(session_factory)
-    second = await store_order(session_factory, make_order("AUR-10022"))
-    async with session_factory() as session:
-        repos = Repositories(session)
-        line_ids = await repos.orders.line_ids(second)
-        assert sorted(line_ids) == [1, 2] and line_ids != {1: 1, 2: 2}
-        # A mapping of line_no → line_no (not ids) must not attach the case to order one.
-        await repos.cases.add(make_case(second, "R-1"), {1: 1, 2: 2})
-        await repos.cases.add(make_case(first, "R-2"))
-        await session.commit()
-        stored = (
-            await session.execute(text("SELECT order_line_id FROM case_lines ORDER BY id"))
-        ).scalars().all()
-    assert stored[0] == line_ids[1]
-    assert stored[1] not in line_ids.values()

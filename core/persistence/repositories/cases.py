@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.cases.lifecycle import OPEN_STATUSES, CaseStatus, GoodsStatus, MoneyStatus, Role
 from core.cases.model import AuditEvent, Case, CaseLine, Evidence, EvidenceKind, Owner
@@ -215,7 +216,7 @@ class CaseRepository:
 
     async def list_for_buyer(self, buyer_id: int, *, open_only: bool = False) -> list[Case]:
         """The buyer's cases, newest first."""
-        conditions = [cases.c.buyer_id == buyer_id]
+        conditions: list[ColumnElement[bool]] = [cases.c.buyer_id == buyer_id]
         if open_only:
             conditions.append(cases.c.status.in_(_OPEN))
         return await self._load(*conditions, order_by=(cases.c.opened_at.desc(), cases.c.id.desc()))
@@ -229,7 +230,7 @@ class CaseRepository:
         """
         if not shops:
             return []
-        conditions = [cases.c.shop.in_(shops)]
+        conditions: list[ColumnElement[bool]] = [cases.c.shop.in_(shops)]
         conditions.append(cases.c.status == status if status else cases.c.status.in_(_OPEN))
         if reason:
             conditions.append(cases.c.reason == reason)
