@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from alembic.util.exc import CommandError as MigrationCommandError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import open_app
 from bot.config import Settings, SettingsError, load_settings
 from core.errors import CoreError
-from core.orders.formats.detect import FORMATS
+from core.orders.formats.detect import FORMATS, detect_format
 from core.orders.formats.errors import ImportFileError
 from core.policy.config import ConfigError, load_config
 
@@ -32,12 +34,35 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
     except (SettingsError, ConfigError, ImportFileError, CoreError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except MigrationCommandError as exc:  # e.g. db downgrade <unknown revision>
+        click.echo(f"error: migrations: {exc}", err=True)
+        sys.exit(2)
+    except SQLAlchemyError as exc:  # e.g. DATA_DIR holds a file that is not a database
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        click.echo(f"error: database (DATABASE_URL / DATA_DIR): {detail}", err=True)
+        sys.exit(2)
+    except ConnectionError as exc:  # PostgreSQL not reachable
+        click.echo(f"error: cannot connect to the database (DATABASE_URL): {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # e.g. DATA_DIR cannot be created
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.group()
 @click.version_option(package_name="returns-desk")
 def cli() -> None:
     """Returns Desk: returns, refunds and disputes for cross-border shops, on Telegram."""
+
+
+@cli.command("run")
+def run_command() -> None:
+    """Run the bot: long polling against Telegram, or the Bot API server in BOT_API_URL."""
+    from bot.runner import run_polling
+
+    settings = _settings()
+    logging.getLogger().setLevel(settings.logging_level())
+    _run(lambda: run_polling(settings))
 
 
 @cli.command("import-orders")
@@ -56,6 +81,12 @@ def import_orders_command(file: Path, shop: str | None, fmt: str | None, quiet: 
 
     async def main() -> Any:
         async with open_app(_settings()) as app:
+            if not shop and (fmt or detect_format(file)) == "shopify-csv":
+                known = ", ".join(sorted(app.config.shops))
+                raise ImportFileError(
+                    file.name, "a Shopify export has no shop column: say which shop it is for "
+                    f"with --shop (configured: {known})", field="--shop",
+                )
             show = not quiet and sys.stderr.isatty()
             with click.progressbar(
                 length=size, label=f"Importing {file.name}", file=sys.stderr,
@@ -143,7 +174,7 @@ def db_downgrade(revision: str) -> None:
             await downgrade(app.engine, revision)
             return await current_revision(app.engine)
 
-    click.echo(f"Database at revision {_run(main)}.")
+    click.echo(f"Database at revision {_run(main) or 'base (no tables)'}.")
 
 
 @db_group.command("current")

@@ -348,6 +348,20 @@ class OutboxRow(Base):
     )
 
 
+# --- conversation state -----------------------------------------------------------------------
+
+
+class ConversationStateRow(Base):
+    """Where each chat is in a conversation (the bot's FSM), so a restart loses nothing."""
+
+    __tablename__ = "conversation_states"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime]
+
+
 def _table(row: type[Base]) -> Table:
     return cast(Table, row.__table__)
 
@@ -366,3 +380,4 @@ evidence = _table(EvidenceRow)
 audit_events = _table(AuditEventRow)
 case_number_counters = _table(CaseNumberCounterRow)
 outbox = _table(OutboxRow)
+conversation_states = _table(ConversationStateRow)

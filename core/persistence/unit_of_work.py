@@ -8,6 +8,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.persistence.repositories.cases import CaseRepository
+from core.persistence.repositories.conversations import ConversationRepository
 from core.persistence.repositories.links import LinkRepository
 from core.persistence.repositories.orders import ImportRunRepository, OrderRepository
 from core.persistence.repositories.outbox import OutboxRepository
@@ -28,6 +29,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self.session)
         self.users = UserRepository(self.session)
         self.staff = StaffRepository(self.session)
+        self.conversations = ConversationRepository(self.session)
         return self
 
     async def __aexit__(

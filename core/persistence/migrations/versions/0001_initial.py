@@ -28,6 +28,14 @@ TIMESTAMP = sa.DateTime(timezone=True)
 
 def upgrade() -> None:
     op.create_table(
+        "conversation_states",
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("state", sa.String(length=128), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_conversation_states")),
+    )
+    op.create_table(
         "case_number_counters",
         sa.Column("period", sa.String(length=8), nullable=False),
         sa.Column("last", sa.Integer(), nullable=False),
@@ -343,3 +351,4 @@ def downgrade() -> None:
     op.drop_table("link_attempts")
     op.drop_table("import_runs")
     op.drop_table("case_number_counters")
+    op.drop_table("conversation_states")

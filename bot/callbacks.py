@@ -1,0 +1,58 @@
+"""Every button's callback data: short unique prefixes, packed well under Telegram's 64 bytes.
+
+Callback data is untrusted input: handlers re-check everything it names through the core.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class MenuCb(CallbackData, prefix="m"):
+    action: str  # return | problem | track | cases | change | policy | human | lang | home
+
+
+class OrderCb(CallbackData, prefix="o"):
+    order_id: int  # 0: type another order number
+
+
+class LineCb(CallbackData, prefix="l"):
+    line_no: int  # 0: done choosing
+
+
+class QtyCb(CallbackData, prefix="q"):
+    line_no: int
+    quantity: int
+
+
+class ReasonCb(CallbackData, prefix="r"):
+    code: str
+
+
+class ResolutionCb(CallbackData, prefix="s"):
+    code: str
+
+
+class NavCb(CallbackData, prefix="n"):
+    action: str  # back | cancel | skip | done | confirm
+
+
+class CaseCb(CallbackData, prefix="c"):
+    number: str
+    action: str = "show"  # show | message | evidence | sent | withdraw | withdraw_yes | human
+
+
+class ChangeCb(CallbackData, prefix="x"):
+    kind: str  # cancel_order | change_address
+
+
+class LangCb(CallbackData, prefix="g"):
+    code: str
+
+
+class RemindCb(CallbackData, prefix="w"):
+    order_id: int
+
+
+class ShopCb(CallbackData, prefix="p"):
+    shop: str

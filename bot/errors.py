@@ -1,0 +1,52 @@
+"""A handler that fails is logged with its context and the person gets an apology, not silence."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot, Router
+from aiogram.types import ErrorEvent
+
+from bot.i18n import Catalogs, Translator
+
+log = logging.getLogger("returns_desk.errors")
+
+
+def make_router(catalogs: Catalogs) -> Router:
+    router = Router(name="errors")
+
+    @router.errors()
+    async def on_error(event: ErrorEvent, bot: Bot, **data: Any) -> bool:
+        update = event.update
+        user = data.get("event_from_user")
+        chat = data.get("event_chat")
+        log.error(
+            "update %s from user %s in chat %s failed: %r",
+            update.update_id,
+            getattr(user, "id", None),
+            getattr(chat, "id", None),
+            event.exception,
+            exc_info=event.exception,
+        )
+        tr: Translator = data.get("tr") or catalogs.get(getattr(user, "language_code", None))
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except Exception:
+                log.debug("could not answer the callback", exc_info=True)
+        chat_id = getattr(chat, "id", None)
+        if chat_id is not None and getattr(chat, "type", "private") == "private":
+            try:
+                await bot.send_message(
+                    chat_id,
+                    tr(
+                        "Sorry, something went wrong on our side. Nothing you sent is lost: "
+                        "please try again in a moment, or type /human to reach a person."
+                    ),
+                )
+            except Exception:
+                log.warning("could not apologise to chat %s", chat_id, exc_info=True)
+        return True
+
+    return router

@@ -1,0 +1,77 @@
+"""The same wiring for production, the demo and the tests: create_bot and create_dispatcher."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.bot import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+
+from bot import errors
+from bot.i18n import DEFAULT, SUPPORTED, Catalogs, Translator
+from bot.middlewares import UserContext
+from bot.routers import fallback, human, my_cases, open_case, policy, start
+from bot.storage import ChatLocks, DatabaseStorage
+from core.services.context import CoreContext
+
+
+def create_bot(
+    token: str, *, api_url: str | None = None, session: BaseSession | None = None
+) -> Bot:
+    """A bot talking HTML to Telegram, or to the Bot API server at ``api_url``."""
+    if session is None:
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(api_url)
+            if api_url
+            else TelegramAPIServer.from_base("https://api.telegram.org")
+        )
+    return Bot(
+        token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
+    )
+
+
+def create_dispatcher(
+    core: CoreContext, catalogs: Catalogs | None = None, storage: BaseStorage | None = None
+) -> Dispatcher:
+    catalogs = catalogs or Catalogs()
+    dispatcher = Dispatcher(
+        storage=storage or DatabaseStorage(core.unit_of_work, core.clock),
+        events_isolation=ChatLocks(),
+    )
+    dispatcher.update.outer_middleware(UserContext(core, catalogs))
+    dispatcher.include_routers(
+        errors.make_router(catalogs),
+        start.make_router(),
+        human.make_router(),
+        my_cases.make_router(),
+        policy.make_router(),
+        open_case.make_router(),
+        fallback.make_router(),
+    )
+    dispatcher["catalogs"] = catalogs
+    return dispatcher
+
+
+def commands(tr: Translator) -> list[BotCommand]:
+    return [
+        BotCommand(command="start", description=tr("Main menu")),
+        BotCommand(command="cases", description=tr("My cases")),
+        BotCommand(command="language", description=tr("Change the language")),
+        BotCommand(command="human", description=tr("Talk to a person")),
+        BotCommand(command="cancel", description=tr("Stop what we are doing")),
+        BotCommand(command="help", description=tr("How I can help")),
+    ]
+
+
+async def register_commands(bot: Bot, catalogs: Catalogs) -> None:
+    """The command menu in every supported language (Telegram picks by the user's language)."""
+    scope = BotCommandScopeAllPrivateChats()
+    await bot.set_my_commands(commands(catalogs.get(DEFAULT)), scope=scope)
+    for language in SUPPORTED:
+        await bot.set_my_commands(
+            commands(catalogs.get(language)), scope=scope, language_code=language
+        )

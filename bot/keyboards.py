@@ -1,0 +1,247 @@
+"""Inline keyboards: pure functions of what to show and the reader's translator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot import texts
+from bot.callbacks import (
+    CaseCb,
+    ChangeCb,
+    LangCb,
+    LineCb,
+    MenuCb,
+    NavCb,
+    OrderCb,
+    QtyCb,
+    ReasonCb,
+    RemindCb,
+    ResolutionCb,
+    ShopCb,
+)
+from bot.i18n import NATIVE_NAMES, SUPPORTED, Translator
+from core.cases.lifecycle import CaseStatus
+from core.cases.model import Case
+from core.cases.reasons import BUYER_REASONS, Reason, Resolution
+from core.orders.model import Order
+
+
+def _button(text: str, data) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def main_menu(tr: Translator) -> InlineKeyboardMarkup:
+    rows = [
+        [_button("📦 " + tr("Return or refund"), MenuCb(action="return"))],
+        [_button("⚠️ " + tr("Report a problem with an order"), MenuCb(action="problem"))],
+        [_button("🚚 " + tr("Where is my order?"), MenuCb(action="track"))],
+        [_button("📂 " + tr("My cases"), MenuCb(action="cases"))],
+        [_button("✏️ " + tr("Change or cancel an order"), MenuCb(action="change"))],
+        [
+            _button("📜 " + tr("Return policy"), MenuCb(action="policy")),
+            _button("🙋 " + tr("Talk to a person"), MenuCb(action="human")),
+        ],
+        [_button("🌐 " + tr("Language"), MenuCb(action="lang"))],
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def nav_row(tr: Translator, *, back: bool = True) -> list[InlineKeyboardButton]:
+    row = []
+    if back:
+        row.append(_button("⬅️ " + tr("Back"), NavCb(action="back")))
+    row.append(_button("✖️ " + tr("Cancel"), NavCb(action="cancel")))
+    return row
+
+
+def only_nav(tr: Translator, *, back: bool = True) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[nav_row(tr, back=back)])
+
+
+def with_skip(tr: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button(tr("Skip"), NavCb(action="skip"))], nav_row(tr)]
+    )
+
+
+def orders(tr: Translator, items: Sequence[Order]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for order in items[:6]:
+        first = order.lines[0].title if order.lines else ""
+        label = f"{order.number} · {first}"
+        builder.row(_button(label[:60], OrderCb(order_id=order.id or 0)))
+    builder.row(_button(tr("Another order"), OrderCb(order_id=0)))
+    builder.row(*nav_row(tr, back=False))
+    return builder.as_markup()
+
+
+def lines(tr: Translator, order: Order, chosen: dict[int, int]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for line in order.lines:
+        mark = "☑️" if line.line_no in chosen else "⬜"
+        label = f"{mark} {line.title} × {line.quantity}"
+        builder.row(_button(label[:60], LineCb(line_no=line.line_no)))
+    if chosen:
+        builder.row(_button(tr("Continue") + " ➡️", LineCb(line_no=0)))
+    builder.row(*nav_row(tr))
+    return builder.as_markup()
+
+
+def quantities(tr: Translator, line_no: int, most: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for n in range(1, min(most, 10) + 1):
+        builder.add(_button(str(n), QtyCb(line_no=line_no, quantity=n)))
+    builder.adjust(5)
+    builder.row(*nav_row(tr))
+    return builder.as_markup()
+
+
+def reasons(tr: Translator, allowed: Sequence[Reason] = BUYER_REASONS) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for reason in allowed:
+        builder.row(_button(texts.reason(tr, reason), ReasonCb(code=reason.value)))
+    builder.row(*nav_row(tr))
+    return builder.as_markup()
+
+
+def evidence(tr: Translator, *, can_finish: bool) -> InlineKeyboardMarkup:
+    rows = []
+    if can_finish:
+        rows.append([_button("✅ " + tr("Done"), NavCb(action="done"))])
+    rows.append(nav_row(tr))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def resolutions(tr: Translator, allowed: Sequence[str]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for code in allowed:
+        builder.row(_button(texts.resolution(tr, code), ResolutionCb(code=code)))
+    builder.row(*nav_row(tr))
+    return builder.as_markup()
+
+
+def confirm(tr: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button("✅ " + tr("Confirm and send"), NavCb(action="confirm"))],
+            nav_row(tr),
+        ]
+    )
+
+
+def after_refusal(tr: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button("🙋 " + tr("Talk to a person"), MenuCb(action="human"))],
+            [_button("🏠 " + tr("Main menu"), MenuCb(action="home"))],
+        ]
+    )
+
+
+def home(tr: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[_button("🏠 " + tr("Main menu"), MenuCb(action="home"))]]
+    )
+
+
+def remind(tr: Translator, order_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button("⏰ " + tr("Remind me then"), RemindCb(order_id=order_id))],
+            [_button("🏠 " + tr("Main menu"), MenuCb(action="home"))],
+        ]
+    )
+
+
+def tracking(tr: Translator, order_id: int, *, overdue: bool) -> InlineKeyboardMarkup:
+    rows = []
+    if overdue:
+        rows.append([_button("📭 " + tr("Report it as not received"), OrderCb(order_id=order_id))])
+    rows.append([_button("🏠 " + tr("Main menu"), MenuCb(action="home"))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def change_kinds(tr: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(texts.reason(tr, Reason.CANCEL_ORDER), ChangeCb(kind="cancel_order"))],
+            [_button(texts.reason(tr, Reason.CHANGE_ADDRESS), ChangeCb(kind="change_address"))],
+            nav_row(tr),
+        ]
+    )
+
+
+def case_list(tr: Translator, cases: Sequence[Case]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for case in cases[:10]:
+        label = f"{texts.STATUS_ICONS[case.status]} {case.number} · {texts.reason(tr, case.reason)}"
+        builder.row(_button(label[:60], CaseCb(number=case.number)))
+    builder.row(_button("🏠 " + tr("Main menu"), MenuCb(action="home")))
+    return builder.as_markup()
+
+
+def case_actions(tr: Translator, case: Case) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    if case.is_open:
+        if case.status is CaseStatus.AWAITING_BUYER_INFO:
+            builder.row(
+                _button(
+                    "📷 " + tr("Add photos or videos"),
+                    CaseCb(number=case.number, action="evidence"),
+                )
+            )
+            builder.row(
+                _button(
+                    "✅ " + tr("I have sent everything"), CaseCb(number=case.number, action="sent")
+                )
+            )
+        builder.row(
+            _button("💬 " + tr("Add a message"), CaseCb(number=case.number, action="message"))
+        )
+        if case.status is not CaseStatus.AWAITING_AGENT:
+            builder.row(
+                _button("🙋 " + tr("Talk to a person"), CaseCb(number=case.number, action="human"))
+            )
+        builder.row(
+            _button("🗑 " + tr("Withdraw this case"), CaseCb(number=case.number, action="withdraw"))
+        )
+    elif case.status is CaseStatus.REJECTED:
+        builder.row(
+            _button(
+                "🙋 " + tr("Disagree: ask a person to review"),
+                CaseCb(number=case.number, action="reopen"),
+            )
+        )
+    builder.row(_button("📂 " + tr("My cases"), MenuCb(action="cases")))
+    return builder.as_markup()
+
+
+def confirm_withdraw(tr: Translator, number: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(tr("Yes, withdraw it"), CaseCb(number=number, action="withdraw_yes"))],
+            [_button(tr("No, keep it"), CaseCb(number=number))],
+        ]
+    )
+
+
+def languages() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for code in SUPPORTED:
+        builder.add(_button(NATIVE_NAMES[code], LangCb(code=code)))
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def shops(items: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for shop_id, name in items:
+        builder.row(_button(name, ShopCb(shop=shop_id)))
+    return builder.as_markup()
+
+
+def resolution_codes(values: Sequence[str]) -> list[Resolution]:
+    return [Resolution(v) for v in values]

@@ -1,0 +1,48 @@
+"""Per-update context: who is talking, in which language, and the core to talk to."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, User
+
+from bot.i18n import Catalogs, resolve_language
+from core.services.context import CoreContext
+
+
+class UserContext(BaseMiddleware):
+    """Remembers the Telegram user and hands the handler ``tr`` in the user's language: the
+    language they chose with /language, else Telegram's, else English."""
+
+    def __init__(self, core: CoreContext, catalogs: Catalogs) -> None:
+        self.core = core
+        self.catalogs = catalogs
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        language = resolve_language(user.language_code if user else None)
+        if user is not None and not user.is_bot:
+            async with self.core.unit_of_work() as uow:
+                known = await uow.users.get(user.id)
+                if (
+                    known is None
+                    or known.language_code != user.language_code
+                    or known.first_name != user.first_name
+                ):
+                    await uow.users.touch(
+                        user.id, user.first_name, user.language_code, self.core.now()
+                    )
+                    await uow.commit()
+            if known is not None and known.chosen_language:
+                language = resolve_language(known.chosen_language)
+        data["tr"] = self.catalogs.get(language)
+        data["core"] = self.core
+        data["catalogs"] = self.catalogs
+        return await handler(event, data)

@@ -1,0 +1,1 @@
+"""One router per flow, each built by ``make_router()``."""

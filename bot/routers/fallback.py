@@ -1,0 +1,60 @@
+"""What nobody else handled: free text with an order number, stale buttons, anything else."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards
+from bot.i18n import Translator
+from bot.routers import open_case
+from bot.routers.common import buyer
+from core.errors import CoreError
+from core.orders.numbers import find_order_numbers
+from core.services import linking
+from core.services.context import CoreContext
+
+
+def make_router() -> Router:
+    router = Router(name="fallback")
+
+    @router.message(F.text, F.chat.type == "private")
+    async def free_text(
+        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        """ "my order #AUR-10021 arrived broken": start a case on that order, keeping the words."""
+        assert message.from_user is not None and message.text is not None
+        flow = open_case.Flow(bot, message.from_user, state, tr, core)
+        numbers = find_order_numbers(message.text)
+        for number in numbers:
+            try:
+                order = await linking.find_linked_order(core, buyer(message.from_user), number)
+            except CoreError:
+                continue
+            await open_case.start(flow, purpose="case", order=order, description=message.text)
+            return
+        if numbers:  # a number we cannot tie to this buyer yet: check ownership first
+            await open_case.start(flow, purpose="case", description=message.text)
+            await flow.update(typed_number=numbers[0])
+            await flow.step("check")
+            return
+        await message.answer(
+            tr("I did not catch that. Choose what you need below, or write your order number."),
+            reply_markup=keyboards.main_menu(tr),
+        )
+
+    @router.message(F.chat.type == "private")
+    async def anything_else(message: Message, tr: Translator) -> None:
+        await message.answer(
+            tr("I can only read text, photos and videos here. Choose what you need below."),
+            reply_markup=keyboards.main_menu(tr),
+        )
+
+    @router.callback_query()
+    async def stale_button(query: CallbackQuery, tr: Translator) -> None:
+        await query.answer(
+            tr("This button is no longer active. Please use the newest message."), show_alert=True
+        )
+
+    return router

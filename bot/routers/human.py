@@ -1,0 +1,100 @@
+"""Talk to a person: a button, /human, or the word for it in any supported language."""
+
+from __future__ import annotations
+
+import re
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, User
+
+from bot import keyboards
+from bot.callbacks import MenuCb
+from bot.i18n import Translator
+from bot.routers.common import buyer
+from bot.routers.my_cases import human_next_steps
+from core.errors import CoreError
+from core.services import cases as case_service
+from core.services.context import CoreContext
+
+HUMAN_WORDS = re.compile(
+    r"\b(agent|human|person|operator|real person|support|"  # en
+    r"оператор|человек|живой|менеджер|"  # ru
+    r"agente|humano|persona|operador|atendente|pessoa|"  # es, pt
+    r"conseiller|humain|personne|opérateur|"  # fr
+    r"mensch|mitarbeiter|berater|"  # de
+    r"موظف|شخص|إنسان|خدمة العملاء)\b|人工|客服|真人",  # ar, zh
+    re.IGNORECASE,
+)
+
+
+def asks_for_person(text: str | None) -> bool:
+    """A short message that asks for a person ("agent", "оператор", "人工"); long messages
+    that merely mention one are someone's story, not a request."""
+    if not text:
+        return False
+    return len(text.split()) <= 5 and HUMAN_WORDS.search(text) is not None
+
+
+async def hand_to_person(
+    bot: Bot, user: User, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    """Escalate the buyer's newest open case; with none, the next case goes to a person."""
+    actor = buyer(user)
+    open_cases = await case_service.buyer_cases(core, actor, open_only=True)
+    for case in open_cases:
+        if case.escalated:
+            await bot.send_message(
+                user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr)
+            )
+            return
+        try:
+            await case_service.escalate(core, actor, case.number, "buyer_asked")
+        except CoreError:
+            continue
+        await bot.send_message(user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr))
+        return
+    if await state.get_state() is not None:
+        await state.update_data(wants_person=True)
+        await bot.send_message(
+            user.id,
+            tr("Noted: when you confirm this request, it goes straight to a support agent."),
+        )
+        return
+    await state.update_data(wants_person=True)
+    await bot.send_message(
+        user.id,
+        tr(
+            "A person will gladly help. First tell me which order it is about, so that they "
+            "have everything in front of them: choose “Report a problem with an order”."
+        ),
+        reply_markup=keyboards.main_menu(tr),
+    )
+
+
+def make_router() -> Router:
+    router = Router(name="human")
+
+    @router.message(Command("human"))
+    async def human_command(
+        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        assert message.from_user is not None
+        await hand_to_person(bot, message.from_user, state, tr, core)
+
+    @router.callback_query(MenuCb.filter(F.action == "human"))
+    async def human_button(
+        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        await query.answer()
+        await hand_to_person(bot, query.from_user, state, tr, core)
+
+    @router.message(F.text.func(asks_for_person))
+    async def human_words(
+        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        assert message.from_user is not None
+        await hand_to_person(bot, message.from_user, state, tr, core)
+
+    return router

@@ -1,0 +1,1080 @@
+"""Opening a case, the heart of the product: order → items → reason → what happened →
+evidence → preferred outcome → summary with the policy decision → confirm.
+
+The same order-picking steps serve "where is my order" and "change or cancel". Every step
+has Back and Cancel and re-asks clearly on unexpected input. Photos are written to the
+conversation state as they arrive (an album is several updates), so a restart loses none.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, User
+
+from bot import keyboards, texts
+from bot.callbacks import ChangeCb, LineCb, NavCb, OrderCb, QtyCb, ReasonCb, RemindCb, ResolutionCb
+from bot.i18n import Translator, escape
+from bot.routers.common import buyer, send
+from bot.states import OpenCase
+from core.cases.lifecycle import CaseStatus
+from core.cases.model import Case, Evidence, EvidenceKind
+from core.cases.reasons import BUYER_REASONS, Reason, Resolution
+from core.errors import CoreError, RateLimited
+from core.orders.model import Order, OrderStatus
+from core.orders.numbers import find_order_numbers, normalize_order_number
+from core.policy.decision import Claim, Decision, EvidenceCount
+from core.services import cases as case_service
+from core.services import linking
+from core.services.context import CoreContext
+from core.services.evidence_store import EvidenceTooLarge
+
+log = logging.getLogger(__name__)
+
+ESCALATION_WORDS = re.compile(
+    r"charge\s?back|paypal|\bbank\b|contracargo|\bbanco\b|\bbanque\b|\bbank(en)?\b|"
+    r"rückbuchung|банк|чарджбэк|银行|拒付|البنك|استرداد المبلغ من البنك",
+    re.IGNORECASE,
+)
+
+
+# ── state helpers ──────────────────────────────────────────────────────────────────────────
+
+
+class Flow:
+    """The conversation so far, and the steps to ask next, for one buyer."""
+
+    def __init__(
+        self, bot: Bot, user: User, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        self.bot, self.user, self.state, self.tr, self.core = bot, user, state, tr, core
+        self.chat_id = user.id
+        self.actor = buyer(user)
+
+    async def data(self) -> dict[str, Any]:
+        return await self.state.get_data()
+
+    async def update(self, **values: Any) -> dict[str, Any]:
+        return await self.state.update_data(**values)
+
+    async def say(self, text: str, markup=None) -> Message:
+        return await send(self.bot, self.chat_id, text, markup)
+
+    async def step(self, name: str) -> None:
+        """Go to a step, remembering where we came from for Back."""
+        data = await self.data()
+        history = list(data.get("history", []))
+        current = await self.state.get_state()
+        if current and (not history or history[-1] != current):
+            history.append(current)
+        await self.update(history=history)
+        await ASK[name](self)
+
+    async def back(self) -> None:
+        data = await self.data()
+        history = list(data.get("history", []))
+        current = await self.state.get_state()
+        while history and history[-1] == current:
+            history.pop()
+        if not history:
+            await self.cancel()
+            return
+        previous = history.pop()
+        await self.update(history=history)
+        await ASK[previous.split(":")[-1]](self)
+
+    async def cancel(self) -> None:
+        await self.state.clear()
+        await self.say(self.tr("Cancelled. Nothing was sent."), keyboards.main_menu(self.tr))
+
+    async def order(self) -> Order | None:
+        data = await self.data()
+        order_id = data.get("order_id")
+        if not order_id:
+            return None
+        for order in await linking.buyer_orders(self.core, self.actor):
+            if order.id == order_id:
+                return order
+        return None
+
+    async def claims(self) -> list[Claim]:
+        data = await self.data()
+        return [Claim(int(k), int(v)) for k, v in (data.get("chosen") or {}).items()]
+
+    async def preview(self, reason: Reason, evidence: EvidenceCount) -> Decision:
+        data = await self.data()
+        return await case_service.preview(
+            self.core, self.actor, data["order_id"], await self.claims(), reason, evidence
+        )
+
+    async def evidence_count(self) -> EvidenceCount:
+        data = await self.data()
+        items = data.get("evidence", [])
+        videos = sum(1 for e in items if e["kind"] == "video")
+        return EvidenceCount(
+            photos=len(items) - videos,
+            videos=videos,
+            has_description=bool(data.get("description")),
+        )
+
+
+# ── the steps ──────────────────────────────────────────────────────────────────────────────
+
+
+async def ask_order(flow: Flow) -> None:
+    await flow.state.set_state(OpenCase.order)
+    orders = await linking.buyer_orders(flow.core, flow.actor)
+    tr = flow.tr
+    if orders:
+        await flow.say(
+            tr("Which order is it about? Pick it, or type another order number."),
+            keyboards.orders(tr, orders),
+        )
+    else:
+        await flow.say(
+            tr(
+                "Please type your order number (you find it in your order "
+                "confirmation e-mail, for example #1001 or AUR-10021)."
+            ),
+            keyboards.only_nav(tr, back=False),
+        )
+
+
+async def ask_check(flow: Flow) -> None:
+    await flow.state.set_state(OpenCase.check)
+    await flow.say(
+        flow.tr(
+            "To protect your order, please type one of these as given in the order: the "
+            "e-mail address, the last 4 digits of the phone number, or the postal code."
+        ),
+        keyboards.only_nav(flow.tr),
+    )
+
+
+async def ask_items(flow: Flow) -> None:
+    order = await flow.order()
+    if order is None:
+        await ask_order(flow)
+        return
+    data = await flow.data()
+    if len(order.lines) == 1 and order.lines[0].quantity == 1:
+        await flow.update(chosen={str(order.lines[0].line_no): 1})
+        await after_items(flow)
+        return
+    await flow.state.set_state(OpenCase.items)
+    chosen = {int(k): v for k, v in (data.get("chosen") or {}).items()}
+    await flow.say(
+        flow.tr("Which items is it about? Tap to select, then Continue."),
+        keyboards.lines(flow.tr, order, chosen),
+    )
+
+
+async def ask_quantity(flow: Flow) -> None:
+    data = await flow.data()
+    pending = list(data.get("pending_qty", []))
+    order = await flow.order()
+    if not pending or order is None:
+        await after_items(flow)
+        return
+    line = order.line(pending[0])
+    assert line is not None
+    await flow.state.set_state(OpenCase.quantity)
+    await flow.say(
+        flow.tr(
+            "How many of “{title}”? You bought {count}.", title=line.title, count=line.quantity
+        ),
+        keyboards.quantities(flow.tr, line.line_no, line.quantity),
+    )
+
+
+async def after_items(flow: Flow) -> None:
+    data = await flow.data()
+    purpose = data.get("purpose", "case")
+    if purpose == "change":
+        await flow.step("change")
+    elif data.get("reason"):  # preset (a "not received" report from tracking)
+        await choose_reason(flow, Reason(data["reason"]))
+    else:
+        await flow.step("reason")
+
+
+async def ask_reason(flow: Flow) -> None:
+    if (await flow.data()).get("purpose") == "change":
+        await ask_change(flow)
+        return
+    await flow.state.set_state(OpenCase.reason)
+    await flow.say(flow.tr("What happened?"), keyboards.reasons(flow.tr, BUYER_REASONS))
+
+
+async def ask_change(flow: Flow) -> None:
+    await flow.state.set_state(OpenCase.reason)
+    await flow.say(flow.tr("What would you like to change?"), keyboards.change_kinds(flow.tr))
+
+
+async def ask_description(flow: Flow) -> None:
+    await flow.state.set_state(OpenCase.description)
+    data = await flow.data()
+    tr = flow.tr
+    if data.get("reason") == Reason.CHANGE_ADDRESS:
+        await flow.say(tr("Please type the full new delivery address."), keyboards.only_nav(tr))
+    elif data.get("description_required"):
+        await flow.say(tr("Please describe what happened in a few words."), keyboards.only_nav(tr))
+    else:
+        await flow.say(
+            tr("Would you like to add a few words about what happened? Type them, or press Skip."),
+            keyboards.with_skip(tr),
+        )
+
+
+def _evidence_prompt(tr: Translator, data: dict[str, Any]) -> str:
+    need = data.get("need", {})
+    have = data.get("evidence", [])
+    guide = data.get("guide", [])
+    total = max(need.get("photos", 0) + need.get("videos", 0), need.get("media", 0))
+    lines = []
+    if guide:
+        index = min(len(have), len(guide) - 1)
+        shot = texts.SHOTS.get(guide[index])
+        if shot is not None and len(have) < max(total, len(guide)):
+            lines.append(tr("Please send a photo of {shot}.", shot=shot(tr)))
+    if need.get("videos"):
+        lines.append(tr.plural("A video is needed.", "{n} videos are needed.", need["videos"]))
+    if total:
+        lines.append(
+            tr(
+                "Received {have} of at least {total}. You can send several at once.",
+                have=len(have),
+                total=total,
+            )
+        )
+    else:
+        lines.append(
+            tr("Photos or a short video help the shop decide quickly. Send them, or press Done.")
+        )
+    return "\n".join(lines)
+
+
+def _evidence_complete(data: dict[str, Any]) -> bool:
+    need = data.get("need", {})
+    have = data.get("evidence", [])
+    videos = sum(1 for e in have if e["kind"] == "video")
+    photos = len(have) - videos
+    return (
+        photos >= need.get("photos", 0)
+        and videos >= need.get("videos", 0)
+        and len(have) >= need.get("media", 0)
+    )
+
+
+async def ask_evidence(flow: Flow) -> None:
+    await flow.state.set_state(OpenCase.evidence)
+    data = await flow.data()
+    await flow.say(
+        _evidence_prompt(flow.tr, data),
+        keyboards.evidence(flow.tr, can_finish=_evidence_complete(data)),
+    )
+
+
+async def ask_resolution(flow: Flow) -> None:
+    data = await flow.data()
+    decision = await flow.preview(Reason(data["reason"]), await flow.evidence_count())
+    allowed = [r.value for r in decision.resolutions]
+    if not decision.eligible:
+        await refuse(flow, decision)
+        return
+    if len(allowed) <= 1:
+        await flow.update(resolution=allowed[0] if allowed else None)
+        await flow.step("confirm")
+        return
+    await flow.state.set_state(OpenCase.resolution)
+    await flow.say(flow.tr("What would you prefer?"), keyboards.resolutions(flow.tr, allowed))
+
+
+async def ask_confirm(flow: Flow) -> None:
+    data = await flow.data()
+    tr = flow.tr
+    reason = Reason(data["reason"])
+    decision = await flow.preview(reason, await flow.evidence_count())
+    if not decision.eligible:
+        await refuse(flow, decision)
+        return
+    order = await flow.order()
+    assert order is not None
+    await flow.state.set_state(OpenCase.confirm)
+    lines = [tr("Please check your request:"), ""]
+    lines.append(tr("Order: {number}", number=order.number))
+    for claim in await flow.claims():
+        line = order.line(claim.line_no)
+        if line is not None:
+            lines.append(f"• {escape(line.title)} × {claim.quantity}")
+    lines.append(tr("Reason: {reason}", reason=texts.reason(tr, reason)))
+    if data.get("description"):
+        lines.append(tr("Your words: {text}", text=data["description"][:500]))
+    if data.get("evidence"):
+        lines.append(
+            tr.plural(
+                "One photo or video attached.",
+                "{n} photos or videos attached.",
+                len(data["evidence"]),
+            )
+        )
+    if data.get("resolution"):
+        lines.append(
+            tr("You prefer: {resolution}", resolution=texts.resolution(tr, data["resolution"]))
+        )
+    lines.append("")
+    lines.extend(texts.decision_lines(tr, decision.to_dict()))
+    if decision.missing:
+        missing = ", ".join(texts.missing_line(tr, m.what, m.count) for m in decision.missing)
+        lines.append(tr("Still needed: {items}.", items=missing))
+    await flow.say("\n".join(lines), keyboards.confirm(tr))
+
+
+ASK = {
+    "order": ask_order,
+    "check": ask_check,
+    "items": ask_items,
+    "quantity": ask_quantity,
+    "reason": ask_reason,
+    "change": ask_change,
+    "description": ask_description,
+    "evidence": ask_evidence,
+    "resolution": ask_resolution,
+    "confirm": ask_confirm,
+}
+
+
+async def refuse(flow: Flow, decision: Decision) -> None:
+    """The policy says no: explain why and what the buyer can still do; the flow ends."""
+    tr = flow.tr
+    data = await flow.data()
+    await flow.state.clear()
+    if decision.refusal == "not_overdue_yet" and data.get("order_id"):
+        await flow.say(
+            texts.refusal(tr, decision.to_dict()), keyboards.remind(tr, data["order_id"])
+        )
+        return
+    await flow.say(texts.refusal(tr, decision.to_dict()), keyboards.after_refusal(tr))
+
+
+async def choose_reason(flow: Flow, reason: Reason) -> None:
+    """After the reason: refuse early when the policy already says no, else ask for what the
+    policy needs (a description, evidence)."""
+    await flow.update(reason=reason.value)
+    decision = await flow.preview(reason, EvidenceCount())
+    if not decision.eligible:
+        await refuse(flow, decision)
+        return
+    required = decision.evidence_required
+    needs_description = any(m.what == "description" for m in decision.missing)
+    await flow.update(
+        need=required,
+        guide=list(decision.evidence_guide),
+        description_required=needs_description,
+    )
+    if reason in (Reason.NOT_RECEIVED, Reason.CANCEL_ORDER):
+        await flow.step("resolution")
+    elif reason is Reason.CHANGE_ADDRESS or not (await flow.data()).get("description"):
+        await flow.step("description")
+    else:  # the buyer already said what happened (free text that named the order)
+        await flow.step("evidence")
+
+
+async def start(
+    flow: Flow,
+    *,
+    purpose: str,
+    order: Order | None = None,
+    reason: Reason | None = None,
+    description: str | None = None,
+) -> None:
+    """Begin a flow from the menu, a deep link, tracking or free text."""
+    wanted_person = bool((await flow.data()).get("wants_person"))  # asked before starting
+    await flow.state.clear()
+    await flow.update(purpose=purpose, history=[], wants_person=wanted_person)
+    if reason is not None:
+        await flow.update(reason=reason.value)
+    if description:
+        await flow.update(description=description)
+    if order is None:
+        await ask_order(flow)
+        return
+    await order_chosen(flow, order)
+
+
+async def order_chosen(flow: Flow, order: Order) -> None:
+    data = await flow.data()
+    await flow.update(order_id=order.id, order_number=order.number, chosen={})
+    if data.get("purpose") == "track":
+        await show_tracking(flow, order)
+        return
+    if data.get("purpose") == "change":
+        await flow.update(chosen={str(line.line_no): line.quantity for line in order.lines})
+        await flow.step("change")
+        return
+    await flow.step("items")
+
+
+async def show_tracking(flow: Flow, order: Order) -> None:
+    tr = flow.tr
+    await flow.state.clear()
+    text = texts.order_summary(tr, order)
+    overdue = False
+    if order.status is OrderStatus.SHIPPED and order.id is not None:
+        claims = [Claim(line.line_no, line.quantity) for line in order.lines]
+        decision = await case_service.preview(
+            flow.core, flow.actor, order.id, claims, Reason.NOT_RECEIVED, EvidenceCount()
+        )
+        if decision.eligible:
+            overdue = True
+            text += "\n\n" + "\n".join(texts.decision_lines(tr, decision.to_dict())[:2])
+        elif decision.refusal == "not_overdue_yet":
+            claim_from = decision.deadlines.get("claim_possible_from")
+            if claim_from:
+                text += "\n\n" + tr(
+                    "If it has not arrived by {date}, you can open a claim here.",
+                    date=tr.date(claim_from),
+                )
+            await flow.say(text, keyboards.remind(tr, order.id))
+            return
+    elif not order.shipments:
+        text += "\n\n" + tr("It has not shipped yet.")
+    await flow.say(text, keyboards.tracking(tr, order.id or 0, overdue=overdue))
+
+
+def case_opened_text(tr: Translator, case: Case, core: CoreContext) -> str:
+    """What happens next, after the case number."""
+    lines = [tr("✅ Your case {number} is open.", number=texts.bold(case.number))]
+    match case.status:
+        case CaseStatus.AWAITING_RESOLUTION:
+            if (
+                case.resolution
+                and case.refund_amount is not None
+                and case.resolution
+                in (
+                    Resolution.REFUND,
+                    Resolution.CANCEL,
+                    Resolution.STORE_CREDIT,
+                    Resolution.PARTIAL_REFUND,
+                )
+            ):
+                lines.append(
+                    tr(
+                        "Approved: {amount} will be refunded within {days} days.",
+                        amount=case.refund_amount,
+                        days=core.config.lifecycle.resolution_days,
+                    )
+                )
+            elif case.resolution:
+                lines.append(
+                    tr(
+                        "Approved: {resolution}. The shop will send it within {days} "
+                        "days and I will send you the tracking number.",
+                        resolution=texts.resolution(tr, case.resolution),
+                        days=core.config.lifecycle.resolution_days,
+                    )
+                )
+        case CaseStatus.AWAITING_RETURN:
+            lines.append(
+                tr(
+                    "Approved: {resolution}.",
+                    resolution=texts.resolution(tr, case.resolution or "refund"),
+                )
+            )
+            lines.append(return_instructions(tr, case))
+        case CaseStatus.AWAITING_SELLER:
+            lines.append(
+                tr(
+                    "The shop will review it and reply here by {date}.",
+                    date=tr.date(case.deadline_at) if case.deadline_at else "",
+                )
+            )
+        case CaseStatus.AWAITING_AGENT:
+            lines.append(
+                tr(
+                    "A support agent will look at it personally and reply here by {date}.",
+                    date=tr.date(case.deadline_at) if case.deadline_at else "",
+                )
+            )
+        case CaseStatus.AWAITING_BUYER_INFO:
+            lines.append(tr("Something is still missing: open it under “My cases” to add it."))
+    lines.append(tr("I will tell you here whenever it changes."))
+    return "\n".join(lines)
+
+
+def return_instructions(tr: Translator, case: Case) -> str:
+    decision = case.decision_snapshot
+    parts = [tr("How to return it:")]
+    address = decision.get("return_address")
+    if address:
+        parts.append(tr("Send it to: {address}", address=address))
+    parts.append(tr("Write the case number {number} on the parcel.", number=case.number))
+    if case.return_paid_by and case.return_paid_by.value == "buyer":
+        parts.append(tr("You pay the return postage. Keep the receipt and tracking number."))
+    else:
+        parts.append(tr("The shop pays the return postage: a prepaid label will follow here."))
+    deadline = decision.get("deadlines", {}).get("return_by")
+    if deadline:
+        parts.append(tr("Please send it by {date}.", date=tr.date(deadline)))
+    return "\n".join(parts)
+
+
+# ── evidence intake ────────────────────────────────────────────────────────────────────────
+
+
+def evidence_of(message: Message) -> tuple[dict[str, Any] | None, str | None]:
+    """(evidence item, None) for a photo, video or image/video file; (None, why) otherwise."""
+    if message.photo:
+        photo = message.photo[-1]
+        return {
+            "kind": "photo",
+            "file_id": photo.file_id,
+            "file_unique_id": photo.file_unique_id,
+            "size": photo.file_size,
+            "mime": "image/jpeg",
+        }, None
+    if message.video:
+        video = message.video
+        return {
+            "kind": "video",
+            "file_id": video.file_id,
+            "file_unique_id": video.file_unique_id,
+            "size": video.file_size,
+            "mime": video.mime_type or "video/mp4",
+        }, None
+    if message.document:
+        doc = message.document
+        mime = doc.mime_type or ""
+        if mime.startswith("image/") or mime.startswith("video/"):
+            kind = "video" if mime.startswith("video/") else "photo"
+            return {
+                "kind": kind,
+                "file_id": doc.file_id,
+                "file_unique_id": doc.file_unique_id,
+                "size": doc.file_size,
+                "mime": mime,
+                "document": True,
+            }, None
+        return None, "not_media_file"
+    return None, "not_media"
+
+
+async def take_evidence(flow: Flow, message: Message) -> None:
+    tr = flow.tr
+    item, why = evidence_of(message)
+    if item is None:
+        if why == "not_media_file":
+            await flow.say(
+                tr("That file is not a photo or a video. Please send photos or videos."),
+                keyboards.evidence(tr, can_finish=_evidence_complete(await flow.data())),
+            )
+        else:
+            await flow.say(
+                tr("Please send photos or a video here, or press Done."),
+                keyboards.evidence(tr, can_finish=_evidence_complete(await flow.data())),
+            )
+        return
+    limit = flow.core.config.deployment.evidence_max_bytes
+    if item["size"] and item["size"] > limit:
+        await flow.say(
+            tr(
+                "That file is too large (over {mb} MB). Please send a photo or a shorter video.",
+                mb=limit // (1024 * 1024),
+            )
+        )
+        return
+    item["media_group_id"] = message.media_group_id
+    if message.caption:
+        item["caption"] = message.caption[:1000]
+    data = await flow.data()
+    evidence = list(data.get("evidence", []))
+    if any(e["file_unique_id"] == item["file_unique_id"] for e in evidence):
+        return  # Telegram delivered it twice
+    evidence.append(item)
+    if len(evidence) > 20:
+        await flow.say(tr("That is plenty, thank you: at most 20 photos or videos."))
+        return
+    await flow.update(evidence=evidence)
+    data = await flow.data()
+    text = tr.plural(
+        "Received one photo or video.", "Received {n} photos or videos.", len(evidence)
+    )
+    text += "\n" + _evidence_prompt(tr, data)
+    markup = keyboards.evidence(tr, can_finish=_evidence_complete(data))
+    albums = dict(data.get("album_messages", {}))
+    group = message.media_group_id
+    if group and group in albums:
+        try:  # one answer per album: the count is updated in place
+            await flow.bot.edit_message_text(
+                text, chat_id=flow.chat_id, message_id=albums[group], reply_markup=markup
+            )
+            return
+        except Exception:
+            log.debug("album count edit failed", exc_info=True)
+    sent = await flow.say(text, markup)
+    if group:
+        albums[group] = sent.message_id
+        await flow.update(album_messages=albums)
+
+
+async def store_evidence(flow: Flow, items: list[dict[str, Any]]) -> list[Evidence]:
+    """Download each file into the evidence store (it must outlive Telegram); a download that
+    fails keeps the Telegram reference so that nothing the buyer sent is lost."""
+    stored = []
+    for item in items:
+        sha, size = None, item.get("size")
+        try:
+            buffer = await flow.bot.download(item["file_id"])
+            if buffer is not None:
+                saved = flow.core.evidence.put_bytes(buffer.getvalue())
+                sha, size = saved.sha256, saved.size
+        except EvidenceTooLarge:
+            log.warning("evidence over the size limit kept by reference: %s", item["file_id"])
+        except Exception:
+            log.warning("could not download evidence %s", item["file_id"], exc_info=True)
+        kind = EvidenceKind.DOCUMENT if item.get("document") else EvidenceKind(item["kind"])
+        stored.append(
+            Evidence(
+                kind=kind,
+                file_unique_id=item["file_unique_id"],
+                file_id=item["file_id"],
+                sha256=sha,
+                size=size,
+                mime_type=item.get("mime"),
+                media_group_id=item.get("media_group_id"),
+                caption=item.get("caption"),
+            )
+        )
+    return stored
+
+
+# ── the router ─────────────────────────────────────────────────────────────────────────────
+
+
+def make_router() -> Router:
+    router = Router(name="open_case")
+
+    def flow_of(
+        event: Message | CallbackQuery,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> Flow:
+        assert event.from_user is not None
+        return Flow(bot, event.from_user, state, tr, core)
+
+    @router.callback_query(NavCb.filter(F.action == "cancel"))
+    async def on_cancel(
+        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        await query.answer()
+        await flow_of(query, bot, state, tr, core).cancel()
+
+    @router.callback_query(NavCb.filter(F.action == "back"), StateFilter(OpenCase))
+    async def on_back(
+        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        await query.answer()
+        await flow_of(query, bot, state, tr, core).back()
+
+    # order
+    @router.callback_query(OrderCb.filter(), StateFilter(OpenCase.order, None))
+    async def on_order_pick(
+        query: CallbackQuery,
+        callback_data: OrderCb,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        await query.answer()
+        flow = flow_of(query, bot, state, tr, core)
+        if await state.get_state() is None:  # "report not received" from a tracking message
+            await flow.update(purpose="case", reason=Reason.NOT_RECEIVED.value, history=[])
+        if callback_data.order_id == 0:
+            await flow.state.set_state(OpenCase.order)
+            await flow.say(tr("Please type your order number."), keyboards.only_nav(tr))
+            return
+        for order in await linking.buyer_orders(core, flow.actor):
+            if order.id == callback_data.order_id:  # never trust the button: must be theirs
+                await order_chosen(flow, order)
+                return
+        await flow.say(
+            tr("I could not match that order number with those details. Check both and try again.")
+        )
+
+    @router.message(OpenCase.order, F.text)
+    async def on_order_text(
+        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        flow = flow_of(message, bot, state, tr, core)
+        assert message.text is not None
+        candidates = find_order_numbers(message.text) or [normalize_order_number(message.text)]
+        for number in candidates:
+            try:
+                order = await linking.find_linked_order(core, flow.actor, number)
+            except CoreError:
+                continue
+            await order_chosen(flow, order)
+            return
+        if not candidates[0] or len(candidates[0]) > 64:
+            await flow.say(
+                tr(
+                    "That does not look like an order number. Please type it as in "
+                    "your order e-mail, for example #1001 or AUR-10021."
+                ),
+                keyboards.only_nav(tr, back=False),
+            )
+            return
+        await flow.update(typed_number=candidates[0])
+        await flow.step("check")
+
+    @router.message(OpenCase.check, F.text)
+    async def on_check(
+        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        flow = flow_of(message, bot, state, tr, core)
+        data = await flow.data()
+        assert message.text is not None
+        try:
+            result = await linking.link_by_check(
+                core, flow.user.id, data.get("typed_number", ""), message.text
+            )
+        except RateLimited as exc:
+            await state.clear()
+            await flow.say(texts.error(tr, exc), keyboards.home(tr))
+            return
+        except CoreError as exc:
+            await flow.say(
+                texts.error(tr, exc) + "\n" + tr("Please type your order number again."),
+                keyboards.only_nav(tr),
+            )
+            await state.set_state(OpenCase.order)
+            return
+        await flow.say(
+            tr("Thank you, order {number} is now linked to this chat.", number=result.order.number)
+        )
+        await order_chosen(flow, result.order)
+
+    # items and quantities
+    @router.callback_query(LineCb.filter(), OpenCase.items)
+    async def on_line(
+        query: CallbackQuery,
+        callback_data: LineCb,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        await query.answer()
+        flow = flow_of(query, bot, state, tr, core)
+        order = await flow.order()
+        if order is None:
+            await ask_order(flow)
+            return
+        data = await flow.data()
+        chosen = dict(data.get("chosen") or {})
+        if callback_data.line_no == 0:
+            if not chosen:
+                await ask_items(flow)
+                return
+            pending = [
+                int(k)
+                for k, v in chosen.items()
+                if (line := order.line(int(k))) is not None and line.quantity > 1
+            ]
+            await flow.update(pending_qty=pending)
+            await flow.step("quantity")
+            return
+        line = order.line(callback_data.line_no)
+        if line is None:
+            return
+        key = str(line.line_no)
+        if key in chosen:
+            chosen.pop(key)
+        else:
+            chosen[key] = line.quantity
+        await flow.update(chosen=chosen)
+        if query.message is not None and hasattr(query.message, "edit_reply_markup"):
+            await query.message.edit_reply_markup(
+                reply_markup=keyboards.lines(tr, order, {int(k): v for k, v in chosen.items()})
+            )
+
+    @router.callback_query(QtyCb.filter(), OpenCase.quantity)
+    async def on_quantity(
+        query: CallbackQuery,
+        callback_data: QtyCb,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        await query.answer()
+        flow = flow_of(query, bot, state, tr, core)
+        data = await flow.data()
+        pending = list(data.get("pending_qty", []))
+        if not pending or pending[0] != callback_data.line_no:
+            return  # an old button
+        chosen = dict(data.get("chosen") or {})
+        chosen[str(callback_data.line_no)] = callback_data.quantity
+        await flow.update(chosen=chosen, pending_qty=pending[1:])
+        await ask_quantity(flow)
+
+    @router.message(OpenCase.quantity, F.text.regexp(r"^\s*\d{1,4}\s*$"))
+    async def on_quantity_text(
+        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        flow = flow_of(message, bot, state, tr, core)
+        data = await flow.data()
+        pending = list(data.get("pending_qty", []))
+        order = await flow.order()
+        assert message.text is not None
+        if not pending or order is None:
+            await ask_quantity(flow)
+            return
+        line = order.line(pending[0])
+        quantity = int(message.text)
+        if line is None or not 1 <= quantity <= line.quantity:
+            await flow.say(
+                tr("Please choose a number from 1 to {most}.", most=line.quantity if line else 1)
+            )
+            return
+        chosen = dict(data.get("chosen") or {})
+        chosen[str(line.line_no)] = quantity
+        await flow.update(chosen=chosen, pending_qty=pending[1:])
+        await ask_quantity(flow)
+
+    # reason
+    @router.callback_query(ReasonCb.filter(), OpenCase.reason)
+    async def on_reason(
+        query: CallbackQuery,
+        callback_data: ReasonCb,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        await query.answer()
+        flow = flow_of(query, bot, state, tr, core)
+        try:
+            reason = Reason(callback_data.code)
+        except ValueError:
+            return
+        if reason not in BUYER_REASONS:
+            return
+        await choose_reason(flow, reason)
+
+    @router.callback_query(ChangeCb.filter(), OpenCase.reason)
+    async def on_change_kind(
+        query: CallbackQuery,
+        callback_data: ChangeCb,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        await query.answer()
+        flow = flow_of(query, bot, state, tr, core)
+        if callback_data.kind not in (Reason.CANCEL_ORDER, Reason.CHANGE_ADDRESS):
+            return
+        await choose_reason(flow, Reason(callback_data.kind))
+
+    # description
+    @router.message(OpenCase.description, F.text)
+    async def on_description(
+        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        flow = flow_of(message, bot, state, tr, core)
+        assert message.text is not None
+        text = message.text.strip()
+        if len(text) > case_service.MAX_DESCRIPTION:
+            await flow.say(
+                tr(
+                    "That is too long: please keep it under {limit} characters.",
+                    limit=case_service.MAX_DESCRIPTION,
+                )
+            )
+            return
+        wants_person = bool(ESCALATION_WORDS.search(text))
+        await flow.update(description=text, **({"wants_person": True} if wants_person else {}))
+        await after_description(flow)
+
+    @router.callback_query(NavCb.filter(F.action == "skip"), OpenCase.description)
+    async def on_skip_description(
+        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        await query.answer()
+        flow = flow_of(query, bot, state, tr, core)
+        data = await flow.data()
+        if data.get("description_required"):
+            await ask_description(flow)
+            return
+        await after_description(flow)
+
+    async def after_description(flow: Flow) -> None:
+        data = await flow.data()
+        if data.get("reason") == Reason.CHANGE_ADDRESS:
+            await flow.step("confirm")
+            return
+        await flow.step("evidence")
+
+    # evidence
+    @router.message(OpenCase.evidence, F.photo | F.video | F.document)
+    async def on_evidence(
+        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        await take_evidence(flow_of(message, bot, state, tr, core), message)
+
+    @router.callback_query(NavCb.filter(F.action == "done"), OpenCase.evidence)
+    async def on_evidence_done(
+        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        await query.answer()
+        flow = flow_of(query, bot, state, tr, core)
+        data = await flow.data()
+        if not _evidence_complete(data):
+            await ask_evidence(flow)
+            return
+        await flow.step("resolution")
+
+    # resolution
+    @router.callback_query(ResolutionCb.filter(), OpenCase.resolution)
+    async def on_resolution(
+        query: CallbackQuery,
+        callback_data: ResolutionCb,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        await query.answer()
+        flow = flow_of(query, bot, state, tr, core)
+        try:
+            Resolution(callback_data.code)
+        except ValueError:
+            return
+        await flow.update(resolution=callback_data.code)
+        await flow.step("confirm")
+
+    # confirm
+    @router.callback_query(NavCb.filter(F.action == "confirm"), OpenCase.confirm)
+    async def on_confirm(
+        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        await query.answer()
+        flow = flow_of(query, bot, state, tr, core)
+        data = await flow.data()
+        evidence = await store_evidence(flow, data.get("evidence", []))
+        new = case_service.NewCase(
+            order_id=data["order_id"],
+            claims=tuple(await flow.claims()),
+            reason=Reason(data["reason"]),
+            description=data.get("description"),
+            evidence=tuple(evidence),
+            preferred_resolution=Resolution(data["resolution"]) if data.get("resolution") else None,
+            wants_person=bool(data.get("wants_person")),
+        )
+        try:
+            opened = await case_service.open_case(core, flow.actor, new)
+        except case_service.NotEligible as exc:
+            await refuse(flow, exc.decision)
+            return
+        except CoreError as exc:
+            await state.clear()
+            await flow.say(texts.error(tr, exc), keyboards.home(tr))
+            return
+        await state.clear()
+        await flow.say(case_opened_text(tr, opened.case, core), keyboards.home(tr))
+
+    @router.callback_query(RemindCb.filter())
+    async def on_remind(
+        query: CallbackQuery,
+        callback_data: RemindCb,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        flow = flow_of(query, bot, state, tr, core)
+        try:
+            when = await remind_when_overdue(core, flow, callback_data.order_id)
+        except CoreError as exc:
+            await query.answer(texts.error(tr, exc), show_alert=True)
+            return
+        await query.answer()
+        await flow.say(
+            tr("I will remind you on {date} if it has not arrived.", date=tr.date(when)),
+            keyboards.home(tr),
+        )
+
+    # unexpected input, one per state: say what is expected instead
+    @router.message(OpenCase.order)
+    @router.message(OpenCase.check)
+    async def expect_text(message: Message, tr: Translator) -> None:
+        await message.answer(tr("Please type it as text."), reply_markup=keyboards.only_nav(tr))
+
+    @router.message(OpenCase.items)
+    @router.message(OpenCase.reason)
+    @router.message(OpenCase.resolution)
+    @router.message(OpenCase.confirm)
+    async def expect_button(message: Message, tr: Translator) -> None:
+        await message.answer(
+            tr("Please choose one of the buttons above."), reply_markup=keyboards.only_nav(tr)
+        )
+
+    @router.message(OpenCase.quantity)
+    async def expect_number(message: Message, tr: Translator) -> None:
+        await message.answer(
+            tr("Please choose how many with the buttons above, or type a number."),
+            reply_markup=keyboards.only_nav(tr),
+        )
+
+    @router.message(OpenCase.description)
+    async def expect_description(message: Message, tr: Translator) -> None:
+        await message.answer(
+            tr(
+                "Please type your answer as text (stickers, voice notes and "
+                "locations cannot be read here)."
+            ),
+            reply_markup=keyboards.only_nav(tr),
+        )
+
+    @router.message(OpenCase.evidence)
+    async def expect_media(
+        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        await take_evidence(flow_of(message, bot, state, tr, core), message)
+
+    return router
+
+
+async def remind_when_overdue(core: CoreContext, flow: Flow, order_id: int):
+    """Queue a reminder for the day a "not received" claim becomes possible."""
+    orders = await linking.buyer_orders(core, flow.actor)
+    order = next((o for o in orders if o.id == order_id), None)
+    if order is None:
+        raise CoreError("not linked", code="order_not_linked")
+    claims = [Claim(line.line_no, line.quantity) for line in order.lines]
+    decision = await case_service.preview(
+        core, flow.actor, order_id, claims, Reason.NOT_RECEIVED, EvidenceCount()
+    )
+    when = decision.deadlines.get("claim_possible_from") or core.now()
+    async with core.unit_of_work() as uow:
+        await uow.outbox.enqueue(
+            kind="parcel_reminder",
+            recipient_role="buyer",
+            chat_id=flow.user.id,
+            shop=order.shop,
+            case_id=None,
+            payload={"order": order.number, "order_id": order_id},
+            dedupe_key=f"remind:{order_id}:{flow.user.id}",
+            at=when,
+        )
+        await uow.commit()
+    return when

@@ -1,0 +1,120 @@
+"""The return policy in the buyer's language, written from the configuration itself."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.types import CallbackQuery
+
+from bot import keyboards
+from bot.callbacks import MenuCb, ShopCb
+from bot.i18n import Translator
+from bot.routers.common import buyer, send
+from core.money import Money
+from core.policy.config import Config, Shop
+from core.services import linking
+from core.services.context import CoreContext
+
+
+def policy_text(tr: Translator, config: Config, shop: Shop) -> str:
+    policy = shop.policy
+    lines = [tr("Return policy of {shop}", shop=shop.name), ""]
+    if policy.change_of_mind:
+        lines.append(
+            tr(
+                "• Changed your mind? Return it within {days} days of delivery.",
+                days=policy.change_of_mind_days,
+            )
+        )
+        if policy.restocking_fee_percent > 0:
+            lines.append(
+                tr(
+                    "  A {percent}% restocking fee applies to change-of-mind returns.",
+                    percent=str(policy.restocking_fee_percent.normalize()),
+                )
+            )
+        lines.append(tr("  You pay the return postage for a change of mind."))
+    else:
+        lines.append(tr("• Returns for a change of mind are not accepted."))
+    if policy.non_returnable_categories:
+        lines.append(
+            tr(
+                "• Not returnable for a change of mind: {categories}.",
+                categories=", ".join(policy.non_returnable_categories),
+            )
+        )
+    lines.append(
+        tr(
+            "• Damaged, wrong, faulty or not as described? Tell us within {days} days "
+            "of delivery; the shop pays any return postage.",
+            days=policy.defect_days,
+        )
+    )
+    lines.append(tr("• Please keep photos of the parcel and the item: they speed things up."))
+    if policy.refund_without_return_below > 0:
+        threshold = Money.parse(policy.refund_without_return_below, shop.currency)
+        lines.append(
+            tr("• Items worth less than {amount} do not need to be sent back.", amount=threshold)
+        )
+    grace = policy.not_received.grace_days
+    lines.append(
+        tr(
+            "• Parcel not arrived? You can claim {days} days after the latest delivery "
+            "estimate, or when tracking has not moved for {stale} days.",
+            days=grace,
+            stale=policy.not_received.stale_tracking_days,
+        )
+    )
+    lines.append(
+        tr(
+            "• Refunds go back to the original payment method within {days} days of "
+            "approval or of the return arriving.",
+            days=config.lifecycle.resolution_days,
+        )
+    )
+    for rights in config.minimum_rights.values():
+        if rights.change_of_mind_days:
+            lines.append(
+                tr(
+                    "• Buyers in the EU and EEA may always withdraw within {days} days "
+                    "of delivery, whatever the shop's own window.",
+                    days=rights.change_of_mind_days,
+                )
+            )
+    return "\n".join(lines)
+
+
+def make_router() -> Router:
+    router = Router(name="policy")
+
+    async def show(
+        bot: Bot, chat_id: int, tr: Translator, core: CoreContext, shop_ids: list[str]
+    ) -> None:
+        text = "\n\n".join(policy_text(tr, core.config, core.config.shop(s)) for s in shop_ids)
+        await send(bot, chat_id, text, keyboards.home(tr))
+
+    @router.callback_query(MenuCb.filter(F.action == "policy"))
+    async def policy(query: CallbackQuery, bot: Bot, tr: Translator, core: CoreContext) -> None:
+        await query.answer()
+        orders = await linking.buyer_orders(core, buyer(query.from_user))
+        shops = sorted({order.shop for order in orders})
+        if not shops and len(core.config.shops) == 1:
+            shops = list(core.config.shops)
+        if shops:
+            await show(bot, query.from_user.id, tr, core, shops)
+            return
+        choices = [(shop_id, shop.name) for shop_id, shop in core.config.shops.items()]
+        await bot.send_message(
+            query.from_user.id,
+            tr("Which shop did you buy from?"),
+            reply_markup=keyboards.shops(choices),
+        )
+
+    @router.callback_query(ShopCb.filter())
+    async def policy_of(
+        query: CallbackQuery, callback_data: ShopCb, bot: Bot, tr: Translator, core: CoreContext
+    ) -> None:
+        await query.answer()
+        if callback_data.shop in core.config.shops:
+            await show(bot, query.from_user.id, tr, core, [callback_data.shop])
+
+    return router

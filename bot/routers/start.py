@@ -1,0 +1,152 @@
+"""/start (with or without a deep link), the main menu, /language, /cancel and /help."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards, texts
+from bot.callbacks import LangCb, MenuCb
+from bot.i18n import Catalogs, Translator
+from bot.routers import open_case
+from bot.routers.common import buyer
+from core.errors import CoreError
+from core.services import linking
+from core.services.context import CoreContext
+
+
+def greeting(tr: Translator, name: str | None) -> str:
+    return "\n".join(
+        [
+            tr("Hello, {name}! I am the customer service assistant.", name=name or "👋"),
+            tr(
+                "I can help with returns and refunds, problems with an order, tracking a parcel, "
+                "and changing or cancelling an order. What do you need?"
+            ),
+        ]
+    )
+
+
+def make_router() -> Router:
+    router = Router(name="start")
+
+    @router.message(CommandStart(deep_link=True))
+    async def start_with_link(
+        message: Message,
+        command: CommandObject,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        assert message.from_user is not None
+        await state.clear()
+        try:
+            result = await linking.link_by_token(core, message.from_user.id, command.args or "")
+        except CoreError as exc:
+            await message.answer(texts.error(tr, exc))
+            await message.answer(
+                greeting(tr, message.from_user.first_name), reply_markup=keyboards.main_menu(tr)
+            )
+            return
+        await message.answer(
+            tr("Your order {number} is linked to this chat.", number=result.order.number)
+            + "\n\n"
+            + texts.order_summary(tr, result.order)
+            + "\n\n"
+            + tr("What do you need help with?"),
+            reply_markup=keyboards.main_menu(tr),
+        )
+
+    @router.message(CommandStart())
+    @router.message(Command("menu"))
+    async def start(message: Message, state: FSMContext, tr: Translator) -> None:
+        assert message.from_user is not None
+        await state.clear()
+        await message.answer(
+            greeting(tr, message.from_user.first_name), reply_markup=keyboards.main_menu(tr)
+        )
+
+    @router.message(Command("cancel"))
+    async def cancel(message: Message, state: FSMContext, tr: Translator) -> None:
+        had = await state.get_state()
+        await state.clear()
+        text = tr("Cancelled. Nothing was sent.") if had else tr("There is nothing to cancel.")
+        await message.answer(text, reply_markup=keyboards.main_menu(tr))
+
+    @router.message(Command("help"))
+    async def help_(message: Message, tr: Translator) -> None:
+        await message.answer(
+            "\n".join(
+                [
+                    tr(
+                        "Tap a button below, or write to me, for example: "
+                        "“my order #1001 arrived broken”."
+                    ),
+                    tr(
+                        "/cases shows your cases, /language changes the language, /cancel stops "
+                        "what we are doing, and /human asks for a person."
+                    ),
+                ]
+            ),
+            reply_markup=keyboards.main_menu(tr),
+        )
+
+    @router.message(Command("language"))
+    async def language(message: Message, tr: Translator) -> None:
+        await message.answer(tr("Choose your language:"), reply_markup=keyboards.languages())
+
+    @router.callback_query(LangCb.filter())
+    async def set_language(
+        query: CallbackQuery, callback_data: LangCb, catalogs: Catalogs, core: CoreContext
+    ) -> None:
+        new = catalogs.get(callback_data.code)
+        async with core.unit_of_work() as uow:
+            await uow.users.set_language(query.from_user.id, new.language, core.now())
+            await uow.commit()
+        await query.answer()
+        assert query.message is not None
+        await query.message.answer(
+            new("I will speak English with you from now on."), reply_markup=keyboards.main_menu(new)
+        )
+
+    @router.callback_query(
+        MenuCb.filter(F.action.in_({"return", "problem", "track", "change", "lang", "home"}))
+    )
+    async def menu(
+        query: CallbackQuery,
+        callback_data: MenuCb,
+        bot: Bot,
+        state: FSMContext,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        await query.answer()
+        flow = open_case.Flow(bot, query.from_user, state, tr, core)
+        match callback_data.action:
+            case "return" | "problem":
+                await open_case.start(flow, purpose="case")
+            case "track":
+                await open_case.start(flow, purpose="track")
+            case "change":
+                await open_case.start(flow, purpose="change")
+            case "lang":
+                await bot.send_message(
+                    query.from_user.id,
+                    tr("Choose your language:"),
+                    reply_markup=keyboards.languages(),
+                )
+            case _:
+                await state.clear()
+                await bot.send_message(
+                    query.from_user.id,
+                    tr("What do you need help with?"),
+                    reply_markup=keyboards.main_menu(tr),
+                )
+
+    return router
+
+
+__all__ = ["buyer", "make_router"]

@@ -1,0 +1,22 @@
+"""Every conversation state, one group per flow."""
+
+from __future__ import annotations
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class OpenCase(StatesGroup):
+    order = State()  # which order (typed or picked)
+    check = State()  # the ownership check for a typed order number
+    items = State()  # which lines
+    quantity = State()  # how many of a line
+    reason = State()
+    description = State()
+    evidence = State()
+    resolution = State()
+    confirm = State()
+
+
+class CaseFollowUp(StatesGroup):
+    message = State()  # a message for an open case
+    evidence = State()  # more photos for a case waiting on the buyer

@@ -1,0 +1,474 @@
+"""Core values rendered as sentences in the reader's language.
+
+Every user-visible sentence is a ``tr("…")`` call with an English msgid and named
+placeholders, so that ``pybabel extract -k tr -k plural:1,2`` finds it; values are escaped by
+the translator. The core speaks in codes; this module is the only dictionary from codes to words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.i18n import Html, Translator, escape
+from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus
+from core.cases.model import Case
+from core.cases.reasons import Party, Reason, Resolution
+from core.errors import CoreError
+from core.orders.model import Order, OrderStatus, Shipment
+
+Render = Callable[[Translator], str]
+
+REASONS: dict[Reason, Render] = {
+    Reason.DAMAGED: lambda tr: tr("Arrived damaged"),
+    Reason.WRONG_ITEM: lambda tr: tr("Wrong item"),
+    Reason.WRONG_SIZE_COLOUR: lambda tr: tr("Wrong size or colour"),
+    Reason.MISSING_PART: lambda tr: tr("Missing part or quantity"),
+    Reason.NOT_AS_DESCRIBED: lambda tr: tr("Poor quality / not as described"),
+    Reason.DOES_NOT_WORK: lambda tr: tr("Does not work"),
+    Reason.COUNTERFEIT: lambda tr: tr("Looks fake / counterfeit"),
+    Reason.NOT_RECEIVED: lambda tr: tr("Not received"),
+    Reason.ARRIVED_LATE: lambda tr: tr("Arrived very late"),
+    Reason.CHANGED_MIND: lambda tr: tr("Changed my mind"),
+    Reason.OTHER: lambda tr: tr("Something else"),
+    Reason.CANCEL_ORDER: lambda tr: tr("Cancel the order"),
+    Reason.CHANGE_ADDRESS: lambda tr: tr("Change the delivery address"),
+}
+
+RESOLUTIONS: dict[Resolution, Render] = {
+    Resolution.REFUND: lambda tr: tr("Refund"),
+    Resolution.REPLACEMENT: lambda tr: tr("Replacement"),
+    Resolution.EXCHANGE: lambda tr: tr("Exchange for another size or colour"),
+    Resolution.PARTIAL_REFUND: lambda tr: tr("Keep it with a partial refund"),
+    Resolution.RESHIP: lambda tr: tr("Send it again"),
+    Resolution.STORE_CREDIT: lambda tr: tr("Store credit"),
+    Resolution.CANCEL: lambda tr: tr("Cancel the order"),
+    Resolution.ADDRESS_CHANGE: lambda tr: tr("Ship to the new address"),
+}
+
+STATUSES: dict[CaseStatus, Render] = {
+    CaseStatus.AWAITING_BUYER_INFO: lambda tr: tr("Waiting for your information"),
+    CaseStatus.AWAITING_SELLER: lambda tr: tr("With the shop for a decision"),
+    CaseStatus.AWAITING_AGENT: lambda tr: tr("With a support agent"),
+    CaseStatus.AWAITING_RETURN: lambda tr: tr("Approved: waiting for you to send the item back"),
+    CaseStatus.RETURN_IN_TRANSIT: lambda tr: tr("Return parcel on its way"),
+    CaseStatus.AWAITING_RESOLUTION: lambda tr: tr("Approved: the shop is completing it"),
+    CaseStatus.REOPENED: lambda tr: tr("Reopened"),
+    CaseStatus.RESOLVED: lambda tr: tr("Resolved"),
+    CaseStatus.REJECTED: lambda tr: tr("Rejected"),
+    CaseStatus.CANCELLED: lambda tr: tr("Closed"),
+}
+
+STATUS_ICONS = {
+    CaseStatus.AWAITING_BUYER_INFO: "✍️",
+    CaseStatus.AWAITING_SELLER: "⏳",
+    CaseStatus.AWAITING_AGENT: "🧑‍💼",
+    CaseStatus.AWAITING_RETURN: "📦",
+    CaseStatus.RETURN_IN_TRANSIT: "🚚",
+    CaseStatus.AWAITING_RESOLUTION: "✅",
+    CaseStatus.REOPENED: "🔁",
+    CaseStatus.RESOLVED: "✔️",
+    CaseStatus.REJECTED: "✖️",
+    CaseStatus.CANCELLED: "▫️",
+}
+
+GOODS: dict[GoodsStatus, Render] = {
+    GoodsStatus.NOT_REQUIRED: lambda tr: tr("You keep the item"),
+    GoodsStatus.NOT_RETURNED: lambda tr: tr("Not sent back yet"),
+    GoodsStatus.LABEL_ISSUED: lambda tr: tr("Return label sent to you"),
+    GoodsStatus.IN_TRANSIT: lambda tr: tr("On its way back"),
+    GoodsStatus.RECEIVED: lambda tr: tr("Received by the shop"),
+    GoodsStatus.LOST: lambda tr: tr("Lost on the way back"),
+}
+
+MONEY: dict[MoneyStatus, Render] = {
+    MoneyStatus.NONE: lambda tr: tr("No refund"),
+    MoneyStatus.PENDING: lambda tr: tr("Refund pending"),
+    MoneyStatus.REFUNDED: lambda tr: tr("Refunded"),
+    MoneyStatus.FAILED: lambda tr: tr("Refund failed, the shop is on it"),
+}
+
+ORDER_STATUSES: dict[OrderStatus, Render] = {
+    OrderStatus.PENDING: lambda tr: tr("Awaiting payment"),
+    OrderStatus.PAID: lambda tr: tr("Paid, being prepared"),
+    OrderStatus.SHIPPED: lambda tr: tr("Shipped"),
+    OrderStatus.DELIVERED: lambda tr: tr("Delivered"),
+    OrderStatus.CANCELLED: lambda tr: tr("Cancelled"),
+}
+
+SHOTS: dict[str, Render] = {
+    "parcel": lambda tr: tr("the parcel as it arrived, with its label"),
+    "label": lambda tr: tr("the label or tag on the item"),
+    "item": lambda tr: tr("the whole item"),
+    "closeup": lambda tr: tr("a close-up of the problem"),
+    "video": lambda tr: tr("a short video that shows the problem"),
+}
+
+
+def reason(tr: Translator, value: Reason | str) -> str:
+    return REASONS[Reason(value)](tr)
+
+
+def resolution(tr: Translator, value: Resolution | str) -> str:
+    return RESOLUTIONS[Resolution(value)](tr)
+
+
+def status(tr: Translator, value: CaseStatus | str) -> str:
+    return STATUSES[CaseStatus(value)](tr)
+
+
+def bold(text: str) -> Html:
+    return Html(f"<b>{escape(text)}</b>")
+
+
+# ── policy decisions ───────────────────────────────────────────────────────────────────────
+
+
+def _options(tr: Translator, options: list[str]) -> list[str]:
+    words = {
+        "refuse_delivery": tr(
+            "You can refuse the parcel when it arrives: the refund follows "
+            "once it is back with the shop."
+        ),
+        "return_after_delivery": tr("You can return it after delivery under the return policy."),
+        "reship_possible": tr(
+            "The shop may reship it to your new address: ask for a person to arrange it."
+        ),
+        "cancel_order": tr("It has not shipped yet: you can cancel the order instead."),
+    }
+    return [words[o] for o in options if o in words]
+
+
+def explanation(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
+    """One explanation code of a decision as a sentence for the buyer; None when the code is
+    for staff only (supplier terms)."""
+    match code:
+        case "within_window":
+            return tr(
+                "You are within the {days}-day window, which ends on {date}.",
+                days=p["days"],
+                date=tr.date(p["ends_on"]),
+            )
+        case "outside_window":
+            return tr(
+                "The {days}-day window for this ended on {date}.",
+                days=p["days"],
+                date=tr.date(p["ends_on"]),
+            )
+        case "minimum_rights_apply":
+            return tr(
+                "Consumer law in your country gives you {days} days, more than the "
+                "shop's own policy.",
+                days=p["legal_days"],
+            )
+        case "category_not_returnable":
+            return tr(
+                "Items of this kind ({category}) cannot be returned for a change of mind.",
+                category=p["category"],
+            )
+        case "change_of_mind_not_accepted":
+            return tr("This shop does not accept returns for a change of mind.")
+        case "order_cancelled":
+            if p.get("refunded"):
+                return tr(
+                    "This order was cancelled and {amount} was refunded.",
+                    amount=tr.money(p["refunded"]),
+                )
+            return tr("This order was cancelled.")
+        case "order_already_refunded":
+            return tr(
+                "This order was already refunded in full ({amount}).",
+                amount=tr.money(p["refunded"]),
+            )
+        case "line_already_refunded":
+            return tr("This item was already refunded.")
+        case "line_in_other_case":
+            return tr("This item is already part of an open case. See “My cases”.")
+        case "quantity_exceeds":
+            return tr("You can claim at most {available} of this item.", available=p["available"])
+        case "unknown_line" | "quantity_invalid" | "no_items_chosen":
+            return tr("Please choose the items again.")
+        case "reason_not_offered":
+            return tr("The shop does not handle this kind of request here. Ask for a person.")
+        case "not_shipped_yet":
+            return " ".join(
+                [tr("Your order has not shipped yet."), *_options(tr, p.get("options", []))]
+            )
+        case "not_shipped_yet_change_possible":
+            return tr(
+                "Your order has not shipped yet, so this can still be done. The shop will confirm."
+            )
+        case "already_shipped":
+            return " ".join(
+                [
+                    tr("Your order has already shipped and the parcel cannot be recalled."),
+                    *_options(tr, p.get("options", [])),
+                ]
+            )
+        case "already_delivered":
+            return (
+                tr("Your order has already been delivered.")
+                + " "
+                + " ".join(_options(tr, p.get("options", [])))
+            )
+        case "not_overdue_yet":
+            parts = [tr("Your parcel is still within its delivery estimate.")]
+            if p.get("expected_to"):
+                parts.append(
+                    tr(
+                        "Expected between {start} and {end}.",
+                        start=tr.date(p["expected_from"]),
+                        end=tr.date(p["expected_to"]),
+                    )
+                )
+            parts.append(
+                tr(
+                    "If it has not arrived by {date}, you can open a claim here.",
+                    date=tr.date(p["claim_from"]),
+                )
+            )
+            return " ".join(parts)
+        case "parcel_overdue":
+            return tr("Your parcel is overdue.")
+        case "unregistered_shipment":
+            return tr("It was sent without tracking, so it cannot be traced.")
+        case "tracking_shows_delivered":
+            return tr(
+                "Tracking shows it delivered on {date}. A person will look into it with "
+                "the carrier.",
+                date=tr.date(p["delivered_on"]),
+            )
+        case "not_delivered_yet":
+            return tr("Your parcel has not been delivered yet.")
+        case "arrived_on_time":
+            return tr("The parcel arrived within its delivery estimate.")
+        case "arrived_late_by":
+            return tr("It arrived {days} days after the latest estimate.", days=p["days"])
+        case "keep_item":
+            return tr("You keep the item: no need to send it back.")
+        case "keep_item_low_value":
+            return tr(
+                "The item is worth less than {amount}, so you keep it: no need to send it back.",
+                amount=tr.money(p["threshold"]),
+            )
+        case "return_required":
+            if p.get("paid_by") == Party.BUYER:
+                return tr("The item must be sent back; you pay the return postage.")
+            return tr("The item must be sent back; the shop pays the return postage.")
+        case "restocking_fee":
+            return tr(
+                "A {percent}% restocking fee of {amount} applies.",
+                percent=p["percent"],
+                amount=tr.money(p["amount"]),
+            )
+        case "restocking_fee_waived_by_law":
+            return tr("No restocking fee: you are within your legal right of withdrawal.")
+        case "shipping_refunded":
+            return tr(
+                "The original shipping cost ({amount}) is refunded too.",
+                amount=tr.money(p["amount"]),
+            )
+        case "previous_refund":
+            return tr(
+                "{amount} was already refunded on this order.", amount=tr.money(p["refunded"])
+            )
+        case "refund_capped":
+            return tr(
+                "The refund is limited to what is left to refund: {amount}.",
+                amount=tr.money(p["amount"]),
+            )
+        case "refund_amount":
+            return tr("Refund amount: {amount}.", amount=tr.money(p["amount"]))
+        case "approved_automatically":
+            return tr("This can be approved straight away.")
+        case "review_by_seller":
+            return tr("The shop will review it and decide.")
+        case "review_by_agent_reason" | "review_by_agent_value" | "review_by_agent_tracking":
+            return tr("A support agent will review it personally.")
+        case _:
+            return None  # supplier_gap, supplier_holds_authorisation: for staff
+
+
+def decision_lines(tr: Translator, decision: dict[str, Any]) -> list[str]:
+    lines = []
+    for item in decision.get("explanations", []):
+        sentence = explanation(tr, item["code"], item.get("params", {}))
+        if sentence:
+            lines.append(sentence)
+    return lines
+
+
+def refusal(tr: Translator, decision: dict[str, Any]) -> str:
+    """Why the policy says no, and what the buyer can do instead."""
+    lines = decision_lines(tr, decision) or [tr("This request is not possible for this order.")]
+    return "\n".join(lines)
+
+
+def missing_line(tr: Translator, what: str, count: int) -> str:
+    match what:
+        case "photos":
+            return tr.plural("one more photo", "{n} more photos", count)
+        case "videos":
+            return tr.plural("one more video", "{n} more videos", count)
+        case "media":
+            return tr.plural("one more photo or video", "{n} more photos or videos", count)
+        case _:
+            return tr("a description of what happened")
+
+
+# ── orders and cases ───────────────────────────────────────────────────────────────────────
+
+
+def shipment_block(tr: Translator, shipment: Shipment, *, events: int = 3) -> list[str]:
+    lines = []
+    carrier = shipment.carrier or tr("the carrier")
+    if shipment.tracking_number:
+        lines.append(
+            tr(
+                "{carrier}, tracking number {number}",
+                carrier=carrier,
+                number=Html(f"<code>{escape(shipment.tracking_number)}</code>"),
+            )
+        )
+    else:
+        lines.append(tr("{carrier}, sent without a tracking number", carrier=carrier))
+    lines.append(tr("Shipped on {date}", date=tr.date(shipment.shipped_at)))
+    if shipment.delivered_at:
+        lines.append(tr("Delivered on {date}", date=tr.date(shipment.delivered_at)))
+    elif shipment.earliest_expected and shipment.latest_expected:
+        lines.append(
+            tr(
+                "Expected between {start} and {end}",
+                start=tr.date(shipment.earliest_expected),
+                end=tr.date(shipment.latest_expected),
+            )
+        )
+    recent = sorted(shipment.events, key=lambda e: e.at, reverse=True)[:events]
+    for event in recent:
+        where = f" · {escape(event.location)}" if event.location else ""
+        text = escape(event.description or event.status)
+        lines.append(f"• {escape(tr.date(event.at))}{where}: {text}")
+    return lines
+
+
+def order_summary(tr: Translator, order: Order) -> str:
+    lines = [
+        tr(
+            "Order {number}: {status}",
+            number=bold(order.number),
+            status=ORDER_STATUSES[order.status](tr),
+        )
+    ]
+    for line in order.lines:
+        lines.append(f"• {escape(line.title)} × {line.quantity}")
+    for shipment in order.shipments:
+        lines.append("")
+        lines.extend(shipment_block(tr, shipment))
+    return "\n".join(lines)
+
+
+def case_line(tr: Translator, case: Case) -> str:
+    return (
+        f"{STATUS_ICONS[case.status]} <b>{escape(case.number)}</b> · "
+        f"{escape(reason(tr, case.reason))} · {escape(status(tr, case.status))}"
+    )
+
+
+def case_card(tr: Translator, case: Case, order: Order | None = None) -> str:
+    lines = [
+        tr("Case {number}", number=bold(case.number)),
+        tr("Order: {number}", number=case.order_number),
+        tr("Reason: {reason}", reason=reason(tr, case.reason)),
+        tr("Status: {status}", status=status(tr, case.status)),
+    ]
+    if order is not None:
+        for case_line_ in case.lines:
+            line = order.line(case_line_.line_no)
+            if line is not None:
+                lines.append(f"• {escape(line.title)} × {case_line_.quantity}")
+    if case.resolution:
+        lines.append(tr("Outcome: {resolution}", resolution=resolution(tr, case.resolution)))
+    if case.refund_amount is not None:
+        lines.append(
+            tr("Refund: {amount} ({state})", amount=case.refund_amount, state=MONEY[case.money](tr))
+        )
+    if case.return_required:
+        lines.append(tr("Return: {state}", state=GOODS[case.goods](tr)))
+    if case.decision_note and case.status is CaseStatus.REJECTED:
+        lines.append(tr("Reason given: {note}", note=case.decision_note))
+    if case.deadline_at and case.is_open and case.status.waiting_on.value == "buyer":
+        lines.append(tr("Please reply by {date}.", date=tr.date(case.deadline_at)))
+    return "\n".join(lines)
+
+
+def timeline_entry(tr: Translator, at: datetime, action: str, note: str | None) -> str:
+    words = {
+        "open": tr("Case opened"),
+        "approve": tr("Approved"),
+        "reject": tr("Rejected"),
+        "request_info": tr("The shop asked for more information"),
+        "provide_info": tr("You sent the information"),
+        "evidence_added": tr("Photos or videos added"),
+        "message": tr("Message"),
+        "escalate": tr("Passed to a support agent"),
+        "issue_label": tr("Return label sent"),
+        "return_shipped": tr("Return parcel sent"),
+        "goods_received": tr("Return received by the shop"),
+        "goods_lost": tr("Return parcel lost"),
+        "refund_recorded": tr("Refund sent"),
+        "refund_failed": tr("Refund failed"),
+        "replacement_shipped": tr("Replacement sent"),
+        "resolve": tr("Resolved"),
+        "withdraw": tr("You withdrew the case"),
+        "cancel": tr("Closed by the shop"),
+        "expire": tr("Closed: no reply in time"),
+        "reopen": tr("Reopened"),
+        "take_over": tr("A support agent joined"),
+        "hand_back": tr("Back with the assistant"),
+    }
+    label = words.get(action, escape(action))
+    text = f"{escape(tr.date(at))} · {label}"
+    if note and action in ("message", "reject", "request_info", "cancel"):
+        text += f": <i>{escape(note[:300])}</i>"
+    return text
+
+
+# ── errors ─────────────────────────────────────────────────────────────────────────────────
+
+
+def error(tr: Translator, exc: CoreError) -> str:
+    """A core refusal as one clear sentence."""
+    code = exc.code
+    match code:
+        case "order_not_linked" | "order_check_failed":
+            return tr(
+                "I could not match that order number with those details. Check both and try again."
+            )
+        case "rate_limited":
+            return tr("Too many attempts. Please try again in an hour.")
+        case "link_token_invalid":
+            return tr("This link is not valid. Type your order number instead.")
+        case "case_not_found" | "not_your_case":
+            return tr("I cannot find that case among yours.")
+        case "text_too_long":
+            return tr(
+                "That is too long: please keep it under {limit} characters.",
+                limit=exc.params.get("limit", 4000),
+            )
+        case "evidence_still_missing":
+            return tr("Something is still missing before the case can go on.")
+        case "case_closed":
+            return tr("This case is closed.")
+        case "not_waiting_on_you":
+            return tr("This case is not waiting for anything from you right now.")
+        case "already_handled" | "stale_case":
+            return tr("This case has just changed. Here is where it stands now.")
+        case "line_has_open_case":
+            return tr("This item is already part of an open case. See “My cases”.")
+        case "evidence_too_large":
+            return tr("That file is too large. Please send a photo or a shorter video.")
+        case "wrong_status" | "role_not_allowed" | "wrong_target":
+            return tr("That is not possible at this stage of the case.")
+        case _:
+            return tr("Sorry, that did not work. Please try again.")

@@ -1,0 +1,64 @@
+"""Conversation state (the bot's FSM state and data) per chat, kept in the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.persistence.tables import ConversationStateRow
+
+
+class ConversationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        row = await self.session.get(ConversationStateRow, key)
+        if row is None:
+            return None, {}
+        return row.state, dict(row.data or {})
+
+    async def set_state(self, key: str, state: str | None, at: datetime) -> None:
+        await self._upsert(key, at, state=state)
+
+    async def set_data(self, key: str, data: dict[str, Any], at: datetime) -> None:
+        await self._upsert(key, at, data=data)
+
+    async def _upsert(self, key: str, at: datetime, **values: Any) -> None:
+        result = await self.session.execute(
+            update(ConversationStateRow)
+            .where(ConversationStateRow.key == key)
+            .values(updated_at=at, **values)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            self.session.add(
+                ConversationStateRow(
+                    key=key,
+                    state=values.get("state"),
+                    data=values.get("data", {}),
+                    updated_at=at,
+                )
+            )
+            await self.session.flush()
+        await self._drop_if_empty(key)
+
+    async def _drop_if_empty(self, key: str) -> None:
+        """A chat with no state and no data keeps no row: the table only holds live talks."""
+        row = (
+            await self.session.execute(
+                select(ConversationStateRow.state, ConversationStateRow.data).where(
+                    ConversationStateRow.key == key
+                )
+            )
+        ).one_or_none()
+        if row is not None and row.state is None and not row.data:
+            await self.session.execute(
+                delete(ConversationStateRow).where(ConversationStateRow.key == key)
+            )
+
+    async def count(self) -> int:
+        rows = await self.session.execute(select(ConversationStateRow.key))
+        return len(rows.all())

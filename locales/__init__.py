@@ -1,0 +1,1 @@
+"""Message catalogues: ``<lang>/LC_MESSAGES/messages.po`` (a package so that it installs)."""

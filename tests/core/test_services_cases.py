@@ -1,0 +1,701 @@
+"""Return cases through the core services, on a real database (SQLite and PostgreSQL).
+
+Each test is a buyer's or a staff member's story on the sample orders: what they are told
+(the returned case, the error and its code) and what was stored (the case, its audit trail and
+the notifications queued in the outbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus, Role
+from core.cases.model import Actor, Evidence, EvidenceKind, Owner
+from core.cases.reasons import Party, Reason, Resolution
+from core.clock import FixedClock
+from core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from core.money import Money
+from core.services import cases as svc
+from core.services.cases import NotEligible
+from core.services.context import CoreContext
+from tests.core.factories import (
+    AGENT,
+    AGENT_2,
+    AHMED,
+    AURORA_SELLER,
+    AURORA_STAFF_CHAT,
+    DMITRI,
+    EMILY,
+    LI_WEI,
+    LUCIA,
+    MARIA,
+    MARIE,
+    NOVA_SELLER,
+    NOVA_SELLER_2,
+    NOW,
+    STRANGER,
+    case_count,
+    damaged_lamp,
+    earbud_for_seller,
+    get_order,
+    make_context,
+    open_case,
+    photos,
+    stored_case,
+    video,
+)
+
+AURORA = Actor.seller(AURORA_SELLER)
+NOVA = Actor.seller(NOVA_SELLER)
+NOVA_2 = Actor.seller(NOVA_SELLER_2)
+
+
+def eur(amount: str) -> Money:
+    return Money.parse(amount, "EUR")
+
+
+def usd(amount: str) -> Money:
+    return Money.parse(amount, "USD")
+
+
+async def trail(ctx: CoreContext, number: str) -> list[tuple[str, str | None, str | None, Role]]:
+    case = await stored_case(ctx, number)
+    assert case.id is not None
+    async with ctx.unit_of_work() as uow:
+        events = await uow.cases.audit_trail(case.id)
+    return [
+        (
+            e.action,
+            e.from_status.value if e.from_status else None,
+            e.to_status.value if e.to_status else None,
+            e.actor_role,
+        )
+        for e in events
+    ]
+
+
+async def outbox(ctx: CoreContext, number: str) -> list[tuple[str, int | None, str]]:
+    case = await stored_case(ctx, number)
+    assert case.id is not None
+    async with ctx.unit_of_work() as uow:
+        messages = await uow.outbox.list_for_case(case.id)
+    return [(m.recipient_role, m.chat_id, m.kind) for m in messages]
+
+
+# ── opening cases on the sample orders ─────────────────────────────────────────────────────
+
+
+async def test_damaged_lamp_with_three_photos_is_approved_at_once(ctx: CoreContext) -> None:
+    opened = await open_case(
+        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3),
+        description="The base is cracked", preferred=Resolution.REFUND,
+    )
+    case = opened.case
+
+    assert opened.created is True
+    assert re.fullmatch(r"R-2611-\d{4}", case.number) and case.number == "R-2611-0001"
+    assert case.status is CaseStatus.AWAITING_RESOLUTION
+    assert case.resolution is Resolution.REFUND and case.decided_by is Role.SYSTEM
+    assert case.money is MoneyStatus.PENDING
+    assert case.refund_amount == eur("39.90")
+    assert case.goods is GoodsStatus.NOT_REQUIRED and case.return_required is False
+    assert case.deadline_at == NOW.replace(day=27)  # resolution_days = 5
+    assert opened.decision["review"] == "automatic"
+    assert opened.decision["refund_total"] == {"amount": "39.90", "currency": "EUR"}
+
+    stored = await stored_case(ctx, case.number)
+    assert stored.status is CaseStatus.AWAITING_RESOLUTION
+    assert stored.refund_amount == eur("39.90") and stored.buyer_id == LUCIA
+    assert [e.file_unique_id for e in stored.evidence] == ["ph-uniq-1", "ph-uniq-2", "ph-uniq-3"]
+    assert all(e.kind is EvidenceKind.PHOTO and e.added_by is Role.BUYER for e in stored.evidence)
+    assert await trail(ctx, case.number) == [
+        ("open", None, "awaiting_resolution", Role.BUYER),
+        ("approve", "awaiting_resolution", "awaiting_resolution", Role.SYSTEM),
+    ]
+    assert await outbox(ctx, case.number) == [
+        ("buyer", LUCIA, "case_opened"),
+        ("seller", AURORA_SELLER, "case_opened"),
+        ("staff_chat", AURORA_STAFF_CHAT, "case_opened"),
+    ]
+
+
+async def test_automatic_approval_takes_the_buyers_preference_only_when_offered(
+    ctx: CoreContext,
+) -> None:
+    replacement = await open_case(
+        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3),
+        preferred=Resolution.REPLACEMENT,
+    )
+    # exchange is not offered for damaged goods: the shop's first choice (refund) is taken
+    exchange = await open_case(
+        ctx, MARIE, "AUR-10029", Reason.DAMAGED, evidence=photos(3, "coaster"),
+        preferred=Resolution.EXCHANGE,
+    )
+
+    assert replacement.case.resolution is Resolution.REPLACEMENT
+    assert replacement.case.money is MoneyStatus.NONE and replacement.case.refund_amount is None
+    assert replacement.case.status is CaseStatus.AWAITING_RESOLUTION
+    assert exchange.case.resolution is Resolution.REFUND
+    assert exchange.case.refund_amount == eur("9.99")  # 7.99 and the 2.00 shipping
+
+
+async def test_high_value_not_as_described_goes_to_an_agent(ctx: CoreContext) -> None:
+    opened = await open_case(
+        ctx, AHMED, "AUR-10026", Reason.NOT_AS_DESCRIBED, evidence=photos(2),
+        description="The brass finish is painted plastic",
+    )
+    case = opened.case
+
+    assert case.status is CaseStatus.AWAITING_AGENT
+    assert case.escalated is True
+    assert case.resolution is None and case.money is MoneyStatus.NONE
+    assert case.deadline_at == NOW.replace(day=23)  # agent_first_response_hours = 24
+    assert opened.decision["review"] == "agent"
+    assert ("agents", None, "case_opened") in await outbox(ctx, case.number)
+
+
+async def test_earbud_without_video_waits_for_the_buyer_then_goes_to_the_seller(
+    ctx: CoreContext,
+) -> None:
+    buyer = Actor.buyer(DMITRI)
+    opened = await open_case(
+        ctx, DMITRI, "NV-5501", Reason.DOES_NOT_WORK, description="Left earbud is dead",
+        evidence=photos(1, "earbud"),
+    )
+    number = opened.case.number
+    assert opened.case.status is CaseStatus.AWAITING_BUYER_INFO
+    assert opened.decision["missing"] == [{"what": "videos", "count": 1}]
+    assert opened.case.deadline_at == NOW.replace(day=29)  # buyer_info_days = 7
+
+    with pytest.raises(ValidationFailed) as still_missing:
+        await svc.provide_info(ctx, buyer, number)
+    assert still_missing.value.code == "evidence_still_missing"
+
+    case, added = await svc.add_evidence(ctx, buyer, number, [video("earbud")])
+    assert added == 1
+    _, again = await svc.add_evidence(ctx, buyer, number, [video("earbud")])  # sent twice
+    assert again == 0
+    case = await svc.provide_info(ctx, buyer, number)
+
+    assert case.status is CaseStatus.AWAITING_SELLER  # 45 USD is above the 30 USD auto limit
+    assert case.deadline_at == NOW.replace(day=24)  # seller_decision_hours = 48
+    stored = await stored_case(ctx, number)
+    assert stored.status is CaseStatus.AWAITING_SELLER
+    assert [e.kind for e in stored.evidence] == [EvidenceKind.PHOTO, EvidenceKind.VIDEO]
+    assert await trail(ctx, number) == [
+        ("open", None, "awaiting_buyer_info", Role.BUYER),
+        ("evidence_added", "awaiting_buyer_info", "awaiting_buyer_info", Role.BUYER),
+        ("provide_info", "awaiting_buyer_info", "awaiting_seller", Role.BUYER),
+    ]
+    kinds = await outbox(ctx, number)
+    assert ("seller", NOVA_SELLER, "info_provided") in kinds
+    assert ("seller", NOVA_SELLER_2, "info_provided") in kinds
+
+
+async def test_claim_long_after_the_window_is_refused_and_nothing_is_stored(
+    ctx: CoreContext,
+) -> None:
+    with pytest.raises(NotEligible) as caught:
+        await open_case(
+            ctx, EMILY, "AUR-10025", Reason.NOT_AS_DESCRIBED, evidence=photos(2),
+            description="glaze is cracking",
+        )
+
+    assert caught.value.code == "not_eligible"
+    assert caught.value.decision.refusal == "outside_window"
+    assert caught.value.params["refusal"] == "outside_window"
+    assert await case_count(ctx) == 0
+    # a refused claim does not use up a case number
+    assert (await damaged_lamp(ctx)).number == "R-2611-0001"
+
+
+async def test_parcel_still_in_its_estimate_is_not_yet_lost(ctx: CoreContext) -> None:
+    with pytest.raises(NotEligible) as caught:
+        await open_case(ctx, LI_WEI, "AUR-10028", Reason.NOT_RECEIVED)
+
+    assert caught.value.decision.refusal == "not_overdue_yet"
+    assert "claim_possible_from" in caught.value.decision.deadlines
+    assert await case_count(ctx) == 0
+
+
+async def test_a_case_on_someone_elses_order_is_forbidden(ctx: CoreContext) -> None:
+    await open_case(ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3))  # links Lucía
+
+    with pytest.raises(Forbidden) as caught:
+        await open_case(
+            ctx, STRANGER, "AUR-10021", Reason.WRONG_ITEM, evidence=photos(1), link_first=False
+        )
+    assert caught.value.code == "order_not_linked"
+
+    order = await get_order(ctx, "aurora", "AUR-10021")
+    assert order.id is not None
+    with pytest.raises(Forbidden):  # staff do not open cases as buyers
+        await svc.open_case(
+            ctx, AURORA, svc.NewCase(order.id, (svc.Claim(1, 1),), Reason.DAMAGED)
+        )
+    assert await case_count(ctx) == 1
+
+
+async def test_double_tap_gives_the_same_case_once(ctx: CoreContext) -> None:
+    first = await open_case(ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3))
+    messages = await outbox(ctx, first.case.number)
+
+    second = await open_case(ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3))
+
+    assert first.created is True and second.created is False
+    assert second.case.number == first.case.number
+    assert await case_count(ctx) == 1
+    assert await outbox(ctx, first.case.number) == messages  # nobody is told twice
+    assert len(await trail(ctx, first.case.number)) == 2
+
+
+async def test_second_case_on_a_line_with_an_open_case_is_refused(ctx: CoreContext) -> None:
+    first = await open_case(ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3))
+
+    with pytest.raises(NotEligible) as caught:
+        await open_case(ctx, LUCIA, "AUR-10021", Reason.WRONG_ITEM, evidence=photos(1, "w"))
+
+    assert caught.value.decision.refusal == "line_in_other_case"
+    assert await case_count(ctx) == 1
+    assert (await stored_case(ctx, first.case.number)).reason is Reason.DAMAGED
+
+
+async def test_more_units_than_bought_are_refused(ctx: CoreContext) -> None:
+    with pytest.raises(NotEligible) as caught:
+        await open_case(
+            ctx, MARIA, "NV-5506", Reason.MISSING_PART, claims=[(1, 4)], evidence=photos(1),
+            description="only 2 of 3 cables",
+        )
+
+    assert caught.value.decision.refusal == "quantity_exceeds"
+    refusal = caught.value.decision.explanations[0]
+    assert refusal.params["asked"] == 4 and refusal.params["available"] == 3
+    assert await case_count(ctx) == 0
+
+
+async def test_description_longer_than_4000_characters_is_refused(ctx: CoreContext) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        await open_case(
+            ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3), description="x" * 4001
+        )
+    assert caught.value.code == "text_too_long"
+    assert await case_count(ctx) == 0
+
+    fits = await open_case(
+        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3), description="y" * 4000
+    )
+    assert fits.case.description == "y" * 4000
+
+
+async def test_buyer_text_is_stored_verbatim(ctx: CoreContext) -> None:
+    text = "<b>Broken</b> & \"cracked\" 😢 — <a href='x'>see</a> 1 < 2 &amp;"
+    caption = "parcel <i>&</i> 📦"
+    evidence = (Evidence(EvidenceKind.PHOTO, "cap-1", caption=caption), *photos(2))
+
+    opened = await open_case(
+        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=evidence, description=text
+    )
+    await svc.add_message(ctx, Actor.buyer(LUCIA), opened.case.number, "Thanks <3 & 🙏")
+
+    view = await svc.get_case(ctx, Actor.buyer(LUCIA), opened.case.number)
+    assert view.case.description == text
+    assert view.case.evidence[0].caption == caption
+    assert view.timeline[-1].action == "message" and view.timeline[-1].note == "Thanks <3 & 🙏"
+    assert view.order.number == "AUR-10021"
+
+
+# ── the lifecycle ──────────────────────────────────────────────────────────────────────────
+
+
+async def test_return_then_refund_walks_the_whole_lifecycle(ctx: CoreContext) -> None:
+    buyer = Actor.buyer(DMITRI)
+    number = (await earbud_for_seller(ctx)).number
+
+    approved = await svc.approve(ctx, NOVA, number, Resolution.REFUND, note="sorry about that")
+    assert approved.status is CaseStatus.AWAITING_RETURN
+    assert approved.goods is GoodsStatus.NOT_RETURNED and approved.return_required is True
+    assert approved.return_paid_by is Party.SELLER
+    assert approved.money is MoneyStatus.PENDING and approved.refund_amount == usd("45.00")
+    assert approved.decided_by is Role.SELLER
+
+    shipped = await svc.mark_return_shipped(ctx, buyer, number, tracking=" RR123456789CN ")
+    assert shipped.status is CaseStatus.RETURN_IN_TRANSIT
+    assert shipped.goods is GoodsStatus.IN_TRANSIT and shipped.return_tracking == "RR123456789CN"
+
+    received = await svc.mark_goods_received(ctx, NOVA_2, number)
+    assert received.status is CaseStatus.AWAITING_RESOLUTION
+    assert received.goods is GoodsStatus.RECEIVED
+
+    resolved = await svc.record_refund(ctx, NOVA, number, usd("45.00"), reference="re_8812")
+    assert resolved.status is CaseStatus.RESOLVED and resolved.is_open is False
+    assert resolved.money is MoneyStatus.REFUNDED
+    assert resolved.refunded_amount == usd("45.00") and resolved.refund_reference == "re_8812"
+    assert resolved.deadline_at is None
+
+    stored = await stored_case(ctx, number)
+    assert (stored.status, stored.money, stored.goods) == (
+        CaseStatus.RESOLVED, MoneyStatus.REFUNDED, GoodsStatus.RECEIVED,
+    )
+    assert stored.version == 5
+    assert await trail(ctx, number) == [
+        ("open", None, "awaiting_seller", Role.BUYER),
+        ("approve", "awaiting_seller", "awaiting_return", Role.SELLER),
+        ("return_shipped", "awaiting_return", "return_in_transit", Role.BUYER),
+        ("goods_received", "return_in_transit", "awaiting_resolution", Role.SELLER),
+        ("refund_recorded", "awaiting_resolution", "resolved", Role.SELLER),
+    ]
+    sent = await outbox(ctx, number)
+    assert [kind for role, _, kind in sent if role == "buyer"] == [
+        "case_opened", "approved", "goods_received", "refunded",
+    ]
+    assert [kind for role, chat, kind in sent if chat == NOVA_SELLER] == [
+        "case_opened", "return_shipped",
+    ]
+
+
+async def test_automatically_approved_refund_is_resolved_when_the_seller_records_it(
+    ctx: CoreContext,
+) -> None:
+    number = (await damaged_lamp(ctx)).number
+
+    with pytest.raises(ValidationFailed) as not_yet:
+        await svc.resolve(ctx, AURORA, number)
+    assert not_yet.value.code == "refund_pending"
+    case = await svc.record_refund(ctx, AURORA, number, eur("39.90"), reference="PAYPAL-1")
+
+    assert case.status is CaseStatus.RESOLVED and case.money is MoneyStatus.REFUNDED
+    assert ("buyer", LUCIA, "refunded") in await outbox(ctx, number)
+
+
+async def test_rejection_needs_a_reason_and_the_buyer_can_take_it_to_an_agent(
+    ctx: CoreContext,
+) -> None:
+    number = (await earbud_for_seller(ctx)).number
+
+    for empty in ("", "   "):
+        with pytest.raises(ValidationFailed) as caught:
+            await svc.reject(ctx, NOVA, number, empty)
+        assert caught.value.code == "reason_required"
+    assert (await stored_case(ctx, number)).status is CaseStatus.AWAITING_SELLER
+
+    rejected = await svc.reject(ctx, NOVA, number, "The video shows both earbuds working")
+    assert rejected.status is CaseStatus.REJECTED
+    assert rejected.decision_note == "The video shows both earbuds working"
+    assert rejected.decided_by is Role.SELLER
+
+    reopened = await svc.reopen(ctx, Actor.buyer(DMITRI), number, note="They do not work")
+
+    assert reopened.status is CaseStatus.AWAITING_AGENT and reopened.escalated is True
+    assert await trail(ctx, number) == [
+        ("open", None, "awaiting_seller", Role.BUYER),
+        ("reject", "awaiting_seller", "rejected", Role.SELLER),
+        ("reopen", "rejected", "awaiting_agent", Role.BUYER),
+    ]
+    sent = await outbox(ctx, number)
+    assert ("buyer", DMITRI, "rejected") in sent
+    assert ("agents", None, "reopened") in sent
+
+
+async def test_partial_refund_needs_an_amount_up_to_the_offered_refund(ctx: CoreContext) -> None:
+    opened = await open_case(
+        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3),
+        preferred=Resolution.PARTIAL_REFUND,
+    )
+    number = opened.case.number
+    assert opened.case.status is CaseStatus.AWAITING_SELLER  # a partial refund is negotiated
+
+    attempts = {
+        "amount_required": None,
+        "amount_out_of_range": eur("39.91"),
+        "wrong_currency": usd("10.00"),
+    }
+    for code, amount in attempts.items():
+        with pytest.raises(ValidationFailed) as caught:
+            await svc.approve(ctx, AURORA, number, Resolution.PARTIAL_REFUND, refund_amount=amount)
+        assert caught.value.code == code
+    with pytest.raises(ValidationFailed) as zero:
+        await svc.approve(ctx, AURORA, number, Resolution.PARTIAL_REFUND, refund_amount=eur("0"))
+    assert zero.value.code == "amount_out_of_range"
+    assert (await stored_case(ctx, number)).version == 1  # nothing was applied
+
+    case = await svc.approve(
+        ctx, AURORA, number, Resolution.PARTIAL_REFUND, refund_amount=eur("15.00")
+    )
+    assert case.status is CaseStatus.AWAITING_RESOLUTION  # the buyer keeps the lamp
+    assert case.goods is GoodsStatus.NOT_REQUIRED
+    assert case.refund_amount == eur("15.00") and case.money is MoneyStatus.PENDING
+
+    with pytest.raises(ValidationFailed) as too_much:
+        await svc.record_refund(ctx, AURORA, number, eur("15.01"))
+    assert too_much.value.code == "amount_out_of_range"
+    resolved = await svc.record_refund(ctx, AURORA, number, eur("15.00"), reference="R1")
+    assert resolved.refunded_amount == eur("15.00")
+
+
+async def test_approving_a_resolution_the_policy_did_not_offer_is_refused(
+    ctx: CoreContext,
+) -> None:
+    number = (await earbud_for_seller(ctx)).number
+
+    with pytest.raises(ValidationFailed) as caught:
+        await svc.approve(ctx, NOVA, number, Resolution.STORE_CREDIT)
+
+    assert caught.value.code == "resolution_not_allowed"
+    assert caught.value.params["allowed"] == ["replacement", "refund"]
+    stored = await stored_case(ctx, number)
+    assert stored.status is CaseStatus.AWAITING_SELLER and stored.resolution is None
+
+
+async def test_transitions_the_lifecycle_does_not_allow_are_refused(ctx: CoreContext) -> None:
+    number = (await earbud_for_seller(ctx)).number
+    buyer = Actor.buyer(DMITRI)
+
+    with pytest.raises(InvalidTransition) as not_shipped:
+        await svc.mark_goods_received(ctx, NOVA, number)
+    assert not_shipped.value.code == "wrong_status"
+
+    with pytest.raises(InvalidTransition) as buyer_approves:
+        await svc.approve(ctx, buyer, number, Resolution.REFUND)
+    assert buyer_approves.value.code == "role_not_allowed"
+
+    with pytest.raises(InvalidTransition) as seller_withdraws:
+        await svc.withdraw(ctx, NOVA, number)
+    assert seller_withdraws.value.code == "role_not_allowed"
+
+    await svc.approve(ctx, NOVA, number, Resolution.REPLACEMENT)
+    with pytest.raises(InvalidTransition) as approved_twice:
+        await svc.approve(ctx, NOVA, number, Resolution.REFUND)
+    assert approved_twice.value.code == "wrong_status"
+    await svc.mark_goods_received(ctx, NOVA, number)  # came back without tracking
+    case = await svc.record_replacement(ctx, NOVA, number, tracking="LX99")
+    assert case.status is CaseStatus.RESOLVED and case.replacement_tracking == "LX99"
+
+    with pytest.raises(InvalidTransition) as withdraw_resolved:
+        await svc.withdraw(ctx, buyer, number)
+    assert withdraw_resolved.value.code == "wrong_status"
+    stored = await stored_case(ctx, number)
+    assert stored.status is CaseStatus.RESOLVED and stored.resolution is Resolution.REPLACEMENT
+
+
+async def test_staff_act_only_on_their_own_shops_and_buyers_on_their_own_cases(
+    ctx: CoreContext,
+) -> None:
+    lamp = (await damaged_lamp(ctx)).number
+    earbud = (await earbud_for_seller(ctx)).number
+
+    with pytest.raises(Forbidden) as other_shop:
+        await svc.approve(ctx, NOVA, lamp, Resolution.REFUND)
+    assert other_shop.value.code == "not_your_shop"
+    with pytest.raises(Forbidden) as other_shop_read:
+        await svc.get_case(ctx, NOVA, lamp)
+    assert other_shop_read.value.code == "not_your_shop"
+
+    with pytest.raises(Forbidden) as pretender:
+        await svc.approve(ctx, Actor.seller(STRANGER), earbud, Resolution.REFUND)
+    assert pretender.value.code == "not_staff"
+    with pytest.raises(Forbidden) as fake_agent:
+        await svc.take_over(ctx, Actor.agent(AURORA_SELLER), lamp)
+    assert fake_agent.value.code == "not_staff"
+
+    with pytest.raises(Forbidden) as other_buyer:
+        await svc.get_case(ctx, Actor.buyer(DMITRI), lamp)
+    assert other_buyer.value.code == "not_your_case"
+    with pytest.raises(Forbidden):
+        await svc.withdraw(ctx, Actor.buyer(DMITRI), lamp)
+
+    for actor in (Actor.buyer(LUCIA), AURORA, Actor.agent(AGENT)):
+        with pytest.raises(NotFound) as unknown:
+            await svc.get_case(ctx, actor, "R-2611-9999")
+        assert unknown.value.code == "case_not_found"
+
+    # the right people still can, and nothing above changed either case
+    assert (await svc.get_case(ctx, Actor.buyer(LUCIA), lamp.lower())).case.number == lamp
+    assert (await svc.get_case(ctx, Actor.agent(AGENT), earbud)).case.number == earbud
+    assert (await stored_case(ctx, lamp)).version == 1
+    assert (await stored_case(ctx, earbud)).version == 1
+
+
+async def test_two_staff_pressing_approve_with_the_same_version_apply_it_once(
+    ctx: CoreContext,
+) -> None:
+    case = await earbud_for_seller(ctx)
+
+    first = await svc.approve(
+        ctx, NOVA, case.number, Resolution.REFUND, expected_version=case.version
+    )
+    with pytest.raises(Conflict) as second:
+        await svc.approve(
+            ctx, NOVA_2, case.number, Resolution.REPLACEMENT, expected_version=case.version
+        )
+
+    assert first.resolution is Resolution.REFUND
+    assert second.value.code == "already_handled"
+    assert second.value.params["status"] == "awaiting_return"
+    stored = await stored_case(ctx, case.number)
+    assert stored.resolution is Resolution.REFUND and stored.version == 2
+    assert [a for a, *_ in await trail(ctx, case.number)].count("approve") == 1
+
+
+async def test_two_staff_approving_truly_at_once_apply_it_once(
+    ctx: CoreContext, engine: AsyncEngine, tmp_path, clock: FixedClock
+) -> None:
+    case = await earbud_for_seller(ctx)
+    one = make_context(engine, tmp_path / "ev1", clock)
+    two = make_context(engine, tmp_path / "ev2", clock)
+
+    results = await asyncio.gather(
+        svc.approve(one, NOVA, case.number, Resolution.REFUND, expected_version=case.version),
+        svc.approve(two, NOVA_2, case.number, Resolution.REPLACEMENT,
+                    expected_version=case.version),
+        return_exceptions=True,
+    )
+
+    won = [r for r in results if not isinstance(r, BaseException)]
+    lost = [r for r in results if isinstance(r, BaseException)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert isinstance(lost[0], Conflict), lost[0]
+    assert lost[0].code in ("already_handled", "stale_case")
+    stored = await stored_case(ctx, case.number)
+    assert stored.version == 2 and stored.resolution is won[0].resolution
+    assert [a for a, *_ in await trail(ctx, case.number)].count("approve") == 1
+    assert [k for role, _, k in await outbox(ctx, case.number) if role == "buyer"].count(
+        "approved"
+    ) == 1
+
+
+async def test_withdrawn_case_frees_its_lines_for_a_new_case(ctx: CoreContext) -> None:
+    first = await damaged_lamp(ctx)
+
+    withdrawn = await svc.withdraw(ctx, Actor.buyer(LUCIA), first.number)
+    assert withdrawn.status is CaseStatus.CANCELLED
+    assert withdrawn.money is MoneyStatus.NONE  # the pending refund is off
+    assert ("seller", AURORA_SELLER, "withdrawn") in await outbox(ctx, first.number)
+
+    again = await open_case(
+        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3, "again"),
+        preferred=Resolution.REPLACEMENT,
+    )
+    assert again.created is True and again.case.number == "R-2611-0002"
+    assert again.case.resolution is Resolution.REPLACEMENT
+    assert (await stored_case(ctx, first.number)).status is CaseStatus.CANCELLED
+
+
+async def test_an_agent_takes_over_and_hands_back_the_conversation(ctx: CoreContext) -> None:
+    opened = await open_case(
+        ctx, AHMED, "AUR-10026", Reason.NOT_AS_DESCRIBED, evidence=photos(2), description="x"
+    )
+    number = opened.case.number
+
+    taken = await svc.take_over(ctx, Actor.agent(AGENT), number)
+    assert taken.owner is Owner.AGENT and taken.owner_agent_id == AGENT
+    assert (await svc.take_over(ctx, Actor.agent(AGENT), number)).owner_agent_id == AGENT
+
+    with pytest.raises(Conflict) as other_agent:
+        await svc.take_over(ctx, Actor.agent(AGENT_2), number)
+    assert other_agent.value.code == "taken_by_other_agent"
+    with pytest.raises(Forbidden) as seller:
+        await svc.take_over(ctx, AURORA, number)
+    assert seller.value.code == "role_not_allowed"
+    assert (await stored_case(ctx, number)).owner_agent_id == AGENT
+
+    back = await svc.hand_back(ctx, Actor.agent(AGENT), number)
+    assert back.owner is Owner.BOT and back.owner_agent_id is None
+    assert (await svc.take_over(ctx, Actor.agent(AGENT_2), number)).owner_agent_id == AGENT_2
+
+    actions = [a for a, *_ in await trail(ctx, number)]
+    assert actions == ["open", "take_over", "take_over", "hand_back", "take_over"]
+    assert ("buyer", AHMED, "agent_joined") in await outbox(ctx, number)
+    assert (await stored_case(ctx, number)).status is CaseStatus.AWAITING_AGENT
+
+
+async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
+    ctx: CoreContext, clock: FixedClock
+) -> None:
+    silent = await open_case(  # no video: waits 7 days on the buyer
+        ctx, DMITRI, "NV-5501", Reason.DOES_NOT_WORK, description="dead"
+    )
+    slow = await open_case(  # 35 USD with video: the seller has 48 hours
+        ctx, MARIA, "NV-5505", Reason.DOES_NOT_WORK, evidence=(video("pb"),),
+        description="does not charge",
+    )
+    assert silent.case.status is CaseStatus.AWAITING_BUYER_INFO
+    assert slow.case.status is CaseStatus.AWAITING_SELLER
+
+    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0}
+
+    clock.advance(hours=48, seconds=1)
+    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 1}
+    escalated = await stored_case(ctx, slow.case.number)
+    assert escalated.status is CaseStatus.AWAITING_AGENT and escalated.escalated is True
+    assert ("agents", None, "escalated") in await outbox(ctx, slow.case.number)
+    assert (await trail(ctx, slow.case.number))[-1] == (
+        "escalate", "awaiting_seller", "awaiting_agent", Role.SYSTEM,
+    )
+
+    clock.advance(days=5)  # 7 days and a second since the claim
+    assert await svc.run_timers(ctx) == {"expired": 1, "escalated": 0}
+    expired = await stored_case(ctx, silent.case.number)
+    assert expired.status is CaseStatus.CANCELLED
+    assert ("buyer", DMITRI, "expired") in await outbox(ctx, silent.case.number)
+
+    before = (await trail(ctx, silent.case.number), await trail(ctx, slow.case.number))
+    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0}
+    after = (await trail(ctx, silent.case.number), await trail(ctx, slow.case.number))
+    assert after == before
+
+
+# ── queries ────────────────────────────────────────────────────────────────────────────────
+
+
+async def test_buyer_sees_only_their_own_cases_newest_first(
+    ctx: CoreContext, clock: FixedClock
+) -> None:
+    lamp = await damaged_lamp(ctx)
+    clock.advance(hours=1)
+    earbud = await earbud_for_seller(ctx, buyer=LUCIA)
+    await open_case(ctx, AHMED, "AUR-10026", Reason.NOT_AS_DESCRIBED, evidence=photos(2),
+                    description="x")
+    await svc.withdraw(ctx, Actor.buyer(LUCIA), lamp.number)
+
+    everything = await svc.buyer_cases(ctx, Actor.buyer(LUCIA))
+    still_open = await svc.buyer_cases(ctx, Actor.buyer(LUCIA), open_only=True)
+
+    assert [c.number for c in everything] == [earbud.number, lamp.number]
+    assert [c.number for c in still_open] == [earbud.number]
+    assert await svc.buyer_cases(ctx, Actor.buyer(STRANGER)) == []
+    with pytest.raises(Forbidden):
+        await svc.buyer_cases(ctx, AURORA)
+
+
+async def test_seller_queue_lists_their_shops_open_cases_by_deadline(ctx: CoreContext) -> None:
+    lamp = await damaged_lamp(ctx)  # awaiting_resolution: 5 days
+    pendant = (await open_case(  # awaiting_agent: 24 hours
+        ctx, AHMED, "AUR-10026", Reason.NOT_AS_DESCRIBED, evidence=photos(2), description="x"
+    )).case
+    duvet = (await open_case(  # no photo yet: awaiting_buyer_info, 7 days
+        ctx, MARIE, "AUR-10022", Reason.WRONG_SIZE_COLOUR
+    )).case
+    earbud = await earbud_for_seller(ctx)  # nova's
+    assert duvet.status is CaseStatus.AWAITING_BUYER_INFO
+
+    queue = await svc.open_cases(ctx, AURORA)
+    assert [c.number for c in queue] == [pendant.number, lamp.number, duvet.number]
+    assert [c.number for c in await svc.open_cases(
+        ctx, AURORA, status=CaseStatus.AWAITING_AGENT)] == [pendant.number]
+    assert [c.number for c in await svc.open_cases(
+        ctx, AURORA, reason=Reason.DAMAGED)] == [lamp.number]
+    assert [c.number for c in await svc.open_cases(ctx, NOVA)] == [earbud.number]
+
+    await svc.withdraw(ctx, Actor.buyer(MARIE), duvet.number)
+    assert duvet.number not in [c.number for c in await svc.open_cases(ctx, AURORA)]
+
+    everything = await svc.open_cases(ctx, Actor.agent(AGENT_2))
+    assert {c.number for c in everything} == {pendant.number, lamp.number, earbud.number}
+    for nobody in (Actor.seller(STRANGER), Actor.agent(STRANGER), Actor.buyer(LUCIA)):
+        with pytest.raises(Forbidden) as caught:
+            await svc.open_cases(ctx, nobody)
+        assert caught.value.code == "not_staff"
