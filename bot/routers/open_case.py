@@ -328,7 +328,14 @@ async def ask_confirm(flow: Flow) -> None:
             tr("You prefer: {resolution}", resolution=texts.resolution(tr, data["resolution"]))
         )
     lines.append("")
-    lines.extend(texts.decision_lines(tr, decision.to_dict()))
+    explained = decision.to_dict()
+    chosen = data.get("resolution")
+    if chosen and not Resolution(chosen).moves_money:  # no money changes hands: say nothing of it
+        explained["explanations"] = [
+            e for e in explained["explanations"]
+            if e["code"] not in ("refund_amount", "shipping_refunded", "restocking_fee")
+        ]
+    lines.extend(texts.decision_lines(tr, explained))
     if decision.missing:
         missing = ", ".join(texts.missing_line(tr, m.what, m.count) for m in decision.missing)
         lines.append(tr("Still needed: {items}.", items=missing))

@@ -102,14 +102,14 @@ def make_router() -> Router:
     async def set_language(
         query: CallbackQuery, callback_data: LangCb, catalogs: Catalogs, core: CoreContext
     ) -> None:
-        new = catalogs.get(callback_data.code)
+        tr = catalogs.get(callback_data.code)  # from now on, the chosen language
         async with core.unit_of_work() as uow:
-            await uow.users.set_language(query.from_user.id, new.language, core.now())
+            await uow.users.set_language(query.from_user.id, tr.language, core.now())
             await uow.commit()
         await query.answer()
         assert query.message is not None
         await query.message.answer(
-            new("I will speak English with you from now on."), reply_markup=keyboards.main_menu(new)
+            tr("I will speak English with you from now on."), reply_markup=keyboards.main_menu(tr)
         )
 
     @router.callback_query(

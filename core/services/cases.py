@@ -74,10 +74,19 @@ class CaseView:
     timeline: list[AuditEvent]
 
 
+def _unique(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """A file sent twice (same file_unique_id) is one piece of evidence, stored once."""
+    first: dict[str, Evidence] = {}
+    for item in evidence:
+        first.setdefault(item.file_unique_id, item)
+    return list(first.values())
+
+
 def evidence_count(evidence: Sequence[Evidence], description: str | None) -> EvidenceCount:
-    videos = sum(1 for item in evidence if item.is_video)
+    unique = _unique(evidence)
+    videos = sum(1 for item in unique if item.is_video)
     return EvidenceCount(
-        photos=len(evidence) - videos,
+        photos=len(unique) - videos,
         videos=videos,
         has_description=bool(description and description.strip()),
     )
@@ -249,7 +258,9 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             return_required=decision.return_required,
             return_paid_by=decision.return_paid_by,
             decision_snapshot=decision.to_dict(),
-            evidence=tuple(dataclasses.replace(e, added_at=e.added_at or now) for e in new.evidence),
+            evidence=tuple(
+                dataclasses.replace(e, added_at=e.added_at or now) for e in _unique(new.evidence)
+            ),
         )
         _initial_state(case, decision, new, ctx.config, now)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from core.orders.formats.detect import detect_format, iter_orders
@@ -63,9 +64,9 @@ async def import_orders(
             if order.buyer.telegram_id is not None:
                 linked.append((order.shop, key, order.buyer.telegram_id))
             if len(batch) >= BATCH:
-                await _flush(uow, batch, report)
-        await _flush(uow, batch, report)
+                await _flush(uow, batch, report, ctx.now())
         now = ctx.now()
+        await _flush(uow, batch, report, now)
         for shop_id, key, telegram_id in linked:  # the store already knows their Telegram
             stored = await uow.orders.get_by_key(shop_id, key)
             if stored is not None and stored.id is not None:
@@ -116,10 +117,12 @@ def _with_categories(ctx: CoreContext, order: Order) -> Order:
     return replace(order, lines=lines)
 
 
-async def _flush(uow, batch: list[tuple[Order, str]], report: ImportReport) -> None:
+async def _flush(
+    uow, batch: list[tuple[Order, str]], report: ImportReport, at: datetime
+) -> None:
     if not batch:
         return
-    created, updated = await uow.orders.upsert_many(batch)
+    created, updated = await uow.orders.upsert_many(batch, at=at)
     report.orders_created += created
     report.orders_updated += updated
     batch.clear()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.cases.model import Actor, Case, Evidence, EvidenceKind
@@ -20,6 +21,7 @@ from core.clock import FixedClock
 from core.orders.model import Order
 from core.orders.numbers import normalize_order_number
 from core.persistence.engine import create_session_factory
+from core.persistence.tables import cases
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import load_config
 from core.policy.decision import Claim
@@ -27,8 +29,8 @@ from core.services import cases as case_service
 from core.services.cases import CaseOpened, NewCase
 from core.services.context import CoreContext
 from core.services.evidence_store import EvidenceStore
-from core.services.linking import order_link
 from core.services.linking import link_by_token as _link_by_token
+from core.services.linking import order_link
 from core.services.orders import ImportReport, import_orders
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -142,8 +144,13 @@ async def open_case(
 async def damaged_lamp(ctx: CoreContext, buyer: int = LUCIA) -> Case:
     """AUR-10021 with three photos: approved at once (refund, nothing to send back)."""
     opened = await open_case(
-        ctx, buyer, "AUR-10021", Reason.DAMAGED, evidence=photos(3),
-        description="The lamp arrived with a cracked base", preferred=Resolution.REFUND,
+        ctx,
+        buyer,
+        "AUR-10021",
+        Reason.DAMAGED,
+        evidence=photos(3),
+        description="The lamp arrived with a cracked base",
+        preferred=Resolution.REFUND,
     )
     return opened.case
 
@@ -151,8 +158,13 @@ async def damaged_lamp(ctx: CoreContext, buyer: int = LUCIA) -> Case:
 async def earbud_for_seller(ctx: CoreContext, buyer: int = DMITRI) -> Case:
     """NV-5501 'does not work' with video and description: waits on nova's seller (45 > 30)."""
     opened = await open_case(
-        ctx, buyer, "NV-5501", Reason.DOES_NOT_WORK, evidence=(video(),),
-        description="The left earbud does not turn on", preferred=Resolution.REFUND,
+        ctx,
+        buyer,
+        "NV-5501",
+        Reason.DOES_NOT_WORK,
+        evidence=(video(),),
+        description="The left earbud does not turn on",
+        preferred=Resolution.REFUND,
     )
     return opened.case
 
@@ -165,9 +177,6 @@ async def stored_case(ctx: CoreContext, number: str) -> Case:
 
 
 async def case_count(ctx: CoreContext) -> int:
-    from sqlalchemy import func, select
-
-    from core.persistence.tables import cases
-
     async with ctx.unit_of_work() as uow:
-        return int((await uow.session.execute(select(func.count()).select_from(cases))).scalar_one())
+        result = await uow.session.execute(select(func.count()).select_from(cases))
+        return int(result.scalar_one())

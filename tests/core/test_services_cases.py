@@ -42,6 +42,7 @@ from tests.core.factories import (
     damaged_lamp,
     earbud_for_seller,
     get_order,
+    link,
     make_context,
     open_case,
     photos,
@@ -91,8 +92,13 @@ async def outbox(ctx: CoreContext, number: str) -> list[tuple[str, int | None, s
 
 async def test_damaged_lamp_with_three_photos_is_approved_at_once(ctx: CoreContext) -> None:
     opened = await open_case(
-        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3),
-        description="The base is cracked", preferred=Resolution.REFUND,
+        ctx,
+        LUCIA,
+        "AUR-10021",
+        Reason.DAMAGED,
+        evidence=photos(3),
+        description="The base is cracked",
+        preferred=Resolution.REFUND,
     )
     case = opened.case
 
@@ -127,12 +133,20 @@ async def test_automatic_approval_takes_the_buyers_preference_only_when_offered(
     ctx: CoreContext,
 ) -> None:
     replacement = await open_case(
-        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3),
+        ctx,
+        LUCIA,
+        "AUR-10021",
+        Reason.DAMAGED,
+        evidence=photos(3),
         preferred=Resolution.REPLACEMENT,
     )
     # exchange is not offered for damaged goods: the shop's first choice (refund) is taken
     exchange = await open_case(
-        ctx, MARIE, "AUR-10029", Reason.DAMAGED, evidence=photos(3, "coaster"),
+        ctx,
+        MARIE,
+        "AUR-10029",
+        Reason.DAMAGED,
+        evidence=photos(3, "coaster"),
         preferred=Resolution.EXCHANGE,
     )
 
@@ -145,7 +159,11 @@ async def test_automatic_approval_takes_the_buyers_preference_only_when_offered(
 
 async def test_high_value_not_as_described_goes_to_an_agent(ctx: CoreContext) -> None:
     opened = await open_case(
-        ctx, AHMED, "AUR-10026", Reason.NOT_AS_DESCRIBED, evidence=photos(2),
+        ctx,
+        AHMED,
+        "AUR-10026",
+        Reason.NOT_AS_DESCRIBED,
+        evidence=photos(2),
         description="The brass finish is painted plastic",
     )
     case = opened.case
@@ -163,7 +181,11 @@ async def test_earbud_without_video_waits_for_the_buyer_then_goes_to_the_seller(
 ) -> None:
     buyer = Actor.buyer(DMITRI)
     opened = await open_case(
-        ctx, DMITRI, "NV-5501", Reason.DOES_NOT_WORK, description="Left earbud is dead",
+        ctx,
+        DMITRI,
+        "NV-5501",
+        Reason.DOES_NOT_WORK,
+        description="Left earbud is dead",
         evidence=photos(1, "earbud"),
     )
     number = opened.case.number
@@ -201,7 +223,11 @@ async def test_claim_long_after_the_window_is_refused_and_nothing_is_stored(
 ) -> None:
     with pytest.raises(NotEligible) as caught:
         await open_case(
-            ctx, EMILY, "AUR-10025", Reason.NOT_AS_DESCRIBED, evidence=photos(2),
+            ctx,
+            EMILY,
+            "AUR-10025",
+            Reason.NOT_AS_DESCRIBED,
+            evidence=photos(2),
             description="glaze is cracking",
         )
 
@@ -234,9 +260,7 @@ async def test_a_case_on_someone_elses_order_is_forbidden(ctx: CoreContext) -> N
     order = await get_order(ctx, "aurora", "AUR-10021")
     assert order.id is not None
     with pytest.raises(Forbidden):  # staff do not open cases as buyers
-        await svc.open_case(
-            ctx, AURORA, svc.NewCase(order.id, (svc.Claim(1, 1),), Reason.DAMAGED)
-        )
+        await svc.open_case(ctx, AURORA, svc.NewCase(order.id, (svc.Claim(1, 1),), Reason.DAMAGED))
     assert await case_count(ctx) == 1
 
 
@@ -253,6 +277,69 @@ async def test_double_tap_gives_the_same_case_once(ctx: CoreContext) -> None:
     assert len(await trail(ctx, first.case.number)) == 2
 
 
+async def test_double_tap_truly_at_once_still_gives_one_case(
+    ctx: CoreContext, engine: AsyncEngine, tmp_path, clock: FixedClock
+) -> None:
+    order = await link(ctx, LUCIA, "AUR-10021")
+    assert order.id is not None
+    new = svc.NewCase(order.id, (svc.Claim(1, 1),), Reason.DAMAGED, evidence=photos(3))
+    one = make_context(engine, tmp_path / "ev1", clock)
+    two = make_context(engine, tmp_path / "ev2", clock)
+
+    results = await asyncio.gather(
+        svc.open_case(one, Actor.buyer(LUCIA), new),
+        svc.open_case(two, Actor.buyer(LUCIA), new),
+    )
+
+    assert sorted(r.created for r in results) == [False, True]
+    assert results[0].case.number == results[1].case.number == "R-2611-0001"
+    assert await case_count(ctx) == 1
+    number = results[0].case.number
+    assert [a for a, *_ in await trail(ctx, number)] == ["open", "approve"]
+    assert len(await outbox(ctx, number)) == 3
+    # the number the loser drew was rolled back with it: no gap
+    next_case = await open_case(ctx, LUCIA, "AUR-10029", Reason.DAMAGED, evidence=photos(3))
+    assert next_case.case.number == "R-2611-0002"
+
+
+async def test_two_different_claims_on_one_line_at_once_leave_one_case(
+    ctx: CoreContext, engine: AsyncEngine, tmp_path, clock: FixedClock
+) -> None:
+    order = await link(ctx, LUCIA, "AUR-10021")
+    await link(ctx, MARIE, "AUR-10021")  # a second person who can prove the order
+    assert order.id is not None
+    damaged = svc.NewCase(order.id, (svc.Claim(1, 1),), Reason.DAMAGED, evidence=photos(3))
+    wrong = svc.NewCase(order.id, (svc.Claim(1, 1),), Reason.WRONG_ITEM, evidence=photos(1, "w"))
+
+    results = await asyncio.gather(
+        svc.open_case(make_context(engine, tmp_path / "a", clock), Actor.buyer(LUCIA), damaged),
+        svc.open_case(make_context(engine, tmp_path / "b", clock), Actor.buyer(MARIE), wrong),
+        return_exceptions=True,
+    )
+
+    opened = [r for r in results if isinstance(r, svc.CaseOpened)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(opened) == 1 and opened[0].created is True, results
+    assert len(refused) == 1, results
+    error = refused[0]
+    assert (isinstance(error, Conflict) and error.code == "line_has_open_case") or (
+        isinstance(error, NotEligible) and error.decision.refusal == "line_in_other_case"
+    ), error
+    assert await case_count(ctx) == 1
+
+
+async def test_the_same_photo_sent_three_times_counts_once(ctx: CoreContext) -> None:
+    same = tuple(Evidence(EvidenceKind.PHOTO, "same-uniq", file_id=f"f{n}") for n in range(3))
+
+    opened = await open_case(ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=same)
+
+    assert opened.case.status is CaseStatus.AWAITING_BUYER_INFO  # not approved on one photo
+    assert opened.decision["missing"] == [{"what": "photos", "count": 2}]
+    assert [e.file_unique_id for e in opened.case.evidence] == ["same-uniq"]
+    stored = await stored_case(ctx, opened.case.number)
+    assert [e.file_unique_id for e in stored.evidence] == ["same-uniq"]
+
+
 async def test_second_case_on_a_line_with_an_open_case_is_refused(ctx: CoreContext) -> None:
     first = await open_case(ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3))
 
@@ -267,7 +354,12 @@ async def test_second_case_on_a_line_with_an_open_case_is_refused(ctx: CoreConte
 async def test_more_units_than_bought_are_refused(ctx: CoreContext) -> None:
     with pytest.raises(NotEligible) as caught:
         await open_case(
-            ctx, MARIA, "NV-5506", Reason.MISSING_PART, claims=[(1, 4)], evidence=photos(1),
+            ctx,
+            MARIA,
+            "NV-5506",
+            Reason.MISSING_PART,
+            claims=[(1, 4)],
+            evidence=photos(1),
             description="only 2 of 3 cables",
         )
 
@@ -338,7 +430,9 @@ async def test_return_then_refund_walks_the_whole_lifecycle(ctx: CoreContext) ->
 
     stored = await stored_case(ctx, number)
     assert (stored.status, stored.money, stored.goods) == (
-        CaseStatus.RESOLVED, MoneyStatus.REFUNDED, GoodsStatus.RECEIVED,
+        CaseStatus.RESOLVED,
+        MoneyStatus.REFUNDED,
+        GoodsStatus.RECEIVED,
     )
     assert stored.version == 5
     assert await trail(ctx, number) == [
@@ -350,10 +444,14 @@ async def test_return_then_refund_walks_the_whole_lifecycle(ctx: CoreContext) ->
     ]
     sent = await outbox(ctx, number)
     assert [kind for role, _, kind in sent if role == "buyer"] == [
-        "case_opened", "approved", "goods_received", "refunded",
+        "case_opened",
+        "approved",
+        "goods_received",
+        "refunded",
     ]
     assert [kind for role, chat, kind in sent if chat == NOVA_SELLER] == [
-        "case_opened", "return_shipped",
+        "case_opened",
+        "return_shipped",
     ]
 
 
@@ -402,7 +500,11 @@ async def test_rejection_needs_a_reason_and_the_buyer_can_take_it_to_an_agent(
 
 async def test_partial_refund_needs_an_amount_up_to_the_offered_refund(ctx: CoreContext) -> None:
     opened = await open_case(
-        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3),
+        ctx,
+        LUCIA,
+        "AUR-10021",
+        Reason.DAMAGED,
+        evidence=photos(3),
         preferred=Resolution.PARTIAL_REFUND,
     )
     number = opened.case.number
@@ -549,8 +651,9 @@ async def test_two_staff_approving_truly_at_once_apply_it_once(
 
     results = await asyncio.gather(
         svc.approve(one, NOVA, case.number, Resolution.REFUND, expected_version=case.version),
-        svc.approve(two, NOVA_2, case.number, Resolution.REPLACEMENT,
-                    expected_version=case.version),
+        svc.approve(
+            two, NOVA_2, case.number, Resolution.REPLACEMENT, expected_version=case.version
+        ),
         return_exceptions=True,
     )
 
@@ -576,7 +679,11 @@ async def test_withdrawn_case_frees_its_lines_for_a_new_case(ctx: CoreContext) -
     assert ("seller", AURORA_SELLER, "withdrawn") in await outbox(ctx, first.number)
 
     again = await open_case(
-        ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3, "again"),
+        ctx,
+        LUCIA,
+        "AUR-10021",
+        Reason.DAMAGED,
+        evidence=photos(3, "again"),
         preferred=Resolution.REPLACEMENT,
     )
     assert again.created is True and again.case.number == "R-2611-0002"
@@ -619,7 +726,11 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
         ctx, DMITRI, "NV-5501", Reason.DOES_NOT_WORK, description="dead"
     )
     slow = await open_case(  # 35 USD with video: the seller has 48 hours
-        ctx, MARIA, "NV-5505", Reason.DOES_NOT_WORK, evidence=(video("pb"),),
+        ctx,
+        MARIA,
+        "NV-5505",
+        Reason.DOES_NOT_WORK,
+        evidence=(video("pb"),),
         description="does not charge",
     )
     assert silent.case.status is CaseStatus.AWAITING_BUYER_INFO
@@ -633,7 +744,10 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
     assert escalated.status is CaseStatus.AWAITING_AGENT and escalated.escalated is True
     assert ("agents", None, "escalated") in await outbox(ctx, slow.case.number)
     assert (await trail(ctx, slow.case.number))[-1] == (
-        "escalate", "awaiting_seller", "awaiting_agent", Role.SYSTEM,
+        "escalate",
+        "awaiting_seller",
+        "awaiting_agent",
+        Role.SYSTEM,
     )
 
     clock.advance(days=5)  # 7 days and a second since the claim
@@ -657,8 +771,9 @@ async def test_buyer_sees_only_their_own_cases_newest_first(
     lamp = await damaged_lamp(ctx)
     clock.advance(hours=1)
     earbud = await earbud_for_seller(ctx, buyer=LUCIA)
-    await open_case(ctx, AHMED, "AUR-10026", Reason.NOT_AS_DESCRIBED, evidence=photos(2),
-                    description="x")
+    await open_case(
+        ctx, AHMED, "AUR-10026", Reason.NOT_AS_DESCRIBED, evidence=photos(2), description="x"
+    )
     await svc.withdraw(ctx, Actor.buyer(LUCIA), lamp.number)
 
     everything = await svc.buyer_cases(ctx, Actor.buyer(LUCIA))
@@ -673,21 +788,27 @@ async def test_buyer_sees_only_their_own_cases_newest_first(
 
 async def test_seller_queue_lists_their_shops_open_cases_by_deadline(ctx: CoreContext) -> None:
     lamp = await damaged_lamp(ctx)  # awaiting_resolution: 5 days
-    pendant = (await open_case(  # awaiting_agent: 24 hours
-        ctx, AHMED, "AUR-10026", Reason.NOT_AS_DESCRIBED, evidence=photos(2), description="x"
-    )).case
-    duvet = (await open_case(  # no photo yet: awaiting_buyer_info, 7 days
-        ctx, MARIE, "AUR-10022", Reason.WRONG_SIZE_COLOUR
-    )).case
+    pendant = (
+        await open_case(  # awaiting_agent: 24 hours
+            ctx, AHMED, "AUR-10026", Reason.NOT_AS_DESCRIBED, evidence=photos(2), description="x"
+        )
+    ).case
+    duvet = (
+        await open_case(  # no photo yet: awaiting_buyer_info, 7 days
+            ctx, MARIE, "AUR-10022", Reason.WRONG_SIZE_COLOUR
+        )
+    ).case
     earbud = await earbud_for_seller(ctx)  # nova's
     assert duvet.status is CaseStatus.AWAITING_BUYER_INFO
 
     queue = await svc.open_cases(ctx, AURORA)
     assert [c.number for c in queue] == [pendant.number, lamp.number, duvet.number]
-    assert [c.number for c in await svc.open_cases(
-        ctx, AURORA, status=CaseStatus.AWAITING_AGENT)] == [pendant.number]
-    assert [c.number for c in await svc.open_cases(
-        ctx, AURORA, reason=Reason.DAMAGED)] == [lamp.number]
+    assert [
+        c.number for c in await svc.open_cases(ctx, AURORA, status=CaseStatus.AWAITING_AGENT)
+    ] == [pendant.number]
+    assert [c.number for c in await svc.open_cases(ctx, AURORA, reason=Reason.DAMAGED)] == [
+        lamp.number
+    ]
     assert [c.number for c in await svc.open_cases(ctx, NOVA)] == [earbud.number]
 
     await svc.withdraw(ctx, Actor.buyer(MARIE), duvet.number)

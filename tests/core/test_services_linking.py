@@ -244,7 +244,12 @@ async def test_order_imported_with_a_telegram_id_already_belongs_to_that_user(
     assert (await link_by_token(empty_ctx, 424242, token)).newly_linked is False
     # and they can open a case right away, without linking
     opened = await open_case(
-        empty_ctx, 424242, "AUR-10021", Reason.DAMAGED, link_first=False,
-        evidence=(), description="cracked",
+        empty_ctx,
+        424242,
+        "AUR-10021",
+        Reason.DAMAGED,
+        link_first=False,
+        evidence=(),
+        description="cracked",
     )
     assert opened.created is True
