@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -60,9 +61,17 @@ def run_command() -> None:
     """Run the bot: long polling against Telegram, or the Bot API server in BOT_API_URL."""
     from bot.runner import run_polling
 
-    settings = _settings()
+    try:  # a bad setting or configuration stops here, with one clear line
+        settings = _settings()
+        settings.require_token()
+        load_config(settings.config_file)
+    except (SettingsError, ConfigError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     logging.getLogger().setLevel(settings.logging_level())
-    _run(lambda: run_polling(settings))
+    # Failures while running are not "expected": they keep their traceback in the log.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_polling(settings))
 
 
 @cli.command("import-orders")
@@ -84,13 +93,18 @@ def import_orders_command(file: Path, shop: str | None, fmt: str | None, quiet: 
             if not shop and (fmt or detect_format(file)) == "shopify-csv":
                 known = ", ".join(sorted(app.config.shops))
                 raise ImportFileError(
-                    file.name, "a Shopify export has no shop column: say which shop it is for "
-                    f"with --shop (configured: {known})", field="--shop",
+                    file.name,
+                    "a Shopify export has no shop column: say which shop it is for "
+                    f"with --shop (configured: {known})",
+                    field="--shop",
                 )
             show = not quiet and sys.stderr.isatty()
             with click.progressbar(
-                length=size, label=f"Importing {file.name}", file=sys.stderr,
-                show_eta=True, hidden=not show,
+                length=size,
+                label=f"Importing {file.name}",
+                file=sys.stderr,
+                show_eta=True,
+                hidden=not show,
             ) as bar:
                 seen = 0
 
@@ -210,16 +224,24 @@ def config_check() -> None:
         policy = shop.policy
         click.echo(
             f"- {shop_id}: {shop.name} ({shop.currency}, {shop.language}); "
-            f"change of mind {'%d days' % policy.change_of_mind_days if policy.change_of_mind else 'no'}, "
+            f"change of mind {_days(policy.change_of_mind_days) if policy.change_of_mind else 'no'}, "
             f"defects {policy.defect_days} days; {len(shop.sellers)} seller(s)"
         )
     click.echo(f"Suppliers: {', '.join(sorted(config.suppliers)) or 'none'}")
-    rights = ", ".join(f"{k} ({len(v.countries)} countries)" for k, v in config.minimum_rights.items())
+    rights = ", ".join(
+        f"{name} ({len(law.countries)} countries)" for name, law in config.minimum_rights.items()
+    )
     click.echo(f"Minimum rights: {rights or 'none'}")
 
 
+def _days(days: int) -> str:
+    return f"{days} days"
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     cli(prog_name="returns-desk")
 
 

@@ -20,7 +20,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 
 import locales
 from core.money import Money
@@ -116,6 +116,10 @@ class Translator:
 
     def datetime(self, value: datetime) -> str:
         return format_datetime(value, format="short", tzinfo=value.tzinfo, locale=self.language)
+
+    def percent(self, value: Decimal | int | str) -> str:
+        """15 → "15 %" / "15%" / "١٥٪؜" as the locale writes it."""
+        return format_percent(Decimal(str(value)) / 100, locale=self.language)
 
     def number(self, value: int | Decimal) -> str:
         return format_decimal(value, locale=self.language)

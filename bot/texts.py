@@ -97,12 +97,13 @@ ORDER_STATUSES: dict[OrderStatus, Render] = {
     OrderStatus.CANCELLED: lambda tr: tr("Cancelled"),
 }
 
+# What to send next, by the policy's evidence guide (for damage: parcel, item, close-up).
 SHOTS: dict[str, Render] = {
-    "parcel": lambda tr: tr("the parcel as it arrived, with its label"),
-    "label": lambda tr: tr("the label or tag on the item"),
-    "item": lambda tr: tr("the whole item"),
-    "closeup": lambda tr: tr("a close-up of the problem"),
-    "video": lambda tr: tr("a short video that shows the problem"),
+    "parcel": lambda tr: tr("Please send a photo of the parcel as it arrived, with its label."),
+    "label": lambda tr: tr("Please send a photo of the label or tag on the item."),
+    "item": lambda tr: tr("Please send a photo of the whole item."),
+    "closeup": lambda tr: tr("Please send a close-up photo of the problem."),
+    "video": lambda tr: tr("Please send a short video that shows the problem."),
 }
 
 
@@ -186,7 +187,11 @@ def explanation(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
         case "line_in_other_case":
             return tr("This item is already part of an open case. See “My cases”.")
         case "quantity_exceeds":
-            return tr("You can claim at most {available} of this item.", available=p["available"])
+            return tr.plural(
+                "You can claim at most one of this item.",
+                "You can claim at most {n} of this item.",
+                p["available"],
+            )
         case "unknown_line" | "quantity_invalid" | "no_items_chosen":
             return tr("Please choose the items again.")
         case "reason_not_offered":
@@ -258,8 +263,8 @@ def explanation(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
             return tr("The item must be sent back; the shop pays the return postage.")
         case "restocking_fee":
             return tr(
-                "A {percent}% restocking fee of {amount} applies.",
-                percent=p["percent"],
+                "A restocking fee of {percent} ({amount}) applies.",
+                percent=Html(escape(tr.percent(p["percent"]))),
                 amount=tr.money(p["amount"]),
             )
         case "restocking_fee_waived_by_law":
@@ -322,17 +327,23 @@ def missing_line(tr: Translator, what: str, count: int) -> str:
 
 def shipment_block(tr: Translator, shipment: Shipment, *, events: int = 3) -> list[str]:
     lines = []
-    carrier = shipment.carrier or tr("the carrier")
-    if shipment.tracking_number:
+    number = Html(f"<code>{escape(shipment.tracking_number or '')}</code>")
+    if shipment.carrier and shipment.tracking_number:
         lines.append(
             tr(
-                "{carrier}, tracking number {number}",
-                carrier=carrier,
-                number=Html(f"<code>{escape(shipment.tracking_number)}</code>"),
+                "Carrier: {carrier}, tracking number {number}",
+                carrier=shipment.carrier,
+                number=number,
             )
         )
+    elif shipment.tracking_number:
+        lines.append(tr("Tracking number {number}", number=number))
+    elif shipment.carrier:
+        lines.append(
+            tr("Carrier: {carrier}, sent without a tracking number", carrier=shipment.carrier)
+        )
     else:
-        lines.append(tr("{carrier}, sent without a tracking number", carrier=carrier))
+        lines.append(tr("Sent without a tracking number"))
     lines.append(tr("Shipped on {date}", date=tr.date(shipment.shipped_at)))
     if shipment.delivered_at:
         lines.append(tr("Delivered on {date}", date=tr.date(shipment.delivered_at)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.numbers import get_currency_precision
 
@@ -12,6 +13,7 @@ class MoneyError(ValueError):
     pass
 
 
+@lru_cache(maxsize=512)
 def currency_exponent(currency: str) -> int:
     """Digits after the decimal point for a currency (2 for EUR, 0 for JPY, 3 for KWD)."""
     return int(get_currency_precision(currency.upper()))

@@ -295,7 +295,7 @@ WRONG_SETTINGS = [
 ]
 
 
-def test_a_wrong_setting_names_the_variable_and_the_developers_env_does_not_leak(
+def test_wrong_settings_and_database_trouble_are_one_clean_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # What a developer may have exported: Run must drop it (pydantic reads any case).

@@ -241,7 +241,7 @@ def _evidence_prompt(tr: Translator, data: dict[str, Any]) -> str:
         index = min(len(have), len(guide) - 1)
         shot = texts.SHOTS.get(guide[index])
         if shot is not None and len(have) < max(total, len(guide)):
-            lines.append(tr("Please send a photo of {shot}.", shot=shot(tr)))
+            lines.append(shot(tr))
     if need.get("videos"):
         lines.append(tr.plural("A video is needed.", "{n} videos are needed.", need["videos"]))
     if total:
@@ -332,7 +332,8 @@ async def ask_confirm(flow: Flow) -> None:
     chosen = data.get("resolution")
     if chosen and not Resolution(chosen).moves_money:  # no money changes hands: say nothing of it
         explained["explanations"] = [
-            e for e in explained["explanations"]
+            e
+            for e in explained["explanations"]
             if e["code"] not in ("refund_amount", "shipping_refunded", "restocking_fee")
         ]
     lines.extend(texts.decision_lines(tr, explained))

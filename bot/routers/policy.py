@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery
 
 from bot import keyboards
 from bot.callbacks import MenuCb, ShopCb
-from bot.i18n import Translator
+from bot.i18n import Html, Translator, escape
 from bot.routers.common import buyer, send
 from core.money import Money
 from core.policy.config import Config, Shop
@@ -28,8 +28,8 @@ def policy_text(tr: Translator, config: Config, shop: Shop) -> str:
         if policy.restocking_fee_percent > 0:
             lines.append(
                 tr(
-                    "  A {percent}% restocking fee applies to change-of-mind returns.",
-                    percent=str(policy.restocking_fee_percent.normalize()),
+                    "  A restocking fee of {percent} applies to change-of-mind returns.",
+                    percent=Html(escape(tr.percent(policy.restocking_fee_percent))),
                 )
             )
         lines.append(tr("  You pay the return postage for a change of mind."))

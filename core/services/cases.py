@@ -688,7 +688,7 @@ async def resolve(ctx: CoreContext, actor: Actor, number: str, note: str | None 
     """Close an approved case whose outcome needs no money or parcel (address changed, …)."""
 
     def mutate(case: Case) -> None:
-        if case.money is MoneyStatus.PENDING:
+        if case.money in (MoneyStatus.PENDING, MoneyStatus.FAILED):  # the buyer is still owed
             raise ValidationFailed("record the refund first", code="refund_pending")
         case.status = CaseStatus.RESOLVED
 
@@ -712,6 +712,7 @@ async def cancel(ctx: CoreContext, actor: Actor, number: str, note: str) -> Case
     def mutate(case: Case) -> None:
         case.status = CaseStatus.CANCELLED
         case.decision_note = note.strip()
+        case.money = MoneyStatus.NONE if case.money is MoneyStatus.PENDING else case.money
 
     return await _change(ctx, actor, number, Action.CANCEL, mutate, notification="cancelled",
                          note=note)

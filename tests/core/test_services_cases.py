@@ -469,6 +469,47 @@ async def test_automatically_approved_refund_is_resolved_when_the_seller_records
     assert ("buyer", LUCIA, "refunded") in await outbox(ctx, number)
 
 
+async def test_a_failed_refund_keeps_the_case_open_until_the_money_goes_back(
+    ctx: CoreContext,
+) -> None:
+    number = (await damaged_lamp(ctx)).number
+
+    with pytest.raises(Forbidden) as buyer:
+        await svc.record_refund_failed(ctx, Actor.buyer(LUCIA), number, "card expired")
+    assert buyer.value.code == "role_not_allowed"
+    failed = await svc.record_refund_failed(ctx, AURORA, number, "card expired")
+    assert failed.money is MoneyStatus.FAILED and failed.status is CaseStatus.AWAITING_RESOLUTION
+
+    with pytest.raises(ValidationFailed) as closing:
+        await svc.resolve(ctx, AURORA, number)
+    assert closing.value.code == "refund_pending"
+    assert (await stored_case(ctx, number)).status is CaseStatus.AWAITING_RESOLUTION
+
+    paid = await svc.record_refund(ctx, AURORA, number, eur("39.90"), reference="SEPA-2")
+    assert paid.status is CaseStatus.RESOLVED and paid.money is MoneyStatus.REFUNDED
+    actions = [a for a, *_ in await trail(ctx, number)]
+    assert actions == ["open", "approve", "refund_failed", "refund_recorded"]
+
+
+async def test_staff_cancel_needs_a_reason_and_calls_off_the_pending_refund(
+    ctx: CoreContext,
+) -> None:
+    number = (await damaged_lamp(ctx)).number
+
+    with pytest.raises(ValidationFailed) as no_reason:
+        await svc.cancel(ctx, AURORA, number, " ")
+    assert no_reason.value.code == "reason_required"
+
+    cancelled = await svc.cancel(ctx, AURORA, number, "Duplicate of an e-mail claim")
+
+    assert cancelled.status is CaseStatus.CANCELLED
+    assert cancelled.money is MoneyStatus.NONE  # no refund is owed on a cancelled case
+    assert cancelled.decision_note == "Duplicate of an e-mail claim"
+    stored = await stored_case(ctx, number)
+    assert (stored.status, stored.money) == (CaseStatus.CANCELLED, MoneyStatus.NONE)
+    assert ("buyer", LUCIA, "cancelled") in await outbox(ctx, number)
+
+
 async def test_rejection_needs_a_reason_and_the_buyer_can_take_it_to_an_agent(
     ctx: CoreContext,
 ) -> None:

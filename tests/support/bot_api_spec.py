@@ -76,8 +76,6 @@ def regenerate(api_json: Path, out: Path = SPEC_FILE) -> None:
 
 
 if __name__ == "__main__":
-    source = Path(
-        sys.argv[1] if len(sys.argv) > 1 else "/work/shared/telegram-bot-api/api.json"
-    )
+    source = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/telegram-bot-api/api.json")
     regenerate(source)
     print(f"{SPEC_FILE} written from {source} ({bot_api_version()})")

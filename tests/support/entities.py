@@ -199,9 +199,7 @@ def parse_html(source: str) -> tuple[str, list[dict[str, Any]]]:
         else:
             i = _html_start_tag(source, i, stack, out)
     if stack:
-        raise EntityParseError(
-            f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"'
-        )
+        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')
     return out.result()
 
 
@@ -261,9 +259,7 @@ def _html_start_tag(source: str, begin: int, stack: list[_Open], out: _Output) -
     entity_type: str | None = _HTML_TAGS[name]
     extra: dict[str, Any] = {}
     if name == "span" and attributes.get("class") != "tg-spoiler":
-        raise EntityParseError(
-            f'Tag "span" must have class "tg-spoiler" at byte offset {offset}'
-        )
+        raise EntityParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {offset}')
     if name == "a":
         href = attributes.get("href", "")
         entity_type = "text_link" if href else None
@@ -547,6 +543,5 @@ def parse_markdown(source: str) -> tuple[str, list[dict[str, Any]]]:
 
 def _legacy_unclosed(source: str, index: int) -> EntityParseError:
     return EntityParseError(
-        "Can't find end of the entity starting at byte offset "
-        f"{_byte_offset(source, index)}"
+        f"Can't find end of the entity starting at byte offset {_byte_offset(source, index)}"
     )
