@@ -140,12 +140,13 @@ TRANSITIONS: dict[Action, Transition] = {
             Action.PROVIDE_INFO,
             {S.AWAITING_BUYER_INFO},
             {S.AWAITING_SELLER, S.AWAITING_AGENT, *_AFTER_DECISION},
-            (R.BUYER, *STAFF),
+            (R.BUYER, *STAFF, R.SYSTEM),  # the system: an approved case's question timed out
         ),
         _t(
             Action.ESCALATE,
             OPEN_STATUSES - {S.AWAITING_AGENT},
-            {S.AWAITING_AGENT},
+            # an approved case keeps its status: the return or refund goes on, watched by an agent
+            {S.AWAITING_AGENT, *_AFTER_DECISION, S.RETURN_IN_TRANSIT},
             (R.BUYER, R.SELLER, R.SYSTEM),
         ),
         _t(Action.APPROVE, DECIDABLE, _AFTER_DECISION, (*STAFF, R.SYSTEM)),

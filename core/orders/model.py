@@ -8,7 +8,6 @@ from enum import StrEnum
 
 from core.money import Money
 
-
 # Longest text the order book keeps for each field (PostgreSQL enforces column lengths).
 TEXT_LIMITS: dict[str, int] = {
     "number": 64,

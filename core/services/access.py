@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.cases.lifecycle import Role
 from core.cases.model import Actor, Case
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFound
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
 
@@ -42,7 +42,8 @@ async def check_case_access(uow: UnitOfWork, config: Config, actor: Actor, case:
             or await uow.links.is_linked(case.order_id, actor.user_id)
         ):
             return
-        raise Forbidden("not this buyer's case", code="not_your_case")
+        # the same answer as for a number that does not exist: nothing leaks
+        raise NotFound("no such case", code="case_not_found")
     if actor.role is Role.SELLER:
         if actor.user_id is not None and case.shop in await seller_shops(
             uow, config, actor.user_id

@@ -97,8 +97,9 @@ def _clean_text(text: str | None, limit: int, what: str) -> str | None:
         return None
     text = text.strip()
     if len(text) > limit:
-        raise ValidationFailed(f"{what} is longer than {limit} characters", code="text_too_long",
-                               limit=limit)
+        raise ValidationFailed(
+            f"{what} is longer than {limit} characters", code="text_too_long", limit=limit
+        )
     return text or None
 
 
@@ -213,10 +214,8 @@ def _apply_approval(case: Case, resolution: Resolution, amount: Money | None, by
         case.return_paid_by = None
     case.goods = GoodsStatus.NOT_RETURNED if case.return_required else GoodsStatus.NOT_REQUIRED
     if resolution.moves_money:
-        total = case.decision_snapshot.get("refund_total") or {}
-        offered = Money.parse(total.get("amount", "0"), case.currency)
-        case.refund_amount = amount if amount is not None else offered
-        case.money = MoneyStatus.PENDING
+        case.refund_amount = amount if amount is not None else _refundable(case)
+        case.money = MoneyStatus.PENDING if case.refund_amount.minor > 0 else MoneyStatus.REFUNDED
     else:
         case.refund_amount = None
         case.money = MoneyStatus.NONE
@@ -236,11 +235,14 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
         existing = await _same_open_case(uow, order.id, actor, new)
         if existing is not None:  # a double tap or a redelivered update: the same case
             return CaseOpened(existing, existing.decision_snapshot, created=False)
+        await _refuse_if_rejected_before(uow, order.id, actor, new)
         counts = evidence_count(new.evidence, description)
         decision = await _decide(ctx, uow, order, new.claims, new.reason, counts)
         if not decision.eligible:
             raise NotEligible(decision)
-        number = await uow.cases.next_number(now.strftime("%y%m"), ctx.config.deployment.case_prefix)
+        number = await uow.cases.next_number(
+            now.strftime("%y%m"), ctx.config.deployment.case_prefix
+        )
         case = Case(
             number=number,
             shop=order.shop,
@@ -270,19 +272,60 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             if existing is not None:
                 return CaseOpened(existing, existing.decision_snapshot, created=False)
             raise
-        await _audit(uow, case, actor, "open", None, case.status, now, data={
-            "review": decision.review.value,
-            "refund_total": decision.to_dict()["refund_total"],
-        })
+        await _audit(
+            uow,
+            case,
+            actor,
+            "open",
+            None,
+            case.status,
+            now,
+            data={
+                "review": decision.review.value,
+                "refund_total": decision.to_dict()["refund_total"],
+            },
+        )
         if case.resolution is not None:
-            await _audit(uow, case, Actor.system(), "approve", case.status, case.status, now,
-                         data={"resolution": case.resolution.value, "automatic": True})
+            await _audit(
+                uow,
+                case,
+                Actor.system(),
+                "approve",
+                case.status,
+                case.status,
+                now,
+                data={"resolution": case.resolution.value, "automatic": True},
+            )
         await notify.queue(
-            uow, ctx.config, case, "case_opened", now, to_agents=case.escalated,
+            uow,
+            ctx.config,
+            case,
+            "case_opened",
+            now,
+            to_agents=case.escalated,
             review=decision.review.value,
         )
         await uow.commit()
     return CaseOpened(case, case.decision_snapshot, created=True)
+
+
+async def _refuse_if_rejected_before(
+    uow: UnitOfWork, order_id: int, actor: Actor, new: NewCase
+) -> None:
+    """A claim the shop rejected is reviewed by a person (reopen), not re-filed until one
+    slips through."""
+    lines = {claim.line_no for claim in new.claims}
+    for case in await uow.cases.list_for_buyer(actor.user_id or 0):
+        if (
+            case.order_id == order_id
+            and case.status is CaseStatus.REJECTED
+            and lines & {line.line_no for line in case.lines}
+        ):
+            raise ValidationFailed(
+                "this item's earlier claim was rejected: reopen it for a person to review",
+                code="previously_rejected",
+                case=case.number,
+            )
 
 
 async def _same_open_case(
@@ -360,7 +403,8 @@ async def _change(
         case = await _load(uow, ctx, actor, number)
         if expected_version is not None and case.version != expected_version:
             raise Conflict(
-                "somebody else changed this case first", code="already_handled",
+                "somebody else changed this case first",
+                code="already_handled",
                 status=case.status.value,
             )
         before = case.status
@@ -371,10 +415,28 @@ async def _change(
         if changed.status != before or action in (Action.ISSUE_LABEL,):
             changed.deadline_at = deadline_for(ctx.config, changed.status, now)
         saved = await uow.cases.save(changed)
-        await _audit(uow, saved, actor, audit_action or action.value, before, saved.status, now,
-                     note=note, data=data)
-        await notify.queue(uow, ctx.config, saved, notification, now, to_agents=to_agents,
-                           note=note, **(data or {}))
+        await _audit(
+            uow,
+            saved,
+            actor,
+            audit_action or action.value,
+            before,
+            saved.status,
+            now,
+            note=note,
+            data=data,
+        )
+        await notify.queue(
+            uow,
+            ctx.config,
+            saved,
+            notification,
+            now,
+            to_agents=to_agents,
+            actor_id=actor.user_id,
+            note=note,
+            **(data or {}),
+        )
         await uow.commit()
     return saved
 
@@ -396,7 +458,8 @@ async def approve(
         allowed = case.decision_snapshot.get("resolutions") or []
         if resolution.value not in allowed:
             raise ValidationFailed(
-                f"{resolution} is not allowed for this case", code="resolution_not_allowed",
+                f"{resolution} is not allowed for this case",
+                code="resolution_not_allowed",
                 allowed=allowed,
             )
         amount = _check_amount(case, resolution, refund_amount)
@@ -405,29 +468,48 @@ async def approve(
 
     data: dict[str, Any] = {"resolution": resolution.value}
     if refund_amount is not None:
-        data["amount"] = {"amount": refund_amount.as_decimal_string(),
-                          "currency": refund_amount.currency}
-    return await _change(ctx, actor, number, Action.APPROVE, mutate, notification="approved",
-                         note=note, expected_version=expected_version, data=data)
+        data["amount"] = {
+            "amount": refund_amount.as_decimal_string(),
+            "currency": refund_amount.currency,
+        }
+    return await _change(
+        ctx,
+        actor,
+        number,
+        Action.APPROVE,
+        mutate,
+        notification="approved",
+        note=note,
+        expected_version=expected_version,
+        data=data,
+    )
 
 
-def _check_amount(case: Case, resolution: Resolution, amount: Money | None) -> Money | None:
+def _refundable(case: Case) -> Money:
+    """What the policy offered, less what was already paid on this case."""
     offered = Money.parse(
         (case.decision_snapshot.get("refund_total") or {}).get("amount", "0"), case.currency
     )
+    return (offered - (case.refunded_amount or Money.zero(case.currency))).clamp_min_zero()
+
+
+def _check_amount(case: Case, resolution: Resolution, amount: Money | None) -> Money | None:
+    offered = _refundable(case)
     if resolution is Resolution.PARTIAL_REFUND and amount is None:
         raise ValidationFailed("a partial refund needs an amount", code="amount_required")
     if amount is None:
         return None
     if amount.currency != case.currency:
         raise ValidationFailed(
-            f"the amount must be in {case.currency}", code="wrong_currency",
+            f"the amount must be in {case.currency}",
+            code="wrong_currency",
             currency=case.currency,
         )
     if amount.minor <= 0 or amount > offered:
         raise ValidationFailed(
             "the amount must be above zero and at most the refund the policy allows",
-            code="amount_out_of_range", maximum=offered.as_decimal_string(),
+            code="amount_out_of_range",
+            maximum=offered.as_decimal_string(),
             currency=case.currency,
         )
     return amount
@@ -446,8 +528,16 @@ async def reject(
         case.decision_note = note.strip()
         case.money = MoneyStatus.NONE
 
-    return await _change(ctx, actor, number, Action.REJECT, mutate, notification="rejected",
-                         note=note, expected_version=expected_version)
+    return await _change(
+        ctx,
+        actor,
+        number,
+        Action.REJECT,
+        mutate,
+        notification="rejected",
+        note=note,
+        expected_version=expected_version,
+    )
 
 
 async def request_info(
@@ -466,9 +556,17 @@ async def request_info(
     def mutate(case: Case) -> None:
         case.status = CaseStatus.AWAITING_BUYER_INFO
 
-    return await _change(ctx, actor, number, Action.REQUEST_INFO, mutate,
-                         notification="info_requested", note=what,
-                         expected_version=expected_version, data={"missing": list(missing)})
+    return await _change(
+        ctx,
+        actor,
+        number,
+        Action.REQUEST_INFO,
+        mutate,
+        notification="info_requested",
+        note=what,
+        expected_version=expected_version,
+        data={"missing": list(missing)},
+    )
 
 
 async def add_evidence(
@@ -485,7 +583,9 @@ async def add_evidence(
             CaseStatus.AWAITING_SELLER,
             CaseStatus.AWAITING_AGENT,
         ):
-            raise ValidationFailed("the case is not waiting for evidence", code="not_waiting_on_you")
+            raise ValidationFailed(
+                "the case is not waiting for evidence", code="not_waiting_on_you"
+            )
         assert case.id is not None
         added = 0
         for item in evidence:
@@ -493,8 +593,16 @@ async def add_evidence(
             if await uow.cases.add_evidence(case.id, stamped):
                 added += 1
         if added:
-            await _audit(uow, case, actor, "evidence_added", case.status, case.status, now,
-                         data={"count": added})
+            await _audit(
+                uow,
+                case,
+                actor,
+                "evidence_added",
+                case.status,
+                case.status,
+                now,
+                data={"count": added},
+            )
         await uow.commit()
         fresh = await uow.cases.get(case.id)
     assert fresh is not None
@@ -512,9 +620,17 @@ async def add_message(ctx: CoreContext, actor: Actor, number: str, text: str) ->
         if not case.is_open:
             raise ValidationFailed("the case is closed", code="case_closed")
         await _audit(uow, case, actor, "message", case.status, case.status, now, note=text_clean)
-        await notify.queue(uow, ctx.config, case, "message", now,
-                           to_buyer=actor.role is not Role.BUYER,
-                           to_staff=actor.role is Role.BUYER, text=text_clean)
+        await notify.queue(
+            uow,
+            ctx.config,
+            case,
+            "message",
+            now,
+            to_buyer=actor.role is not Role.BUYER,
+            to_staff=actor.role is Role.BUYER,
+            to_agents=actor.role is Role.BUYER and case.escalated,
+            text=text_clean,
+        )
         await uow.commit()
     return case
 
@@ -522,13 +638,14 @@ async def add_message(ctx: CoreContext, actor: Actor, number: str, text: str) ->
 async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
     """The buyer has sent what was asked. The policy looks again: still missing evidence is
     refused, a claim now complete under the automatic limit is approved at once."""
-    now = ctx.now()
     async with ctx.unit_of_work() as uow:
         case = await _load(uow, ctx, actor, number)
         order = await uow.orders.get(case.order_id)
         assert order is not None and case.id is not None
         decision = await _decide(
-            ctx, uow, order,
+            ctx,
+            uow,
+            order,
             [Claim(line.line_no, line.quantity) for line in case.lines],
             case.reason,
             evidence_count(case.evidence, case.description),
@@ -536,11 +653,14 @@ async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
         )
     if decision.missing and case.resolution is None:
         raise ValidationFailed(
-            "evidence still missing", code="evidence_still_missing",
+            "evidence still missing",
+            code="evidence_still_missing",
             missing=[{"what": m.what, "count": m.count} for m in decision.missing],
         )
 
     def mutate(case: Case) -> None:
+        if case.resolution is None:
+            case.decision_snapshot = decision.to_dict()  # what is missing now, not at opening
         if case.resolution is not None:
             case.status = (
                 CaseStatus.AWAITING_RETURN
@@ -550,8 +670,10 @@ async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
         elif case.escalated or decision.review is Review.AGENT:
             case.status = CaseStatus.AWAITING_AGENT
             case.escalated = True
-        elif decision.review is Review.AUTOMATIC and decision.eligible and (
-            case.preferred_resolution is not Resolution.PARTIAL_REFUND
+        elif (
+            decision.review is Review.AUTOMATIC
+            and decision.eligible
+            and (case.preferred_resolution is not Resolution.PARTIAL_REFUND)
         ):
             case.decision_snapshot = decision.to_dict()
             resolution = (
@@ -563,19 +685,49 @@ async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
         else:
             case.status = CaseStatus.AWAITING_SELLER
 
-    return await _change(ctx, actor, number, Action.PROVIDE_INFO, mutate,
-                         notification="info_provided")
+    case = await _change(
+        ctx, actor, number, Action.PROVIDE_INFO, mutate, notification="info_provided"
+    )
+    if (
+        case.decided_by is Role.SYSTEM
+        and case.status in (CaseStatus.AWAITING_RETURN, CaseStatus.AWAITING_RESOLUTION)
+        and case.resolution is not None
+    ):
+        async with ctx.unit_of_work() as uow:  # the automatic approval, audited like any other
+            await _audit(
+                uow,
+                case,
+                Actor.system(),
+                "approve",
+                case.status,
+                case.status,
+                ctx.now(),
+                data={"resolution": case.resolution.value, "automatic": True},
+            )
+            await notify.queue(uow, ctx.config, case, "approved", ctx.now())
+            await uow.commit()
+    return case
 
 
 async def escalate(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
-    """Hand the case to a person (the buyer asked, the seller wants help, or a timer ran out)."""
+    """Hand the case to a person (the buyer asked, the seller wants help, or a timer ran out).
+    An approved case keeps its status (the return or refund goes on); an agent watches it."""
 
     def mutate(case: Case) -> None:
-        case.status = CaseStatus.AWAITING_AGENT
+        if case.resolution is None:
+            case.status = CaseStatus.AWAITING_AGENT
         case.escalated = True
 
-    return await _change(ctx, actor, number, Action.ESCALATE, mutate, notification="escalated",
-                         note=note, to_agents=True)
+    return await _change(
+        ctx,
+        actor,
+        number,
+        Action.ESCALATE,
+        mutate,
+        notification="escalated",
+        note=note,
+        to_agents=True,
+    )
 
 
 async def issue_label(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
@@ -584,8 +736,9 @@ async def issue_label(ctx: CoreContext, actor: Actor, number: str, note: str | N
     def mutate(case: Case) -> None:
         case.goods = GoodsStatus.LABEL_ISSUED
 
-    return await _change(ctx, actor, number, Action.ISSUE_LABEL, mutate,
-                         notification="label_issued", note=note)
+    return await _change(
+        ctx, actor, number, Action.ISSUE_LABEL, mutate, notification="label_issued", note=note
+    )
 
 
 async def mark_return_shipped(
@@ -598,8 +751,15 @@ async def mark_return_shipped(
         case.goods = GoodsStatus.IN_TRANSIT
         case.return_tracking = tracking
 
-    return await _change(ctx, actor, number, Action.RETURN_SHIPPED, mutate,
-                         notification="return_shipped", data={"tracking": tracking})
+    return await _change(
+        ctx,
+        actor,
+        number,
+        Action.RETURN_SHIPPED,
+        mutate,
+        notification="return_shipped",
+        data={"tracking": tracking},
+    )
 
 
 async def mark_goods_received(ctx: CoreContext, actor: Actor, number: str) -> Case:
@@ -607,17 +767,21 @@ async def mark_goods_received(ctx: CoreContext, actor: Actor, number: str) -> Ca
         case.status = CaseStatus.AWAITING_RESOLUTION
         case.goods = GoodsStatus.RECEIVED
 
-    return await _change(ctx, actor, number, Action.GOODS_RECEIVED, mutate,
-                         notification="goods_received")
+    return await _change(
+        ctx, actor, number, Action.GOODS_RECEIVED, mutate, notification="goods_received"
+    )
 
 
-async def mark_goods_lost(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
+async def mark_goods_lost(
+    ctx: CoreContext, actor: Actor, number: str, note: str | None = None
+) -> Case:
     def mutate(case: Case) -> None:
         case.status = CaseStatus.AWAITING_SELLER
         case.goods = GoodsStatus.LOST
 
-    return await _change(ctx, actor, number, Action.GOODS_LOST, mutate, notification="goods_lost",
-                         note=note)
+    return await _change(
+        ctx, actor, number, Action.GOODS_LOST, mutate, notification="goods_lost", note=note
+    )
 
 
 async def record_refund(
@@ -630,22 +794,36 @@ async def record_refund(
         if case.resolution is None or not case.resolution.moves_money:
             raise ValidationFailed("this case was not decided as a refund", code="no_refund_due")
         granted = case.refund_amount or Money.zero(case.currency)
-        if amount.currency != case.currency or amount.minor <= 0 or amount > granted:
+        if amount.currency != case.currency:
             raise ValidationFailed(
-                "the refund must be above zero and at most the approved amount",
-                code="amount_out_of_range", maximum=granted.as_decimal_string(),
+                f"the amount must be in {case.currency}",
+                code="wrong_currency",
                 currency=case.currency,
             )
-        case.refunded_amount = amount
+        if amount.minor <= 0 or amount > granted:
+            raise ValidationFailed(
+                "the refund must be above zero and at most the approved amount",
+                code="amount_out_of_range",
+                maximum=granted.as_decimal_string(),
+                currency=case.currency,
+            )
+        case.refunded_amount = (case.refunded_amount or Money.zero(case.currency)) + amount
         case.refund_reference = reference
         case.money = MoneyStatus.REFUNDED
         case.status = CaseStatus.RESOLVED
 
     return await _change(
-        ctx, actor, number, Action.RESOLVE, mutate, notification="refunded",
+        ctx,
+        actor,
+        number,
+        Action.RESOLVE,
+        mutate,
+        notification="refunded",
         audit_action="refund_recorded",
-        data={"amount": {"amount": amount.as_decimal_string(), "currency": amount.currency},
-              "reference": reference},
+        data={
+            "amount": {"amount": amount.as_decimal_string(), "currency": amount.currency},
+            "reference": reference,
+        },
     )
 
 
@@ -661,8 +839,16 @@ async def record_refund_failed(ctx: CoreContext, actor: Actor, number: str, note
         case.money = MoneyStatus.FAILED
         case.updated_at = now
         saved = await uow.cases.save(case)
-        await _audit(uow, saved, actor, "refund_failed", saved.status, saved.status, now,
-                     note=_clean_text(note, MAX_NOTE, "note"))
+        await _audit(
+            uow,
+            saved,
+            actor,
+            "refund_failed",
+            saved.status,
+            saved.status,
+            now,
+            note=_clean_text(note, MAX_NOTE, "note"),
+        )
         await uow.commit()
     return saved
 
@@ -675,13 +861,22 @@ async def record_replacement(
 
     def mutate(case: Case) -> None:
         if case.resolution not in (Resolution.REPLACEMENT, Resolution.EXCHANGE, Resolution.RESHIP):
-            raise ValidationFailed("this case was not decided as a replacement",
-                                   code="no_replacement_due")
+            raise ValidationFailed(
+                "this case was not decided as a replacement", code="no_replacement_due"
+            )
         case.replacement_tracking = tracking
         case.status = CaseStatus.RESOLVED
 
-    return await _change(ctx, actor, number, Action.RESOLVE, mutate, notification="resolved",
-                         audit_action="replacement_shipped", data={"tracking": tracking})
+    return await _change(
+        ctx,
+        actor,
+        number,
+        Action.RESOLVE,
+        mutate,
+        notification="resolved",
+        audit_action="replacement_shipped",
+        data={"tracking": tracking},
+    )
 
 
 async def resolve(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
@@ -692,8 +887,9 @@ async def resolve(ctx: CoreContext, actor: Actor, number: str, note: str | None 
             raise ValidationFailed("record the refund first", code="refund_pending")
         case.status = CaseStatus.RESOLVED
 
-    return await _change(ctx, actor, number, Action.RESOLVE, mutate, notification="resolved",
-                         note=note)
+    return await _change(
+        ctx, actor, number, Action.RESOLVE, mutate, notification="resolved", note=note
+    )
 
 
 async def withdraw(ctx: CoreContext, actor: Actor, number: str) -> Case:
@@ -701,8 +897,9 @@ async def withdraw(ctx: CoreContext, actor: Actor, number: str) -> Case:
         case.status = CaseStatus.CANCELLED
         case.money = MoneyStatus.NONE if case.money is MoneyStatus.PENDING else case.money
 
-    return await _change(ctx, actor, number, Action.WITHDRAW, mutate, notification="withdrawn",
-                         to_agents=False)
+    return await _change(
+        ctx, actor, number, Action.WITHDRAW, mutate, notification="withdrawn", to_agents=False
+    )
 
 
 async def cancel(ctx: CoreContext, actor: Actor, number: str, note: str) -> Case:
@@ -714,8 +911,9 @@ async def cancel(ctx: CoreContext, actor: Actor, number: str, note: str) -> Case
         case.decision_note = note.strip()
         case.money = MoneyStatus.NONE if case.money is MoneyStatus.PENDING else case.money
 
-    return await _change(ctx, actor, number, Action.CANCEL, mutate, notification="cancelled",
-                         note=note)
+    return await _change(
+        ctx, actor, number, Action.CANCEL, mutate, notification="cancelled", note=note
+    )
 
 
 async def reopen(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
@@ -730,8 +928,16 @@ async def reopen(ctx: CoreContext, actor: Actor, number: str, note: str | None =
         case.resolution = None
         case.money = MoneyStatus.NONE if case.money is not MoneyStatus.REFUNDED else case.money
 
-    return await _change(ctx, actor, number, Action.REOPEN, mutate, notification="reopened",
-                         note=note, to_agents=actor.role is Role.BUYER)
+    return await _change(
+        ctx,
+        actor,
+        number,
+        Action.REOPEN,
+        mutate,
+        notification="reopened",
+        note=note,
+        to_agents=actor.role is Role.BUYER,
+    )
 
 
 async def _set_owner(
@@ -744,10 +950,7 @@ async def _set_owner(
         case = await _load(uow, ctx, actor, number)
         if not case.is_open:
             raise ValidationFailed("the case is closed", code="case_closed")
-        if owner is Owner.AGENT and case.owner is Owner.AGENT and case.owner_agent_id not in (
-            None,
-            actor.user_id,
-        ):
+        if case.owner is Owner.AGENT and case.owner_agent_id not in (None, actor.user_id):
             raise Conflict("another agent has this conversation", code="taken_by_other_agent")
         case.owner = owner
         case.owner_agent_id = actor.user_id if owner is Owner.AGENT else None
@@ -774,18 +977,45 @@ async def run_timers(ctx: CoreContext) -> dict[str, int]:
     now = ctx.now()
     async with ctx.unit_of_work() as uow:
         due = await uow.cases.due(now)
-    done = {"expired": 0, "escalated": 0}
+    done = {"expired": 0, "escalated": 0, "back_to_shop": 0}
     system = Actor.system()
     for case in due:
         try:
-            if case.status in (CaseStatus.AWAITING_BUYER_INFO, CaseStatus.AWAITING_RETURN):
+            if case.status is CaseStatus.AWAITING_BUYER_INFO and case.resolution is not None:
+
+                def back_to_shop(c: Case) -> None:
+                    c.status = (
+                        CaseStatus.AWAITING_RETURN
+                        if c.goods is GoodsStatus.NOT_RETURNED and c.return_required
+                        else CaseStatus.AWAITING_RESOLUTION
+                    )
+
+                await _change(
+                    ctx,
+                    system,
+                    case.number,
+                    Action.PROVIDE_INFO,
+                    back_to_shop,
+                    notification="info_not_received",
+                    expected_version=case.version,
+                    data={"timer": "buyer_info"},
+                )
+                done["back_to_shop"] += 1
+            elif case.status in (CaseStatus.AWAITING_BUYER_INFO, CaseStatus.AWAITING_RETURN):
 
                 def expire(c: Case) -> None:
                     c.status = CaseStatus.CANCELLED
                     c.money = MoneyStatus.NONE if c.money is MoneyStatus.PENDING else c.money
 
-                await _change(ctx, system, case.number, Action.EXPIRE, expire,
-                              notification="expired", expected_version=case.version)
+                await _change(
+                    ctx,
+                    system,
+                    case.number,
+                    Action.EXPIRE,
+                    expire,
+                    notification="expired",
+                    expected_version=case.version,
+                )
                 done["expired"] += 1
             elif case.status in (CaseStatus.AWAITING_SELLER, CaseStatus.REOPENED):
 
@@ -793,9 +1023,17 @@ async def run_timers(ctx: CoreContext) -> dict[str, int]:
                     c.status = CaseStatus.AWAITING_AGENT
                     c.escalated = True
 
-                await _change(ctx, system, case.number, Action.ESCALATE, to_agent,
-                              notification="escalated", expected_version=case.version,
-                              to_agents=True, note="seller_deadline_passed")
+                await _change(
+                    ctx,
+                    system,
+                    case.number,
+                    Action.ESCALATE,
+                    to_agent,
+                    notification="escalated",
+                    expected_version=case.version,
+                    to_agents=True,
+                    data={"timer": "seller_decision"},
+                )
                 done["escalated"] += 1
         except Conflict:
             continue  # somebody acted on it meanwhile
@@ -832,8 +1070,10 @@ async def open_cases(
     async with ctx.unit_of_work() as uow:
         if actor.role is Role.SELLER and actor.user_id is not None:
             shops = await seller_shops(uow, ctx.config, actor.user_id)
-        elif actor.role is Role.AGENT and actor.user_id is not None and await is_agent(
-            uow, ctx.config, actor.user_id
+        elif (
+            actor.role is Role.AGENT
+            and actor.user_id is not None
+            and await is_agent(uow, ctx.config, actor.user_id)
         ):
             shops = list(ctx.config.shops)
         else:

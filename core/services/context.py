@@ -18,5 +18,5 @@ class CoreContext:
     evidence: EvidenceStore
     clock: Clock = SystemClock()  # noqa: RUF009 - a stateless default
 
-    def now(self):  # noqa: ANN201 - a datetime
+    def now(self):
         return self.clock.now()

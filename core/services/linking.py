@@ -12,8 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core.cases.model import Actor
 from core.cases.lifecycle import Role
+from core.cases.model import Actor
 from core.errors import Forbidden, NotFound, RateLimited
 from core.orders.model import Order
 from core.orders.numbers import normalize_order_number
@@ -100,7 +100,9 @@ async def link_by_check(ctx: CoreContext, user_id: int, number: str, check: str)
         await uow.links.record_attempt(user_id, now, matched is not None)
         if matched is None:
             await uow.commit()  # the failed attempt counts even though nothing else changes
-            raise NoMatch("no order matches this number and check", attempts_left=limit - failures - 1)
+            raise NoMatch(
+                "no order matches this number and check", attempts_left=limit - failures - 1
+            )
         created = await _link(uow, matched, user_id, "check", ctx)
         await uow.commit()
     return LinkResult(matched, created)

@@ -34,7 +34,17 @@ BUYER_KINDS = frozenset(
     }
 )
 STAFF_KINDS = frozenset(
-    {"case_opened", "info_provided", "escalated", "reopened", "withdrawn", "return_shipped"}
+    {
+        "case_opened",
+        "info_provided",
+        "escalated",
+        "reopened",
+        "withdrawn",
+        "return_shipped",
+        "approved",  # an agent's or the system's decision the shop must carry out
+        "rejected",
+        "message",
+    }
 )
 
 
@@ -68,6 +78,7 @@ async def queue(
     to_buyer: bool | None = None,
     to_staff: bool | None = None,
     to_agents: bool = False,
+    actor_id: int | None = None,
     **extra: Any,
 ) -> None:
     """Queue one notification per recipient; the dedupe key makes a retried change harmless."""
@@ -89,6 +100,8 @@ async def queue(
         )
     if staff:
         for seller in await seller_ids(uow, config, case.shop):
+            if seller == actor_id:
+                continue  # nobody is told of their own action
             await uow.outbox.enqueue(
                 kind=kind,
                 recipient_role="seller",

@@ -46,8 +46,9 @@ async def import_orders(
     started = time.perf_counter()
     if shop is not None and shop not in ctx.config.shops:
         known = ", ".join(sorted(ctx.config.shops))
-        raise ImportFileError(str(path), f"unknown shop {shop!r} (configured: {known})",
-                              field="--shop")
+        raise ImportFileError(
+            str(path), f"unknown shop {shop!r} (configured: {known})", field="--shop"
+        )
     fmt = fmt or detect_format(path)
     report = ImportReport(file=str(path), format=fmt)
     linked: list[tuple[str, str, int]] = []
@@ -87,15 +88,21 @@ def _check_order(ctx: CoreContext, path: Path, order: Order, report: ImportRepor
     if order.shop not in ctx.config.shops:
         known = ", ".join(sorted(ctx.config.shops))
         raise ImportFileError(
-            str(path), f"unknown shop {order.shop!r} (configured: {known})",
-            order=order.number, field="shop",
+            path.name,
+            f"unknown shop {order.shop!r} (configured: {known})",
+            order=order.number,
+            field="shop",
         )
     if not normalize_order_number(order.number):
-        raise ImportFileError(str(path), "the order number is empty once spaces and '#' are "
-                              "removed", order=order.number, field="number")
+        raise ImportFileError(
+            path.name,
+            "the order number is empty once spaces and '#' are removed",
+            order=order.number,
+            field="number",
+        )
     for name, limit in too_long_fields(order):
         raise ImportFileError(
-            str(path), f"longer than {limit} characters", order=order.number, field=name
+            path.name, f"longer than {limit} characters", order=order.number, field=name
         )
     report.orders_read += 1
     report.shops.add(order.shop)
@@ -117,9 +124,7 @@ def _with_categories(ctx: CoreContext, order: Order) -> Order:
     return replace(order, lines=lines)
 
 
-async def _flush(
-    uow, batch: list[tuple[Order, str]], report: ImportReport, at: datetime
-) -> None:
+async def _flush(uow, batch: list[tuple[Order, str]], report: ImportReport, at: datetime) -> None:
     if not batch:
         return
     created, updated = await uow.orders.upsert_many(batch, at=at)

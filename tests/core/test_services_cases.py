@@ -644,10 +644,11 @@ async def test_staff_act_only_on_their_own_shops_and_buyers_on_their_own_cases(
         await svc.take_over(ctx, Actor.agent(AURORA_SELLER), lamp)
     assert fake_agent.value.code == "not_staff"
 
-    with pytest.raises(Forbidden) as other_buyer:
+    # another buyer's case answers exactly like a number that does not exist
+    with pytest.raises(NotFound) as other_buyer:
         await svc.get_case(ctx, Actor.buyer(DMITRI), lamp)
-    assert other_buyer.value.code == "not_your_case"
-    with pytest.raises(Forbidden):
+    assert other_buyer.value.code == "case_not_found"
+    with pytest.raises(NotFound):
         await svc.withdraw(ctx, Actor.buyer(DMITRI), lamp)
 
     for actor in (Actor.buyer(LUCIA), AURORA, Actor.agent(AGENT)):
@@ -777,10 +778,10 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
     assert silent.case.status is CaseStatus.AWAITING_BUYER_INFO
     assert slow.case.status is CaseStatus.AWAITING_SELLER
 
-    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0}
+    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0, "back_to_shop": 0}
 
     clock.advance(hours=48, seconds=1)
-    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 1}
+    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 1, "back_to_shop": 0}
     escalated = await stored_case(ctx, slow.case.number)
     assert escalated.status is CaseStatus.AWAITING_AGENT and escalated.escalated is True
     assert ("agents", None, "escalated") in await outbox(ctx, slow.case.number)
@@ -792,13 +793,13 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
     )
 
     clock.advance(days=5)  # 7 days and a second since the claim
-    assert await svc.run_timers(ctx) == {"expired": 1, "escalated": 0}
+    assert await svc.run_timers(ctx) == {"expired": 1, "escalated": 0, "back_to_shop": 0}
     expired = await stored_case(ctx, silent.case.number)
     assert expired.status is CaseStatus.CANCELLED
     assert ("buyer", DMITRI, "expired") in await outbox(ctx, silent.case.number)
 
     before = (await trail(ctx, silent.case.number), await trail(ctx, slow.case.number))
-    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0}
+    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0, "back_to_shop": 0}
     after = (await trail(ctx, silent.case.number), await trail(ctx, slow.case.number))
     assert after == before
 

@@ -392,15 +392,18 @@ class FakeTelegram:
     def add_topic(
         self, chat_id: int, name: str, *, user_id: int | None = None, icon_color: int | None = None
     ) -> int:
-        """A forum topic created by a person (or by the bot when ``user_id`` is None).
-
-        Returns its ``message_thread_id``. (The bot creates topics with createForumTopic.)
+        """A forum topic that exists already (``user_id`` None) or that a person creates now
+        (then the bot gets the ``forum_topic_created`` service message as an update, as from
+        Telegram). Returns its ``message_thread_id``. The bot itself uses createForumTopic.
         """
         chat = self._known_chat(chat_id)
         if not chat.is_forum:
             raise ValueError(f"chat {chat_id} is not a forum")
         sender = self.bot_user if user_id is None else self._user(user_id).as_api()
         topic = self._create_topic(chat, name, icon_color or TOPIC_ICON_COLORS[0], None, sender)
+        if user_id is not None:
+            created = chat.messages[topic.message_thread_id]
+            self._enqueue("message", _api_view(created))
         return topic.message_thread_id
 
     def block(self, user_id: int) -> None:

@@ -26,9 +26,10 @@ done answering:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram.methods import TelegramMethod
@@ -39,7 +40,7 @@ from .fake_telegram import MEDIA_KEYS, FakeTelegram
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
 
-__all__ = ["Driver", "FeedDriver", "Person", "PollingDriver", "visible_text"]
+__all__ = ["Driver", "FeedDriver", "Person", "PollingDriver", "polling", "visible_text"]
 
 _album_ids = itertools.count(1)
 
@@ -139,6 +140,26 @@ class PollingDriver:
             f"the bot did not go quiet within {self.timeout} s "
             f"({self.fake.in_flight} call(s) in flight)"
         )
+
+
+@contextlib.asynccontextmanager
+async def polling(
+    dispatcher: Dispatcher, bot: Bot, **kwargs: Any
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``dispatcher.start_polling(bot, handle_signals=False, **kwargs)`` in a task for the
+    duration of the block; then stop it gracefully (which closes the bot's session). If
+    polling died on its own, its exception is raised here."""
+    task = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, **kwargs))
+    try:
+        yield task
+    finally:
+        if not task.done():
+            try:
+                await dispatcher.stop_polling()
+            except RuntimeError:  # not started yet
+                task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def visible_text(message: dict[str, Any]) -> str:
