@@ -862,3 +862,84 @@ async def test_seller_queue_lists_their_shops_open_cases_by_deadline(ctx: CoreCo
         with pytest.raises(Forbidden) as caught:
             await svc.open_cases(ctx, nobody)
         assert caught.value.code == "not_staff"
+
+
+# ── found in review: each of these once let money or work slip ────────────────────────────
+
+
+async def test_a_rejected_item_cannot_be_claimed_again_only_reviewed_by_a_person(
+    ctx: CoreContext,
+) -> None:
+    earbud = await earbud_for_seller(ctx)
+    await svc.reject(ctx, NOVA, earbud.number, "The video shows the earbud working")
+
+    with pytest.raises(ValidationFailed) as again:
+        await open_case(
+            ctx, DMITRI, "NV-5501", Reason.DAMAGED, evidence=photos(2), preferred=Resolution.REFUND
+        )
+    assert again.value.code == "previously_rejected"
+    assert again.value.params["case"] == earbud.number
+    assert await case_count(ctx) == 1
+
+    reviewed = await svc.reopen(ctx, Actor.buyer(DMITRI), earbud.number, "It really is dead")
+    assert reviewed.status is CaseStatus.AWAITING_AGENT and reviewed.escalated
+
+
+async def test_a_reopened_refund_never_pays_more_than_the_policy_offered(
+    ctx: CoreContext,
+) -> None:
+    number = (await damaged_lamp(ctx)).number  # approved at once: refund 39.90 EUR
+    await svc.record_refund(ctx, AURORA, number, eur("15.00"), reference="PART-1")
+    await svc.reopen(ctx, AURORA, number, "buyer says 15.00 is not enough")
+
+    again = await svc.approve(ctx, AURORA, number, Resolution.REFUND)
+    assert again.refund_amount == eur("24.90")  # 39.90 offered, 15.00 already paid
+    with pytest.raises(ValidationFailed) as too_much:
+        await svc.record_refund(ctx, AURORA, number, eur("39.90"), reference="PART-2")
+    assert too_much.value.code == "amount_out_of_range"
+    with pytest.raises(ValidationFailed) as currency:
+        await svc.record_refund(ctx, AURORA, number, Money.parse("24.90", "USD"))
+    assert currency.value.code == "wrong_currency"
+
+    paid = await svc.record_refund(ctx, AURORA, number, eur("24.90"), reference="PART-2")
+    assert paid.refunded_amount == eur("39.90")  # both payments stay on record
+    assert paid.status is CaseStatus.RESOLVED
+
+
+async def test_escalating_an_approved_return_keeps_it_going(ctx: CoreContext) -> None:
+    earbud = await earbud_for_seller(ctx)
+    approved = await svc.approve(ctx, NOVA, earbud.number, Resolution.REPLACEMENT)
+    assert approved.status is CaseStatus.AWAITING_RETURN
+    shipped = await svc.mark_return_shipped(ctx, Actor.buyer(DMITRI), earbud.number, "RR1CN")
+
+    watched = await svc.escalate(ctx, Actor.buyer(DMITRI), shipped.number, "it is taking long")
+    assert watched.status is CaseStatus.RETURN_IN_TRANSIT  # nobody asks to ship it again
+    assert watched.escalated and watched.goods is GoodsStatus.IN_TRANSIT
+    assert watched.return_tracking == "RR1CN"
+    async with ctx.unit_of_work() as uow:
+        rows = await uow.outbox.list_for_case(watched.id)
+    assert any(row.recipient_role == "agents" and row.kind == "escalated" for row in rows)
+
+
+async def test_an_approved_case_whose_question_goes_unanswered_returns_to_the_shop(
+    ctx: CoreContext, clock: FixedClock
+) -> None:
+    number = (await damaged_lamp(ctx)).number
+    await svc.request_info(ctx, AURORA, number, "Which colour was the lamp?")
+    clock.advance(days=8)
+
+    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0, "back_to_shop": 1}
+    case = await stored_case(ctx, number)
+    assert case.status is CaseStatus.AWAITING_RESOLUTION
+    assert case.money is MoneyStatus.PENDING and case.refund_amount == eur("39.90")
+
+
+async def test_the_acting_seller_is_not_notified_of_their_own_decision(ctx: CoreContext) -> None:
+    earbud = await earbud_for_seller(ctx)
+    approved = await svc.approve(ctx, NOVA, earbud.number, Resolution.REPLACEMENT)
+    async with ctx.unit_of_work() as uow:
+        rows = await uow.outbox.list_for_case(approved.id)
+    told = {(row.recipient_role, row.chat_id) for row in rows if row.kind == "approved"}
+    assert ("buyer", DMITRI) in told
+    assert ("seller", NOVA_SELLER) not in told
+    assert ("seller", NOVA_SELLER_2) in told

@@ -268,6 +268,32 @@ async def test_redelivery_repeats_an_update_with_the_same_id(world: World) -> No
     assert world.ana.seen() == ["once", "once", "twice"]
 
 
+async def test_people_write_in_forum_topics_and_the_bot_answers_there(world: World) -> None:
+    world.fake.add_group(-100500, "Staff", is_forum=True)
+    thread = world.fake.add_topic(-100500, "Case #7", user_id=ANA)  # a service update
+
+    answer = await world.ana.send_in(-100500, "in the topic", thread)
+
+    assert [m["text"] for m in answer] == ["in the topic"]
+    assert world.fake.messages_to(-100500, message_thread_id=thread) == answer
+    assert answer[0]["is_topic_message"] is True
+    assert len(world.seen_update_ids) == 2
+
+
+async def test_album_items_can_be_fed_concurrently(fake: FakeTelegram) -> None:
+    seen: list[int] = []
+    async with open_bot(fake, "session") as bot:
+        ana = Person(fake, FeedDriver(make_dispatcher(seen), bot), ANA, "Ana")
+        answer = await ana.send_album(["photo", "photo", "photo"], concurrent=True)
+    assert len(answer) == 3
+    assert sorted(seen) == seen
+
+
+async def test_polling_helper_stops_a_bot_that_never_got_going(fake: FakeTelegram) -> None:
+    async with open_bot(fake, "http") as bot, polling(make_dispatcher([]), bot):
+        pass
+
+
 async def test_polling_driver_fails_clearly_when_nobody_polls(fake: FakeTelegram) -> None:
     person = Person(fake, PollingDriver(fake, timeout=0.2), ANA, "Ana")
     with pytest.raises(AssertionError, match=r"1 update\(s\) not confirmed.*never"):
@@ -332,6 +358,16 @@ async def test_a_blocked_user_is_forbidden(bot: Bot, fake: FakeTelegram) -> None
         await bot.send_message(ANA, "hi")
     fake.user_message(ANA, "/start")  # writing again unblocks
     await bot.send_message(ANA, "hi")
+
+
+async def test_the_bot_cannot_write_first_to_someone_who_never_started_it(
+    bot: Bot, fake: FakeTelegram
+) -> None:
+    fake.add_user(2002, "Bo", "pt-br", started=False)
+    with pytest.raises(TelegramForbiddenError, match="can't initiate conversation"):
+        await bot.send_message(2002, "hi")
+    fake.user_message(2002, "/start")
+    await bot.send_message(2002, "hi")
 
 
 async def test_unknown_chats_and_messages_are_refused(bot: Bot) -> None:
