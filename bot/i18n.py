@@ -119,7 +119,9 @@ class Translator:
 
     def percent(self, value: Decimal | int | str) -> str:
         """15 → "15 %" / "15%" / "١٥٪؜" as the locale writes it."""
-        return format_percent(Decimal(str(value)) / 100, locale=self.language)
+        return format_percent(
+            Decimal(str(value)) / 100, locale=self.language, decimal_quantization=False
+        )
 
     def number(self, value: int | Decimal) -> str:
         return format_decimal(value, locale=self.language)

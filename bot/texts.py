@@ -136,7 +136,7 @@ def _options(tr: Translator, options: list[str]) -> list[str]:
         "reship_possible": tr(
             "The shop may reship it to your new address: ask for a person to arrange it."
         ),
-        "cancel_order": tr("It has not shipped yet: you can cancel the order instead."),
+        "cancel_order": tr("You can cancel the order instead."),
     }
     return [words[o] for o in options if o in words]
 
