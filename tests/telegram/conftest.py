@@ -1,0 +1,90 @@
+"""A buyer-side test world: the sample shops and orders, the real Dispatcher from the
+product's factory, and a fake Telegram that people talk to, update by update."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.factory import create_dispatcher
+from bot.i18n import Catalogs
+from core.clock import FixedClock
+from core.orders.model import Order
+from core.orders.numbers import normalize_order_number
+from core.persistence.engine import create_engine, create_session_factory
+from core.persistence.migrate import upgrade
+from core.persistence.unit_of_work import UnitOfWork
+from core.policy.config import load_config
+from core.services.context import CoreContext
+from core.services.evidence_store import EvidenceStore
+from core.services.linking import order_link
+from core.services.orders import import_orders
+from tests.support import FakeTelegram, FeedDriver, Person, create_fake_bot
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+SAMPLES = Path(__file__).resolve().parents[2] / "core" / "sample"
+CATALOGS = Catalogs()  # parsing the catalogues once is enough for the whole run
+
+
+@dataclass
+class World:
+    core: CoreContext
+    fake: FakeTelegram
+    clock: FixedClock
+    person: Callable[..., Person]
+    restart: Callable[[], Awaitable[None]]
+
+    async def order(self, shop: str, number: str) -> Order:
+        async with self.core.unit_of_work() as uow:
+            order = await uow.orders.get_by_key(shop, normalize_order_number(number))
+        assert order is not None
+        return order
+
+    async def start_link(self, shop: str, number: str) -> str:
+        """The /start payload of the link in the order e-mail."""
+        link = order_link(self.core, await self.order(shop, number))
+        return link.split("?start=", 1)[1]
+
+    async def cases_of(self, user_id: int):  # noqa: ANN201 - list[Case]
+        async with self.core.unit_of_work() as uow:
+            return await uow.cases.list_for_buyer(user_id)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.sqlite3")
+    await upgrade(engine)
+    sessions = create_session_factory(engine)
+    clock = FixedClock(NOW)
+    core = CoreContext(
+        config=load_config(),
+        unit_of_work=lambda: UnitOfWork(sessions),
+        evidence=EvidenceStore(tmp_path / "evidence"),
+        clock=clock,
+    )
+    await import_orders(core, SAMPLES / "orders.sample.json")
+    fake = FakeTelegram()
+    bot = create_fake_bot(fake)
+    state = {"dispatcher": create_dispatcher(core, CATALOGS)}
+    drivers: list[FeedDriver] = []
+
+    def person(user_id: int, name: str, language: str = "en") -> Person:
+        driver = FeedDriver(state["dispatcher"], bot)
+        drivers.append(driver)
+        return Person(fake, driver, user_id, name, language)
+
+    async def restart() -> None:
+        """A new Dispatcher, as after a process restart: only the database remembers."""
+        state["dispatcher"] = create_dispatcher(core, Catalogs())
+        for driver in drivers:
+            driver.dispatcher = state["dispatcher"]
+
+    try:
+        yield World(core, fake, clock, person, restart)
+    finally:
+        await bot.session.close()
+        await engine.dispose()
