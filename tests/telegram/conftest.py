@@ -49,7 +49,7 @@ class World:
         link = order_link(self.core, await self.order(shop, number))
         return link.split("?start=", 1)[1]
 
-    async def cases_of(self, user_id: int):  # noqa: ANN201 - list[Case]
+    async def cases_of(self, user_id: int):
         async with self.core.unit_of_work() as uow:
             return await uow.cases.list_for_buyer(user_id)
 

@@ -34,7 +34,7 @@ def source_messages() -> dict[str, str | None]:
     return found
 
 
-def catalogue(language: str):  # noqa: ANN201 - a babel Catalog
+def catalogue(language: str):
     with (LOCALES_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
         return read_po(handle, locale=language)
 
