@@ -1,19 +1,32 @@
-"""Test support: a fake Telegram Bot API and people who talk to the bot.
+"""Test support: the fake Telegram lives in :mod:`bot.testing` (the demo ships it).
 
-* :mod:`.fake_telegram` — ``FakeTelegram``: Telegram's state and rules for one bot.
-* :mod:`.fake_session` — ``FakeSession``/``create_fake_bot``: aiogram talks to it in-process.
-* :mod:`.fake_server` — ``FakeTelegramServer``: the same over HTTP on loopback.
-* :mod:`.people` — ``Person``, ``FeedDriver``, ``PollingDriver``: tests as user stories.
-* :mod:`.entities` — Telegram's HTML/MarkdownV2 parsing; :mod:`.bot_api_spec` — the method table.
-
-Import these as ``tests.support.…`` (never ``support.…``: two copies of a module break
-``isinstance``).
+``tests.support.X`` is the very same module as ``bot.testing.X`` (aliased, not copied), so
+``isinstance`` checks hold whichever name a test imports.
 """
 
-from .fake_server import FakeTelegramServer
-from .fake_session import FakeSession, create_fake_bot
-from .fake_telegram import FakeApiError, FakeTelegram, Upload
-from .people import FeedDriver, Person, PollingDriver
+import sys
+
+from bot import testing as _testing
+from bot.testing import (
+    FakeApiError,
+    FakeSession,
+    FakeTelegram,
+    FakeTelegramServer,
+    FeedDriver,
+    Person,
+    PollingDriver,
+    Upload,
+    bot_api_spec,
+    create_fake_bot,
+    entities,
+    fake_server,
+    fake_session,
+    fake_telegram,
+    people,
+)
+
+for _module in (bot_api_spec, entities, fake_server, fake_session, fake_telegram, people):
+    sys.modules[f"{__name__}.{_module.__name__.rsplit('.', 1)[1]}"] = _module
 
 __all__ = [
     "FakeApiError",
@@ -26,3 +39,4 @@ __all__ = [
     "Upload",
     "create_fake_bot",
 ]
+del _testing

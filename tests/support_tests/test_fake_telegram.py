@@ -550,7 +550,7 @@ async def test_standalone_server_prints_its_url() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.support.fake_server",
+        "bot.testing.fake_server",
         "--port",
         "0",
         "--user",

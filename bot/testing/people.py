@@ -4,12 +4,12 @@ A :class:`Person` acts on a :class:`FakeTelegram` (each action makes the update 
 make) and then lets a *driver* deliver the new updates to the bot and wait until the bot is
 done answering:
 
-* :class:`FeedDriver` (in-process, with :class:`~tests.support.fake_session.FakeSession`):
+* :class:`FeedDriver` (in-process, with :class:`~bot.testing.fake_session.FakeSession`):
   takes the new updates from the queue and awaits ``dispatcher.feed_update(bot, update)`` for
   each, in order, one update at a time (album items too: one update per photo, as Telegram
   sends them; ``concurrent=True`` feeds one action's updates at once, like polling with
   ``handle_as_tasks``). A handler's exception fails the test with its own traceback.
-* :class:`PollingDriver` (the bot polls a :class:`~tests.support.fake_server.FakeTelegramServer`
+* :class:`PollingDriver` (the bot polls a :class:`~bot.testing.fake_server.FakeTelegramServer`
   on its own, e.g. ``dp.start_polling`` in a task or the real bot process): waits until every
   queued update was confirmed by getUpdates and the bot made no call for ``quiet`` seconds.
 

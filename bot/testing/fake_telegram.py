@@ -10,13 +10,13 @@ methods the way Telegram does, refusing what Telegram refuses, with Telegram's e
 * the update queue (``update_id`` counter, ``getUpdates`` long polling with offsets, webhook
   info), callback queries and their answers, commands per scope/language, chat actions.
 
-Two transports put it behind aiogram: :class:`tests.support.fake_session.FakeSession`
-(in-process, fast) and :class:`tests.support.fake_server.FakeTelegramServer` (HTTP on
+Two transports put it behind aiogram: :class:`bot.testing.fake_session.FakeSession`
+(in-process, fast) and :class:`bot.testing.fake_server.FakeTelegramServer` (HTTP on
 loopback, for the real bot process). Both end in :meth:`FakeTelegram.call`.
 
 Tests play the people with the ``user_*`` methods and :meth:`FakeTelegram.press` (each makes
 an update), and read what people saw with :meth:`messages_to`, :meth:`last_message` and
-:meth:`buttons`. :mod:`tests.support.people` wraps this into a ``Person``.
+:meth:`buttons`. :mod:`bot.testing.people` wraps this into a ``Person``.
 
 Message dicts returned by :meth:`messages_to`/:meth:`history` are Bot API ``Message`` JSON plus
 up to two keys that are not part of the API (never sent to the bot): ``"html"`` (the raw text

@@ -6,7 +6,7 @@ method, each parameter's name, its types as Telegram writes them (``"Integer or 
 ``"InputFile or String"``, ``"Array of MessageEntity"``…) and whether it is required. It lives in
 the repository so that the tests need nothing outside it. Regenerate it after a Bot API update:
 
-    python -m tests.support.bot_api_spec /work/shared/telegram-bot-api/api.json
+    python -m bot.testing.bot_api_spec /work/shared/telegram-bot-api/api.json
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ While ``fake.unreachable`` is set, connections are dropped without an answer (ai
 
 Standalone (the demo starts it this way; it prints its URL on the first line of stdout)::
 
-    python -m tests.support.fake_server --port 8081 [--user 1001:Ana:es ...]
+    python -m bot.testing.fake_server --port 8081 [--user 1001:Ana:es ...]
 """
 
 from __future__ import annotations
