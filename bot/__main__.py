@@ -222,9 +222,10 @@ def config_check() -> None:
     click.echo(f"Database: {settings.database_url}")
     for shop_id, shop in config.shops.items():
         policy = shop.policy
+        change_of_mind = _days(policy.change_of_mind_days) if policy.change_of_mind else "no"
         click.echo(
             f"- {shop_id}: {shop.name} ({shop.currency}, {shop.language}); "
-            f"change of mind {_days(policy.change_of_mind_days) if policy.change_of_mind else 'no'}, "
+            f"change of mind {change_of_mind}, "
             f"defects {policy.defect_days} days; {len(shop.sellers)} seller(s)"
         )
     click.echo(f"Suppliers: {', '.join(sorted(config.suppliers)) or 'none'}")

@@ -46,7 +46,6 @@ from aiogram.types import (
     TelegramObject,
     Update,
 )
-
 from tests.support.entities import EntityParseError, parse_text
 from tests.support.fake_server import FakeTelegramServer
 from tests.support.fake_session import FakeSession, create_fake_bot
