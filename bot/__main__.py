@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,6 +73,32 @@ def run_command() -> None:
     # Failures while running are not "expected": they keep their traceback in the log.
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_polling(settings))
+
+
+@cli.command("demo")
+@click.option(
+    "--script",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Replay the commands in FILE and print the transcript instead of asking.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the demo's database and evidence here (default: a temporary directory).",
+)
+def demo_command(script: Path | None, data_dir: Path | None) -> None:
+    """Try the bot with no token and no network: a fake Telegram on this machine, the sample
+    shops and orders, and you chatting in the terminal as a buyer, a seller or an agent."""
+    from bot.demo import run_demo
+
+    logging.getLogger().setLevel(logging.ERROR)
+    lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rd-demo-")))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            sys.exit(asyncio.run(run_demo(data_dir=data_dir.resolve(), script=lines)))
 
 
 @cli.command("import-orders")

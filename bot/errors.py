@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import ErrorEvent
 
 from bot.i18n import Catalogs, Translator
@@ -21,6 +22,15 @@ def make_router(catalogs: Catalogs) -> Router:
         update = event.update
         user = data.get("event_from_user")
         chat = data.get("event_chat")
+        if isinstance(event.exception, TelegramForbiddenError) and user is not None:
+            # the person blocked the bot: nothing to apologise to; remember it for the senders
+            core = data.get("core")
+            if core is not None:
+                async with core.unit_of_work() as uow:
+                    await uow.users.set_reachable(user.id, False, core.now())
+                    await uow.commit()
+            log.info("user %s blocked the bot (update %s)", user.id, update.update_id)
+            return True
         log.error(
             "update %s from user %s in chat %s failed: %r",
             update.update_id,

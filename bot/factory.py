@@ -11,7 +11,7 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 
-from bot import errors
+from bot import errors, retries
 from bot.i18n import DEFAULT, SUPPORTED, Catalogs, Translator
 from bot.middlewares import UserContext
 from bot.routers import fallback, human, my_cases, open_case, policy, start
@@ -29,9 +29,8 @@ def create_bot(
             if api_url
             else TelegramAPIServer.from_base("https://api.telegram.org")
         )
-    return Bot(
-        token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
-    )
+    bot = Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    return retries.install(bot)  # 429s and network errors are waited out, not shown to people
 
 
 def create_dispatcher(

@@ -35,10 +35,13 @@ class UserContext(BaseMiddleware):
                     known is None
                     or known.language_code != user.language_code
                     or known.first_name != user.first_name
+                    or not known.reachable
                 ):
                     await uow.users.touch(
                         user.id, user.first_name, user.language_code, self.core.now()
                     )
+                    if known is not None and not known.reachable:  # writing again: unblocked
+                        await uow.users.set_reachable(user.id, True, self.core.now())
                     await uow.commit()
             if known is not None and known.chosen_language:
                 language = resolve_language(known.chosen_language)

@@ -84,9 +84,13 @@ class Flow:
         if not history:
             await self.cancel()
             return
-        previous = history.pop()
+        previous = history.pop().split(":")[-1]
         await self.update(history=history)
-        await ASK[previous.split(":")[-1]](self)
+        if previous == "quantity":  # every quantity was answered: ask them all again
+            order = await self.order()
+            chosen = (await self.data()).get("chosen") or {}
+            await self.update(pending_qty=lines_needing_quantity(order, chosen) if order else [])
+        await ASK[previous](self)
 
     async def cancel(self) -> None:
         await self.state.clear()
@@ -172,6 +176,13 @@ async def ask_items(flow: Flow) -> None:
         flow.tr("Which items is it about? Tap to select, then Continue."),
         keyboards.lines(flow.tr, order, chosen),
     )
+
+
+def lines_needing_quantity(order: Order, chosen: dict[str, int]) -> list[int]:
+    """The chosen lines of which the buyer bought more than one: how many is the question."""
+    return [
+        int(k) for k in chosen if (line := order.line(int(k))) is not None and line.quantity > 1
+    ]
 
 
 async def ask_quantity(flow: Flow) -> None:
@@ -792,12 +803,7 @@ def make_router() -> Router:
             if not chosen:
                 await ask_items(flow)
                 return
-            pending = [
-                int(k)
-                for k, v in chosen.items()
-                if (line := order.line(int(k))) is not None and line.quantity > 1
-            ]
-            await flow.update(pending_qty=pending)
+            await flow.update(pending_qty=lines_needing_quantity(order, chosen))
             await flow.step("quantity")
             return
         line = order.line(callback_data.line_no)
