@@ -242,16 +242,39 @@ async def ask_description(flow: Flow) -> None:
         )
 
 
+def _evidence_missing(data: dict[str, Any]) -> list[tuple[str, int]]:
+    """What the policy still needs, as (photos | videos | media, how many): a photo does not
+    stand in for a required video."""
+    need = data.get("need", {})
+    have = data.get("evidence", [])
+    videos = sum(1 for e in have if e["kind"] == "video")
+    photos = len(have) - videos
+    missing = []
+    if photos < need.get("photos", 0):
+        missing.append(("photos", need["photos"] - photos))
+    if videos < need.get("videos", 0):
+        missing.append(("videos", need["videos"] - videos))
+    counted = min(photos, need.get("photos", 0)) + min(videos, need.get("videos", 0))
+    spare = len(have) - counted
+    promised = counted + sum(count for _, count in missing) + spare
+    if promised < need.get("media", 0):
+        missing.append(("media", need["media"] - promised))
+    return missing
+
+
 def _evidence_prompt(tr: Translator, data: dict[str, Any]) -> str:
     need = data.get("need", {})
     have = data.get("evidence", [])
     guide = data.get("guide", [])
     total = max(need.get("photos", 0) + need.get("videos", 0), need.get("media", 0))
+    missing = _evidence_missing(data)
+    # what counts towards the minimum: all of it once complete, else total less what is missing
+    progress = len(have) if not missing else total - sum(count for _, count in missing)
     lines = []
     if guide:
-        index = min(len(have), len(guide) - 1)
+        index = min(progress, len(guide) - 1)
         shot = texts.SHOTS.get(guide[index])
-        if shot is not None and len(have) < max(total, len(guide)):
+        if shot is not None and progress < max(total, len(guide)):
             lines.append(shot(tr))
     if need.get("videos"):
         lines.append(tr.plural("A video is needed.", "{n} videos are needed.", need["videos"]))
@@ -259,10 +282,13 @@ def _evidence_prompt(tr: Translator, data: dict[str, Any]) -> str:
         lines.append(
             tr(
                 "Received {have} of at least {total}. You can send several at once.",
-                have=len(have),
+                have=progress,
                 total=total,
             )
         )
+        if missing and progress < len(have):  # something came that does not count
+            items = ", ".join(texts.missing_line(tr, what, count) for what, count in missing)
+            lines.append(tr("Still needed: {items}.", items=items))
     else:
         lines.append(
             tr("Photos or a short video help the shop decide quickly. Send them, or press Done.")
@@ -271,15 +297,7 @@ def _evidence_prompt(tr: Translator, data: dict[str, Any]) -> str:
 
 
 def _evidence_complete(data: dict[str, Any]) -> bool:
-    need = data.get("need", {})
-    have = data.get("evidence", [])
-    videos = sum(1 for e in have if e["kind"] == "video")
-    photos = len(have) - videos
-    return (
-        photos >= need.get("photos", 0)
-        and videos >= need.get("videos", 0)
-        and len(have) >= need.get("media", 0)
-    )
+    return not _evidence_missing(data)
 
 
 async def ask_evidence(flow: Flow) -> None:
@@ -303,6 +321,7 @@ async def ask_resolution(flow: Flow) -> None:
         await flow.step("confirm")
         return
     await flow.state.set_state(OpenCase.resolution)
+    await flow.update(offered=allowed)
     await flow.say(flow.tr("What would you prefer?"), keyboards.resolutions(flow.tr, allowed))
 
 
@@ -604,7 +623,8 @@ async def take_evidence(flow: Flow, message: Message) -> None:
             tr(
                 "That file is too large (over {mb} MB). Please send a photo or a shorter video.",
                 mb=limit // (1024 * 1024),
-            )
+            ),
+            keyboards.evidence(tr, can_finish=_evidence_complete(await flow.data())),
         )
         return
     item["media_group_id"] = message.media_group_id
@@ -835,6 +855,11 @@ def make_router() -> Router:
         pending = list(data.get("pending_qty", []))
         if not pending or pending[0] != callback_data.line_no:
             return  # an old button
+        order = await flow.order()
+        line = order.line(callback_data.line_no) if order else None
+        if line is None or not 1 <= callback_data.quantity <= line.quantity:
+            await ask_quantity(flow)  # a forged button: ask again
+            return
         chosen = dict(data.get("chosen") or {})
         chosen[str(callback_data.line_no)] = callback_data.quantity
         await flow.update(chosen=chosen, pending_qty=pending[1:])
@@ -912,7 +937,8 @@ def make_router() -> Router:
                 tr(
                     "That is too long: please keep it under {limit} characters.",
                     limit=case_service.MAX_DESCRIPTION,
-                )
+                ),
+                keyboards.only_nav(tr),
             )
             return
         wants_person = bool(ESCALATION_WORDS.search(text))
@@ -969,9 +995,8 @@ def make_router() -> Router:
     ) -> None:
         await query.answer()
         flow = flow_of(query, bot, state, tr, core)
-        try:
-            Resolution(callback_data.code)
-        except ValueError:
+        if callback_data.code not in (await flow.data()).get("offered", []):
+            await ask_resolution(flow)  # not one of the buttons shown: ask again
             return
         await flow.update(resolution=callback_data.code)
         await flow.step("confirm")
