@@ -82,6 +82,10 @@ class Flow:
         while history and history[-1] == current:
             history.pop()
         if not history:
+            if current == OpenCase.order.state and data.get("typing_other"):
+                await self.update(typing_other=False)
+                await ask_order(self)  # from typing a number back to the list of their orders
+                return
             await self.cancel()
             return
         previous = history.pop().split(":")[-1]
@@ -738,6 +742,7 @@ def make_router() -> Router:
             await flow.update(purpose="case", reason=Reason.NOT_RECEIVED.value, history=[])
         if callback_data.order_id == 0:
             await flow.state.set_state(OpenCase.order)
+            await flow.update(typing_other=True)
             await flow.say(tr("Please type your order number."), keyboards.only_nav(tr))
             return
         for order in await linking.buyer_orders(core, flow.actor):
@@ -792,7 +797,7 @@ def make_router() -> Router:
         except CoreError as exc:
             await flow.say(
                 texts.error(tr, exc) + "\n" + tr("Please type your order number again."),
-                keyboards.only_nav(tr),
+                keyboards.only_nav(tr, back=bool(data.get("typing_other"))),
             )
             await state.set_state(OpenCase.order)
             return

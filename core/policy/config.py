@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from core.cases.reasons import Party, Reason, Resolution
 
@@ -241,7 +242,7 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError(str(file), key or "(top level)", _describe(error)) from exc
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key (check the spelling against the sample configuration)"
     if error["type"] == "missing":
