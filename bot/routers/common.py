@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from aiogram import Bot
+from aiogram.fsm.context import FSMContext
 from aiogram.types import InlineKeyboardMarkup, Message, User
 
 from core.cases.model import Actor
@@ -16,6 +17,15 @@ _PIECE = re.compile(r"<[^>]*>|&#?\w+;|.", re.DOTALL)
 
 def buyer(user: User) -> Actor:
     return Actor.buyer(user.id, user.first_name)
+
+
+async def fresh_start(state: FSMContext) -> None:
+    """Forget the conversation, but not that the buyer asked for a person: their next case
+    still goes straight to an agent."""
+    wants_person = bool((await state.get_data()).get("wants_person"))
+    await state.clear()
+    if wants_person:
+        await state.update_data(wants_person=True)
 
 
 def _length(text: str) -> int:

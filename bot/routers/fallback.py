@@ -10,6 +10,8 @@ from bot import keyboards
 from bot.i18n import Translator
 from bot.routers import open_case
 from bot.routers.common import buyer
+from bot.routers.open_case import evidence_of
+from bot.states import OpenCase
 from core.errors import CoreError
 from core.orders.numbers import find_order_numbers
 from core.services import linking
@@ -35,8 +37,16 @@ def make_router() -> Router:
             await open_case.start(flow, purpose="case", order=order, description=message.text)
             return
         if numbers:  # a number we cannot tie to this buyer yet: check ownership first
-            await open_case.start(flow, purpose="case", description=message.text)
-            await flow.update(typed_number=numbers[0])
+            wants_person = bool((await state.get_data()).get("wants_person"))
+            await state.clear()
+            await state.set_state(OpenCase.order)  # Back from the check asks for the number
+            await flow.update(
+                purpose="case",
+                history=[],
+                wants_person=wants_person,
+                description=message.text,
+                typed_number=numbers[0],
+            )
             await flow.step("check")
             return
         await message.answer(
@@ -46,10 +56,14 @@ def make_router() -> Router:
 
     @router.message(F.chat.type == "private")
     async def anything_else(message: Message, tr: Translator) -> None:
-        await message.answer(
-            tr("I can only read text, photos and videos here. Choose what you need below."),
-            reply_markup=keyboards.main_menu(tr),
-        )
+        if evidence_of(message)[0] is not None:  # a photo with nothing to attach it to yet
+            text = tr(
+                "Thank you. To send photos or videos, first choose below what they are about, "
+                "or open your case under “My cases”."
+            )
+        else:
+            text = tr("I can only read text, photos and videos here. Choose what you need below.")
+        await message.answer(text, reply_markup=keyboards.main_menu(tr))
 
     @router.callback_query()
     async def stale_button(query: CallbackQuery, tr: Translator) -> None:

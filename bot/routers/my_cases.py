@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -10,7 +11,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import keyboards, texts
 from bot.callbacks import CaseCb, MenuCb, NavCb
 from bot.i18n import Translator
-from bot.routers.common import buyer, send
+from bot.routers.common import buyer, fresh_start, send
 from bot.routers.open_case import Flow, evidence_of, store_evidence
 from bot.states import CaseFollowUp
 from core.errors import CoreError
@@ -49,7 +50,7 @@ def make_router() -> Router:
         message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
     ) -> None:
         assert message.from_user is not None
-        await state.clear()
+        await fresh_start(state)
         await show_list(bot, message.chat.id, message.from_user, tr, core)
 
     @router.callback_query(MenuCb.filter(F.action == "cases"))
@@ -57,7 +58,7 @@ def make_router() -> Router:
         query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
     ) -> None:
         await query.answer()
-        await state.clear()
+        await fresh_start(state)
         await show_list(bot, query.from_user.id, query.from_user, tr, core)
 
     @router.callback_query(CaseCb.filter())
@@ -188,18 +189,33 @@ def make_router() -> Router:
             await state.clear()
             await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
             return
-        if added and not message.media_group_id:
-            await message.answer(
-                tr.plural(
-                    "Case {number} has one photo or video.",
-                    "Case {number} has {n} photos or videos.",
-                    len(case.evidence),
-                    number=case.number,
-                ),
-                reply_markup=keyboards.evidence(tr, can_finish=True),
-            )
+        if not added:
+            return  # Telegram delivered it twice
+        text = tr.plural(
+            "Case {number} has one photo or video.",
+            "Case {number} has {n} photos or videos.",
+            len(case.evidence),
+            number=case.number,
+        )
+        markup = keyboards.evidence(tr, can_finish=True)
+        albums = dict((await state.get_data()).get("album_messages", {}))
+        group = message.media_group_id
+        if group and group in albums:
+            try:  # one answer per album: the count is updated in place
+                await bot.edit_message_text(
+                    text, chat_id=message.chat.id, message_id=albums[group], reply_markup=markup
+                )
+                return
+            except TelegramBadRequest:
+                pass  # that answer is gone: send a new one
+        sent = await message.answer(text, reply_markup=markup)
+        if group:
+            albums[group] = sent.message_id
+            await state.update_data(album_messages=albums)
 
-    @router.callback_query(NavCb.filter(F.action == "done"), CaseFollowUp.evidence)
+    @router.callback_query(
+        NavCb.filter(F.action.in_({"done", "back", "cancel"})), CaseFollowUp.evidence
+    )
     async def follow_up_done(
         query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
     ) -> None:

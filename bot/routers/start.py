@@ -11,7 +11,7 @@ from bot import keyboards, texts
 from bot.callbacks import LangCb, MenuCb
 from bot.i18n import Catalogs, Translator
 from bot.routers import open_case
-from bot.routers.common import buyer
+from bot.routers.common import buyer, fresh_start
 from core.errors import CoreError
 from core.services import linking
 from core.services.context import CoreContext
@@ -42,7 +42,7 @@ def make_router() -> Router:
         core: CoreContext,
     ) -> None:
         assert message.from_user is not None
-        await state.clear()
+        await fresh_start(state)
         try:
             result = await linking.link_by_token(core, message.from_user.id, command.args or "")
         except CoreError as exc:
@@ -64,7 +64,7 @@ def make_router() -> Router:
     @router.message(Command("menu"))
     async def start(message: Message, state: FSMContext, tr: Translator) -> None:
         assert message.from_user is not None
-        await state.clear()
+        await fresh_start(state)
         await message.answer(
             greeting(tr, message.from_user.first_name), reply_markup=keyboards.main_menu(tr)
         )
@@ -139,7 +139,7 @@ def make_router() -> Router:
                     reply_markup=keyboards.languages(),
                 )
             case _:
-                await state.clear()
+                await fresh_start(state)
                 await bot.send_message(
                     query.from_user.id,
                     tr("What do you need help with?"),

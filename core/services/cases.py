@@ -499,17 +499,22 @@ def _check_amount(case: Case, resolution: Resolution, amount: Money | None) -> M
         raise ValidationFailed("a partial refund needs an amount", code="amount_required")
     if amount is None:
         return None
+    return _within(case, amount, offered)
+
+
+def _within(case: Case, amount: Money, maximum: Money) -> Money:
+    """An amount in the case's currency, above zero and at most ``maximum``."""
     if amount.currency != case.currency:
         raise ValidationFailed(
             f"the amount must be in {case.currency}",
             code="wrong_currency",
             currency=case.currency,
         )
-    if amount.minor <= 0 or amount > offered:
+    if amount.minor <= 0 or amount > maximum:
         raise ValidationFailed(
-            "the amount must be above zero and at most the refund the policy allows",
+            f"the amount must be above zero and at most {maximum}",
             code="amount_out_of_range",
-            maximum=offered.as_decimal_string(),
+            maximum=maximum.as_decimal_string(),
             currency=case.currency,
         )
     return amount
@@ -793,20 +798,7 @@ async def record_refund(
     def mutate(case: Case) -> None:
         if case.resolution is None or not case.resolution.moves_money:
             raise ValidationFailed("this case was not decided as a refund", code="no_refund_due")
-        granted = case.refund_amount or Money.zero(case.currency)
-        if amount.currency != case.currency:
-            raise ValidationFailed(
-                f"the amount must be in {case.currency}",
-                code="wrong_currency",
-                currency=case.currency,
-            )
-        if amount.minor <= 0 or amount > granted:
-            raise ValidationFailed(
-                "the refund must be above zero and at most the approved amount",
-                code="amount_out_of_range",
-                maximum=granted.as_decimal_string(),
-                currency=case.currency,
-            )
+        _within(case, amount, case.refund_amount or Money.zero(case.currency))
         case.refunded_amount = (case.refunded_amount or Money.zero(case.currency)) + amount
         case.refund_reference = reference
         case.money = MoneyStatus.REFUNDED
