@@ -119,6 +119,19 @@ def status(tr: Translator, value: CaseStatus | str) -> str:
     return STATUSES[CaseStatus(value)](tr)
 
 
+# Product categories a policy names (non-returnable ones above all); others show as written.
+CATEGORIES: dict[str, Render] = {
+    "swimwear": lambda tr: tr("swimwear"),
+    "underwear": lambda tr: tr("underwear"),
+    "cosmetics": lambda tr: tr("cosmetics"),
+}
+
+
+def category(tr: Translator, code: str) -> str:
+    words = CATEGORIES.get(code)
+    return words(tr) if words else code.replace("-", " ").replace("_", " ")
+
+
 def bold(text: str) -> Html:
     return Html(f"<b>{escape(text)}</b>")
 
@@ -166,7 +179,7 @@ def explanation(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
         case "category_not_returnable":
             return tr(
                 "Items of this kind ({category}) cannot be returned for a change of mind.",
-                category=p["category"],
+                category=category(tr, p["category"]),
             )
         case "change_of_mind_not_accepted":
             return tr("This shop does not accept returns for a change of mind.")
@@ -398,6 +411,8 @@ def case_card(tr: Translator, case: Case, order: Order | None = None) -> str:
             line = order.line(case_line_.line_no)
             if line is not None:
                 lines.append(f"• {escape(line.title)} × {case_line_.quantity}")
+    if case.description:  # the buyer's story, or the new address they asked for
+        lines.append(tr("Your words: {text}", text=case.description[:500]))
     if case.resolution:
         lines.append(tr("Outcome: {resolution}", resolution=resolution(tr, case.resolution)))
     if case.refund_amount is not None:

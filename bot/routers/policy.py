@@ -5,26 +5,55 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery
 
-from bot import keyboards
+from bot import keyboards, texts
 from bot.callbacks import MenuCb, ShopCb
 from bot.i18n import Html, Translator, escape
 from bot.routers.common import buyer, send
+from core.cases.reasons import Party, Reason
 from core.money import Money
-from core.policy.config import Config, Shop
+from core.policy.config import Config, Shop, WindowFrom
+from core.policy.defaults import effective_rule
 from core.services import linking
 from core.services.context import CoreContext
+
+
+def _change_of_mind_window(tr: Translator, days: int, start: WindowFrom) -> str:
+    match start:
+        case WindowFrom.SHIPPING:
+            return tr("• Changed your mind? Return it within {days} days of shipping.", days=days)
+        case WindowFrom.ORDER:
+            return tr("• Changed your mind? Return it within {days} days of your order.", days=days)
+        case _:
+            return tr("• Changed your mind? Return it within {days} days of delivery.", days=days)
+
+
+def _defect_window(tr: Translator, days: int, start: WindowFrom) -> str:
+    match start:
+        case WindowFrom.SHIPPING:
+            return tr(
+                "• Damaged, wrong, faulty or not as described? Tell us within {days} days "
+                "of shipping; the shop pays any return postage.",
+                days=days,
+            )
+        case WindowFrom.ORDER:
+            return tr(
+                "• Damaged, wrong, faulty or not as described? Tell us within {days} days "
+                "of your order; the shop pays any return postage.",
+                days=days,
+            )
+        case _:
+            return tr(
+                "• Damaged, wrong, faulty or not as described? Tell us within {days} days "
+                "of delivery; the shop pays any return postage.",
+                days=days,
+            )
 
 
 def policy_text(tr: Translator, config: Config, shop: Shop) -> str:
     policy = shop.policy
     lines = [tr("Return policy of {shop}", shop=shop.name), ""]
     if policy.change_of_mind:
-        lines.append(
-            tr(
-                "• Changed your mind? Return it within {days} days of delivery.",
-                days=policy.change_of_mind_days,
-            )
-        )
+        lines.append(_change_of_mind_window(tr, policy.change_of_mind_days, policy.window_from))
         if policy.restocking_fee_percent > 0:
             lines.append(
                 tr(
@@ -32,23 +61,23 @@ def policy_text(tr: Translator, config: Config, shop: Shop) -> str:
                     percent=Html(escape(tr.percent(policy.restocking_fee_percent))),
                 )
             )
-        lines.append(tr("  You pay the return postage for a change of mind."))
+        rule = effective_rule(Reason.CHANGED_MIND, policy.reasons.get(Reason.CHANGED_MIND))
+        if rule.return_shipping is Party.SELLER:
+            lines.append(tr("  The shop pays the return postage, even for a change of mind."))
+        else:
+            lines.append(tr("  You pay the return postage for a change of mind."))
     else:
         lines.append(tr("• Returns for a change of mind are not accepted."))
     if policy.non_returnable_categories:
         lines.append(
             tr(
                 "• Not returnable for a change of mind: {categories}.",
-                categories=", ".join(policy.non_returnable_categories),
+                categories=", ".join(
+                    texts.category(tr, code) for code in policy.non_returnable_categories
+                ),
             )
         )
-    lines.append(
-        tr(
-            "• Damaged, wrong, faulty or not as described? Tell us within {days} days "
-            "of delivery; the shop pays any return postage.",
-            days=policy.defect_days,
-        )
-    )
+    lines.append(_defect_window(tr, policy.defect_days, policy.window_from))
     lines.append(tr("• Please keep photos of the parcel and the item: they speed things up."))
     if policy.refund_without_return_below > 0:
         threshold = Money.parse(policy.refund_without_return_below, shop.currency)
@@ -71,12 +100,23 @@ def policy_text(tr: Translator, config: Config, shop: Shop) -> str:
             days=config.lifecycle.resolution_days,
         )
     )
-    for rights in config.minimum_rights.values():
-        if rights.change_of_mind_days:
+    for name, rights in config.minimum_rights.items():
+        if not rights.change_of_mind_days:
+            continue
+        if name.lower() == "eu":
             lines.append(
                 tr(
                     "• Buyers in the EU and EEA may always withdraw within {days} days "
                     "of delivery, whatever the shop's own window.",
+                    days=rights.change_of_mind_days,
+                )
+            )
+        else:  # the countries by their codes, as the configuration lists them
+            lines.append(
+                tr(
+                    "• Buyers in {countries} may always withdraw within {days} days "
+                    "of delivery, whatever the shop's own window.",
+                    countries=", ".join(rights.countries),
                     days=rights.change_of_mind_days,
                 )
             )

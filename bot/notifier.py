@@ -1,0 +1,222 @@
+"""The outbox sender: delivers every queued notification, within Telegram's limits.
+
+Rows are written by the core in the same transaction as the change they announce; this loop
+sends them oldest first, at most one message a second per private chat, one every three
+seconds per group (20 a minute) and about 30 a second overall; it waits as told on 429,
+retries network and server errors with backoff, and marks a buyer who blocked the bot as
+unreachable (and tells the shop). A row is marked sent right after Telegram accepted it, so a
+restart resumes with what is still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+
+from bot import notifications
+from bot.i18n import Catalogs, Translator
+from bot.routers.common import send
+from core.persistence.repositories.outbox import OutboxMessage
+from core.services.context import CoreContext
+
+log = logging.getLogger("returns_desk.notifier")
+
+MAX_ATTEMPTS = 8
+
+
+class SendLimits:
+    """Telegram's pacing: per chat, per group and overall. Entries of quiet chats are dropped
+    so the table stays small."""
+
+    def __init__(
+        self,
+        *,
+        per_second: float = 30.0,
+        private_interval: float = 1.0,
+        group_interval: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.global_interval = 1.0 / per_second
+        self.private_interval = private_interval
+        self.group_interval = group_interval
+        self.clock = clock
+        self._last: dict[int, float] = {}
+        self._last_any = 0.0
+
+    def ready(self, chat_id: int) -> bool:
+        now = self.clock()
+        interval = self.group_interval if chat_id < 0 else self.private_interval
+        return now - self._last.get(chat_id, -1e9) >= interval
+
+    async def wait_turn(self) -> None:
+        delay = self._last_any + self.global_interval - self.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def sent(self, chat_id: int) -> None:
+        now = self.clock()
+        self._last[chat_id] = now
+        self._last_any = now
+        if len(self._last) > 1000:
+            horizon = now - max(self.group_interval, self.private_interval)
+            self._last = {chat: at for chat, at in self._last.items() if at >= horizon}
+
+
+class Notifier:
+    def __init__(
+        self,
+        bot: Bot,
+        core: CoreContext,
+        catalogs: Catalogs,
+        *,
+        agents_chat_id: int | None = None,
+        limits: SendLimits | None = None,
+        idle: float = 1.0,
+    ) -> None:
+        self.bot = bot
+        self.core = core
+        self.catalogs = catalogs
+        self.agents_chat_id = agents_chat_id
+        self.limits = limits or SendLimits()
+        self.idle = idle
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set; then send what is due once more and return."""
+        while not stop.is_set():
+            try:
+                sent = await self.send_due()
+            except Exception:  # keep the loop alive; the row stays pending
+                log.exception("the notifier pass failed")
+                sent = 0
+            if not sent:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.idle)
+                except TimeoutError:
+                    pass
+        await self.send_due()
+
+    async def send_due(self, limit: int = 50) -> int:
+        """One pass over the due rows; returns how many were settled (sent or given up)."""
+        async with self.core.unit_of_work() as uow:
+            due = await uow.outbox.pending(now=self.core.now(), limit=limit)
+        settled = 0
+        busy: set[int] = set()  # chats that must wait: later rows for them wait too (order)
+        for message in due:
+            chats = await self._recipients(message)
+            if any(chat in busy or not self.limits.ready(chat) for chat in chats):
+                busy.update(chats)
+                continue
+            settled += await self._deliver(message, chats)
+        return settled
+
+    async def _recipients(self, message: OutboxMessage) -> list[int]:
+        if message.chat_id is not None:
+            return [message.chat_id]
+        if message.recipient_role == "agents":
+            if self.agents_chat_id is not None:
+                return [self.agents_chat_id]
+            return list(self.core.config.deployment.agents)
+        return []
+
+    async def _language(self, message: OutboxMessage, chat_id: int) -> Translator:
+        shop = self.core.config.shops.get(message.shop or "")
+        fallback = shop.language if shop is not None else None
+        if chat_id < 0:
+            return self.catalogs.get(fallback)
+        async with self.core.unit_of_work() as uow:
+            user = await uow.users.get(chat_id)
+        return self.catalogs.get(user.language if user and user.language else fallback)
+
+    async def _render(
+        self, message: OutboxMessage, tr: Translator
+    ) -> notifications.Rendered | None:
+        case = order = None
+        if message.case_id is not None:
+            async with self.core.unit_of_work() as uow:
+                case = await uow.cases.get(message.case_id)
+                if case is not None:
+                    order = await uow.orders.get(case.order_id)
+        if message.recipient_role == "buyer":
+            return notifications.for_buyer(tr, message, case)
+        return notifications.for_staff(tr, message, case, order)
+
+    async def _deliver(self, message: OutboxMessage, chats: list[int]) -> int:
+        now = self.core.now()
+        try:
+            for chat_id in chats:
+                tr = await self._language(message, chat_id)
+                rendered = await self._render(message, tr)
+                if rendered is None:
+                    continue  # nothing this recipient needs to read
+                await self.limits.wait_turn()
+                await send(self.bot, chat_id, rendered.text, rendered.markup)
+                self.limits.sent(chat_id)
+        except TelegramRetryAfter as exc:
+            await self._retry(message, f"429 retry after {exc.retry_after}s", exc.retry_after)
+            return 0
+        except TelegramForbiddenError as exc:
+            await self._unreachable(message, str(exc))
+            return 1
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            delay = min(2**message.attempts, 300)
+            await self._retry(message, str(exc), delay)
+            return 0
+        except TelegramBadRequest as exc:  # our own mistake: retrying will not help
+            log.error("notification %s refused by Telegram: %s", message.id, exc)
+            async with self.core.unit_of_work() as uow:
+                await uow.outbox.mark_failed(message.id, str(exc), None)
+                await uow.commit()
+            return 1
+        async with self.core.unit_of_work() as uow:
+            await uow.outbox.mark_sent(message.id, now)
+            await uow.commit()
+        return 1
+
+    async def _retry(self, message: OutboxMessage, error: str, seconds: float) -> None:
+        give_up = message.attempts + 1 >= MAX_ATTEMPTS
+        retry_at = None if give_up else self.core.now() + timedelta(seconds=seconds)
+        log.warning(
+            "notification %s not sent (%s); %s",
+            message.id,
+            error,
+            "giving up" if give_up else f"retry at {retry_at}",
+        )
+        async with self.core.unit_of_work() as uow:
+            await uow.outbox.mark_failed(message.id, error, retry_at)
+            await uow.commit()
+
+    async def _unreachable(self, message: OutboxMessage, error: str) -> None:
+        """The person blocked the bot: stop trying, remember it, and tell the shop."""
+        now = self.core.now()
+        async with self.core.unit_of_work() as uow:
+            await uow.outbox.mark_unreachable(message.id, error)
+            if message.chat_id is not None and message.chat_id > 0:
+                await uow.users.set_reachable(message.chat_id, False, now)
+            if message.recipient_role == "buyer" and message.case_id is not None:
+                case = await uow.cases.get(message.case_id)
+                if case is not None:
+                    from core.services import notify
+
+                    await notify.queue(
+                        uow,
+                        self.core.config,
+                        case,
+                        "buyer_unreachable",
+                        now,
+                        to_buyer=False,
+                        to_staff=True,
+                    )
+            await uow.commit()
+        log.info("chat %s blocked the bot; notification %s dropped", message.chat_id, message.id)
