@@ -184,6 +184,26 @@ def link_command(order: str, shop: str | None) -> None:
         click.echo(line)
 
 
+@cli.group("staff")
+def staff_group() -> None:
+    """Sellers and agents."""
+
+
+@staff_group.command("invite")
+@click.option("--shop", required=True, help="Shop id from the configuration.")
+@click.option("--role", type=click.Choice(["seller", "agent"]), default="seller", show_default=True)
+def staff_invite(shop: str, role: str) -> None:
+    """Print a t.me link that makes whoever opens it a seller (or agent) of SHOP; it expires in
+    seven days. Sellers can also be listed in the configuration."""
+    from core.services.staff import invite_link
+
+    async def main() -> str:
+        async with open_app(_settings()) as app:
+            return invite_link(app.core, shop, role)
+
+    click.echo(_run(main))
+
+
 @cli.group("db")
 def db_group() -> None:
     """Database migrations."""

@@ -206,10 +206,11 @@ async def run_demo(
                 SAMPLE_ORDERS,
                 transform=lambda order: shift_dates(order, timedelta(days=shift.days)),
             )
-        bot_task = asyncio.create_task(run_polling(settings, handle_signals=False))
+        started = asyncio.Event()
+        bot_task = asyncio.create_task(run_polling(settings, handle_signals=False, started=started))
         demo = Demo(fake, settings, out)
         try:
-            await _wait_until_polling(fake, bot_task)
+            await _wait_until_polling(bot_task, started)
             out(f"Returns Desk demo: the bot runs against a fake Telegram at {server.url}")
             out(f"{report.orders_read} sample orders loaded (dates moved by {shift.days} days).")
             out("You are Lucía, a buyer in Spain. Type /help for commands, /quit to leave.")
@@ -232,16 +233,18 @@ async def run_demo(
                 await bot_task
 
 
-async def _wait_until_polling(fake: FakeTelegram, bot_task: asyncio.Task[None]) -> None:
-    """The bot is up once it asks for updates; if it died instead, say why."""
-    for _ in range(300):
-        if bot_task.done():
-            bot_task.result()  # raises what stopped it
-            raise RuntimeError("the bot stopped before it started polling")
-        if fake.calls_to("getUpdates"):
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError("the bot did not start polling within 15 seconds")
+async def _wait_until_polling(bot_task: asyncio.Task[None], started: asyncio.Event) -> None:
+    """The bot is up once it starts polling; if it died instead, say why."""
+    waiting = asyncio.create_task(started.wait())
+    try:
+        await asyncio.wait({bot_task, waiting}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+    if bot_task.done():
+        bot_task.result()  # raises what stopped it
+        raise RuntimeError("the bot stopped before it started polling")
+    if not started.is_set():
+        raise RuntimeError("the bot did not start polling within 30 seconds")
 
 
 __all__ = ["Demo", "run_demo", "shift_dates"]

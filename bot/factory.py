@@ -14,7 +14,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from bot import errors, retries
 from bot.i18n import DEFAULT, SUPPORTED, Catalogs, Translator
 from bot.middlewares import UserContext
-from bot.routers import fallback, human, my_cases, open_case, policy, start
+from bot.routers import fallback, human, my_cases, open_case, policy, staff, start
 from bot.storage import ChatLocks, DatabaseStorage
 from core.services.context import CoreContext
 
@@ -44,6 +44,7 @@ def create_dispatcher(
     dispatcher.update.outer_middleware(UserContext(core, catalogs))
     dispatcher.include_routers(
         errors.make_router(catalogs),
+        staff.make_router(),
         start.make_router(),
         human.make_router(),
         my_cases.make_router(),

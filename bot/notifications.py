@@ -8,10 +8,10 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
 
-from bot import keyboards, texts
+from bot import keyboards, staff_keyboards, texts
 from bot.i18n import Html, Translator, escape
-from core.cases.lifecycle import CaseStatus
-from core.cases.model import Case
+from core.cases.lifecycle import CaseStatus, Role
+from core.cases.model import Case, Evidence
 from core.orders.model import Order
 from core.persistence.repositories.outbox import OutboxMessage
 
@@ -20,6 +20,12 @@ from core.persistence.repositories.outbox import OutboxMessage
 class Rendered:
     text: str
     markup: InlineKeyboardMarkup | None = None
+    album: tuple[Evidence, ...] = ()  # sent first, as one album
+
+
+def evidence_album(case: Case) -> tuple[Evidence, ...]:
+    """The buyer's photos and videos, at most ten (one Telegram album)."""
+    return tuple(e for e in case.evidence if e.file_id)[:10]
 
 
 def _money(tr: Translator, value: dict[str, str] | None) -> str:
@@ -228,4 +234,8 @@ def for_staff(
         lines.append(tr("Message: {text}", text=p["text"]))
     elif p.get("note") and message.kind in ("escalated", "reopened", "rejected"):
         lines.append(tr("Note: {text}", text=p["note"]))
-    return Rendered("\n".join(lines))
+    if case is None:
+        return Rendered("\n".join(lines))
+    role = Role.AGENT if message.recipient_role == "agents" else Role.SELLER
+    album = evidence_album(case) if message.kind in ("case_opened", "escalated") else ()
+    return Rendered("\n".join(lines), staff_keyboards.case_actions(tr, case, role), album)

@@ -24,10 +24,12 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.types import InputMediaPhoto, InputMediaVideo
 
 from bot import notifications
 from bot.i18n import Catalogs, Translator
 from bot.routers.common import send
+from core.cases.model import Evidence
 from core.persistence.repositories.outbox import OutboxMessage
 from core.services.context import CoreContext
 
@@ -72,6 +74,17 @@ class SendLimits:
         if len(self._last) > 1000:
             horizon = now - max(self.group_interval, self.private_interval)
             self._last = {chat: at for chat, at in self._last.items() if at >= horizon}
+
+
+def album_media(evidence: tuple[Evidence, ...]) -> list[InputMediaPhoto | InputMediaVideo]:
+    media: list[InputMediaPhoto | InputMediaVideo] = []
+    for item in evidence:
+        assert item.file_id is not None
+        if item.is_video:
+            media.append(InputMediaVideo(media=item.file_id))
+        else:
+            media.append(InputMediaPhoto(media=item.file_id))
+    return media
 
 
 class Notifier:
@@ -161,6 +174,14 @@ class Notifier:
                 if rendered is None:
                     continue  # nothing this recipient needs to read
                 await self.limits.wait_turn()
+                if len(rendered.album) > 1:
+                    await self.bot.send_media_group(chat_id, album_media(rendered.album))
+                elif rendered.album:
+                    [single] = album_media(rendered.album)
+                    if isinstance(single, InputMediaVideo):
+                        await self.bot.send_video(chat_id, single.media)
+                    else:
+                        await self.bot.send_photo(chat_id, single.media)
                 await send(self.bot, chat_id, rendered.text, rendered.markup)
                 self.limits.sent(chat_id)
         except TelegramRetryAfter as exc:

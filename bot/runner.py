@@ -33,12 +33,21 @@ async def run_timers(core: CoreContext, stop: asyncio.Event, every: float = TIME
             await asyncio.wait_for(stop.wait(), timeout=every)
 
 
-async def run_polling(settings: Settings, *, handle_signals: bool = True) -> None:
+async def run_polling(
+    settings: Settings, *, handle_signals: bool = True, started: asyncio.Event | None = None
+) -> None:
+    """Poll until stopped; ``started`` is set once the bot is about to ask for updates."""
     token = settings.require_token()
     async with open_app(settings) as app:
         catalogs = Catalogs()
         bot = create_bot(token, api_url=settings.bot_api_url)
         dispatcher = create_dispatcher(app.core, catalogs)
+        if started is not None:
+
+            async def on_startup() -> None:
+                started.set()
+
+            dispatcher.startup.register(on_startup)
         notifier = Notifier(bot, app.core, catalogs, agents_chat_id=settings.agents_chat_id)
         stop = asyncio.Event()
         background = [

@@ -498,3 +498,7 @@ def error(tr: Translator, exc: CoreError) -> str:
             return tr("That is not possible at this stage of the case.")
         case _:
             return tr("Sorry, that did not work. Please try again.")
+
+
+def staff_role(tr: Translator, role: str) -> str:
+    return tr("a support agent") if role == "agent" else tr("a seller")

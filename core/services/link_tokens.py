@@ -68,3 +68,37 @@ def verify_order_token(token: str, secret_for_shop) -> tuple[str, str]:
     if not hmac.compare_digest(expected, tag):
         raise TokenError("not an order link")
     return shop, key
+
+
+# ── staff invitations ──────────────────────────────────────────────────────────────────────
+
+_INVITE = "s"
+
+
+def make_invite_token(shop: str, role: str, expires: str, secret: str) -> str:
+    """``s`` + base64url("<shop>:<role>:<YYYYMMDD>") + tag: a seller or agent joins by it."""
+    message = f"{shop}:{role}:{expires}".encode()
+    body = base64.urlsafe_b64encode(message).decode().rstrip("=")
+    token = f"{_INVITE}{body}{_tag(secret, b'invite:' + message)}"
+    if len(token) > MAX_LENGTH:
+        raise TokenError("the invite token would be too long for Telegram", length=len(token))
+    return token
+
+
+def verify_invite_token(token: str, secret_for_shop) -> tuple[str, str, str]:
+    """(shop, role, expires YYYYMMDD) when the tag matches the shop's secret."""
+    if not _ALPHABET.match(token or "") or not token.startswith(_INVITE):
+        raise TokenError("not an invitation")
+    body, tag = token[len(_INVITE) : -_TAG_LENGTH], token[-_TAG_LENGTH:]
+    try:
+        message = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise TokenError("not an invitation") from exc
+    parts = message.split(":")
+    if len(parts) != 3:
+        raise TokenError("not an invitation")
+    shop, role, expires = parts
+    secret = secret_for_shop(shop)
+    if secret is None or not hmac.compare_digest(_tag(secret, b"invite:" + message.encode()), tag):
+        raise TokenError("not an invitation")
+    return shop, role, expires

@@ -286,11 +286,25 @@ class E2E:
         ]
 
 
+def add_staff(fake: FakeTelegram) -> None:
+    """The configured sellers, agents and staff groups, so that the bot's notifications to
+    the shops reach somebody (as in production)."""
+    config = load_config()
+    for shop in config.shops.values():
+        for seller in shop.sellers:
+            fake.add_user(seller, f"Seller {seller}", shop.language)
+        if shop.staff_chat_id is not None:
+            fake.add_group(shop.staff_chat_id, f"{shop.name} staff")
+    for agent in config.deployment.agents:
+        fake.add_user(agent, f"Agent {agent}", "en")
+
+
 @pytest.fixture
 async def e2e(tmp_path: Path, imported_data: Path) -> AsyncIterator[E2E]:
     data_dir = tmp_path / "data"
     shutil.copytree(imported_data, data_dir)
     fake = FakeTelegram(bot_id=4242, token=TOKEN)
+    add_staff(fake)
     async with FakeTelegramServer(fake) as server:
         bots = BotProcesses(fake, server.url, data_dir, tmp_path)
         try:

@@ -1,0 +1,222 @@
+"""The real bot process (``python -m bot run``) against a fake Telegram over HTTP: what a
+buyer does reaches the database and the evidence folder, whatever Telegram or the machine
+does in between (a restart, an update delivered twice, flood control, a blocked chat)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from typing import Any
+
+from bot.demo import sample_png
+from core.cases.lifecycle import CaseStatus
+from core.cases.reasons import Reason, Resolution
+from core.money import Money
+from tests.e2e.conftest import E2E, start_payload
+from tests.support import Person
+
+LUCIA = 910021  # AUR-10021, the damaged lamp (es)
+GIULIA = 910029  # AUR-10029, cheap damaged coasters; "it" has no catalogue: English
+DMITRY = 905501  # NV-5501, the dead earbud (ru)
+MARIE = 920022  # AUR-10022, two lines (fr)
+WANG = 600001  # Aurora's seller
+CASE_NUMBER = re.compile(r"R-\d{4}-0001")
+LAMP_PRICE = "39,90\u00a0€"  # as Spanish writes it: a no-break space before the sign
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def send_album_of(person: Person, contents: list[bytes]) -> list[dict[str, Any]]:
+    """An album whose photos hold these bytes (one update per photo, one media group)."""
+    chat = person.fake.chats[person.id]
+    before = chat.last_message_id
+    group = f"album-{person.id}-{len(person.fake.update_log)}"
+    for content in contents:
+        person.fake.user_photo(person.id, None, group, content=content)
+    await person.driver.deliver()
+    return [m for m in person.messages() if m["message_id"] > before]
+
+
+async def lamp_case_until_evidence(e2e: E2E, lucia: Person) -> None:
+    """Lucía opens the link from her order e-mail and reports the lamp as damaged."""
+    await lucia.send(f"/start {start_payload('aurora', 'AUR-10021')}")
+    assert "AUR-10021" in lucia.last() and "vinculado" in lucia.last()
+    await lucia.press("Devolución o reembolso")
+    await lucia.press("AUR-10021")
+    await lucia.press("Llegó dañado")
+    await lucia.send("La base llegó rota 💡")
+    assert "paquete" in lucia.last()  # the guide asks for the parcel first
+    assert "0 de al menos 3" in lucia.last()
+
+
+async def confirm_refund(lucia: Person) -> str:
+    await lucia.press("Listo")
+    await lucia.press("Reembolso")
+    assert LAMP_PRICE in lucia.last()
+    await lucia.press("Confirmar")
+    return lucia.last()
+
+
+async def eventually(check, timeout: float = 8.0) -> Any:  # type: ignore[no-untyped-def]
+    """Wait for background work of the bot (the notifier) to show."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.05)
+
+
+async def test_a_damaged_lamp_reported_with_an_album_is_stored_with_its_three_photos(
+    e2e: E2E,
+) -> None:
+    await e2e.start_bot()
+    lucia = e2e.person(LUCIA, "Lucía", "es")
+    await lamp_case_until_evidence(e2e, lucia)
+
+    photos = [sample_png(seed) for seed in (1, 2, 3)]
+    answers = await send_album_of(lucia, photos)
+    assert len(answers) == 1, [m.get("text") for m in answers]  # one answer for the album
+    assert "3 de al menos 3" in lucia.last()
+    opened = await confirm_refund(lucia)
+
+    number = CASE_NUMBER.search(opened)
+    assert number is not None, opened
+    assert LAMP_PRICE in opened
+    [case] = await e2e.cases_of(LUCIA)
+    assert case.number == number.group()
+    assert case.reason is Reason.DAMAGED and case.resolution is Resolution.REFUND
+    assert case.status is CaseStatus.AWAITING_RESOLUTION
+    assert case.refund_amount == Money.parse("39.90", "EUR")
+    assert case.description == "La base llegó rota 💡"
+    assert [e.sha256 for e in case.evidence] == [sha256(p) for p in photos]
+    for item, content in zip(case.evidence, photos, strict=True):
+        assert item.sha256 is not None
+        path = e2e.evidence_dir / item.sha256[:2] / item.sha256[2:4] / item.sha256
+        assert path.read_bytes() == content
+    # the shop hears about it from the same process (its outbox sender)
+    told = await eventually(lambda: [m for m in e2e.fake.messages_to(WANG) if case.number in m["text"]])
+    assert told, e2e.fake.messages_to(WANG)
+    assert e2e.failed_calls() == [] and e2e.bots.errors() == []
+
+
+async def test_a_conversation_survives_the_bot_process_being_killed(e2e: E2E) -> None:
+    await e2e.start_bot()
+    lucia = e2e.person(LUCIA, "Lucía", "es")
+    await lamp_case_until_evidence(e2e, lucia)
+    photos = [sample_png(seed) for seed in (4, 5, 6)]
+    await lucia.send_photo(content=photos[0])
+    await lucia.send_photo(content=photos[1])
+    assert "2 de al menos 3" in lucia.last()
+
+    e2e.kill_bot()  # SIGKILL: nothing is flushed, no shutdown code runs
+    await e2e.start_bot()
+
+    await lucia.send_photo(content=photos[2])
+    assert "Recibí 3 fotos o videos" in lucia.last()
+    assert "3 de al menos 3" in lucia.last()
+    opened = await confirm_refund(lucia)
+    assert CASE_NUMBER.search(opened), opened
+
+    [case] = await e2e.cases_of(LUCIA)
+    assert case.description == "La base llegó rota 💡"
+    assert [e.sha256 for e in case.evidence] == [sha256(p) for p in photos]
+    assert all((e2e.evidence_dir / e.sha256[:2] / e.sha256[2:4] / e.sha256).is_file() for e in case.evidence if e.sha256)
+    assert e2e.failed_calls() == [] and e2e.bots.errors() == []
+
+
+async def test_updates_delivered_twice_make_one_case_without_a_duplicate_photo(e2e: E2E) -> None:
+    await e2e.start_bot()
+    giulia = e2e.person(GIULIA, "Giulia", "it")  # no Italian catalogue: English
+    await giulia.send(f"/start {start_payload('aurora', 'AUR-10029')}")
+    assert "Your order AUR-10029 is linked" in giulia.last()
+    await giulia.press("Return or refund")
+    await giulia.press("AUR-10029")
+    await giulia.press("Arrived damaged")
+    await giulia.press("Skip")
+    photos = [sample_png(seed) for seed in (7, 8)]
+    await giulia.send_photo(content=photos[0])
+    photo_update = e2e.fake.update_log[-1]["update_id"]
+    await giulia.send_photo(content=photos[1])
+    assert "Received 2 of at least 3" in giulia.last()
+
+    e2e.fake.redeliver(photo_update)  # Telegram hands the first photo out again
+    await giulia.driver.deliver()
+    assert "Received 2 of at least 3" in giulia.last()
+
+    third = sample_png(9)
+    await giulia.send_photo(content=third)
+    assert "Received 3 of at least 3" in giulia.last()
+    await giulia.press("Done")
+    if "What would you prefer?" in giulia.last():
+        await giulia.press("Refund")
+    await giulia.press("Confirm")
+    confirm_update = e2e.fake.update_log[-1]["update_id"]
+    assert "callback_query" in e2e.fake.update_log[-1]
+    opened = giulia.last()
+    assert CASE_NUMBER.search(opened), opened
+
+    e2e.fake.redeliver(confirm_update)  # the Confirm press, again
+    await giulia.driver.deliver()
+
+    [case] = await e2e.cases_of(GIULIA)
+    assert [e.sha256 for e in case.evidence] == [sha256(p) for p in (*photos, third)]
+    assert sum(CASE_NUMBER.search(text) is not None for text in giulia.seen()) == 1
+    assert e2e.failed_calls() == [] and e2e.bots.errors() == []
+
+
+async def test_flood_control_is_waited_out_and_nothing_is_lost(e2e: E2E) -> None:
+    await e2e.start_bot()
+    dmitry = e2e.person(DMITRY, "Дмитрий", "ru")
+    await dmitry.send(f"/start {start_payload('nova', 'NV-5501')}")
+    await dmitry.press("Вернуть товар или деньги")
+    await dmitry.press("NV-5501")
+    await dmitry.press("Повреждён")
+    await dmitry.press("Пропустить")
+
+    e2e.fake.fail_next("sendMessage", status=429, retry_after=1)
+    began = time.monotonic()
+    photos = [sample_png(seed) for seed in (10, 11, 12)]
+    await send_album_of(dmitry, photos)
+    waited = time.monotonic() - began
+
+    refused = [c for c in e2e.fake.calls_to("sendMessage") if c.error is not None]
+    assert [c.error.code for c in refused if c.error] == [429]
+    assert waited >= 1.0  # the bot waited as told before sending again
+    assert "3" in dmitry.last() and "Готово" in " ".join(dmitry.buttons())
+    await dmitry.press("Готово")
+    print(dmitry.last(), dmitry.buttons())
+    assert e2e.failed_calls(ignore={429}) == [] and e2e.bots.errors() == []
+
+
+async def test_a_buyer_who_blocked_the_bot_is_marked_unreachable_and_others_are_served(
+    e2e: E2E,
+) -> None:
+    await e2e.start_bot()
+    lucia = e2e.person(LUCIA, "Lucía", "es")
+    marie = e2e.person(MARIE, "Marie", "fr")
+    await lucia.send("/start")
+    assert "Lucía" in lucia.last()
+
+    # Lucía writes, then blocks the bot before it answers; Marie writes at the same time
+    e2e.fake.user_message(LUCIA, "/cases")
+    e2e.fake.block(LUCIA)
+    await marie.send("/start")
+
+    assert "Bonjour Marie" in marie.last()
+    forbidden = [c for c in e2e.fake.calls if c.error is not None]
+    assert [(c.error.code, c.params.get("chat_id")) for c in forbidden if c.error] == [(403, LUCIA)]
+    user = await e2e.user(LUCIA)
+    assert user is not None and user.reachable is False
+    await marie.press("Mes demandes")
+    assert "Bonjour" not in marie.last()  # still served
+    assert e2e.bots.errors() == []
+
+    await lucia.send("/start")  # writing again unblocks
+    user = await e2e.user(LUCIA)
+    assert user is not None and user.reachable is True

@@ -1,0 +1,169 @@
+"""Sellers on Telegram: the alert with the evidence, one-tap decisions, the race between two
+sellers, and joining by invitation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.notifier import Notifier, SendLimits
+from core.cases.lifecycle import CaseStatus, MoneyStatus
+from core.cases.model import Actor, Evidence, EvidenceKind
+from core.cases.reasons import Reason, Resolution
+from core.money import Money
+from core.policy.decision import Claim
+from core.services import cases as case_service
+from core.services.staff import invite_link
+from tests.support import create_fake_bot
+from tests.telegram.conftest import CATALOGS, World
+
+DMITRI = 935501
+NOVA_SELLER, NOVA_SELLER_2 = 600002, 600003
+
+
+@pytest.fixture
+async def notifier(world: World) -> AsyncIterator[Notifier]:
+    bot = create_fake_bot(world.fake)
+    limits = SendLimits(per_second=1e6, private_interval=0, group_interval=0)
+    try:
+        yield Notifier(bot, world.core, CATALOGS, limits=limits)
+    finally:
+        await bot.session.close()
+
+
+async def earbud_case(world: World) -> str:
+    """NV-5501: 'does not work' with a video and a photo, waiting on nova's sellers."""
+    dmitri = world.person(DMITRI, "Дмитрий", "ru")
+    await dmitri.send(f"/start {await world.start_link('nova', 'NV-5501')}")
+    order = await world.order("nova", "NV-5501")
+    evidence = (
+        Evidence(
+            EvidenceKind.VIDEO,
+            "vid-1",
+            file_id=world.fake.user_video(DMITRI)["message"]["video"]["file_id"],
+            mime_type="video/mp4",
+        ),
+        Evidence(
+            EvidenceKind.PHOTO,
+            "ph-1",
+            file_id=world.fake.user_photo(DMITRI)["message"]["photo"][-1]["file_id"],
+        ),
+    )
+    world.fake.take_updates()  # those uploads only made files; the bot need not see them
+    opened = await case_service.open_case(
+        world.core,
+        Actor.buyer(DMITRI),
+        case_service.NewCase(
+            order_id=order.id or 0,
+            claims=(Claim(1, 1),),
+            reason=Reason.DOES_NOT_WORK,
+            description="Левый наушник не включается <b>&</b>",
+            evidence=evidence,
+            preferred_resolution=Resolution.REPLACEMENT,
+        ),
+    )
+    assert opened.case.status is CaseStatus.AWAITING_SELLER
+    return opened.case.number
+
+
+async def test_a_seller_gets_the_alert_with_the_evidence_and_approves_in_one_tap(
+    world: World, notifier: Notifier
+) -> None:
+    seller = world.person(NOVA_SELLER, "Wang", "en")
+    number = await earbud_case(world)
+    await notifier.send_due()
+
+    alerts = world.fake.messages_to(NOVA_SELLER)
+    album = [m for m in alerts if m.get("media_group_id")]
+    assert len(album) == 2  # the video and the photo, as one album
+    alert = seller.last()
+    assert number in alert and "NV-5501" in alert
+    assert "Левый наушник не включается <b>&</b>" in alert  # escaped by the bot, shown as typed
+    assert "RU" in alert and "ru" in alert  # buyer country and language
+    assert any("Approve" in b and "Replacement" in b for b in seller.buttons())
+
+    await seller.press("Approve: Replacement")
+    async with world.core.unit_of_work() as uow:
+        case = await uow.cases.get_by_number(number)
+    assert case is not None and case.status is CaseStatus.AWAITING_RETURN
+    assert case.resolution is Resolution.REPLACEMENT and case.decided_by.value == "seller"
+    assert number in seller.last()
+
+
+async def test_two_sellers_pressing_at_once_apply_one_decision(
+    world: World, notifier: Notifier
+) -> None:
+    first = world.person(NOVA_SELLER, "Wang", "en")
+    second = world.person(NOVA_SELLER_2, "Li", "en")
+    number = await earbud_case(world)
+    await notifier.send_due()
+
+    await first.press("Approve: Replacement")
+    await second.press("Approve: Refund")
+    assert second.last_answer is not None and second.last_answer.get("show_alert")
+    async with world.core.unit_of_work() as uow:
+        case = await uow.cases.get_by_number(number)
+        trail = await uow.cases.audit_trail(case.id or 0)
+    assert case is not None and case.resolution is Resolution.REPLACEMENT
+    assert [e.action for e in trail].count("approve") == 1
+
+
+async def test_a_partial_refund_and_a_rejection_are_typed_and_checked(
+    world: World, notifier: Notifier
+) -> None:
+    seller = world.person(NOVA_SELLER, "Wang", "en")
+    number = await earbud_case(world)
+    await notifier.send_due()
+
+    await seller.press("Reject")
+    await seller.send("/cancel")  # a command is never taken as the reason
+    async with world.core.unit_of_work() as uow:
+        case = await uow.cases.get_by_number(number)
+    assert case is not None and case.status is CaseStatus.AWAITING_SELLER
+
+    await seller.press("Reject")
+    await seller.send("The video shows the earbud working")
+    async with world.core.unit_of_work() as uow:
+        case = await uow.cases.get_by_number(number)
+    assert case is not None and case.status is CaseStatus.REJECTED
+    assert case.decision_note == "The video shows the earbud working"
+    await notifier.send_due()
+    told = world.fake.messages_to(DMITRI)[-1]["text"]
+    assert number in told and "The video shows the earbud working" in told
+
+
+async def test_recording_the_refund_needs_a_valid_amount(world: World, notifier: Notifier) -> None:
+    seller = world.person(NOVA_SELLER, "Wang", "en")
+    number = await earbud_case(world)
+    await case_service.approve(world.core, Actor.seller(NOVA_SELLER_2), number, Resolution.REFUND)
+    await case_service.mark_goods_received(world.core, Actor.seller(NOVA_SELLER_2), number)
+    await seller.send(f"/case {number}")
+    await seller.press("Record the refund")
+    await seller.send("forty dollars")
+    assert "amount" in seller.last().lower() or "not" in seller.last().lower()
+    await seller.send("45.00 PAY-123")
+    async with world.core.unit_of_work() as uow:
+        case = await uow.cases.get_by_number(number)
+    assert case is not None and case.status is CaseStatus.RESOLVED
+    assert case.money is MoneyStatus.REFUNDED and case.refunded_amount == Money.parse("45", "USD")
+    assert case.refund_reference == "PAY-123"
+
+
+async def test_a_seller_joins_by_invitation_and_sees_only_their_shop(world: World) -> None:
+    newcomer = world.person(611111, "Chen", "en")
+    await earbud_case(world)
+    payload = invite_link(world.core, "nova", "seller").split("?start=", 1)[1]
+
+    await newcomer.send("/cases")
+    assert "NV-5501" not in newcomer.last()  # not staff yet: a buyer's empty list
+    await newcomer.send(f"/start {payload}")
+    assert "Nova Gadgets" in newcomer.last()
+    await newcomer.send("/cases")
+    assert "R-2611-0001" in newcomer.last()
+
+    forged = payload[:-3] + ("aaa" if not payload.endswith("aaa") else "bbb")
+    stranger = world.person(622222, "Eve", "en")
+    await stranger.send(f"/start {forged}")
+    await stranger.send("/cases")
+    assert "R-2611-0001" not in stranger.last()
