@@ -1,6 +1,7 @@
 """Calls to Telegram that survive its limits: wait as told on 429 (retry_after), retry
 network and server errors with backoff. A handler never sees a flood-control error that
-waiting would have solved."""
+waiting would have solved, nor a refused answer to a button press that was already answered
+(Telegram delivers an update at least once: the same press can come twice)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import AnswerCallbackQuery, GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
 log = logging.getLogger("returns_desk.telegram")
+
+# Telegram's answer to answerCallbackQuery for a query answered before, or too old to answer
+STALE_QUERY = ("query is too old", "query id is invalid")
 
 
 class RetryRequests(BaseRequestMiddleware):
@@ -34,6 +43,33 @@ class RetryRequests(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         if isinstance(method, GetUpdates):  # the polling loop has its own backoff
             return await make_request(bot, method)
+        if isinstance(method, AnswerCallbackQuery):
+            return await self._answer(make_request, bot, method)
+        return await self._with_retries(make_request, bot, method)
+
+    async def _answer(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        """Answering a button press only stops the client's spinner: when Telegram no longer
+        accepts the answer (the press was delivered twice, or is too old), the handler goes on."""
+        try:
+            return await self._with_retries(make_request, bot, method)
+        except TelegramBadRequest as exc:
+            if not any(text in exc.message.lower() for text in STALE_QUERY):
+                raise
+            log.info("answerCallbackQuery: %s (a press delivered again?)", exc.message)
+            # the chain carries the method's result (answerCallbackQuery's: a bool)
+            return False  # type: ignore[return-value]
+
+    async def _with_retries(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
         delay = self.backoff
         for attempt in range(1, self.attempts + 1):
             try:

@@ -14,6 +14,7 @@ from bot.routers.open_case import evidence_of
 from bot.states import OpenCase
 from core.errors import CoreError
 from core.orders.numbers import find_order_numbers
+from core.services import cases as case_service
 from core.services import linking
 from core.services.context import CoreContext
 
@@ -28,13 +29,16 @@ def make_router() -> Router:
         """ "my order #AUR-10021 arrived broken": start a case on that order, keeping the words."""
         assert message.from_user is not None and message.text is not None
         flow = open_case.Flow(bot, message.from_user, state, tr, core)
-        numbers = find_order_numbers(message.text)
+        words = message.text.strip()[: case_service.MAX_DESCRIPTION]
+        numbers = find_order_numbers(words)
+        if numbers and open_case.ESCALATION_WORDS.search(words):
+            await state.update_data(wants_person=True)  # a chargeback threat: a person decides
         for number in numbers:
             try:
                 order = await linking.find_linked_order(core, buyer(message.from_user), number)
             except CoreError:
                 continue
-            await open_case.start(flow, purpose="case", order=order, description=message.text)
+            await open_case.start(flow, purpose="case", order=order, description=words)
             return
         if numbers:  # a number we cannot tie to this buyer yet: check ownership first
             wants_person = bool((await state.get_data()).get("wants_person"))
@@ -44,7 +48,7 @@ def make_router() -> Router:
                 purpose="case",
                 history=[],
                 wants_person=wants_person,
-                description=message.text,
+                description=words,
                 typed_number=numbers[0],
             )
             await flow.step("check")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, User
 
@@ -14,6 +14,7 @@ from bot.callbacks import MenuCb
 from bot.i18n import Translator
 from bot.routers.common import buyer
 from bot.routers.my_cases import human_next_steps
+from bot.states import CaseFollowUp, OpenCase
 from core.errors import CoreError
 from core.services import cases as case_service
 from core.services.context import CoreContext
@@ -90,7 +91,11 @@ def make_router() -> Router:
         await query.answer()
         await hand_to_person(bot, query.from_user, state, tr, core)
 
-    @router.message(F.text.func(asks_for_person))
+    # Where the buyer is writing their own words (what happened, a new address, a message on a
+    # case), "the support is broken" is their story, not a request: /human and the button stay.
+    @router.message(
+        F.text.func(asks_for_person), ~StateFilter(OpenCase.description, CaseFollowUp.message)
+    )
     async def human_words(
         message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
     ) -> None:

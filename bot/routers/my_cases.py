@@ -147,6 +147,11 @@ def make_router() -> Router:
                 core, buyer(message.from_user), data["case"], message.text
             )
         except CoreError as exc:
+            if exc.code == "text_too_long":  # let them shorten it and send it again
+                await message.answer(
+                    texts.error(tr, exc), reply_markup=keyboards.only_nav(tr, back=False)
+                )
+                return
             await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
             await state.clear()
             return

@@ -462,6 +462,9 @@ async def order_chosen(flow: Flow, order: Order) -> None:
     await flow.step("items")
 
 
+PARCEL_CODES = ("parcel_overdue", "unregistered_shipment", "tracking_shows_delivered")
+
+
 async def show_tracking(flow: Flow, order: Order) -> None:
     tr = flow.tr
     await flow.state.clear()
@@ -474,7 +477,11 @@ async def show_tracking(flow: Flow, order: Order) -> None:
         )
         if decision.eligible:
             overdue = True
-            text += "\n\n" + "\n".join(texts.decision_lines(tr, decision.to_dict())[:2])
+            explained = decision.to_dict()  # where the parcel is; what a claim pays comes later
+            explained["explanations"] = [
+                e for e in explained["explanations"] if e["code"] in PARCEL_CODES
+            ]
+            text += "\n\n" + "\n".join(texts.decision_lines(tr, explained))
         elif decision.refusal == "not_overdue_yet":
             claim_from = decision.deadlines.get("claim_possible_from")
             if claim_from:

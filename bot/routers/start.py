@@ -11,7 +11,7 @@ from bot import keyboards, texts
 from bot.callbacks import LangCb, MenuCb
 from bot.i18n import Catalogs, Translator
 from bot.routers import open_case
-from bot.routers.common import buyer, fresh_start
+from bot.routers.common import buyer, fresh_start, send
 from core.errors import CoreError
 from core.services import linking
 from core.services.context import CoreContext
@@ -51,13 +51,15 @@ def make_router() -> Router:
                 greeting(tr, message.from_user.first_name), reply_markup=keyboards.main_menu(tr)
             )
             return
-        await message.answer(
+        await send(  # an order of many lines can be longer than one message
+            bot,
+            message.chat.id,
             tr("Your order {number} is linked to this chat.", number=result.order.number)
             + "\n\n"
             + texts.order_summary(tr, result.order)
             + "\n\n"
             + tr("What do you need help with?"),
-            reply_markup=keyboards.main_menu(tr),
+            keyboards.main_menu(tr),
         )
 
     @router.message(CommandStart())

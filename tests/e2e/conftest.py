@@ -255,9 +255,9 @@ class E2E:
     def kill_bot(self) -> None:
         self.bots.kill()
 
-    @property
-    def evidence_dir(self) -> Path:
-        return self.data_dir / "evidence"
+    def evidence_file(self, sha256: str) -> Path:
+        """Where the evidence store keeps a file (DATA_DIR/evidence/ab/cd/abcd…)."""
+        return self.data_dir / "evidence" / sha256[:2] / sha256[2:4] / sha256
 
     async def _read(self, read):  # type: ignore[no-untyped-def]
         settings = load_settings(DATA_DIR=str(self.data_dir))

@@ -128,6 +128,25 @@ async def test_a_portuguese_buyer_links_by_postal_code_and_reports_an_overdue_pa
     assert case.refund_amount == Money.parse("34.99", "USD")
 
 
+async def test_where_is_my_order_shows_an_overdue_parcel_and_reports_it_in_one_tap(
+    world: World,
+) -> None:
+    joao = await linked(world, 920123, "João", "pt", "aurora", "AUR-10023")
+    await joao.press("Onde está meu pedido?")
+    await joao.press("AUR-10023")
+    tracking = joao.last()
+    assert "código de rastreamento LP00598765432CN" in tracking
+    assert "Seu pacote está atrasado." in tracking
+    assert "reembolsado" not in tracking  # what a claim pays is for the claim's summary
+    await joao.press("Informar como não recebido")
+    assert joao.last() == "O que você prefere?"
+    await joao.press("Reembolso")
+    assert "O frete original (US$\xa05,00) também será reembolsado." in joao.last()
+    await joao.press("Confirmar e enviar")
+    case = await only_case(world, 920123)
+    assert case.reason is Reason.NOT_RECEIVED and case.order_number == "AUR-10023"
+
+
 async def test_a_german_buyer_changing_their_mind_gets_return_instructions_and_pays_postage(
     world: World,
 ) -> None:
@@ -136,7 +155,8 @@ async def test_a_german_buyer_changing_their_mind_gets_return_instructions_and_p
     await anna.press("AUR-10024")
     await anna.press("Velvet cushion cover")
     await anna.press("Weiter")
-    assert "Wie viele von „Velvet cushion cover 45x45, mustard“? Sie haben 4 gekauft." in anna.last()
+    question = anna.last()
+    assert "Wie viele von „Velvet cushion cover 45x45, mustard“? Sie haben 4 gekauft." in question
     await anna.press("4")
     await anna.press("Meinung geändert")
     await anna.press("Überspringen")
@@ -253,9 +273,7 @@ async def test_where_is_my_order_in_chinese_shows_tracking_and_queues_one_remind
 
 async def test_an_italian_buyer_gets_english_and_keeps_a_cheap_damaged_item(world: World) -> None:
     sofia = world.person(920029, "Sofia", "it")
-    await linked_by_check(
-        world, sofia, "Return or refund", "AUR-10029", "4567", "Thank you, order"
-    )
+    await linked_by_check(world, sofia, "Return or refund", "AUR-10029", "4567", "Thank you, order")
     await sofia.press("Arrived damaged")
     await sofia.press("Skip")
     assert "Please send a photo of the parcel as it arrived" in sofia.last()

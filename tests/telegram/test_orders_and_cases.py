@@ -291,6 +291,27 @@ async def test_a_message_on_a_case_is_audited_and_queued_for_the_sellers(world: 
     assert all(m.payload["text"] == "Пожалуйста, побыстрее <3" for m in queued)
 
 
+async def test_a_too_long_message_can_be_shortened_and_sent_again(world: World) -> None:
+    marie = world.person(CAMILLE, "Marie", "fr")
+    await linked(world, marie, "aurora", "AUR-10027")
+    await marie.press("✏️ Modifier ou annuler une commande")
+    await marie.press("AUR-10027 · Jute table runner, 180 cm")
+    await marie.press("Annuler la commande")
+    await marie.press("✅ Confirmer et envoyer")
+    await marie.send("/cases")
+    await marie.press("R-2611-0001")
+    await marie.press("💬 Ajouter un message")
+
+    await marie.send("trop " * 810)  # 4,050 characters
+    assert marie.last() == "C’est trop long\xa0: veuillez ne pas dépasser 4\u202f000 caractères."
+    await marie.send("Merci d’annuler vite.")  # still writing to the case
+    assert (
+        marie.last() == "Votre message a été ajouté à la demande R-2611-0001. La boutique le verra."
+    )
+    [*_, event] = await timeline(world, "R-2611-0001")
+    assert (event.action, event.note) == ("message", "Merci d’annuler vite.")
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="core bug: add_message does not bump the case version, so the outbox dedupe key "

@@ -156,6 +156,29 @@ async def test_asking_for_a_person_in_the_middle_of_a_request_sends_it_to_an_age
     assert opened.status is CaseStatus.AWAITING_AGENT
 
 
+async def test_at_the_description_step_the_words_are_the_story_and_human_still_works(
+    world: World,
+) -> None:
+    dana = world.person(BUYER, "Dana", "en")
+    await linked(world, dana, "aurora", "AUR-10021")
+    await dana.press("⚠️ Report a problem with an order")
+    await dana.press("AUR-10021 · Nordic oak table lamp")
+    await dana.press("Arrived damaged")
+    await dana.send("/human")
+    assert dana.last() == (
+        "Noted: when you confirm this request, it goes straight to a support agent."
+    )
+    await dana.send("The support is broken")  # the lamp's support, not a request
+    assert dana.last().startswith("Please send a photo of the parcel as it arrived")
+    await dana.send_album(3)
+    await dana.press("✅ Done")
+    await dana.press("Refund")
+    await dana.press("✅ Confirm and send")
+    [opened] = await world.cases_of(BUYER)
+    assert opened.description == "The support is broken"
+    assert opened.status is CaseStatus.AWAITING_AGENT
+
+
 @pytest.mark.parametrize(
     ("story", "status"),
     [
@@ -190,6 +213,21 @@ async def test_a_story_that_threatens_a_chargeback_goes_to_a_person(
         assert await queued_for_agents(world, opened.number) == ["case_opened"]
 
 
+async def test_free_text_that_threatens_a_chargeback_also_goes_to_a_person(world: World) -> None:
+    lucia = world.person(BUYER, "Lucía", "es")
+    await linked(world, lucia, "aurora", "AUR-10021")
+    await lucia.send("Mi pedido AUR-10021 llegó roto y si no, chargeback")
+    await lucia.press("Llegó dañado")
+    await lucia.send_album(3)
+    await lucia.press("✅ Listo")
+    await lucia.press("Reembolso")
+    await lucia.press("✅ Confirmar y enviar")
+
+    [opened] = await world.cases_of(BUYER)
+    assert opened.description == "Mi pedido AUR-10021 llegó roto y si no, chargeback"
+    assert opened.status is CaseStatus.AWAITING_AGENT and opened.escalated
+
+
 async def test_a_rejected_case_offers_a_review_by_a_person(world: World) -> None:
     carmen = world.person(BUYER, "Carmen", "es")
     await linked(world, carmen, "aurora", "AUR-10027")
@@ -215,6 +253,20 @@ async def test_a_rejected_case_offers_a_review_by_a_person(world: World) -> None
     reviewed = await case(world, number)
     assert reviewed.status is CaseStatus.AWAITING_AGENT and reviewed.escalated
     assert await queued_for_agents(world, number) == ["reopened"]
+
+
+async def test_a_photo_sent_outside_any_request_is_acknowledged_with_the_way_forward(
+    world: World,
+) -> None:
+    sofia = world.person(BUYER, "Sofia", "it")
+    await sofia.send_photo()
+    assert sofia.last() == (
+        "Thank you. To send photos or videos, first choose below what they are about, or "
+        "open your case under “My cases”."
+    )
+    assert len(sofia.buttons()) == 8
+    await sofia.send_sticker()
+    assert sofia.last().startswith("I can only read text, photos and videos here.")
 
 
 # ── errors ─────────────────────────────────────────────────────────────────────────────────

@@ -303,6 +303,16 @@ async def test_odd_input_at_every_step_gets_a_clear_re_ask_and_loses_nothing(wor
     assert len(stored) == 1 and stored[0].stat().st_size < 1024 * 1024
 
 
+async def test_a_short_description_that_mentions_the_lamp_support_is_kept(world: World) -> None:
+    en = WORDS["en"]
+    ana = await linked(world, 940012, "Ana", "en", "aurora", "AUR-10022")
+    await walk_to(ana, "description", en)
+    await ana.send("The support is broken")
+    assert asks(ana, "evidence", en)
+    _, data = await state_of(world, 940012)
+    assert data["description"] == "The support is broken"
+
+
 async def test_a_description_of_5000_characters_is_too_long_and_the_step_stays(
     world: World,
 ) -> None:
