@@ -26,6 +26,7 @@ from bot.runner import run_polling
 from bot.testing import FakeTelegram, FakeTelegramServer, Person, PollingDriver
 from core.orders.model import Order
 from core.orders.numbers import normalize_order_number
+from core.policy.config import Config
 from core.services.linking import order_link
 
 SAMPLE_DATE = date(2026, 11, 22)  # the day the sample orders describe (shared/data/README.md)
@@ -206,9 +207,11 @@ async def run_demo(
                 SAMPLE_ORDERS,
                 transform=lambda order: shift_dates(order, timedelta(days=shift.days)),
             )
+            config = app.config
         started = asyncio.Event()
         bot_task = asyncio.create_task(run_polling(settings, handle_signals=False, started=started))
         demo = Demo(fake, settings, out)
+        add_staff(fake, config)
         try:
             await _wait_until_polling(bot_task, started)
             out(f"Returns Desk demo: the bot runs against a fake Telegram at {server.url}")
@@ -231,6 +234,20 @@ async def run_demo(
             bot_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await bot_task
+
+
+def add_staff(fake: FakeTelegram, config: Config) -> None:
+    """Every seller, agent and staff group of the configuration, so that the bot's
+    notifications to the shops reach somebody (the demo's own people keep their names)."""
+    for shop in config.shops.values():
+        for seller in shop.sellers:
+            if seller not in fake.users:
+                fake.add_user(seller, f"{shop.name} seller", shop.language)
+        if shop.staff_chat_id is not None and shop.staff_chat_id not in fake.chats:
+            fake.add_group(shop.staff_chat_id, f"{shop.name} staff")
+    for agent in config.deployment.agents:
+        if agent not in fake.users:
+            fake.add_user(agent, "Support agent", "en")
 
 
 async def _wait_until_polling(bot_task: asyncio.Task[None], started: asyncio.Event) -> None:

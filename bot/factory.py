@@ -13,7 +13,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 
 from bot import errors, retries
 from bot.i18n import DEFAULT, SUPPORTED, Catalogs, Translator
-from bot.middlewares import UserContext
+from bot.middlewares import DropRedelivered, UserContext
 from bot.routers import fallback, human, my_cases, open_case, policy, staff, start
 from bot.storage import ChatLocks, DatabaseStorage
 from core.services.context import CoreContext
@@ -41,6 +41,7 @@ def create_dispatcher(
         storage=storage or DatabaseStorage(core.unit_of_work, core.clock),
         events_isolation=ChatLocks(),
     )
+    dispatcher.update.outer_middleware(DropRedelivered())
     dispatcher.update.outer_middleware(UserContext(core, catalogs))
     dispatcher.include_routers(
         errors.make_router(catalogs),

@@ -49,3 +49,27 @@ class UserContext(BaseMiddleware):
         data["core"] = self.core
         data["catalogs"] = self.catalogs
         return await handler(event, data)
+
+
+class DropRedelivered(BaseMiddleware):
+    """Telegram delivers an update at least once: the same update_id a second time is
+    dropped, silently, before it reaches any handler (the last few thousand are remembered)."""
+
+    def __init__(self, remember: int = 5000) -> None:
+        self.remember = remember
+        self._seen: dict[int, None] = {}  # insertion-ordered: the oldest goes first
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        update_id = getattr(event, "update_id", None)
+        if update_id is not None:
+            if update_id in self._seen:
+                return None
+            self._seen[update_id] = None
+            if len(self._seen) > self.remember:
+                del self._seen[next(iter(self._seen))]
+        return await handler(event, data)

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, Message, User
 from bot import keyboards
 from bot.callbacks import MenuCb
 from bot.i18n import Translator
+from bot.routers import open_case
 from bot.routers.common import buyer
 from bot.routers.my_cases import human_next_steps
 from bot.states import CaseFollowUp, OpenCase
@@ -43,6 +44,10 @@ async def hand_to_person(
 ) -> None:
     """Escalate the buyer's newest open case; with none, the next case goes to a person."""
     actor = buyer(user)
+    flow = open_case.Flow(bot, user, state, tr, core)
+    if await open_case.refused_claim_to_person(flow) is not None:
+        await bot.send_message(user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr))
+        return
     open_cases = await case_service.buyer_cases(core, actor, open_only=True)
     for case in open_cases:
         if case.escalated:

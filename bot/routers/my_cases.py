@@ -104,6 +104,7 @@ def make_router() -> Router:
                         reply_markup=keyboards.home(tr),
                     )
                 case "withdraw":
+                    await case_service.get_case(core, buyer(user), number)  # theirs?
                     await bot.send_message(
                         user.id,
                         tr(

@@ -370,6 +370,10 @@ async def ask_confirm(flow: Flow) -> None:
             for e in explained["explanations"]
             if e["code"] not in ("refund_amount", "shipping_refunded", "restocking_fee")
         ]
+    if data.get("wants_person"):  # a person decides, whatever the automatic review would say
+        explained["explanations"] = [
+            e for e in explained["explanations"] if e["code"] not in REVIEW_CODES
+        ] + [{"code": "review_by_agent_reason", "params": {}}]
     lines.extend(texts.decision_lines(tr, explained))
     if decision.missing:
         missing = ", ".join(texts.missing_line(tr, m.what, m.count) for m in decision.missing)
@@ -396,6 +400,15 @@ async def refuse(flow: Flow, decision: Decision) -> None:
     tr = flow.tr
     data = await flow.data()
     await flow.state.clear()
+    if data.get("order_id") and data.get("reason"):  # "talk to a person" can take it from here
+        await flow.update(
+            refused={
+                "order_id": data["order_id"],
+                "chosen": data.get("chosen") or {},
+                "reason": data["reason"],
+                "description": data.get("description"),
+            }
+        )
     if decision.refusal == "not_overdue_yet" and data.get("order_id"):
         await flow.say(
             texts.refusal(tr, decision.to_dict()), keyboards.remind(tr, data["order_id"])
@@ -704,6 +717,17 @@ async def store_evidence(flow: Flow, items: list[dict[str, Any]]) -> list[Eviden
 
 
 # ── the router ─────────────────────────────────────────────────────────────────────────────
+
+
+REVIEW_CODES = frozenset(
+    {
+        "approved_automatically",
+        "review_by_seller",
+        "review_by_agent_reason",
+        "review_by_agent_value",
+        "review_by_agent_tracking",
+    }
+)
 
 
 def make_router() -> Router:
@@ -1129,3 +1153,24 @@ async def remind_when_overdue(core: CoreContext, flow: Flow, order_id: int):
         )
         await uow.commit()
     return when
+
+
+async def refused_claim_to_person(flow: Flow) -> Case | None:
+    """The buyer was just told no and asks for a person: the same claim goes to an agent, who
+    may still make an exception. None when there is no such claim (or it cannot be)."""
+    refused = (await flow.data()).get("refused")
+    if not refused:
+        return None
+    new = case_service.NewCase(
+        order_id=refused["order_id"],
+        claims=tuple(Claim(int(k), int(v)) for k, v in refused["chosen"].items()),
+        reason=Reason(refused["reason"]),
+        description=refused.get("description"),
+        wants_person=True,
+    )
+    try:
+        opened = await case_service.open_case(flow.core, flow.actor, new)
+    except CoreError:
+        return None
+    await flow.state.clear()
+    return opened.case

@@ -39,6 +39,18 @@ MAX_DESCRIPTION = 4000
 MAX_NOTE = 1000
 
 
+# Refusals about the claim itself (no such line, too many units): nothing for a person to weigh.
+STRUCTURAL_REFUSALS = frozenset(
+    {
+        "unknown_line",
+        "quantity_invalid",
+        "no_items_chosen",
+        "line_in_other_case",
+        "quantity_exceeds",
+    }
+)
+
+
 class NotEligible(ValidationFailed):
     """The policy refuses the claim; the decision says why, for the bot to explain."""
 
@@ -174,8 +186,12 @@ def _initial_state(
     case: Case, decision: Decision, new: NewCase, config: Config, now: datetime
 ) -> None:
     """Where a new case starts: waiting on the buyer for what is missing, on a person, or
-    approved at once."""
-    if decision.missing:
+    approved at once. A claim the policy refuses reaches a person only when the buyer asked
+    for one: an agent may still make an exception."""
+    if not decision.eligible:
+        case.status = CaseStatus.AWAITING_AGENT
+        case.escalated = True
+    elif decision.missing:
         case.status = CaseStatus.AWAITING_BUYER_INFO
         case.escalated = decision.review is Review.AGENT or new.wants_person
     elif decision.review is Review.AGENT or new.wants_person:
@@ -238,7 +254,9 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
         await _refuse_if_rejected_before(uow, order.id, actor, new)
         counts = evidence_count(new.evidence, description)
         decision = await _decide(ctx, uow, order, new.claims, new.reason, counts)
-        if not decision.eligible:
+        if not decision.eligible and not (
+            new.wants_person and decision.refusal not in STRUCTURAL_REFUSALS
+        ):
             raise NotEligible(decision)
         number = await uow.cases.next_number(
             now.strftime("%y%m"), ctx.config.deployment.case_prefix
@@ -625,12 +643,15 @@ async def add_message(ctx: CoreContext, actor: Actor, number: str, text: str) ->
         if not case.is_open:
             raise ValidationFailed("the case is closed", code="case_closed")
         await _audit(uow, case, actor, "message", case.status, case.status, now, note=text_clean)
+        assert case.id is not None
+        sequence = len(await uow.cases.audit_trail(case.id))  # messages leave the version alone
         await notify.queue(
             uow,
             ctx.config,
             case,
             "message",
             now,
+            dedupe=f"m{sequence}",
             to_buyer=actor.role is not Role.BUYER,
             to_staff=actor.role is Role.BUYER,
             to_agents=actor.role is Role.BUYER and case.escalated,

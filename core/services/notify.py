@@ -79,12 +79,13 @@ async def queue(
     to_staff: bool | None = None,
     to_agents: bool = False,
     actor_id: int | None = None,
+    dedupe: str = "",
     **extra: Any,
 ) -> None:
     """Queue one notification per recipient; the dedupe key makes a retried change harmless."""
     assert case.id is not None
     payload = case_payload(case, event=kind, **extra)
-    base = f"{case.number}:{case.version}:{kind}"
+    base = f"{case.number}:{case.version}:{kind}{dedupe}"
     buyer = kind in BUYER_KINDS if to_buyer is None else to_buyer
     staff = kind in STAFF_KINDS if to_staff is None else to_staff
     if buyer and case.buyer_id is not None:

@@ -312,12 +312,6 @@ async def test_a_too_long_message_can_be_shortened_and_sent_again(world: World) 
     assert (event.action, event.note) == ("message", "Merci d’annuler vite.")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: add_message does not bump the case version, so the outbox dedupe key "
-    "'<case>:<version>:message:seller:<id>' of a second message equals the first's and it is "
-    "dropped",
-)
 async def test_a_second_message_on_the_same_case_also_reaches_the_sellers(world: World) -> None:
     olga = world.person(OLGA, "Olga", "ru")
     await linked(world, olga, "aurora", "AUR-10027")

@@ -402,3 +402,21 @@ async def test_a_long_case_history_arrives_in_several_messages_with_the_buttons_
     assert "Entschuldigung" not in "".join(texts)
     assert "reply_markup" not in answers[0]
     assert "📂 Meine Anfragen" in anna.buttons()  # on the last part
+
+
+async def test_after_a_refusal_talk_to_a_person_hands_that_claim_to_an_agent(
+    world: World,
+) -> None:
+    emily = world.person(925025, "Emily", "en")
+    await emily.send(f"/start {await world.start_link('aurora', 'AUR-10025')}")
+    await emily.press("Report a problem with an order")
+    await emily.press("AUR-10025")
+    await emily.press("Poor quality / not as described")
+    assert "ended on" in emily.last()  # the window closed on Oct 1
+    assert await world.cases_of(925025) == []
+
+    await emily.press("Talk to a person")
+    [case] = await world.cases_of(925025)
+    assert case.status.value == "awaiting_agent" and case.escalated
+    assert case.decision_snapshot["refusal"] == "outside_window"  # the agent sees why
+    assert "support agent" in emily.last()

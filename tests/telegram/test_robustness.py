@@ -389,11 +389,6 @@ async def test_updates_delivered_twice_create_one_case_and_keep_each_photo_once(
     assert len({e.file_unique_id for e in case.evidence}) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/errors.py: answering a redelivered callback query fails with Telegram's 400 "
-    "'query is too old' and the buyer gets the 'something went wrong' apology",
-)
 async def test_a_redelivered_button_press_is_ignored_without_an_apology(world: World) -> None:
     li = await linked(world, 940022, "李伟", "zh", "aurora", "AUR-10021")
     await damaged_lamp_until_confirm(world, li)

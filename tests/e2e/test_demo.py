@@ -1,0 +1,116 @@
+"""``returns-desk demo``: the real bot against a fake Telegram on this machine, no token."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.demo import SAMPLE_ORDERS, shift_dates
+from core.orders.formats.detect import iter_orders
+from tests.e2e.conftest import SAMPLE_DAY, clean_env
+
+SCRIPT = """\
+# a buyer in Spain reports her damaged lamp, then a buyer in Singapore says hello
+/start
+/link AUR-10021
+1
+1
+1
+La base llegó rota & 💡 <b>
+/album 3
+1
+1
+1
+/cases
+/as chinese
+/start
+/quit
+/start
+"""
+
+
+def test_the_demo_replays_a_script_as_a_spanish_buyer_then_a_chinese_one(tmp_path: Path) -> None:
+    script = tmp_path / "script.txt"
+    script.write_text(SCRIPT, encoding="utf-8")
+    data_dir = tmp_path / "demo-data"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--script", str(script), "--data-dir", data_dir],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no error, no traceback, no refused notification
+    transcript = result.stdout.replace("\u00a0", " ").replace("\u202f", " ")
+
+    shift = (datetime.now(UTC).date() - SAMPLE_DAY).days
+    assert f"17 sample orders loaded (dates moved by {shift} days)." in transcript
+    assert "¡Hola, Lucía!" in transcript
+    assert "Tu pedido AUR-10021 está vinculado" in transcript
+    assert "Lo que escribiste: La base llegó rota & 💡 <b>" in transcript
+    number = re.search(r"Tu caso (R-\d{4}-0001) está abierto", transcript)
+    assert number is not None, transcript
+    assert "recibirás un reembolso de 39,90 €" in transcript
+    assert f"✅ {number.group(1)} · Llegó dañado" in transcript  # /cases lists it
+
+    chinese = transcript.split("(now talking as 李伟)", 1)
+    assert len(chinese) == 2, transcript
+    assert "李伟 › /start" in chinese[1] and "您好" in chinese[1]
+    assert "Hola" not in chinese[1]
+    assert transcript.rstrip().endswith("李伟 › /quit")  # nothing after /quit runs
+
+    database = sqlite3.connect(data_dir / "demo.sqlite3")
+    try:
+        rows = database.execute("SELECT number, description FROM cases").fetchall()
+    finally:
+        database.close()
+    assert rows == [(number.group(1), "La base llegó rota & 💡 <b>")]
+
+
+def _dates(value: Any) -> list[datetime]:
+    """Every datetime in an order, depth first, in field order."""
+    if isinstance(value, datetime):
+        return [value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [d for f in dataclasses.fields(value) for d in _dates(getattr(value, f.name))]
+    if isinstance(value, tuple | list):
+        return [d for item in value for d in _dates(item)]
+    return []
+
+
+def _without_dates(value: Any) -> Any:
+    """The order with every datetime blanked: its shape."""
+    if isinstance(value, datetime):
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return tuple(
+            (f.name, _without_dates(getattr(value, f.name))) for f in dataclasses.fields(value)
+        )
+    if isinstance(value, tuple | list):
+        return tuple(_without_dates(item) for item in value)
+    return value
+
+
+@pytest.mark.parametrize("days", [0, 1, 45, -30])
+def test_shifting_an_order_moves_every_date_and_keeps_its_shape(days: int) -> None:
+    orders = list(iter_orders(SAMPLE_ORDERS))
+    assert len(orders) == 17
+    for order in orders:
+        moved = shift_dates(order, timedelta(days=days))
+        assert _without_dates(moved) == _without_dates(order), order.number
+        before, after = _dates(order), _dates(moved)
+        assert len(after) == len(before) and before, order.number
+        assert {b - a for a, b in zip(before, after, strict=True)} == {timedelta(days=days)}
