@@ -15,7 +15,9 @@ import dataclasses
 import logging
 import shlex
 import struct
+import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -94,6 +96,36 @@ def sample_png(seed: int = 0) -> bytes:
     )
 
 
+class DemoDriver(PollingDriver):
+    """Shows the answers as soon as the bot says it is done with every update just sent
+    (:meth:`handled`) and nothing is in flight; without that word from the bot (an update
+    dropped before the handlers), once the bot made no call for ``quiet`` seconds."""
+
+    def __init__(
+        self, fake: FakeTelegram, *, quiet: float = 0.4, settle: float = 0.05, timeout: float = 20
+    ) -> None:
+        super().__init__(fake, quiet=settle, timeout=timeout)
+        self.fallback_quiet = quiet
+        self.done: Counter[int] = Counter()
+
+    def handled(self, update_id: int) -> None:
+        self.done[update_id] += 1
+
+    async def deliver(self, *, concurrent: bool | None = None) -> None:
+        sent = Counter(update["update_id"] for update in self.fake.pending_updates())
+        before = self.done.copy()
+        deadline = time.monotonic() + self.timeout
+        while True:
+            await super().deliver(concurrent=concurrent)  # confirmed, idle for ``settle`` s
+            if all(self.done[i] - before[i] >= n for i, n in sent.items()):
+                return
+            if time.monotonic() - self.fake.last_activity >= self.fallback_quiet:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the bot did not finish within {self.timeout} s")
+            await asyncio.sleep(0.01)
+
+
 class Demo:
     """People in a fake Telegram, and what the bot shows them."""
 
@@ -101,7 +133,7 @@ class Demo:
         self.fake = fake
         self.settings = settings
         self.out = out
-        self.driver = PollingDriver(fake, quiet=0.4, timeout=20.0)
+        self.driver = DemoDriver(fake, quiet=0.4, timeout=20.0)
         self.people = {
             name: Person(fake, self.driver, user_id, first, language)
             for name, (user_id, first, language, _) in PEOPLE.items()
@@ -209,8 +241,12 @@ async def run_demo(
             )
             config = app.config
         started = asyncio.Event()
-        bot_task = asyncio.create_task(run_polling(settings, handle_signals=False, started=started))
         demo = Demo(fake, settings, out)
+        bot_task = asyncio.create_task(
+            run_polling(
+                settings, handle_signals=False, started=started, handled=demo.driver.handled
+            )
+        )
         add_staff(fake, config)
         try:
             await _wait_until_polling(bot_task, started)
@@ -264,4 +300,4 @@ async def _wait_until_polling(bot_task: asyncio.Task[None], started: asyncio.Eve
         raise RuntimeError("the bot did not start polling within 30 seconds")
 
 
-__all__ = ["Demo", "run_demo", "shift_dates"]
+__all__ = ["Demo", "DemoDriver", "run_demo", "shift_dates"]

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram.types import TelegramObject
 
 from bot.app import open_app
 from bot.config import Settings
@@ -34,9 +38,15 @@ async def run_timers(core: CoreContext, stop: asyncio.Event, every: float = TIME
 
 
 async def run_polling(
-    settings: Settings, *, handle_signals: bool = True, started: asyncio.Event | None = None
+    settings: Settings,
+    *,
+    handle_signals: bool = True,
+    started: asyncio.Event | None = None,
+    handled: Callable[[int], None] | None = None,
 ) -> None:
-    """Poll until stopped; ``started`` is set once the bot is about to ask for updates."""
+    """Poll until stopped; ``started`` is set once the bot is about to ask for updates, and
+    ``handled(update_id)`` is called when the handlers are done with an update (the demo
+    shows the answers then)."""
     token = settings.require_token()
     async with open_app(settings) as app:
         catalogs = Catalogs()
@@ -48,6 +58,19 @@ async def run_polling(
                 started.set()
 
             dispatcher.startup.register(on_startup)
+        if handled is not None:
+
+            async def report(
+                handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                event: TelegramObject,
+                data: dict[str, Any],
+            ) -> Any:
+                try:
+                    return await handler(event, data)
+                finally:
+                    handled(getattr(event, "update_id", -1))
+
+            dispatcher.update.outer_middleware(report)
         notifier = Notifier(bot, app.core, catalogs, agents_chat_id=settings.agents_chat_id)
         stop = asyncio.Event()
         background = [

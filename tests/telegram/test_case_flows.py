@@ -299,7 +299,7 @@ async def test_swimwear_bought_in_mexico_is_not_returnable_for_a_change_of_mind(
     await carlos.press("AUR-10030")
     await carlos.press("Cambié de opinión")
     assert carlos.last() == (
-        "Los artículos de este tipo (swimwear) no se pueden devolver por cambio de opinión."
+        "Los artículos de este tipo (ropa de baño) no se pueden devolver por cambio de opinión."
     )
     assert carlos.buttons() == ["🙋 Hablar con una persona", "🏠 Menú principal"]
     assert await world.cases_of(920030) == []
