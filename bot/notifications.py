@@ -198,7 +198,7 @@ def for_staff(
         return None
     lines = [f"<b>{escape(headline)}</b>"]
     if case is not None:
-        lines.append(texts.case_card(tr, case, order))
+        lines.append(texts.case_card(tr, case, order, staff=True))
         if order is not None:
             buyer = order.buyer
             lines.append(
@@ -209,8 +209,6 @@ def for_staff(
                     language=buyer.language or "?",
                 )
             )
-        if message.kind == "case_opened" and case.description:
-            lines.append(tr("In the buyer's words: {text}", text=case.description))
         if case.evidence:
             lines.append(
                 tr.plural(

@@ -399,12 +399,35 @@ def case_line(tr: Translator, case: Case) -> str:
     )
 
 
-def case_card(tr: Translator, case: Case, order: Order | None = None) -> str:
+STAFF_STATUSES: dict[CaseStatus, Render] = {
+    CaseStatus.AWAITING_BUYER_INFO: lambda tr: tr("Waiting for the buyer's information"),
+    CaseStatus.AWAITING_SELLER: lambda tr: tr("Waiting for the shop's decision"),
+    CaseStatus.AWAITING_AGENT: lambda tr: tr("Waiting for a support agent"),
+    CaseStatus.AWAITING_RETURN: lambda tr: tr("Approved: waiting for the buyer to send it back"),
+    CaseStatus.AWAITING_RESOLUTION: lambda tr: tr("Approved: the shop must complete it"),
+}
+STAFF_GOODS: dict[GoodsStatus, Render] = {
+    GoodsStatus.NOT_REQUIRED: lambda tr: tr("The buyer keeps the item"),
+    GoodsStatus.LABEL_ISSUED: lambda tr: tr("Return label sent to the buyer"),
+}
+
+
+def status_for(tr: Translator, value: CaseStatus, *, staff: bool = False) -> str:
+    """A status worded for its reader: the buyer ("your information") or the staff."""
+    if staff and value in STAFF_STATUSES:
+        return STAFF_STATUSES[value](tr)
+    return status(tr, value)
+
+
+def case_card(
+    tr: Translator, case: Case, order: Order | None = None, *, staff: bool = False
+) -> str:
+    """A case at a glance, for the buyer or (``staff=True``) for a seller or agent."""
     lines = [
         tr("Case {number}", number=bold(case.number)),
         tr("Order: {number}", number=case.order_number),
         tr("Reason: {reason}", reason=reason(tr, case.reason)),
-        tr("Status: {status}", status=status(tr, case.status)),
+        tr("Status: {status}", status=status_for(tr, case.status, staff=staff)),
     ]
     if order is not None:
         for case_line_ in case.lines:
@@ -412,7 +435,12 @@ def case_card(tr: Translator, case: Case, order: Order | None = None) -> str:
             if line is not None:
                 lines.append(f"• {escape(line.title)} × {case_line_.quantity}")
     if case.description:  # the buyer's story, or the new address they asked for
-        lines.append(tr("Your words: {text}", text=case.description[:500]))
+        words = case.description[:500]
+        lines.append(
+            tr("In the buyer's words: {text}", text=words)
+            if staff
+            else tr("Your words: {text}", text=words)
+        )
     if case.resolution:
         lines.append(tr("Outcome: {resolution}", resolution=resolution(tr, case.resolution)))
     if case.refund_amount is not None:
@@ -420,21 +448,29 @@ def case_card(tr: Translator, case: Case, order: Order | None = None) -> str:
             tr("Refund: {amount} ({state})", amount=case.refund_amount, state=MONEY[case.money](tr))
         )
     if case.return_required:
-        lines.append(tr("Return: {state}", state=GOODS[case.goods](tr)))
+        goods = STAFF_GOODS.get(case.goods) if staff else None
+        lines.append(tr("Return: {state}", state=(goods or GOODS[case.goods])(tr)))
     if case.decision_note and case.status is CaseStatus.REJECTED:
         lines.append(tr("Reason given: {note}", note=case.decision_note))
-    if case.deadline_at and case.is_open and case.status.waiting_on.value == "buyer":
-        lines.append(tr("Please reply by {date}.", date=tr.date(case.deadline_at)))
+    if case.deadline_at and case.is_open:
+        if staff:
+            lines.append(tr("Next step due by {date}.", date=tr.date(case.deadline_at)))
+        elif case.status.waiting_on.value == "buyer":
+            lines.append(tr("Please reply by {date}.", date=tr.date(case.deadline_at)))
     return "\n".join(lines)
 
 
-def timeline_entry(tr: Translator, at: datetime, action: str, note: str | None) -> str:
+def timeline_entry(
+    tr: Translator, at: datetime, action: str, note: str | None, *, staff: bool = False
+) -> str:
     words = {
         "open": tr("Case opened"),
         "approve": tr("Approved"),
         "reject": tr("Rejected"),
         "request_info": tr("The shop asked for more information"),
-        "provide_info": tr("You sent the information"),
+        "provide_info": tr("The buyer sent the information")
+        if staff
+        else tr("You sent the information"),
         "evidence_added": tr("Photos or videos added"),
         "message": tr("Message"),
         "escalate": tr("Passed to a support agent"),
@@ -446,7 +482,7 @@ def timeline_entry(tr: Translator, at: datetime, action: str, note: str | None) 
         "refund_failed": tr("Refund failed"),
         "replacement_shipped": tr("Replacement sent"),
         "resolve": tr("Resolved"),
-        "withdraw": tr("You withdrew the case"),
+        "withdraw": tr("The buyer withdrew the case") if staff else tr("You withdrew the case"),
         "cancel": tr("Closed by the shop"),
         "expire": tr("Closed: no reply in time"),
         "reopen": tr("Reopened"),

@@ -62,7 +62,7 @@ async def show_card(
     bot: Bot, chat_id: int, staff: StaffIdentity, number: str, tr: Translator, core: CoreContext
 ) -> None:
     view = await case_service.get_case(core, staff.actor, number)
-    lines = [texts.case_card(tr, view.case, view.order)]
+    lines = [texts.case_card(tr, view.case, view.order, staff=True)]
     buyer = view.order.buyer
     lines.append(
         tr(
@@ -72,10 +72,10 @@ async def show_card(
             language=buyer.language or "?",
         )
     )
-    if view.case.description:
-        lines.append(tr("In the buyer's words: {text}", text=view.case.description))
     lines += ["", tr("History:")]
-    lines += [texts.timeline_entry(tr, e.at, e.action, e.note) for e in view.timeline[-15:]]
+    lines += [
+        texts.timeline_entry(tr, e.at, e.action, e.note, staff=True) for e in view.timeline[-15:]
+    ]
     await send(
         bot,
         chat_id,
@@ -88,7 +88,7 @@ def _done_line(tr: Translator, case: Case) -> str:
     return tr(
         "Case {number}: {status}",
         number=texts.bold(case.number),
-        status=texts.status(tr, case.status),
+        status=texts.status_for(tr, case.status, staff=True),
     )
 
 

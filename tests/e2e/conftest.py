@@ -25,11 +25,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -38,6 +38,7 @@ from bot.config import load_settings
 from core.cases.model import Case
 from core.orders.numbers import normalize_order_number
 from core.persistence.repositories.users import TelegramUser
+from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import load_config
 from core.services.link_tokens import make_order_token
 from tests.support import FakeTelegram, FakeTelegramServer, Person, PollingDriver
@@ -60,6 +61,7 @@ SETTINGS_VARIABLES = {
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
 HANDLED = re.compile(r"Update id=(\d+) is (?:not )?handled")
 START_TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 def clean_env(**values: str) -> dict[str, str]:
@@ -242,12 +244,10 @@ class E2E:
     data_dir: Path
     bots: BotProcesses
     driver: BotDriver
-    people: dict[int, Person] = field(default_factory=dict)
 
     def person(self, user_id: int, first_name: str, language: str | None) -> Person:
-        person = Person(self.fake, self.driver, user_id, first_name, language)
-        self.people[user_id] = person
-        return person
+        """Somebody who talks to the bot process (through :class:`BotDriver`)."""
+        return Person(self.fake, self.driver, user_id, first_name, language)
 
     async def start_bot(self) -> None:
         await self.bots.start()
@@ -259,7 +259,8 @@ class E2E:
         """Where the evidence store keeps a file (DATA_DIR/evidence/ab/cd/abcd…)."""
         return self.data_dir / "evidence" / sha256[:2] / sha256[2:4] / sha256
 
-    async def _read(self, read):  # type: ignore[no-untyped-def]
+    async def _read(self, read: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Read DATA_DIR's database with the core's repositories (as the bot wrote it)."""
         settings = load_settings(DATA_DIR=str(self.data_dir))
         async with open_app(settings, migrate=False) as app:
             async with app.core.unit_of_work() as uow:
