@@ -152,6 +152,7 @@ def _build(
             assert item.evidence.sha256 is not None
             content = ctx.evidence.read(item.evidence.sha256)
             add(item.path, content)
+            # the manifest says whether the stored file still matches its content address
             entry["verified"] = hashlib.sha256(content).hexdigest() == item.evidence.sha256
         manifest = {
             "format": PACK_FORMAT,
@@ -311,7 +312,7 @@ def _summary(
             + (f", supplier {line.supplier}" if line.supplier else "")
         )
     lines += ["", "BUYER'S DESCRIPTION", case.description or "-", ""]
-    lines += ["POLICY DECISION (as shown to the buyer when the case was opened)"]
+    lines += ["POLICY DECISION (as recorded with the case)"]
     lines += _decision_lines(decision)
     lines += ["", "SHIPMENTS"]
     if not order.shipments:
