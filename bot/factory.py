@@ -14,7 +14,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from bot import errors, retries
 from bot.i18n import DEFAULT, SUPPORTED, Catalogs, Translator
 from bot.middlewares import DropRedelivered, UserContext
-from bot.routers import fallback, human, my_cases, open_case, policy, staff, start
+from bot.routers import agents, fallback, human, my_cases, open_case, policy, staff, start
 from bot.storage import ChatLocks, DatabaseStorage
 from core.services.context import CoreContext
 
@@ -34,7 +34,11 @@ def create_bot(
 
 
 def create_dispatcher(
-    core: CoreContext, catalogs: Catalogs | None = None, storage: BaseStorage | None = None
+    core: CoreContext,
+    catalogs: Catalogs | None = None,
+    storage: BaseStorage | None = None,
+    *,
+    agents_chat_id: int | None = None,
 ) -> Dispatcher:
     catalogs = catalogs or Catalogs()
     dispatcher = Dispatcher(
@@ -46,6 +50,7 @@ def create_dispatcher(
     dispatcher.include_routers(
         errors.make_router(catalogs),
         staff.make_router(),
+        agents.make_router(agents_chat_id),
         start.make_router(),
         human.make_router(),
         my_cases.make_router(),

@@ -26,11 +26,12 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InputMediaPhoto, InputMediaVideo
 
-from bot import notifications
+from bot import notifications, texts
 from bot.i18n import Catalogs, Translator
 from bot.routers.common import send
 from core.cases.model import Evidence
 from core.persistence.repositories.outbox import OutboxMessage
+from core.services import cases as case_service
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.notifier")
@@ -174,15 +175,18 @@ class Notifier:
                 if rendered is None:
                     continue  # nothing this recipient needs to read
                 await self.limits.wait_turn()
+                thread = await self._topic(message, chat_id, tr)
                 if len(rendered.album) > 1:
-                    await self.bot.send_media_group(chat_id, album_media(rendered.album))
+                    await self.bot.send_media_group(
+                        chat_id, album_media(rendered.album), message_thread_id=thread
+                    )
                 elif rendered.album:
                     [single] = album_media(rendered.album)
                     if isinstance(single, InputMediaVideo):
-                        await self.bot.send_video(chat_id, single.media)
+                        await self.bot.send_video(chat_id, single.media, message_thread_id=thread)
                     else:
-                        await self.bot.send_photo(chat_id, single.media)
-                await send(self.bot, chat_id, rendered.text, rendered.markup)
+                        await self.bot.send_photo(chat_id, single.media, message_thread_id=thread)
+                await send(self.bot, chat_id, rendered.text, rendered.markup, thread_id=thread)
                 self.limits.sent(chat_id)
         except TelegramRetryAfter as exc:
             await self._retry(message, f"429 retry after {exc.retry_after}s", exc.retry_after)
@@ -204,6 +208,29 @@ class Notifier:
             await uow.outbox.mark_sent(message.id, now)
             await uow.commit()
         return 1
+
+    async def _topic(self, message: OutboxMessage, chat_id: int, tr: Translator) -> int | None:
+        """In the agents' forum group, each case has its own topic, made on first need and
+        named with the case number, reason and buyer country; it closes and reopens with the
+        case."""
+        if chat_id != self.agents_chat_id or message.case_id is None:
+            return None
+        async with self.core.unit_of_work() as uow:
+            case = await uow.cases.get(message.case_id)
+            order = await uow.orders.get(case.order_id) if case is not None else None
+        if case is None:
+            return None
+        if case.agent_topic_id is None:
+            country = order.buyer.country if order is not None else None
+            name = f"{case.number} · {texts.reason(tr, case.reason)} · {country or '?'}"
+            topic = await self.bot.create_forum_topic(chat_id, name[:128])
+            await case_service.set_agent_topic(self.core, case, topic.message_thread_id)
+            return topic.message_thread_id
+        if message.kind in ("cancelled", "expired", "resolved", "rejected", "withdrawn"):
+            await self.bot.close_forum_topic(chat_id, case.agent_topic_id)
+        elif message.kind == "reopened":
+            await self.bot.reopen_forum_topic(chat_id, case.agent_topic_id)
+        return case.agent_topic_id
 
     async def _retry(self, message: OutboxMessage, error: str, seconds: float) -> None:
         give_up = message.attempts + 1 >= MAX_ATTEMPTS

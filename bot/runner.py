@@ -51,7 +51,7 @@ async def run_polling(
     async with open_app(settings) as app:
         catalogs = Catalogs()
         bot = create_bot(token, api_url=settings.bot_api_url)
-        dispatcher = create_dispatcher(app.core, catalogs)
+        dispatcher = create_dispatcher(app.core, catalogs, agents_chat_id=settings.agents_chat_id)
         if started is not None:
 
             async def on_startup() -> None:

@@ -488,10 +488,11 @@ def timeline_entry(
         "reopen": tr("Reopened"),
         "take_over": tr("A support agent joined"),
         "hand_back": tr("Back with the assistant"),
+        "note": tr("Internal note"),
     }
     label = words.get(action, escape(action))
     text = f"{escape(tr.date(at))} · {label}"
-    if note and action in ("message", "reject", "request_info", "cancel"):
+    if note and action in ("message", "reject", "request_info", "cancel", "note"):
         text += f": <i>{escape(note[:300])}</i>"
     return text
 
@@ -532,6 +533,14 @@ def error(tr: Translator, exc: CoreError) -> str:
             return tr("That file is too large. Please send a photo or a shorter video.")
         case "wrong_status" | "role_not_allowed" | "wrong_target":
             return tr("That is not possible at this stage of the case.")
+        case "not_your_shop":
+            return tr("This case belongs to a shop you do not work for.")
+        case "pack_too_large":
+            return tr(
+                "The evidence pack would be over {limit} MB, more than Telegram lets a bot "
+                "send. The original files stay in the evidence store on the server.",
+                limit=exc.params.get("limit_mb", 50),
+            )
         case _:
             return tr("Sorry, that did not work. Please try again.")
 

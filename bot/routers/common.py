@@ -97,13 +97,21 @@ def split_text(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
 
 
 async def send(
-    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    bot: Bot,
+    chat_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    *,
+    thread_id: int | None = None,
 ) -> Message:
-    """Send a possibly long text; the buttons go with the last part."""
+    """Send a possibly long text (into a forum topic with ``thread_id``); the buttons go with
+    the last part."""
     parts = split_text(text)
     sent: Message | None = None
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        sent = await bot.send_message(chat_id, part, reply_markup=markup if last else None)
+        sent = await bot.send_message(
+            chat_id, part, reply_markup=markup if last else None, message_thread_id=thread_id
+        )
     assert sent is not None
     return sent

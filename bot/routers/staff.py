@@ -15,7 +15,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, Filter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from aiogram.types import BufferedInputFile, CallbackQuery, Message, TelegramObject, User
 
 from bot import staff_keyboards, texts
 from bot.i18n import Translator
@@ -27,6 +27,7 @@ from core.cases.reasons import Reason, Resolution
 from core.errors import CoreError
 from core.money import Money, MoneyError
 from core.services import cases as case_service
+from core.services import export as export_service
 from core.services import staff as staff_service
 from core.services.context import CoreContext
 from core.services.staff import StaffIdentity
@@ -153,6 +154,7 @@ def make_router() -> Router:
         message: Message,
         command: CommandObject,
         staff: StaffIdentity,
+        state: FSMContext,
         tr: Translator,
         core: CoreContext,
         bot: Bot,
@@ -165,9 +167,53 @@ def make_router() -> Router:
         try:
             if command.command == "take":
                 await case_service.take_over(core, staff.actor, number)
+                if staff.actor.role.value == "agent":  # what they write now goes to the buyer
+                    from bot.routers.agents import AgentChat
+
+                    await state.set_state(AgentChat.talking)
+                    await state.update_data(case=number)
             await show_card(bot, message.chat.id, staff, number, tr, core)
         except CoreError as exc:
             await message.answer(texts.error(tr, exc))
+
+    @router.message(Command("export"), IsStaff())
+    async def export(
+        message: Message,
+        command: CommandObject,
+        staff: StaffIdentity,
+        tr: Translator,
+        core: CoreContext,
+        bot: Bot,
+    ) -> None:
+        """The case's evidence pack: a ZIP ready to upload to a marketplace dispute."""
+        match = CASE_NUMBER.search(command.args or "")
+        if match is None:
+            await message.answer(tr("Give the case number, for example /export R-2611-0042."))
+            return
+        number = match.group(0).upper()
+        await bot.send_chat_action(message.chat.id, "upload_document")
+        try:
+            pack = await export_service.evidence_pack(core, staff.actor, number)
+        except CoreError as exc:
+            await message.answer(texts.error(tr, exc))
+            return
+        caption = tr(
+            "Evidence pack for case {number}: the summary, the order and its tracking, the "
+            "timeline, the conversation and the original photos and videos, ready to upload "
+            "to the marketplace dispute.",
+            number=texts.bold(number),
+        )
+        if pack.only_on_telegram:
+            caption += "\n" + tr.plural(
+                "One photo or video was never downloaded: the manifest lists it by its "
+                "Telegram file id.",
+                "{n} photos or videos were never downloaded: the manifest lists them by their "
+                "Telegram file ids.",
+                len(pack.only_on_telegram),
+            )
+        await bot.send_document(
+            message.chat.id, BufferedInputFile(pack.data, pack.filename), caption=caption
+        )
 
     @router.callback_query(StaffCb.filter(), IsStaff())
     async def act(

@@ -101,6 +101,7 @@ class Case:
     money: MoneyStatus = MoneyStatus.NONE
     owner: Owner = Owner.BOT
     owner_agent_id: int | None = None
+    agent_topic_id: int | None = None  # the forum topic where agents talk about this case
     escalated: bool = False
     deadline_at: datetime | None = None
     return_tracking: str | None = None

@@ -226,6 +226,7 @@ class CaseRow(Base):
     money: Mapped[str] = mapped_column(String(16))
     owner: Mapped[str] = mapped_column(String(8))
     owner_agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    agent_topic_id: Mapped[int | None] = mapped_column(BigInteger)  # the agents' forum topic
     escalated: Mapped[bool] = mapped_column(Boolean)
     deadline_at: Mapped[datetime | None]
     return_tracking: Mapped[str | None] = mapped_column(String(64))

@@ -632,8 +632,11 @@ async def add_evidence(
     return fresh, added
 
 
-async def add_message(ctx: CoreContext, actor: Actor, number: str, text: str) -> Case:
-    """A message on the case timeline (the buyer's words, or a staff note for the buyer)."""
+async def add_message(
+    ctx: CoreContext, actor: Actor, number: str, text: str, *, notify_others: bool = True
+) -> Case:
+    """A message on the case timeline (the buyer's words, or a staff note for the buyer).
+    ``notify_others=False`` when the message was relayed live (an agent's conversation)."""
     text_clean = _clean_text(text, MAX_DESCRIPTION, "message")
     if not text_clean:
         raise ValidationFailed("the message is empty", code="empty")
@@ -645,6 +648,9 @@ async def add_message(ctx: CoreContext, actor: Actor, number: str, text: str) ->
         await _audit(uow, case, actor, "message", case.status, case.status, now, note=text_clean)
         assert case.id is not None
         sequence = len(await uow.cases.audit_trail(case.id))  # messages leave the version alone
+        if not notify_others:
+            await uow.commit()
+            return case
         await notify.queue(
             uow,
             ctx.config,
@@ -1098,3 +1104,35 @@ async def open_cases(
             status=status.value if status else None,
             reason=reason.value if reason else None,
         )
+
+
+async def add_note(ctx: CoreContext, actor: Actor, number: str, text: str) -> Case:
+    """An internal note on the timeline: staff only, never shown to the buyer."""
+    if actor.role not in (Role.SELLER, Role.AGENT):
+        raise Forbidden("only staff write notes", code="role_not_allowed")
+    note = _clean_text(text, MAX_NOTE, "note")
+    if not note:
+        raise ValidationFailed("the note is empty", code="empty")
+    async with ctx.unit_of_work() as uow:
+        case = await _load(uow, ctx, actor, number)
+        await _audit(uow, case, actor, "note", case.status, case.status, ctx.now(), note=note)
+        await uow.commit()
+    return case
+
+
+async def agent_owned_case(ctx: CoreContext, buyer_id: int) -> Case | None:
+    """The buyer's open case an agent has taken over: the bot then only relays."""
+    async with ctx.unit_of_work() as uow:
+        return await uow.cases.agent_owned_for_buyer(buyer_id)
+
+
+async def set_agent_topic(ctx: CoreContext, case: Case, topic_id: int) -> None:
+    assert case.id is not None
+    async with ctx.unit_of_work() as uow:
+        await uow.cases.set_agent_topic(case.id, topic_id)
+        await uow.commit()
+
+
+async def case_of_topic(ctx: CoreContext, topic_id: int) -> Case | None:
+    async with ctx.unit_of_work() as uow:
+        return await uow.cases.by_agent_topic(topic_id)

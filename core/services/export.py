@@ -43,6 +43,10 @@ TRANSCRIPT_ACTIONS = {
     "request_info": "asked for more information",
     "reject": "rejected the claim",
 }
+# Staff's internal notes are never shown to the buyer, so never put in a pack meant for a
+# marketplace dispute: the timeline keeps the event, not its text.
+INTERNAL_ACTIONS = frozenset({"note"})
+WITHHELD = "(internal note, not exported)"
 _EXTENSIONS = {
     "image/jpeg": ".jpg",
     "image/jpg": ".jpg",
@@ -461,7 +465,7 @@ def _timeline_csv(timeline: Sequence[AuditEvent]) -> bytes:
                 event.action,
                 event.from_status.value if event.from_status else "",
                 event.to_status.value if event.to_status else "",
-                event.note or "",
+                WITHHELD if event.action in INTERNAL_ACTIONS and event.note else event.note or "",
             ]
         )
     return out.getvalue().encode("utf-8-sig")  # with a BOM, spreadsheets read the UTF-8 right

@@ -221,6 +221,27 @@ class CaseRepository:
             conditions.append(cases.c.status.in_(_OPEN))
         return await self._load(*conditions, order_by=(cases.c.opened_at.desc(), cases.c.id.desc()))
 
+    async def agent_owned_for_buyer(self, buyer_id: int) -> Case | None:
+        """The buyer's open case an agent has taken over, if any (the newest)."""
+        found = await self._load(
+            cases.c.buyer_id == buyer_id,
+            cases.c.status.in_(_OPEN),
+            cases.c.owner == "agent",
+            order_by=(cases.c.updated_at.desc(), cases.c.id.desc()),
+        )
+        return found[0] if found else None
+
+    async def set_agent_topic(self, case_id: int, topic_id: int) -> None:
+        """Remember the agents' forum topic of a case. Not a change of the case itself: the
+        version stays, so staff buttons made before remain valid."""
+        await self.session.execute(
+            update(cases).where(cases.c.id == case_id).values(agent_topic_id=topic_id)
+        )
+
+    async def by_agent_topic(self, topic_id: int) -> Case | None:
+        found = await self._load(cases.c.agent_topic_id == topic_id)
+        return found[0] if found else None
+
     async def list_open_for_shops(
         self, shops: list[str], *, status: str | None = None, reason: str | None = None
     ) -> list[Case]:
@@ -389,6 +410,7 @@ def _case_row(case: Case) -> dict[str, Any]:
         "money": case.money.value,
         "owner": case.owner.value,
         "owner_agent_id": case.owner_agent_id,
+        "agent_topic_id": case.agent_topic_id,
         "escalated": case.escalated,
         "deadline_at": case.deadline_at,
         "return_tracking": case.return_tracking,
@@ -467,6 +489,7 @@ def _to_case(row: RowMapping, lines: tuple[CaseLine, ...], items: tuple[Evidence
         money=MoneyStatus(row["money"]),
         owner=Owner(row["owner"]),
         owner_agent_id=row["owner_agent_id"],
+        agent_topic_id=row["agent_topic_id"],
         escalated=row["escalated"],
         deadline_at=row["deadline_at"],
         return_tracking=row["return_tracking"],

@@ -164,6 +164,7 @@ def upgrade() -> None:
         sa.Column("money", sa.String(length=16), nullable=False),
         sa.Column("owner", sa.String(length=8), nullable=False),
         sa.Column("owner_agent_id", sa.BigInteger(), nullable=True),
+        sa.Column("agent_topic_id", sa.BigInteger(), nullable=True),
         sa.Column("escalated", sa.Boolean(), nullable=False),
         sa.Column("deadline_at", TIMESTAMP, nullable=True),
         sa.Column("return_tracking", sa.String(length=64), nullable=True),

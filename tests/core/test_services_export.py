@@ -13,7 +13,8 @@ import zipfile
 
 import pytest
 
-from core.cases.model import Actor, Evidence, EvidenceKind
+from core.cases.lifecycle import Role
+from core.cases.model import Actor, AuditEvent, Evidence, EvidenceKind
 from core.cases.reasons import Reason, Resolution
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.services import cases as case_service
@@ -25,9 +26,11 @@ from tests.core.factories import (
     DMITRI,
     LUCIA,
     NOVA_SELLER,
+    NOW,
     damaged_lamp,
     earbud_for_seller,
     open_case,
+    stored_case,
 )
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + os.urandom(6000)
@@ -288,3 +291,34 @@ async def test_the_limit_counts_the_whole_pack(ctx: CoreContext) -> None:
     with pytest.raises(ValidationFailed) as refused:
         await evidence_pack(ctx, Actor.seller(NOVA_SELLER), number, limit=len(pack.data) - 1)
     assert refused.value.code == "pack_too_large"
+
+
+async def test_staff_internal_notes_stay_out_of_the_pack(ctx: CoreContext) -> None:
+    """A note staff wrote for each other is never shown to the buyer, so it is not uploaded to
+    a dispute either: the timeline keeps the event without its text."""
+    number = await earbud_with_files(ctx)
+    case = await stored_case(ctx, number)
+    async with ctx.unit_of_work() as uow:
+        await uow.cases.add_audit(
+            AuditEvent(
+                case_number=number,
+                at=NOW,
+                actor_role=Role.SELLER,
+                actor_id=NOVA_SELLER,
+                action="note",
+                from_status=case.status,
+                to_status=case.status,
+                note="Supplier says batch 7 is faulty",
+            ),
+            case.id or 0,
+        )
+        await uow.commit()
+
+    pack = await evidence_pack(ctx, Actor.seller(NOVA_SELLER), number)
+
+    archive = unzip(pack.data)
+    for name in archive.namelist():
+        assert b"batch 7" not in archive.read(name), name
+    rows = list(csv.DictReader(io.StringIO(archive.read("timeline.csv").decode("utf-8-sig"))))
+    assert rows[-1]["action"] == "note"
+    assert rows[-1]["note"] == "(internal note, not exported)"

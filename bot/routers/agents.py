@@ -1,0 +1,199 @@
+"""Agents talking to buyers through the bot.
+
+Once an agent owns a case (Take over, /take, or simply writing in the case's forum topic), the
+bot stops answering that buyer on its own: everything the buyer sends is copied to the case's
+topic in the agents' group (or to the agent's private chat when there is no group), and what
+the agent writes there reaches the buyer from the bot, without revealing the agent's account.
+``/note`` keeps an internal note; ``/handback`` gives the conversation back to the bot.
+Commands (/start, /cancel, /cases, …) keep working for the buyer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import Message, TelegramObject, User
+
+from bot import texts
+from bot.i18n import Translator
+from bot.routers.open_case import evidence_of, store_evidence
+from core.cases.model import Actor, Case
+from core.errors import CoreError
+from core.services import cases as case_service
+from core.services import staff as staff_service
+from core.services.context import CoreContext
+
+log = logging.getLogger(__name__)
+
+
+class AgentChat(StatesGroup):
+    talking = State()  # an agent without a forum group talks to a buyer from private chat
+
+
+class WithAgent(Filter):
+    """A buyer's message (not a command) while an agent owns one of their cases."""
+
+    async def __call__(
+        self, event: TelegramObject, core: CoreContext, event_from_user: User | None = None
+    ) -> bool | dict[str, Any]:
+        if not isinstance(event, Message) or event_from_user is None:
+            return False
+        if event.text and event.text.startswith("/"):
+            return False
+        case = await case_service.agent_owned_case(core, event_from_user.id)
+        return {"case": case} if case is not None else False
+
+
+class InCaseTopic(Filter):
+    """A message in a case's topic of the agents' group, from an agent."""
+
+    def __init__(self, agents_chat_id: int | None) -> None:
+        self.agents_chat_id = agents_chat_id
+
+    async def __call__(
+        self, event: TelegramObject, core: CoreContext, event_from_user: User | None = None
+    ) -> bool | dict[str, Any]:
+        if (
+            self.agents_chat_id is None
+            or not isinstance(event, Message)
+            or event.chat.id != self.agents_chat_id
+            or event.message_thread_id is None
+            or event_from_user is None
+        ):
+            return False
+        identity = await staff_service.identify(
+            core, event_from_user.id, event_from_user.first_name
+        )
+        if identity is None or identity.actor.role.value != "agent":
+            return False
+        case = await case_service.case_of_topic(core, event.message_thread_id)
+        if case is None:
+            return False
+        return {"case": case, "agent": identity.actor}
+
+
+def _summary(message: Message) -> str:
+    """What a relayed message said, for the case's timeline (and the evidence pack)."""
+    if message.text:
+        return message.text
+    kind = "photo" if message.photo else "video" if message.video else "file"
+    return f"[{kind}] {message.caption or ''}".strip()
+
+
+def make_router(agents_chat_id: int | None) -> Router:
+    router = Router(name="agents")
+
+    @router.message(F.chat.type == "private", WithAgent())
+    async def from_buyer(
+        message: Message, case: Case, bot: Bot, tr: Translator, core: CoreContext, state: FSMContext
+    ) -> None:
+        """Copy the buyer's message to the agent; photos and videos become evidence too."""
+        assert message.from_user is not None
+        actor = Actor.buyer(message.from_user.id, message.from_user.first_name)
+        if agents_chat_id is not None and case.agent_topic_id is not None:
+            target, thread = agents_chat_id, case.agent_topic_id
+        elif case.owner_agent_id is not None:
+            target, thread = case.owner_agent_id, None
+            await bot.send_message(target, f"💬 <b>{texts.escape(case.number)}</b>")
+        else:
+            return
+        await bot.copy_message(
+            target, message.chat.id, message.message_id, message_thread_id=thread
+        )
+        item, _ = evidence_of(message)
+        try:
+            if item is not None:
+                from bot.routers.open_case import Flow
+
+                stored = await store_evidence(Flow(bot, message.from_user, state, tr, core), [item])
+                await case_service.add_evidence(core, actor, case.number, stored)
+            await case_service.add_message(
+                core, actor, case.number, _summary(message), notify_others=False
+            )
+        except CoreError:
+            log.info("could not record a relayed message on %s", case.number, exc_info=True)
+
+    @router.message(Command("note"), InCaseTopic(agents_chat_id))
+    async def note(
+        message: Message,
+        command: CommandObject,
+        case: Case,
+        agent: Actor,
+        tr: Translator,
+        core: CoreContext,
+    ) -> None:
+        try:
+            await case_service.add_note(core, agent, case.number, command.args or "")
+        except CoreError as exc:
+            await message.reply(texts.error(tr, exc))
+            return
+        await message.reply(tr("Noted (not shown to the buyer)."))
+
+    @router.message(Command("handback"), InCaseTopic(agents_chat_id))
+    async def handback(
+        message: Message, case: Case, agent: Actor, tr: Translator, core: CoreContext
+    ) -> None:
+        try:
+            await case_service.hand_back(core, agent, case.number)
+        except CoreError as exc:
+            await message.reply(texts.error(tr, exc))
+            return
+        await message.reply(tr("The assistant answers this buyer again."))
+
+    @router.message(InCaseTopic(agents_chat_id), ~F.text.startswith("/"))
+    async def to_buyer(
+        message: Message, case: Case, agent: Actor, bot: Bot, tr: Translator, core: CoreContext
+    ) -> None:
+        """The agent's words (or photos) reach the buyer from the bot."""
+        if case.buyer_id is None:
+            return
+        try:
+            if case.owner_agent_id != agent.user_id:  # writing in the topic takes the case
+                case = await case_service.take_over(core, agent, case.number)
+            await bot.copy_message(case.buyer_id, message.chat.id, message.message_id)
+            await case_service.add_message(
+                core, agent, case.number, _summary(message), notify_others=False
+            )
+        except CoreError as exc:
+            await message.reply(texts.error(tr, exc))
+
+    @router.message(Command("handback"), AgentChat.talking)
+    async def handback_private(
+        message: Message, state: FSMContext, tr: Translator, core: CoreContext
+    ) -> None:
+        assert message.from_user is not None
+        data = await state.get_data()
+        await state.clear()
+        try:
+            await case_service.hand_back(core, Actor.agent(message.from_user.id), data["case"])
+        except CoreError as exc:
+            await message.answer(texts.error(tr, exc))
+            return
+        await message.answer(tr("The assistant answers this buyer again."))
+
+    @router.message(AgentChat.talking, ~F.text.startswith("/"))
+    async def to_buyer_private(
+        message: Message, state: FSMContext, bot: Bot, tr: Translator, core: CoreContext
+    ) -> None:
+        assert message.from_user is not None
+        agent = Actor.agent(message.from_user.id, message.from_user.first_name)
+        data = await state.get_data()
+        try:
+            view = await case_service.get_case(core, agent, data["case"])
+            if view.case.buyer_id is None or view.case.owner_agent_id != agent.user_id:
+                await state.clear()
+                await message.answer(tr("This conversation is no longer yours."))
+                return
+            await bot.copy_message(view.case.buyer_id, message.chat.id, message.message_id)
+            await case_service.add_message(
+                core, agent, view.case.number, _summary(message), notify_others=False
+            )
+        except CoreError as exc:
+            await message.answer(texts.error(tr, exc))
+
+    return router

@@ -1,0 +1,116 @@
+"""Agents take over a conversation: a topic per escalated case in the agents' forum group,
+everything the buyer sends reaches the topic, what the agent writes reaches the buyer from the
+bot, internal notes stay internal, and the bot answers again after /handback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from bot.factory import create_dispatcher
+from bot.notifier import Notifier, SendLimits
+from core.cases.model import Actor, Owner
+from core.cases.reasons import Reason
+from core.policy.decision import Claim
+from core.services import cases as case_service
+from tests.support import FeedDriver, Person, create_fake_bot
+from tests.telegram.conftest import CATALOGS, World
+
+AGENTS_CHAT = -1007770001
+AGENT = 700001
+JOAO = 945502
+
+
+@dataclass
+class Desk:
+    buyer: Person
+    agent: Person
+    notifier: Notifier
+    number: str
+
+
+@pytest.fixture
+async def desk(world: World) -> AsyncIterator[Desk]:
+    bot = create_fake_bot(world.fake)
+    dispatcher = create_dispatcher(world.core, CATALOGS, agents_chat_id=AGENTS_CHAT)
+    driver = FeedDriver(dispatcher, bot)
+    world.fake.add_group(AGENTS_CHAT, "Returns Desk agents", is_forum=True)
+    buyer = Person(world.fake, driver, JOAO, "João", "pt")
+    agent = Person(world.fake, driver, AGENT, "Sam", "en")
+    await buyer.send(f"/start {await world.start_link('nova', 'NV-5502')}")
+    order = await world.order("nova", "NV-5502")
+    opened = await case_service.open_case(
+        world.core,
+        Actor.buyer(JOAO),
+        case_service.NewCase(
+            order_id=order.id or 0,
+            claims=(Claim(2, 1),),
+            reason=Reason.COUNTERFEIT,
+            description="O carregador parece falso",
+            evidence=(),
+            wants_person=True,
+        ),
+    )
+    notifier = Notifier(
+        bot,
+        world.core,
+        CATALOGS,
+        agents_chat_id=AGENTS_CHAT,
+        limits=SendLimits(per_second=1e6, private_interval=0, group_interval=0),
+    )
+    try:
+        yield Desk(buyer, agent, notifier, opened.case.number)
+    finally:
+        await bot.session.close()
+
+
+async def stored(world: World, number: str):
+    async with world.core.unit_of_work() as uow:
+        return await uow.cases.get_by_number(number)
+
+
+async def test_an_escalated_case_gets_its_own_topic_with_the_card(world: World, desk: Desk) -> None:
+    await desk.notifier.send_due()
+    case = await stored(world, desk.number)
+    assert case.escalated and case.agent_topic_id is not None
+    posted = world.fake.messages_to(AGENTS_CHAT, message_thread_id=case.agent_topic_id)
+    assert posted and desk.number in posted[-1]["text"]
+    assert "O carregador parece falso" in posted[-1]["text"]
+    assert world.fake.chats[AGENTS_CHAT]  # the topic lives in the agents' group
+
+
+async def test_the_agent_and_the_buyer_talk_through_the_bot(world: World, desk: Desk) -> None:
+    await desk.notifier.send_due()
+    topic = (await stored(world, desk.number)).agent_topic_id
+    await desk.agent.send_in(AGENTS_CHAT, "Olá João, pode enviar uma foto da etiqueta?", topic)
+
+    case = await stored(world, desk.number)
+    assert case.owner is Owner.AGENT and case.owner_agent_id == AGENT
+    relayed = world.fake.messages_to(JOAO)[-1]
+    assert relayed["text"] == "Olá João, pode enviar uma foto da etiqueta?"
+    assert relayed["from"]["is_bot"]  # from the bot, not from the agent's account
+
+    before = len(world.fake.messages_to(JOAO))
+    await desk.buyer.send("Aqui está: a etiqueta não tem selo <b>&</b>")
+    await desk.buyer.send_photo("etiqueta")
+    assert len(world.fake.messages_to(JOAO)) == before  # the bot keeps quiet: a person talks
+    in_topic = world.fake.messages_to(AGENTS_CHAT, message_thread_id=topic)
+    assert any(m.get("text") == "Aqui está: a etiqueta não tem selo <b>&</b>" for m in in_topic)
+    assert any(m.get("photo") for m in in_topic)
+    case = await stored(world, desk.number)
+    assert len(case.evidence) == 1  # the photo is kept as evidence
+
+    await desk.agent.send_in(AGENTS_CHAT, "/note seller has the brand authorisation", topic)
+    async with world.core.unit_of_work() as uow:
+        trail = await uow.cases.audit_trail(case.id or 0)
+    assert ("note", "seller has the brand authorisation") in [(e.action, e.note) for e in trail]
+    await desk.buyer.send("/cases")
+    await desk.buyer.press(desk.number)
+    assert "brand authorisation" not in desk.buyer.last()  # internal notes stay internal
+
+    await desk.agent.send_in(AGENTS_CHAT, "/handback", topic)
+    assert (await stored(world, desk.number)).owner is Owner.BOT
+    await desk.buyer.send("olá")
+    assert len(world.fake.messages_to(JOAO)) > before + 1  # the assistant answers again
