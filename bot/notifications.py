@@ -163,6 +163,17 @@ def for_buyer(tr: Translator, message: OutboxMessage, case: Case | None) -> Rend
                 ),
                 actions,
             )
+        case "reminder_buyer":
+            deadline = case.deadline_at if case is not None else None
+            return Rendered(
+                tr(
+                    "Case {number} is waiting for you. Please answer by {date}, or it will be "
+                    "closed.",
+                    number=number,
+                    date=tr.date(deadline) if deadline else "",
+                ),
+                actions,
+            )
         case "parcel_reminder":
             return Rendered(
                 tr(
@@ -190,6 +201,8 @@ def for_staff(
         "approved": tr("Case {number} was approved", number=number),
         "rejected": tr("Case {number} was rejected", number=number),
         "message": tr("Case {number}: a message from the buyer", number=number),
+        "reminder_seller": tr("Case {number} needs you within a day", number=number),
+        "agent_nudge": tr("Case {number} has waited past its first-response time", number=number),
         "buyer_unreachable": tr(
             "Case {number}: the buyer blocked the bot and cannot be reached here", number=number
         ),

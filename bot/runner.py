@@ -29,6 +29,7 @@ async def run_timers(core: CoreContext, stop: asyncio.Event, every: float = TIME
     while not stop.is_set():
         try:
             done = await case_service.run_timers(core)
+            done["reminders"] = await case_service.send_reminders(core)
             if any(done.values()):
                 log.info("timers: %s", done)
         except Exception:  # the next round tries again

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
 from bot.i18n import Translator
-from bot.routers import open_case
+from bot.routers import my_cases, open_case
 from bot.routers.common import buyer
 from bot.routers.open_case import evidence_of
 from bot.states import OpenCase
@@ -17,6 +19,8 @@ from core.orders.numbers import find_order_numbers
 from core.services import cases as case_service
 from core.services import linking
 from core.services.context import CoreContext
+
+CASE_NUMBER = re.compile(r"\b[A-Z]{1,3}-\d{4}-\d{4,}\b", re.IGNORECASE)
 
 
 def make_router() -> Router:
@@ -30,7 +34,21 @@ def make_router() -> Router:
         assert message.from_user is not None and message.text is not None
         flow = open_case.Flow(bot, message.from_user, state, tr, core)
         words = message.text.strip()[: case_service.MAX_DESCRIPTION]
-        numbers = find_order_numbers(words)
+        if words.startswith("/"):  # a command nobody knows: not an order story
+            await message.answer(
+                tr("I did not catch that. Choose what you need below, or write your order number."),
+                reply_markup=keyboards.main_menu(tr),
+            )
+            return
+        for case_number in CASE_NUMBER.findall(words):  # "what about R-2611-0001?"
+            try:
+                await my_cases.show_case(
+                    bot, message.chat.id, message.from_user, case_number.upper(), tr, core
+                )
+                return
+            except CoreError:
+                continue
+        numbers = find_order_numbers(CASE_NUMBER.sub(" ", words))
         if numbers and open_case.ESCALATION_WORDS.search(words):
             await state.update_data(wants_person=True)  # a chargeback threat: a person decides
         for number in numbers:

@@ -1059,6 +1059,51 @@ async def run_timers(ctx: CoreContext) -> dict[str, int]:
     return done
 
 
+REMIND_BEFORE = timedelta(hours=24)
+REMINDERS = {  # who is reminded of a deadline coming, by what the case waits for
+    CaseStatus.AWAITING_BUYER_INFO: "reminder_buyer",
+    CaseStatus.AWAITING_RETURN: "reminder_buyer",
+    CaseStatus.AWAITING_SELLER: "reminder_seller",
+    CaseStatus.REOPENED: "reminder_seller",
+    CaseStatus.AWAITING_RESOLUTION: "reminder_seller",
+}
+
+
+async def send_reminders(ctx: CoreContext) -> int:
+    """A day before a deadline, whoever the case waits on is reminded (the buyer is warned
+    that it will close); an escalated case past its first-response time nudges the agents.
+    Once per waiting period: the reminder's key carries the case version."""
+    now = ctx.now()
+    queued = 0
+    async with ctx.unit_of_work() as uow:
+        for case in await uow.cases.due(now + REMIND_BEFORE):
+            assert case.deadline_at is not None
+            if case.status is CaseStatus.AWAITING_AGENT:
+                if case.deadline_at > now:
+                    continue
+                kind, to_buyer, to_staff, to_agents = "agent_nudge", False, False, True
+            elif case.status in REMINDERS and case.deadline_at > now:
+                kind = REMINDERS[case.status]
+                to_buyer = kind == "reminder_buyer"
+                to_staff, to_agents = not to_buyer, False
+            else:
+                continue
+            before = await uow.outbox.list_for_case(case.id or 0)
+            await notify.queue(
+                uow,
+                ctx.config,
+                case,
+                kind,
+                now,
+                to_buyer=to_buyer,
+                to_staff=to_staff,
+                to_agents=to_agents,
+            )
+            queued += len(await uow.outbox.list_for_case(case.id or 0)) - len(before)
+        await uow.commit()
+    return queued
+
+
 # ── reading cases ──────────────────────────────────────────────────────────────────────────
 
 

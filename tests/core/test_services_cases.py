@@ -943,3 +943,35 @@ async def test_the_acting_seller_is_not_notified_of_their_own_decision(ctx: Core
     assert ("buyer", DMITRI) in told
     assert ("seller", NOVA_SELLER) not in told
     assert ("seller", NOVA_SELLER_2) in told
+
+
+async def test_reminders_come_a_day_before_a_deadline_once_and_agents_are_nudged(
+    ctx: CoreContext, clock: FixedClock
+) -> None:
+    earbud = await earbud_for_seller(ctx)  # the seller has 48 hours
+    high_value = await open_case(
+        ctx,
+        AHMED,
+        "AUR-10026",
+        Reason.NOT_AS_DESCRIBED,
+        evidence=photos(2),
+        description="The finish is not brass",
+    )
+    assert high_value.case.status is CaseStatus.AWAITING_AGENT  # 24 hours for a first answer
+
+    assert await svc.send_reminders(ctx) == 0  # nothing is near yet
+    clock.advance(hours=25)
+    queued = await svc.send_reminders(ctx)
+    async with ctx.unit_of_work() as uow:
+        seller_rows = [
+            r for r in await uow.outbox.list_for_case(earbud.id or 0) if r.kind == "reminder_seller"
+        ]
+        agent_rows = [
+            r
+            for r in await uow.outbox.list_for_case(high_value.case.id or 0)
+            if r.kind == "agent_nudge"
+        ]
+    assert {r.chat_id for r in seller_rows} == {NOVA_SELLER, NOVA_SELLER_2}
+    assert len(agent_rows) == 1 and agent_rows[0].recipient_role == "agents"
+    assert queued == len(seller_rows) + len(agent_rows)
+    assert await svc.send_reminders(ctx) == 0  # once per waiting period
