@@ -29,7 +29,8 @@ from aiogram.types import InputMediaPhoto, InputMediaVideo
 from bot import notifications, texts
 from bot.i18n import Catalogs, Translator
 from bot.routers.common import send
-from core.cases.model import Evidence
+from core.cases.model import Case, Evidence
+from core.orders.model import Order
 from core.persistence.repositories.outbox import OutboxMessage
 from core.services import cases as case_service
 from core.services.context import CoreContext
@@ -37,6 +38,7 @@ from core.services.context import CoreContext
 log = logging.getLogger("returns_desk.notifier")
 
 MAX_ATTEMPTS = 8
+CLOSING_KINDS = frozenset({"cancelled", "expired", "resolved", "rejected", "withdrawn", "refunded"})
 
 
 class SendLimits:
@@ -105,6 +107,7 @@ class Notifier:
         self.agents_chat_id = agents_chat_id
         self.limits = limits or SendLimits()
         self.idle = idle
+        self._topic_names: dict[int, str] = {}  # case id → the topic name last set
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; then send what is due once more and return."""
@@ -207,12 +210,12 @@ class Notifier:
         async with self.core.unit_of_work() as uow:
             await uow.outbox.mark_sent(message.id, now)
             await uow.commit()
+        await self._sync_topic(message)
         return 1
 
     async def _topic(self, message: OutboxMessage, chat_id: int, tr: Translator) -> int | None:
-        """In the agents' forum group, each case has its own topic, made on first need and
-        named with the case number, reason and buyer country; it closes and reopens with the
-        case."""
+        """In the agents' forum group each case has its own topic, made on first need and
+        named with the status, case number, reason and buyer country."""
         if chat_id != self.agents_chat_id or message.case_id is None:
             return None
         async with self.core.unit_of_work() as uow:
@@ -220,17 +223,41 @@ class Notifier:
             order = await uow.orders.get(case.order_id) if case is not None else None
         if case is None:
             return None
-        if case.agent_topic_id is None:
-            country = order.buyer.country if order is not None else None
-            name = f"{case.number} · {texts.reason(tr, case.reason)} · {country or '?'}"
-            topic = await self.bot.create_forum_topic(chat_id, name[:128])
-            await case_service.set_agent_topic(self.core, case, topic.message_thread_id)
-            return topic.message_thread_id
-        if message.kind in ("cancelled", "expired", "resolved", "rejected", "withdrawn"):
-            await self.bot.close_forum_topic(chat_id, case.agent_topic_id)
-        elif message.kind == "reopened":
-            await self.bot.reopen_forum_topic(chat_id, case.agent_topic_id)
-        return case.agent_topic_id
+        if case.agent_topic_id is not None:
+            return case.agent_topic_id
+        name = self._topic_name(case, order, tr)
+        topic = await self.bot.create_forum_topic(chat_id, name)
+        await case_service.set_agent_topic(self.core, case, topic.message_thread_id)
+        self._topic_names[case.id or 0] = name
+        return topic.message_thread_id
+
+    def _topic_name(self, case: Case, order: Order | None, tr: Translator) -> str:
+        country = order.buyer.country if order is not None else None
+        icon = texts.STATUS_ICONS[case.status]
+        return f"{icon} {case.number} · {texts.reason(tr, case.reason)} · {country or '?'}"[:128]
+
+    async def _sync_topic(self, message: OutboxMessage) -> None:
+        """The topic follows its case: renamed with the status, closed when the case closes,
+        reopened with it. Telegram refusing a rename (nothing changed) is not an error."""
+        if self.agents_chat_id is None or message.case_id is None:
+            return
+        async with self.core.unit_of_work() as uow:
+            case = await uow.cases.get(message.case_id)
+            order = await uow.orders.get(case.order_id) if case is not None else None
+        if case is None or case.agent_topic_id is None:
+            return
+        tr = self.catalogs.get(self.core.config.shops[case.shop].language)
+        name = self._topic_name(case, order, tr)
+        try:
+            if self._topic_names.get(case.id or 0) != name:
+                await self.bot.edit_forum_topic(self.agents_chat_id, case.agent_topic_id, name=name)
+                self._topic_names[case.id or 0] = name
+            if message.kind in CLOSING_KINDS:
+                await self.bot.close_forum_topic(self.agents_chat_id, case.agent_topic_id)
+            elif message.kind == "reopened":
+                await self.bot.reopen_forum_topic(self.agents_chat_id, case.agent_topic_id)
+        except TelegramBadRequest as exc:
+            log.info("topic of %s not updated: %s", case.number, exc)
 
     async def _retry(self, message: OutboxMessage, error: str, seconds: float) -> None:
         give_up = message.attempts + 1 >= MAX_ATTEMPTS

@@ -114,3 +114,17 @@ async def test_the_agent_and_the_buyer_talk_through_the_bot(world: World, desk: 
     assert (await stored(world, desk.number)).owner is Owner.BOT
     await desk.buyer.send("olá")
     assert len(world.fake.messages_to(JOAO)) > before + 1  # the assistant answers again
+
+
+async def test_the_topic_follows_the_case_and_closes_with_it(world: World, desk: Desk) -> None:
+    await desk.notifier.send_due()
+    case = await stored(world, desk.number)
+    topic = world.fake.chats[AGENTS_CHAT].topics[case.agent_topic_id]
+    assert desk.number in topic.name and "PT" in topic.name and not topic.closed
+
+    await case_service.cancel(
+        world.core, Actor.agent(AGENT), desk.number, "The supplier holds the brand authorisation"
+    )
+    await desk.notifier.send_due()
+    topic = world.fake.chats[AGENTS_CHAT].topics[case.agent_topic_id]
+    assert topic.closed and topic.name.startswith("▫️")  # named with its new status
