@@ -85,8 +85,50 @@ def _summary(message: Message) -> str:
     return f"[{kind}] {message.caption or ''}".strip()
 
 
+class Copies:
+    """Which relayed copy stands for which original, so that an edit follows it across; the
+    most recent few thousand are remembered."""
+
+    def __init__(self, remember: int = 5000) -> None:
+        self.remember = remember
+        self._copies: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def add(self, original: Message, target_chat: int, copy_id: int) -> None:
+        self._copies[(original.chat.id, original.message_id)] = (target_chat, copy_id)
+        if len(self._copies) > self.remember:
+            del self._copies[next(iter(self._copies))]
+
+    def of(self, original: Message) -> tuple[int, int] | None:
+        return self._copies.get((original.chat.id, original.message_id))
+
+
+async def mirror_edit(bot: Bot, copies: Copies, message: Message) -> None:
+    """Apply an edit of a relayed message to its copy (text, or a caption)."""
+    found = copies.of(message)
+    if found is None:
+        return
+    chat_id, copy_id = found
+    if message.text is not None:
+        await bot.edit_message_text(
+            text=message.text,
+            chat_id=chat_id,
+            message_id=copy_id,
+            entities=message.entities,
+            parse_mode=None,
+        )
+    elif message.caption is not None:
+        await bot.edit_message_caption(
+            chat_id=chat_id,
+            message_id=copy_id,
+            caption=message.caption,
+            caption_entities=message.caption_entities,
+            parse_mode=None,
+        )
+
+
 def make_router(agents_chat_id: int | None) -> Router:
     router = Router(name="agents")
+    copies = Copies()
 
     @router.message(F.chat.type == "private", WithAgent())
     async def from_buyer(
@@ -102,9 +144,10 @@ def make_router(agents_chat_id: int | None) -> Router:
             await bot.send_message(target, f"💬 <b>{texts.escape(case.number)}</b>")
         else:
             return
-        await bot.copy_message(
+        copy = await bot.copy_message(
             target, message.chat.id, message.message_id, message_thread_id=thread
         )
+        copies.add(message, target, copy.message_id)
         item, _ = evidence_of(message)
         try:
             if item is not None:
@@ -155,12 +198,19 @@ def make_router(agents_chat_id: int | None) -> Router:
         try:
             if case.owner_agent_id != agent.user_id:  # writing in the topic takes the case
                 case = await case_service.take_over(core, agent, case.number)
-            await bot.copy_message(case.buyer_id, message.chat.id, message.message_id)
+            copy = await bot.copy_message(case.buyer_id, message.chat.id, message.message_id)
+            copies.add(message, case.buyer_id, copy.message_id)
             await case_service.add_message(
                 core, agent, case.number, _summary(message), notify_others=False
             )
         except CoreError as exc:
             await message.reply(texts.error(tr, exc))
+
+    @router.edited_message(F.chat.type == "private", WithAgent())
+    @router.edited_message(InCaseTopic(agents_chat_id))
+    async def edited(message: Message, bot: Bot) -> None:
+        """Edits are mirrored: the other side sees the corrected message."""
+        await mirror_edit(bot, copies, message)
 
     @router.message(Command("handback"), AgentChat.talking)
     async def handback_private(
@@ -189,7 +239,8 @@ def make_router(agents_chat_id: int | None) -> Router:
                 await state.clear()
                 await message.answer(tr("This conversation is no longer yours."))
                 return
-            await bot.copy_message(view.case.buyer_id, message.chat.id, message.message_id)
+            copy = await bot.copy_message(view.case.buyer_id, message.chat.id, message.message_id)
+            copies.add(message, view.case.buyer_id, copy.message_id)
             await case_service.add_message(
                 core, agent, view.case.number, _summary(message), notify_others=False
             )

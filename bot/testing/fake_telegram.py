@@ -439,6 +439,17 @@ class FakeTelegram:
             chat_id, user_id, content, message_thread_id, reply_to_message_id=reply_to_message_id
         )
 
+    def user_edit(self, chat_id: int, message_id: int, text: str) -> dict[str, Any]:
+        """The person edits a message they sent (its text, or a media message's caption):
+        Telegram sends the bot an ``edited_message`` update."""
+        chat = self._known_chat(chat_id)
+        message = chat.messages.get(message_id)
+        if message is None:
+            raise ValueError(f"no message {message_id} in chat {chat_id}")
+        message["caption" if "caption" in message or "photo" in message else "text"] = text
+        message["edit_date"] = int(self.clock())
+        return self._enqueue("edited_message", _api_view(message))
+
     def user_photo(
         self,
         user_id: int,
@@ -448,11 +459,15 @@ class FakeTelegram:
         *,
         content: bytes | None = None,
         chat_id: int | None = None,
+        message_thread_id: int | None = None,
     ) -> dict[str, Any]:
         """The person sends a photo (Telegram makes several sizes; the largest holds
-        ``content``). Items of one album share a ``media_group_id``."""
+        ``content``). Items of one album share a ``media_group_id``. In a forum group
+        (``chat_id``), ``message_thread_id`` is the topic."""
         sizes = self._new_photo(content, *size)
-        return self._user_media(user_id, {"photo": sizes}, caption, media_group_id, chat_id)
+        return self._user_media(
+            user_id, {"photo": sizes}, caption, media_group_id, chat_id, message_thread_id
+        )
 
     def user_video(
         self,
@@ -1521,12 +1536,15 @@ class FakeTelegram:
         caption: str | None,
         media_group_id: str | None,
         chat_id: int | None,
+        message_thread_id: int | None = None,
     ) -> dict[str, Any]:
         if caption:
             content["caption"] = caption
         if media_group_id is not None:
             content["media_group_id"] = str(media_group_id)
-        return self._user_post(user_id if chat_id is None else chat_id, user_id, content)
+        return self._user_post(
+            user_id if chat_id is None else chat_id, user_id, content, message_thread_id
+        )
 
     def _enqueue(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": self._next_update_id, kind: payload}

@@ -128,3 +128,24 @@ async def test_the_topic_follows_the_case_and_closes_with_it(world: World, desk:
     await desk.notifier.send_due()
     topic = world.fake.chats[AGENTS_CHAT].topics[case.agent_topic_id]
     assert topic.closed and topic.name.startswith("▫️")  # named with its new status
+
+
+async def test_edits_are_mirrored_both_ways(world: World, desk: Desk) -> None:
+    await desk.notifier.send_due()
+    topic = (await stored(world, desk.number)).agent_topic_id
+    await desk.agent.send_in(AGENTS_CHAT, "Pode enviar a foto amanha?", topic)
+    [*_, sent_by_agent] = [
+        m for m in world.fake.history(AGENTS_CHAT) if m.get("from", {}).get("id") == AGENT
+    ]
+    world.fake.user_edit(AGENTS_CHAT, sent_by_agent["message_id"], "Pode enviar a foto hoje?")
+    await desk.agent.driver.deliver()
+    assert world.fake.messages_to(JOAO)[-1]["text"] == "Pode enviar a foto hoje?"
+
+    await desk.buyer.send("A etiqueta diz 65W")
+    [*_, sent_by_buyer] = [
+        m for m in world.fake.history(JOAO) if m.get("from", {}).get("id") == JOAO
+    ]
+    world.fake.user_edit(JOAO, sent_by_buyer["message_id"], "A etiqueta diz 45W")
+    await desk.buyer.driver.deliver()
+    in_topic = world.fake.messages_to(AGENTS_CHAT, message_thread_id=topic)
+    assert in_topic[-1]["text"] == "A etiqueta diz 45W"
