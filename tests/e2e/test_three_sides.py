@@ -1,0 +1,245 @@
+"""Buyer, seller and agent, end to end: the real bot process (``python -m bot run``) with its
+outbox sender, against the fake Telegram over HTTP. A buyer's case reaches the shop's sellers
+(in their language, with the photos and one-tap buttons) or the agents' forum group; what
+staff decide reaches the buyer in the buyer's language, once, whatever Telegram's flood
+control or a killed process does in between."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.demo import sample_png
+from bot.testing.people import visible_text
+from core.cases.lifecycle import CaseStatus, MoneyStatus
+from core.cases.model import Case, Owner
+from core.cases.reasons import Reason, Resolution
+from core.money import Money
+from tests.e2e.conftest import E2E, start_payload
+from tests.support import Person
+
+LUCIA = 930021  # AUR-10021, the damaged lamp (es)
+JOAO = 935502  # NV-5502, the charger that looks fake (pt)
+DMITRY = 935501  # NV-5501, the dead earbud (ru)
+WANG = 600001  # Aurora's seller
+NOVA_SELLERS = (600002, 600003)
+AURORA_STAFF_CHAT = -1001000000001  # shops.toml: Aurora's staff group
+AGENTS_CHAT = -1007770042  # the agents' forum supergroup (AGENTS_CHAT_ID)
+AGENT = 700001
+LAMP_PRICE_ES = "39,90\u00a0€"  # Spanish: a no-break space before the sign
+
+
+# ── helpers ────────────────────────────────────────────────────────────────────────────────
+
+
+async def eventually(check: Callable[[], Any], within: float = 8.0) -> Any:
+    """Wait for background work of the bot process (its outbox sender) to show."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.05)
+
+
+def texts_in(e2e: E2E, chat_id: int, thread: int | None = None) -> list[str]:
+    return [visible_text(m) for m in e2e.fake.messages_to(chat_id, message_thread_id=thread)]
+
+
+def album_in(e2e: E2E, chat_id: int, thread: int | None = None) -> list[dict[str, Any]]:
+    """The bot's album messages (media group items) in a chat or topic."""
+    messages = e2e.fake.messages_to(chat_id, message_thread_id=thread)
+    return [m for m in messages if m.get("media_group_id")]
+
+
+def photo_bytes(e2e: E2E, message: dict[str, Any]) -> bytes:
+    return e2e.fake.file_bytes(message["photo"][-1]["file_id"])  # the largest size
+
+
+async def alert_for(e2e: E2E, chat_id: int, number: str) -> dict[str, Any]:
+    """The outbox sender's alert about this case in a staff chat (waited for)."""
+
+    def find() -> list[dict[str, Any]]:
+        return [m for m in e2e.fake.messages_to(chat_id) if number in m.get("text", "")]
+
+    found = await eventually(find)
+    assert found, f"no alert about {number} in {chat_id}: {texts_in(e2e, chat_id)}"
+    return found[-1]
+
+
+def labels(e2e: E2E, message: dict[str, Any]) -> list[str]:
+    return [text for row in e2e.fake.buttons(message) for text, _ in row]
+
+
+def callback_of(e2e: E2E, message: dict[str, Any], label: str) -> str:
+    [data] = [d for row in e2e.fake.buttons(message) for text, d in row if label in text]
+    assert data is not None
+    return data
+
+
+async def only_case(e2e: E2E, buyer: int) -> Case:
+    cases = await e2e.cases_of(buyer)
+    assert len(cases) == 1, cases
+    return cases[0]
+
+
+async def send_album_of(person: Person, contents: list[bytes]) -> None:
+    """An album whose photos hold these bytes (one update per photo, one media group)."""
+    group = f"album-{person.id}-{len(person.fake.update_log)}"
+    for content in contents:
+        person.fake.user_photo(person.id, None, group, content=content)
+    await person.driver.deliver()
+
+
+def with_agents_group(e2e: E2E) -> None:
+    """The agents' forum supergroup, with the bot in it, and AGENTS_CHAT_ID in the bot's .env
+    (the settings file an operator would write next to the process)."""
+    e2e.fake.add_group(AGENTS_CHAT, "Agents", is_forum=True)
+    (e2e.bots.cwd / ".env").write_text(f"AGENTS_CHAT_ID={AGENTS_CHAT}\n", encoding="utf-8")
+
+
+# ── the buyers' stories ────────────────────────────────────────────────────────────────────
+
+
+async def lamp_refund_case(e2e: E2E, photos: list[bytes]) -> str:
+    """Lucía reports the damaged lamp with an album of three photos and asks for a refund:
+    under Aurora's automatic limit, approved at once; the refund is still to be made."""
+    lucia = e2e.person(LUCIA, "Lucía", "es")
+    await lucia.send(f"/start {start_payload('aurora', 'AUR-10021')}")
+    await lucia.press("Devolución o reembolso")
+    await lucia.press("AUR-10021")
+    await lucia.press("Llegó dañado")
+    await lucia.send("La base llegó rota")
+    await send_album_of(lucia, photos)
+    assert "3 de al menos 3" in lucia.last()
+    await lucia.press("Listo")
+    await lucia.press("Reembolso")
+    await lucia.press("Confirmar")
+    case = await only_case(e2e, LUCIA)
+    assert case.number in lucia.last() and LAMP_PRICE_ES in lucia.last()
+    assert case.status is CaseStatus.AWAITING_RESOLUTION and case.money is MoneyStatus.PENDING
+    assert case.resolution is Resolution.REFUND
+    return case.number
+
+
+async def earbud_case(e2e: E2E) -> str:
+    """Dmitry's earbud does not work: a video, a replacement wanted; above Nova's automatic
+    limit, so the shop's sellers decide."""
+    dmitry = e2e.person(DMITRY, "Дмитрий", "ru")
+    await dmitry.send(f"/start {start_payload('nova', 'NV-5501')}")
+    await dmitry.press("Вернуть товар или деньги")
+    await dmitry.press("NV-5501")
+    await dmitry.press("Не работает")
+    await dmitry.send("Левый наушник не включается")
+    await dmitry.send_video()
+    await dmitry.press("Готово")
+    await dmitry.press("Замена")
+    await dmitry.press("Подтвердить и отправить")
+    case = await only_case(e2e, DMITRY)
+    assert case.number in dmitry.last()
+    assert case.reason is Reason.DOES_NOT_WORK and case.status is CaseStatus.AWAITING_SELLER
+    return case.number
+
+
+# ── the tests ──────────────────────────────────────────────────────────────────────────────
+
+
+async def test_a_chinese_seller_records_the_refund_and_the_spanish_buyer_is_told(
+    e2e: E2E,
+) -> None:
+    e2e.fake.add_user(WANG, "王伟", "zh")  # Aurora's seller uses Telegram in Chinese
+    await e2e.start_bot()
+    wang = e2e.person(WANG, "王伟", "zh")
+    await wang.send("/cases")  # the bot learns his language
+    assert wang.last() == "没有处理中的服务单。🎉"
+
+    photos = [sample_png(seed) for seed in (21, 22, 23)]
+    number = await lamp_refund_case(e2e, photos)
+
+    alert = await alert_for(e2e, WANG, number)
+    assert alert["text"].startswith(f"新服务单 {number}")
+    assert "AUR-10021" in alert["text"] and "已附 3 张照片或视频。" in alert["text"]
+    assert labels(e2e, alert) == ["💸 登记退款…", "📄 服务单详情"]
+    album = album_in(e2e, WANG)
+    assert len({m["media_group_id"] for m in album}) == 1  # the photos as one album
+    assert [photo_bytes(e2e, m) for m in album] == photos
+    assert album[-1]["message_id"] < alert["message_id"]  # the photos, then the alert
+
+    await wang.press("登记退款")
+    assert wang.last() == "请输入已退金额和交易流水号，例如：39.90 PAY-123。"
+    await wang.send("39.90 SEPA-1")
+    assert wang.last().startswith(f"服务单 {number}：")
+
+    lucia_saw = await eventually(lambda: [t for t in texts_in(e2e, LUCIA) if "se te reembolsó" in t])
+    assert lucia_saw[-1:] == [f"Caso {number}: se te reembolsó {LAMP_PRICE_ES}."]
+    case = await only_case(e2e, LUCIA)
+    assert case.status is CaseStatus.RESOLVED and case.money is MoneyStatus.REFUNDED
+    assert case.refunded_amount == Money.parse("39.90", "EUR")
+    assert case.refund_reference == "SEPA-1"
+    assert e2e.failed_calls() == [] and e2e.bots.errors() == []
+
+
+async def test_an_agent_and_the_buyer_talk_through_the_case_topic(e2e: E2E) -> None:
+    with_agents_group(e2e)
+    await e2e.start_bot()
+    joao = e2e.person(JOAO, "João", "pt")
+    await joao.send(f"/start {start_payload('nova', 'NV-5502')}")
+    await joao.press("Devolução ou reembolso")
+    await joao.press("NV-5502")
+    await joao.press("65W GaN fast charger")
+    await joao.press("Continuar")
+    await joao.press("Parece falso / falsificado")
+    await joao.send("O carregador não é original")
+    label_photos = [sample_png(seed) for seed in (31, 32)]
+    await send_album_of(joao, label_photos)
+    await joao.press("Pronto")
+    await joao.press("Reembolso")
+    await joao.press("Confirmar e enviar")
+    assert "Um atendente vai analisar pessoalmente e responder aqui até" in joao.last()
+    case = await only_case(e2e, JOAO)
+    assert case.status is CaseStatus.AWAITING_AGENT and case.escalated
+    assert [(line.line_no, line.quantity) for line in case.lines] == [(2, 1)]  # the charger
+
+    # the outbox sender opens a topic for the case in the agents' group, with the card
+    group = e2e.fake.chats[AGENTS_CHAT]
+    await eventually(lambda: group.topics)
+    [(topic, record)] = group.topics.items()
+    assert f" {case.number} · " in record.name
+    await alert_for(e2e, AGENTS_CHAT, case.number)
+    card = [t for t in texts_in(e2e, AGENTS_CHAT, topic) if case.number in t]
+    assert len(card) == 1 and "O carregador não é original" in card[0]
+    assert [photo_bytes(e2e, m) for m in album_in(e2e, AGENTS_CHAT, topic)] == label_photos
+
+    # the agent writes in the topic: João reads it from the bot, in his chat
+    agent = e2e.person(AGENT, "Sam", "en")
+    await agent.send_in(AGENTS_CHAT, "Olá João, envie uma foto da etiqueta, por favor.", topic)
+    relayed = [m for m in joao.messages() if m.get("text", "").startswith("Olá João")]
+    assert [m["text"] for m in relayed] == ["Olá João, envie uma foto da etiqueta, por favor."]
+    assert relayed[0]["from"]["is_bot"]  # from the bot, not from the agent's account
+    joined = f"Um atendente entrou no caso {case.number} e vai falar com você por aqui."
+    assert await eventually(lambda: joined in joao.seen()), joao.seen()
+
+    # João's photo reaches the topic (and the case's evidence), the bot keeps quiet
+    before = len(joao.messages())
+    sticker_photo = sample_png(33)
+    await joao.send_photo(content=sticker_photo)
+    assert len(joao.messages()) == before
+    in_topic = [photo_bytes(e2e, m) for m in e2e.fake.messages_to(AGENTS_CHAT, message_thread_id=topic) if "photo" in m and not m.get("media_group_id")]
+    assert in_topic == [sticker_photo]
+
+    # the agent's photo in the topic reaches João
+    genuine = sample_png(34)
+    e2e.fake.user_photo(AGENT, "Este é o original", chat_id=AGENTS_CHAT, message_thread_id=topic, content=genuine)
+    await e2e.driver.deliver()
+    last = joao.last_message()
+    assert "photo" in last and photo_bytes(e2e, last) == genuine
+    assert last.get("caption") == "Este é o original"
+
+    case = await only_case(e2e, JOAO)
+    assert case.owner is Owner.AGENT and case.owner_agent_id == AGENT
+    assert case.agent_topic_id == topic
+    assert len(case.evidence) == 3  # the album and the photo sent to the agent
+    assert e2e.failed_calls() == [] and e2e.bots.errors() == []
