@@ -239,8 +239,6 @@ def for_staff(
                     amount=_money(tr, gap.get("unrecoverable")),
                 )
             )
-        if case.deadline_at and case.is_open:
-            lines.append(tr("Next step due by {date}.", date=tr.date(case.deadline_at)))
     if message.kind == "message" and p.get("text"):
         lines.append(tr("Message: {text}", text=p["text"]))
     elif p.get("note") and message.kind in ("escalated", "reopened", "rejected"):

@@ -108,6 +108,9 @@ class Notifier:
         self.limits = limits or SendLimits()
         self.idle = idle
         self._topic_names: dict[int, str] = {}  # case id → the topic name last set
+        # what a notification put off by an error had already delivered, so that trying it
+        # again sends only the rest: outbox id → (chat, "album" | "text")
+        self._delivered: dict[int, set[tuple[int, str]]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; then send what is due once more and return."""
@@ -171,30 +174,28 @@ class Notifier:
 
     async def _deliver(self, message: OutboxMessage, chats: list[int]) -> int:
         now = self.core.now()
+        done = self._delivered.setdefault(message.id, set())
         try:
             for chat_id in chats:
+                if (chat_id, "text") in done:
+                    continue  # this recipient has it already (an earlier attempt)
                 tr = await self._language(message, chat_id)
                 rendered = await self._render(message, tr)
                 if rendered is None:
                     continue  # nothing this recipient needs to read
                 await self.limits.wait_turn()
                 thread = await self._topic(message, chat_id, tr)
-                if len(rendered.album) > 1:
-                    await self.bot.send_media_group(
-                        chat_id, album_media(rendered.album), message_thread_id=thread
-                    )
-                elif rendered.album:
-                    [single] = album_media(rendered.album)
-                    if isinstance(single, InputMediaVideo):
-                        await self.bot.send_video(chat_id, single.media, message_thread_id=thread)
-                    else:
-                        await self.bot.send_photo(chat_id, single.media, message_thread_id=thread)
+                if rendered.album and (chat_id, "album") not in done:
+                    await self._send_album(chat_id, rendered.album, thread)
+                    done.add((chat_id, "album"))
                 await send(self.bot, chat_id, rendered.text, rendered.markup, thread_id=thread)
+                done.add((chat_id, "text"))
                 self.limits.sent(chat_id)
         except TelegramRetryAfter as exc:
             await self._retry(message, f"429 retry after {exc.retry_after}s", exc.retry_after)
             return 0
         except TelegramForbiddenError as exc:
+            self._delivered.pop(message.id, None)
             await self._unreachable(message, str(exc))
             return 1
         except (TelegramNetworkError, TelegramServerError) as exc:
@@ -203,6 +204,7 @@ class Notifier:
             return 0
         except TelegramBadRequest as exc:  # our own mistake: retrying will not help
             log.error("notification %s refused by Telegram: %s", message.id, exc)
+            self._delivered.pop(message.id, None)
             async with self.core.unit_of_work() as uow:
                 await uow.outbox.mark_failed(message.id, str(exc), None)
                 await uow.commit()
@@ -210,8 +212,21 @@ class Notifier:
         async with self.core.unit_of_work() as uow:
             await uow.outbox.mark_sent(message.id, now)
             await uow.commit()
+        self._delivered.pop(message.id, None)
         await self._sync_topic(message)
         return 1
+
+    async def _send_album(
+        self, chat_id: int, album: tuple[Evidence, ...], thread: int | None
+    ) -> None:
+        if len(album) > 1:
+            await self.bot.send_media_group(chat_id, album_media(album), message_thread_id=thread)
+            return
+        [single] = album_media(album)
+        if isinstance(single, InputMediaVideo):
+            await self.bot.send_video(chat_id, single.media, message_thread_id=thread)
+        else:
+            await self.bot.send_photo(chat_id, single.media, message_thread_id=thread)
 
     async def _topic(self, message: OutboxMessage, chat_id: int, tr: Translator) -> int | None:
         """In the agents' forum group each case has its own topic, made on first need and
@@ -262,6 +277,8 @@ class Notifier:
     async def _retry(self, message: OutboxMessage, error: str, seconds: float) -> None:
         give_up = message.attempts + 1 >= MAX_ATTEMPTS
         retry_at = None if give_up else self.core.now() + timedelta(seconds=seconds)
+        if give_up:
+            self._delivered.pop(message.id, None)
         log.warning(
             "notification %s not sent (%s); %s",
             message.id,

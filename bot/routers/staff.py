@@ -85,6 +85,12 @@ async def show_card(
     )
 
 
+async def _drop_buttons(query: CallbackQuery) -> None:
+    """Take the buttons off the alert that was pressed."""
+    if query.message is not None and hasattr(query.message, "edit_reply_markup"):
+        await query.message.edit_reply_markup(reply_markup=None)
+
+
 def _done_line(tr: Translator, case: Case) -> str:
     return tr(
         "Case {number}: {status}",
@@ -282,10 +288,12 @@ def make_router() -> Router:
                     return
         except CoreError as exc:
             await query.answer(texts.error(tr, exc), show_alert=True)
+            if exc.code in ("already_handled", "stale_case"):  # "here is where it stands now"
+                await _drop_buttons(query)  # they were made for the case as it was
+                await show_card(bot, query.from_user.id, staff, number, tr, core)
             return
         await query.answer()
-        if query.message is not None and hasattr(query.message, "edit_reply_markup"):
-            await query.message.edit_reply_markup(reply_markup=None)  # one decision per alert
+        await _drop_buttons(query)  # one decision per alert
         await bot.send_message(
             query.from_user.id,
             _done_line(tr, done),

@@ -341,7 +341,7 @@ class FakeTelegram:
         self._changed = asyncio.Event()  # replaced on every change; see _wake()
 
         # fault injection
-        self._failures: dict[str, list[FakeApiError]] = {}
+        self._failures: dict[str, list[tuple[FakeApiError, str | None]]] = {}  # error, chat
         self._delays: dict[str | None, float] = {}
         self._unreachable = False
 
@@ -699,8 +699,10 @@ class FakeTelegram:
         retry_after: int = 3,
         times: int = 1,
         description: str | None = None,
+        chat_id: int | None = None,
     ) -> None:
-        """The next ``times`` calls of ``method`` (``"*"``: any method) fail with ``status``.
+        """The next ``times`` calls of ``method`` (``"*"``: any method) fail with ``status``;
+        with ``chat_id``, only calls to that chat do (others go through meanwhile).
 
         429 carries ``retry_after`` (aiogram raises ``TelegramRetryAfter``); other statuses get
         Telegram's generic description unless one is given.
@@ -711,7 +713,8 @@ class FakeTelegram:
             )
         else:
             error = FakeApiError(status, description or _DEFAULT_DESCRIPTIONS.get(status, "Error"))
-        self._failures.setdefault(method.lower(), []).extend([error] * times)
+        chat = None if chat_id is None else str(chat_id)
+        self._failures.setdefault(method.lower(), []).extend([(error, chat)] * times)
 
     def delay(self, seconds: float, *, method: str | None = None) -> None:
         """Answer every call (or every call of ``method``) ``seconds`` late; 0 clears it."""
@@ -807,9 +810,7 @@ class FakeTelegram:
                 await asyncio.sleep(delay)
                 if self._unreachable:
                     raise FakeUnreachable(method)
-            for key in (name.lower(), "*"):
-                if self._failures.get(key):
-                    raise self._failures[key].pop(0)
+            self._fail_if_told(name, params or {})
             args = _decode_params(spec, params or {}, files or {})
             handler = getattr(self, f"_m_{name}", None)
             if handler is None:
@@ -826,6 +827,16 @@ class FakeTelegram:
                 self._touch()
         self.calls.append(ApiCall(name, args, result=copy.deepcopy(result)))
         return result
+
+    def _fail_if_told(self, name: str, params: Mapping[str, Any]) -> None:
+        """Raise the first injected failure (``fail_next``) that applies to this call."""
+        chat = params.get("chat_id")
+        for key in (name.lower(), "*"):
+            pending = self._failures.get(key) or []
+            for index, (error, only_chat) in enumerate(pending):
+                if only_chat is None or (chat is not None and str(chat) == only_chat):
+                    del pending[index]
+                    raise error
 
     # ----------------------------------------------------------------- bot, updates, webhook
 

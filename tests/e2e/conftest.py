@@ -312,3 +312,10 @@ async def e2e(tmp_path: Path, imported_data: Path) -> AsyncIterator[E2E]:
             yield E2E(fake, server.url, data_dir, bots, BotDriver(fake, bots))
         finally:
             bots.stop_all()
+
+
+async def outbox_of(e2e: E2E, case: Case) -> list[Any]:
+    """The case's notifications in DATA_DIR's outbox (pending, sent, given up), oldest first."""
+    case_id = case.id
+    assert case_id is not None
+    return await e2e._read(lambda uow: uow.outbox.list_for_case(case_id))

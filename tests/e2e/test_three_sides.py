@@ -18,7 +18,7 @@ from core.cases.lifecycle import CaseStatus, MoneyStatus
 from core.cases.model import Case, Owner
 from core.cases.reasons import Reason, Resolution
 from core.money import Money
-from tests.e2e.conftest import E2E, start_payload
+from tests.e2e.conftest import E2E, outbox_of, start_payload
 from tests.support import Person
 
 LUCIA = 930021  # AUR-10021, the damaged lamp (es)
@@ -173,8 +173,8 @@ async def test_a_chinese_seller_records_the_refund_and_the_spanish_buyer_is_told
     await wang.send("39.90 SEPA-1")
     assert wang.last().startswith(f"服务单 {number}：")
 
-    lucia_saw = await eventually(lambda: [t for t in texts_in(e2e, LUCIA) if "se te reembolsó" in t])
-    assert lucia_saw[-1:] == [f"Caso {number}: se te reembolsó {LAMP_PRICE_ES}."]
+    refunded = f"Caso {number}: se te reembolsó {LAMP_PRICE_ES}."
+    assert await eventually(lambda: refunded in texts_in(e2e, LUCIA)), texts_in(e2e, LUCIA)
     case = await only_case(e2e, LUCIA)
     assert case.status is CaseStatus.RESOLVED and case.money is MoneyStatus.REFUNDED
     assert case.refunded_amount == Money.parse("39.90", "EUR")
@@ -224,15 +224,18 @@ async def test_an_agent_and_the_buyer_talk_through_the_case_topic(e2e: E2E) -> N
 
     # João's photo reaches the topic (and the case's evidence), the bot keeps quiet
     before = len(joao.messages())
-    sticker_photo = sample_png(33)
-    await joao.send_photo(content=sticker_photo)
+    label_photo = sample_png(33)
+    await joao.send_photo(content=label_photo)
     assert len(joao.messages()) == before
-    in_topic = [photo_bytes(e2e, m) for m in e2e.fake.messages_to(AGENTS_CHAT, message_thread_id=topic) if "photo" in m and not m.get("media_group_id")]
-    assert in_topic == [sticker_photo]
+    in_topic = e2e.fake.messages_to(AGENTS_CHAT, message_thread_id=topic)
+    singles = [m for m in in_topic if "photo" in m and not m.get("media_group_id")]
+    assert [photo_bytes(e2e, m) for m in singles] == [label_photo]
 
     # the agent's photo in the topic reaches João
     genuine = sample_png(34)
-    e2e.fake.user_photo(AGENT, "Este é o original", chat_id=AGENTS_CHAT, message_thread_id=topic, content=genuine)
+    e2e.fake.user_photo(
+        AGENT, "Este é o original", chat_id=AGENTS_CHAT, message_thread_id=topic, content=genuine
+    )
     await e2e.driver.deliver()
     last = joao.last_message()
     assert "photo" in last and photo_bytes(e2e, last) == genuine
@@ -243,3 +246,130 @@ async def test_an_agent_and_the_buyer_talk_through_the_case_topic(e2e: E2E) -> N
     assert case.agent_topic_id == topic
     assert len(case.evidence) == 3  # the album and the photo sent to the agent
     assert e2e.failed_calls() == [] and e2e.bots.errors() == []
+
+
+async def test_two_sellers_approving_at_once_apply_one_decision(e2e: E2E) -> None:
+    await e2e.start_bot()
+    number = await earbud_case(e2e)
+    first, second = NOVA_SELLERS
+    alerts = {seller: await alert_for(e2e, seller, number) for seller in NOVA_SELLERS}
+    for seller in NOVA_SELLERS:
+        assert "Approve: Replacement" in " ".join(labels(e2e, alerts[seller]))
+        assert alerts[seller]["text"].count("Next step due by") == 1  # said once
+        videos = [m for m in e2e.fake.messages_to(seller) if "video" in m]
+        assert len(videos) == 1 and videos[0]["message_id"] < alerts[seller]["message_id"]
+
+    # both press at the same moment (Telegram hands both presses out in one batch)
+    chosen = {first: "Approve: Replacement", second: "Approve: Refund"}
+    queries = {}
+    for seller, label in chosen.items():
+        update = e2e.fake.press(
+            seller, alerts[seller]["message_id"], callback_of(e2e, alerts[seller], label)
+        )
+        queries[seller] = update["callback_query"]["id"]
+    await e2e.driver.deliver()
+
+    answers = {a["callback_query_id"]: a for a in e2e.fake.callback_answers}
+    refused = [s for s in NOVA_SELLERS if answers[queries[s]].get("show_alert")]
+    assert len(refused) == 1, answers
+    [loser] = refused
+    [winner] = [s for s in NOVA_SELLERS if s != loser]
+    assert answers[queries[loser]]["text"] == (
+        "This case has just changed. Here is where it stands now."
+    )
+    case = await only_case(e2e, DMITRY)
+    won = Resolution.REPLACEMENT if winner == first else Resolution.REFUND
+    assert case.resolution is won and case.decided_by.value == "seller"
+    trail = [event.action for event in await e2e.audit(case)]
+    assert trail.count("approve") == 1
+    # the seller who was too late sees where the case stands now, and no stale buttons
+    stale_id = alerts[loser]["message_id"]
+    [stale] = [m for m in e2e.fake.messages_to(loser) if m["message_id"] == stale_id]
+    assert labels(e2e, stale) == []
+    [card] = [m for m in e2e.fake.messages_to(loser) if "History:" in m.get("text", "")]
+    assert card["message_id"] > stale_id and number in card["text"]
+    assert "Status: Approved: waiting for the buyer to send it back" in card["text"]
+    assert "Goods received" in " ".join(labels(e2e, card))
+    # and the outbox sender tells the other seller of the decision (not the one who made it)
+    approved = f"Case {number} was approved"
+    told = await eventually(lambda: [t for t in texts_in(e2e, loser) if t.startswith(approved)])
+    assert len(told) == 1
+    assert not [t for t in texts_in(e2e, winner) if t.startswith(approved)]
+    assert e2e.failed_calls() == [] and e2e.bots.errors() == []
+
+
+async def test_a_rejected_buyer_is_told_the_reason_in_russian_and_can_ask_a_person(
+    e2e: E2E,
+) -> None:
+    await e2e.start_bot()
+    number = await earbud_case(e2e)
+    seller = e2e.person(NOVA_SELLERS[0], "Li", "en")
+    await alert_for(e2e, seller.id, number)
+    await seller.press("Reject…")
+    assert seller.last() == "Type the reason for the buyer (it is sent to them)."
+    reason = "On the video the earbud <works> & charges"
+    await seller.send(reason)
+    assert seller.last().startswith(f"Case {number}: Rejected")
+
+    dmitry = e2e.person(DMITRY, "Дмитрий", "ru")
+    told = await eventually(lambda: [t for t in dmitry.seen() if "не одобрено" in t])
+    assert told == [
+        f"Обращение {number} не одобрено.\n"
+        f"Причина отказа: {reason}\n"
+        "Если Вы не согласны, откройте обращение и нажмите «Оспорить решение»."
+    ]
+    assert "🙋 Оспорить решение" in dmitry.buttons()
+    case = await only_case(e2e, DMITRY)
+    assert case.status is CaseStatus.REJECTED and case.decision_note == reason
+
+    answer = await dmitry.press("Оспорить решение")  # a person looks at it again
+    assert any("ответит здесь в течение 24 ч." in visible_text(m) for m in answer), answer
+    case = await only_case(e2e, DMITRY)
+    assert case.status is CaseStatus.AWAITING_AGENT and case.escalated
+    assert e2e.failed_calls() == [] and e2e.bots.errors() == []
+
+
+async def test_notifications_survive_flood_control_and_a_killed_process_and_arrive_once(
+    e2e: E2E,
+) -> None:
+    fake = e2e.fake
+    await e2e.start_bot()
+    # the staff chat's album meets flood control: 5 s to wait
+    fake.fail_next("sendMediaGroup", status=429, retry_after=5, chat_id=AURORA_STAFF_CHAT)
+    photos = [sample_png(seed) for seed in (41, 42, 43)]
+    number = await lamp_refund_case(e2e, photos)
+
+    def refused(method: str) -> list[Any]:
+        return [call for call in fake.calls_to(method) if call.error is not None]
+
+    # the seller's alert went out; while the sender waits out the staff chat's flood
+    # control, the process dies (SIGKILL: nothing flushed, no shutdown code)
+    assert await eventually(lambda: len(refused("sendMediaGroup")) == 1)
+    e2e.kill_bot()
+    assert [t for t in texts_in(e2e, WANG) if number in t]
+    assert texts_in(e2e, AURORA_STAFF_CHAT) == []
+
+    # after the restart the staff chat's alert text meets flood control more times in a row
+    # than the bot retries one call: the sender puts the notification off and tries again
+    fake.fail_next("sendMessage", status=429, retry_after=1, times=4, chat_id=AURORA_STAFF_CHAT)
+    await e2e.start_bot()
+    wang = e2e.person(WANG, "Wang", "en")  # meanwhile, the seller refunds Lucía
+    await wang.press("Record the refund…")  # on the alert the killed process sent
+    await wang.send("39.90 SEPA-1")
+    refunded = f"Caso {number}: se te reembolsó {LAMP_PRICE_ES}."
+    assert await eventually(lambda: refunded in texts_in(e2e, LUCIA))
+    await alert_for(e2e, AURORA_STAFF_CHAT, number)
+    assert len(refused("sendMessage")) == 4
+
+    case = await only_case(e2e, LUCIA)
+    assert case.status is CaseStatus.RESOLVED and case.refund_reference == "SEPA-1"
+    rows = await outbox_of(e2e, case)
+    assert {row.status for row in rows} == {"sent"}  # nothing left to send, nothing given up
+    # every notification reached its reader exactly once: the alert and its photos to the
+    # seller and to the staff chat, the refund to Lucía
+    for chat in (WANG, AURORA_STAFF_CHAT):
+        texts = texts_in(e2e, chat)
+        assert len([t for t in texts if t.startswith(f"New case {number}")]) == 1, texts
+        assert [photo_bytes(e2e, m) for m in album_in(e2e, chat)] == photos, texts
+    assert collections.Counter(texts_in(e2e, LUCIA))[refunded] == 1
+    assert e2e.failed_calls(ignore={409, 429}) == [] and e2e.bots.errors() == []
