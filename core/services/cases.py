@@ -277,6 +277,9 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             preferred_resolution=new.preferred_resolution,
             return_required=decision.return_required,
             return_paid_by=decision.return_paid_by,
+            goods=GoodsStatus.NOT_RETURNED
+            if decision.return_required
+            else GoodsStatus.NOT_REQUIRED,
             decision_snapshot=decision.to_dict(),
             evidence=tuple(
                 dataclasses.replace(e, added_at=e.added_at or now) for e in _unique(new.evidence)

@@ -975,3 +975,13 @@ async def test_reminders_come_a_day_before_a_deadline_once_and_agents_are_nudged
     assert len(agent_rows) == 1 and agent_rows[0].recipient_role == "agents"
     assert queued == len(seller_rows) + len(agent_rows)
     assert await svc.send_reminders(ctx) == 0  # once per waiting period
+
+
+async def test_an_undecided_case_whose_goods_must_come_back_says_they_are_not_back_yet(
+    ctx: CoreContext,
+) -> None:
+    earbud = await earbud_for_seller(ctx)  # does_not_work: nova wants the earbud back
+    assert earbud.status is CaseStatus.AWAITING_SELLER
+    assert earbud.return_required and earbud.goods is GoodsStatus.NOT_RETURNED
+    lamp = await damaged_lamp(ctx)  # damaged: the buyer keeps it
+    assert not lamp.return_required and lamp.goods is GoodsStatus.NOT_REQUIRED
