@@ -11,9 +11,9 @@ and orders/s, and the peak resident memory of that process (``ru_maxrss`` from `
 against the targets: over 5,000 rows/s, under 200 MB. Then it imports the same file again
 (the idempotent re-import: every order is already there and unchanged) and measures that too.
 
-    /work/venv/bin/python benchmarks/import_shopify.py                # 100,000 rows
-    /work/venv/bin/python benchmarks/import_shopify.py --rows 10000   # quick run
-    /work/venv/bin/python benchmarks/import_shopify.py --profile      # + cProfile of each run
+    .venv/bin/python benchmarks/import_shopify.py                # 100,000 rows
+    .venv/bin/python benchmarks/import_shopify.py --rows 10000   # quick run
+    .venv/bin/python benchmarks/import_shopify.py --profile      # + cProfile of each run
 
 ``--profile`` runs the same command under ``python -m cProfile`` (slower; figures are not
 comparable) and prints the functions that dominate.

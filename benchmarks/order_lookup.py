@@ -13,9 +13,9 @@ each in its own unit of work (a fresh session, as a bot handler does), for ``--l
 random existing keys and ``--missing`` keys that are not in the book, and prints the median,
 p95 and p99 against the target (median under 2 ms), and the size of the database file.
 
-    /work/venv/bin/python benchmarks/order_lookup.py                    # 1,000,000 orders
-    /work/venv/bin/python benchmarks/order_lookup.py --orders 50000     # quick run
-    /work/venv/bin/python benchmarks/order_lookup.py --db /tmp/big.sqlite3   # keep / reuse it
+    .venv/bin/python benchmarks/order_lookup.py                    # 1,000,000 orders
+    .venv/bin/python benchmarks/order_lookup.py --orders 50000     # quick run
+    .venv/bin/python benchmarks/order_lookup.py --db /tmp/big.sqlite3   # keep / reuse it
 """
 
 from __future__ import annotations
