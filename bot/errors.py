@@ -10,6 +10,7 @@ from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import ErrorEvent
 
 from bot.i18n import Catalogs, Translator
+from core.services import people
 
 log = logging.getLogger("returns_desk.errors")
 
@@ -26,9 +27,7 @@ def make_router(catalogs: Catalogs) -> Router:
             # the person blocked the bot: nothing to apologise to; remember it for the senders
             core = data.get("core")
             if core is not None:
-                async with core.unit_of_work() as uow:
-                    await uow.users.set_reachable(user.id, False, core.now())
-                    await uow.commit()
+                await people.mark_unreachable(core, user.id)
             log.info("user %s blocked the bot (update %s)", user.id, update.update_id)
             return True
         log.error(

@@ -9,6 +9,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
 from bot.i18n import Catalogs, resolve_language
+from core.services import people
 from core.services.context import CoreContext
 
 
@@ -29,22 +30,9 @@ class UserContext(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         language = resolve_language(user.language_code if user else None)
         if user is not None and not user.is_bot:
-            async with self.core.unit_of_work() as uow:
-                known = await uow.users.get(user.id)
-                if (
-                    known is None
-                    or known.language_code != user.language_code
-                    or known.first_name != user.first_name
-                    or not known.reachable
-                ):
-                    await uow.users.touch(
-                        user.id, user.first_name, user.language_code, self.core.now()
-                    )
-                    if known is not None and not known.reachable:  # writing again: unblocked
-                        await uow.users.set_reachable(user.id, True, self.core.now())
-                    await uow.commit()
-            if known is not None and known.chosen_language:
-                language = resolve_language(known.chosen_language)
+            chosen = await people.remember(self.core, user.id, user.first_name, user.language_code)
+            if chosen:
+                language = resolve_language(chosen)
         data["tr"] = self.catalogs.get(language)
         data["core"] = self.core
         data["catalogs"] = self.catalogs

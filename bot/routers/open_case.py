@@ -1131,28 +1131,7 @@ def make_router() -> Router:
 
 async def remind_when_overdue(core: CoreContext, flow: Flow, order_id: int):
     """Queue a reminder for the day a "not received" claim becomes possible."""
-    orders = await linking.buyer_orders(core, flow.actor)
-    order = next((o for o in orders if o.id == order_id), None)
-    if order is None:
-        raise CoreError("not linked", code="order_not_linked")
-    claims = [Claim(line.line_no, line.quantity) for line in order.lines]
-    decision = await case_service.preview(
-        core, flow.actor, order_id, claims, Reason.NOT_RECEIVED, EvidenceCount()
-    )
-    when = decision.deadlines.get("claim_possible_from") or core.now()
-    async with core.unit_of_work() as uow:
-        await uow.outbox.enqueue(
-            kind="parcel_reminder",
-            recipient_role="buyer",
-            chat_id=flow.user.id,
-            shop=order.shop,
-            case_id=None,
-            payload={"order": order.number, "order_id": order_id},
-            dedupe_key=f"remind:{order_id}:{flow.user.id}",
-            at=when,
-        )
-        await uow.commit()
-    return when
+    return await case_service.remind_when_claim_possible(core, flow.actor, order_id)
 
 
 async def refused_claim_to_person(flow: Flow) -> Case | None:

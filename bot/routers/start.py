@@ -13,7 +13,7 @@ from bot.i18n import Catalogs, Translator
 from bot.routers import open_case
 from bot.routers.common import buyer, fresh_start, send
 from core.errors import CoreError
-from core.services import linking
+from core.services import linking, people
 from core.services.context import CoreContext
 
 
@@ -105,9 +105,7 @@ def make_router() -> Router:
         query: CallbackQuery, callback_data: LangCb, catalogs: Catalogs, core: CoreContext
     ) -> None:
         tr = catalogs.get(callback_data.code)  # from now on, the chosen language
-        async with core.unit_of_work() as uow:
-            await uow.users.set_language(query.from_user.id, tr.language, core.now())
-            await uow.commit()
+        await people.choose_language(core, query.from_user.id, tr.language)
         await query.answer()
         assert query.message is not None
         await query.message.answer(

@@ -364,6 +364,28 @@ async def _same_open_case(
     return None
 
 
+async def remind_when_claim_possible(ctx: CoreContext, actor: Actor, order_id: int) -> datetime:
+    """A parcel not overdue yet: queue a reminder to the buyer for the day a "not received"
+    claim becomes possible (once per order and buyer); returns that day."""
+    async with ctx.unit_of_work() as uow:
+        order = await _buyer_order(uow, actor, order_id)
+        claims = [Claim(line.line_no, line.quantity) for line in order.lines]
+        decision = await _decide(ctx, uow, order, claims, Reason.NOT_RECEIVED, EvidenceCount())
+        when = decision.deadlines.get("claim_possible_from") or ctx.now()
+        await uow.outbox.enqueue(
+            kind="parcel_reminder",
+            recipient_role="buyer",
+            chat_id=actor.user_id,
+            shop=order.shop,
+            case_id=None,
+            payload={"order": order.number, "order_id": order_id},
+            dedupe_key=f"remind:{order_id}:{actor.user_id}",
+            at=when,
+        )
+        await uow.commit()
+    return when
+
+
 # ── changing a case ────────────────────────────────────────────────────────────────────────
 
 

@@ -1,0 +1,39 @@
+"""The Telegram users the product talks to: their language, and whether they can be reached."""
+
+from __future__ import annotations
+
+from core.services.context import CoreContext
+
+
+async def remember(
+    ctx: CoreContext, user_id: int, first_name: str | None, language_code: str | None
+) -> str | None:
+    """Note a user who just wrote (they can be reached again); returns the language they
+    chose with /language, if any. Writes only when something changed."""
+    now = ctx.now()
+    async with ctx.unit_of_work() as uow:
+        known = await uow.users.get(user_id)
+        if (
+            known is None
+            or known.language_code != language_code
+            or known.first_name != first_name
+            or not known.reachable
+        ):
+            await uow.users.touch(user_id, first_name, language_code, now)
+            if known is not None and not known.reachable:  # writing again: unblocked
+                await uow.users.set_reachable(user_id, True, now)
+            await uow.commit()
+    return known.chosen_language if known is not None else None
+
+
+async def choose_language(ctx: CoreContext, user_id: int, language: str) -> None:
+    async with ctx.unit_of_work() as uow:
+        await uow.users.set_language(user_id, language, ctx.now())
+        await uow.commit()
+
+
+async def mark_unreachable(ctx: CoreContext, user_id: int) -> None:
+    """The user blocked the bot: senders stop counting on them until they write again."""
+    async with ctx.unit_of_work() as uow:
+        await uow.users.set_reachable(user_id, False, ctx.now())
+        await uow.commit()
