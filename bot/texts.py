@@ -533,6 +533,19 @@ def error(tr: Translator, exc: CoreError) -> str:
             return tr("That file is too large. Please send a photo or a shorter video.")
         case "wrong_status" | "role_not_allowed" | "wrong_target":
             return tr("That is not possible at this stage of the case.")
+        case "invalid_amount" | "amount_required":
+            return tr("That is not an amount: type it in digits, for example 12.50.")
+        case "amount_out_of_range" | "wrong_currency":
+            maximum = exc.params.get("maximum")
+            currency = exc.params.get("currency")
+            if maximum is None or currency is None:
+                return tr("That amount is not possible for this case.")
+            return tr(
+                "The amount must be above zero and at most {amount}.",
+                amount=tr.money({"amount": maximum, "currency": currency}),
+            )
+        case "reason_required" | "empty":
+            return tr("Please type a few words: this cannot be empty.")
         case "not_your_shop":
             return tr("This case belongs to a shop you do not work for.")
         case "pack_too_large":

@@ -9,6 +9,8 @@ decision wins and the second is told so; nothing is applied twice.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -22,7 +24,7 @@ from bot.i18n import Translator
 from bot.routers.common import send
 from bot.staff_keyboards import StaffCb
 from core.cases.lifecycle import CaseStatus
-from core.cases.model import Case
+from core.cases.model import Actor, Case
 from core.cases.reasons import Reason, Resolution
 from core.errors import CoreError
 from core.money import Money, MoneyError
@@ -97,6 +99,93 @@ def _done_line(tr: Translator, case: Case) -> str:
         number=texts.bold(case.number),
         status=texts.status_for(tr, case.status, staff=True),
     )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a staff member typed for a case, and who they are."""
+
+    core: CoreContext
+    actor: Actor
+    number: str
+    version: int | None
+    message: Message
+    bot: Bot
+
+    @property
+    def text(self) -> str:
+        return (self.message.text or "").strip()
+
+    async def amount(self, text: str) -> Money:
+        """An amount as staff type it ("12.50" or "12,50"), in the case's currency."""
+        view = await case_service.get_case(self.core, self.actor, self.number)
+        try:
+            return Money.parse(text.replace(",", "."), view.case.currency)
+        except MoneyError as exc:
+            raise CoreError(str(exc), code="invalid_amount") from exc
+
+
+async def _partial_refund(a: Answer) -> Case:
+    return await case_service.approve(
+        a.core,
+        a.actor,
+        a.number,
+        Resolution.PARTIAL_REFUND,
+        refund_amount=await a.amount(a.text),
+        expected_version=a.version,
+    )
+
+
+async def _reject(a: Answer) -> Case:
+    return await case_service.reject(a.core, a.actor, a.number, a.text, expected_version=a.version)
+
+
+async def _ask(a: Answer) -> Case:
+    return await case_service.request_info(
+        a.core, a.actor, a.number, a.text, expected_version=a.version
+    )
+
+
+async def _refund_made(a: Answer) -> Case:
+    amount, _, reference = a.text.partition(" ")
+    return await case_service.record_refund(
+        a.core, a.actor, a.number, await a.amount(amount), reference.strip() or None
+    )
+
+
+async def _shipped(a: Answer) -> Case:
+    return await case_service.record_replacement(a.core, a.actor, a.number, a.text)
+
+
+async def _label(a: Answer) -> Case:
+    case = await case_service.issue_label(
+        a.core, a.actor, a.number, a.message.text or a.message.caption or None
+    )
+    if a.message.document is not None and case.buyer_id is not None:
+        # the label goes to the buyer as it is, from the bot
+        await a.bot.copy_message(case.buyer_id, a.message.chat.id, a.message.message_id)
+    return case
+
+
+ANSWERS: dict[str, Callable[[Answer], Awaitable[Case]]] = {
+    str(StaffInput.amount.state): _partial_refund,
+    str(StaffInput.reject.state): _reject,
+    str(StaffInput.info.state): _ask,
+    str(StaffInput.refund.state): _refund_made,
+    str(StaffInput.tracking.state): _shipped,
+    str(StaffInput.label.state): _label,
+}
+# Mistakes in the typed answer itself: the question stays open so it can be typed again.
+CORRECTABLE = frozenset(
+    {
+        "amount_out_of_range",
+        "wrong_currency",
+        "reason_required",
+        "amount_required",
+        "invalid_amount",
+        "empty",
+    }
+)
 
 
 def make_router() -> Router:
@@ -300,27 +389,36 @@ def make_router() -> Router:
             reply_markup=staff_keyboards.case_actions(tr, done, actor.role),
         )
 
-    async def finish(
+    @router.message(
+        StateFilter(
+            StaffInput.amount,
+            StaffInput.reject,
+            StaffInput.info,
+            StaffInput.refund,
+            StaffInput.tracking,
+        ),
+        TYPED,
+        IsStaff(),
+    )
+    @router.message(StaffInput.label, TYPED | F.document, IsStaff())
+    async def answer(
         message: Message,
         state: FSMContext,
         staff: StaffIdentity,
         tr: Translator,
         core: CoreContext,
         bot: Bot,
-        run,
     ) -> None:
+        """The line of text (or the PDF) a one-tap action asked for: apply it to the case."""
+        current = await state.get_state()
         data = await state.get_data()
         try:
-            done = await run(data["case"], data.get("version"))
+            done = await ANSWERS[current or ""](
+                Answer(core, staff.actor, data["case"], data.get("version"), message, bot)
+            )
         except CoreError as exc:
             await message.answer(texts.error(tr, exc))
-            if exc.code not in (
-                "amount_out_of_range",
-                "wrong_currency",
-                "reason_required",
-                "amount_required",
-                "invalid_amount",
-            ):
+            if exc.code not in CORRECTABLE:  # else they can type it again, right away
                 await state.clear()
             return
         await state.clear()
@@ -329,122 +427,6 @@ def make_router() -> Router:
             _done_line(tr, done),
             reply_markup=staff_keyboards.case_actions(tr, done, staff.actor.role),
         )
-
-    def parse_money(text: str, currency: str) -> Money:
-        try:
-            return Money.parse(text.replace(",", ".").strip(), currency)
-        except MoneyError as exc:
-            raise CoreError(str(exc), code="invalid_amount") from exc
-
-    @router.message(StaffInput.amount, TYPED, IsStaff())
-    async def partial(
-        message: Message,
-        state: FSMContext,
-        staff: StaffIdentity,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        async def run(number: str, version: int | None) -> Case:
-            view = await case_service.get_case(core, staff.actor, number)
-            amount = parse_money(message.text or "", view.case.currency)
-            return await case_service.approve(
-                core,
-                staff.actor,
-                number,
-                Resolution.PARTIAL_REFUND,
-                refund_amount=amount,
-                expected_version=version,
-            )
-
-        await finish(message, state, staff, tr, core, bot, run)
-
-    @router.message(StaffInput.reject, TYPED, IsStaff())
-    async def reject(
-        message: Message,
-        state: FSMContext,
-        staff: StaffIdentity,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        async def run(number: str, version: int | None) -> Case:
-            return await case_service.reject(
-                core, staff.actor, number, message.text or "", expected_version=version
-            )
-
-        await finish(message, state, staff, tr, core, bot, run)
-
-    @router.message(StaffInput.info, TYPED, IsStaff())
-    async def ask(
-        message: Message,
-        state: FSMContext,
-        staff: StaffIdentity,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        async def run(number: str, version: int | None) -> Case:
-            return await case_service.request_info(
-                core, staff.actor, number, message.text or "", expected_version=version
-            )
-
-        await finish(message, state, staff, tr, core, bot, run)
-
-    @router.message(StaffInput.refund, TYPED, IsStaff())
-    async def refunded(
-        message: Message,
-        state: FSMContext,
-        staff: StaffIdentity,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        async def run(number: str, version: int | None) -> Case:
-            view = await case_service.get_case(core, staff.actor, number)
-            amount_text, _, reference = (message.text or "").strip().partition(" ")
-            amount = parse_money(amount_text, view.case.currency)
-            return await case_service.record_refund(
-                core, staff.actor, number, amount, reference.strip() or None
-            )
-
-        await finish(message, state, staff, tr, core, bot, run)
-
-    @router.message(StaffInput.tracking, TYPED, IsStaff())
-    async def shipped(
-        message: Message,
-        state: FSMContext,
-        staff: StaffIdentity,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        async def run(number: str, version: int | None) -> Case:
-            return await case_service.record_replacement(
-                core, staff.actor, number, (message.text or "").strip()
-            )
-
-        await finish(message, state, staff, tr, core, bot, run)
-
-    @router.message(StaffInput.label, TYPED | F.document, IsStaff())
-    async def label(
-        message: Message,
-        state: FSMContext,
-        staff: StaffIdentity,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        async def run(number: str, version: int | None) -> Case:
-            view = await case_service.get_case(core, staff.actor, number)
-            note = message.text or message.caption or None
-            done = await case_service.issue_label(core, staff.actor, number, note)
-            if message.document is not None and view.case.buyer_id is not None:
-                # the label goes to the buyer as it is, from the bot
-                await bot.copy_message(view.case.buyer_id, message.chat.id, message.message_id)
-            return done
-
-        await finish(message, state, staff, tr, core, bot, run)
 
     @router.message(StateFilter(StaffInput), ~F.text.startswith("/"), IsStaff())
     async def unexpected(message: Message, tr: Translator) -> None:
