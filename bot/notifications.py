@@ -55,9 +55,7 @@ def for_buyer(tr: Translator, message: OutboxMessage, case: Case | None) -> Rend
             ):
                 lines.append(tr("Refund: {amount}.", amount=_money(tr, p["refund"])))
             if case is not None and case.status is CaseStatus.AWAITING_RETURN:
-                from bot.routers.open_case import return_instructions
-
-                lines.append(return_instructions(tr, case))
+                lines.append(texts.return_instructions(tr, case))
             return Rendered("\n".join(lines), actions)
         case "rejected":
             return Rendered(

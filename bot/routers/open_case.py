@@ -548,7 +548,7 @@ def case_opened_text(tr: Translator, case: Case, core: CoreContext) -> str:
                     resolution=texts.resolution(tr, case.resolution or "refund"),
                 )
             )
-            lines.append(return_instructions(tr, case))
+            lines.append(texts.return_instructions(tr, case))
         case CaseStatus.AWAITING_SELLER:
             lines.append(
                 tr(
@@ -567,23 +567,6 @@ def case_opened_text(tr: Translator, case: Case, core: CoreContext) -> str:
             lines.append(tr("Something is still missing: open it under “My cases” to add it."))
     lines.append(tr("I will tell you here whenever it changes."))
     return "\n".join(lines)
-
-
-def return_instructions(tr: Translator, case: Case) -> str:
-    decision = case.decision_snapshot
-    parts = [tr("How to return it:")]
-    address = decision.get("return_address")
-    if address:
-        parts.append(tr("Send it to: {address}", address=address))
-    parts.append(tr("Write the case number {number} on the parcel.", number=case.number))
-    if case.return_paid_by and case.return_paid_by.value == "buyer":
-        parts.append(tr("You pay the return postage. Keep the receipt and tracking number."))
-    else:
-        parts.append(tr("The shop pays the return postage: a prepaid label will follow here."))
-    deadline = decision.get("deadlines", {}).get("return_by")
-    if deadline:
-        parts.append(tr("Please send it by {date}.", date=tr.date(deadline)))
-    return "\n".join(parts)
 
 
 # ── evidence intake ────────────────────────────────────────────────────────────────────────
@@ -1078,7 +1061,9 @@ def make_router() -> Router:
     ) -> None:
         flow = flow_of(query, bot, state, tr, core)
         try:
-            when = await remind_when_overdue(core, flow, callback_data.order_id)
+            when = await case_service.remind_when_claim_possible(
+                core, flow.actor, callback_data.order_id
+            )
         except CoreError as exc:
             await query.answer(texts.error(tr, exc), show_alert=True)
             return
@@ -1127,11 +1112,6 @@ def make_router() -> Router:
         await take_evidence(flow_of(message, bot, state, tr, core), message)
 
     return router
-
-
-async def remind_when_overdue(core: CoreContext, flow: Flow, order_id: int):
-    """Queue a reminder for the day a "not received" claim becomes possible."""
-    return await case_service.remind_when_claim_possible(core, flow.actor, order_id)
 
 
 async def refused_claim_to_person(flow: Flow) -> Case | None:

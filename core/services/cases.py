@@ -1113,8 +1113,7 @@ async def send_reminders(ctx: CoreContext) -> int:
                 to_staff, to_agents = not to_buyer, False
             else:
                 continue
-            before = await uow.outbox.list_for_case(case.id or 0)
-            await notify.queue(
+            queued += await notify.queue(
                 uow,
                 ctx.config,
                 case,
@@ -1124,7 +1123,6 @@ async def send_reminders(ctx: CoreContext) -> int:
                 to_staff=to_staff,
                 to_agents=to_agents,
             )
-            queued += len(await uow.outbox.list_for_case(case.id or 0)) - len(before)
         await uow.commit()
     return queued
 

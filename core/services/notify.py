@@ -81,15 +81,17 @@ async def queue(
     actor_id: int | None = None,
     dedupe: str = "",
     **extra: Any,
-) -> None:
-    """Queue one notification per recipient; the dedupe key makes a retried change harmless."""
+) -> int:
+    """Queue one notification per recipient; the dedupe key makes a retried change harmless.
+    Returns how many were queued (0 when all were there already)."""
     assert case.id is not None
     payload = case_payload(case, event=kind, **extra)
     base = f"{case.number}:{case.version}:{kind}{dedupe}"
     buyer = kind in BUYER_KINDS if to_buyer is None else to_buyer
     staff = kind in STAFF_KINDS if to_staff is None else to_staff
+    queued = 0
     if buyer and case.buyer_id is not None:
-        await uow.outbox.enqueue(
+        queued += await uow.outbox.enqueue(
             kind=kind,
             recipient_role="buyer",
             chat_id=case.buyer_id,
@@ -103,7 +105,7 @@ async def queue(
         for seller in await seller_ids(uow, config, case.shop):
             if seller == actor_id:
                 continue  # nobody is told of their own action
-            await uow.outbox.enqueue(
+            queued += await uow.outbox.enqueue(
                 kind=kind,
                 recipient_role="seller",
                 chat_id=seller,
@@ -115,7 +117,7 @@ async def queue(
             )
         staff_chat = config.shop(case.shop).staff_chat_id
         if staff_chat is not None:
-            await uow.outbox.enqueue(
+            queued += await uow.outbox.enqueue(
                 kind=kind,
                 recipient_role="staff_chat",
                 chat_id=staff_chat,
@@ -126,7 +128,7 @@ async def queue(
                 at=at,
             )
     if to_agents:
-        await uow.outbox.enqueue(
+        queued += await uow.outbox.enqueue(
             kind=kind,
             recipient_role="agents",
             chat_id=None,  # the agents' forum group or each agent, resolved by the sender
@@ -136,3 +138,4 @@ async def queue(
             dedupe_key=f"{base}:agents",
             at=at,
         )
+    return queued
