@@ -25,7 +25,7 @@ from bot.callbacks import (
 from bot.i18n import NATIVE_NAMES, SUPPORTED, Translator
 from core.cases.lifecycle import CaseStatus
 from core.cases.model import Case
-from core.cases.reasons import BUYER_REASONS, Reason, Resolution
+from core.cases.reasons import BUYER_REASONS, Reason
 from core.orders.model import Order
 
 
@@ -241,7 +241,3 @@ def shops(items: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
     for shop_id, name in items:
         builder.row(_button(name, ShopCb(shop=shop_id)))
     return builder.as_markup()
-
-
-def resolution_codes(values: Sequence[str]) -> list[Resolution]:
-    return [Resolution(v) for v in values]

@@ -201,8 +201,3 @@ def check_transition(action: Action, current: CaseStatus, target: CaseStatus, ro
         raise InvalidTransition(
             f"{action} cannot lead from {current} to {target}", code="wrong_target", action=action
         )
-
-
-def allowed_actions(current: CaseStatus, role: Role) -> list[Action]:
-    """What this role may do to a case in this status (for buttons and menus)."""
-    return [t.action for t in TRANSITIONS.values() if current in t.sources and role in t.roles]

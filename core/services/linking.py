@@ -113,15 +113,6 @@ async def _link(uow: UnitOfWork, order: Order, user_id: int, via: str, ctx: Core
     return await uow.links.link(order.id, user_id, via, ctx.now())
 
 
-async def buyer_order(uow: UnitOfWork, actor: Actor, shop: str, number: str) -> Order:
-    """The order a buyer names, if they are linked to it. Unknown and someone else's orders
-    give the same answer."""
-    order = await uow.orders.get_by_key(shop, normalize_order_number(number))
-    if order is None or not await owns(uow, actor, order):
-        raise Forbidden("not linked to this order", code="order_not_linked")
-    return order
-
-
 async def owns(uow: UnitOfWork, actor: Actor, order: Order) -> bool:
     if actor.role is not Role.BUYER or actor.user_id is None or order.id is None:
         return False
@@ -135,11 +126,8 @@ async def buyer_orders(ctx: CoreContext, actor: Actor) -> list[Order]:
     if actor.role is not Role.BUYER or actor.user_id is None:
         raise Forbidden("only buyers have orders", code="forbidden")
     async with ctx.unit_of_work() as uow:
-        orders = []
-        for order_id in await uow.links.linked_orders(actor.user_id):
-            order = await uow.orders.get(order_id)
-            if order is not None:
-                orders.append(order)
+        found = await uow.orders.get_many(await uow.links.linked_orders(actor.user_id))
+    orders = list(found.values())
     return sorted(orders, key=lambda o: o.placed_at, reverse=True)
 
 

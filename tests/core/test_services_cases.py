@@ -985,3 +985,20 @@ async def test_an_undecided_case_whose_goods_must_come_back_says_they_are_not_ba
     assert earbud.return_required and earbud.goods is GoodsStatus.NOT_RETURNED
     lamp = await damaged_lamp(ctx)  # damaged: the buyer keeps it
     assert not lamp.return_required and lamp.goods is GoodsStatus.NOT_REQUIRED
+
+
+async def test_a_return_parcel_lost_on_the_way_goes_back_to_the_seller(ctx: CoreContext) -> None:
+    earbud = await earbud_for_seller(ctx)
+    await svc.approve(ctx, NOVA, earbud.number, Resolution.REPLACEMENT)
+    await svc.mark_return_shipped(ctx, Actor.buyer(DMITRI), earbud.number, "RR2CN")
+
+    with pytest.raises(InvalidTransition) as buyer:
+        await svc.mark_goods_lost(ctx, Actor.buyer(DMITRI), earbud.number)
+    assert buyer.value.code == "role_not_allowed"
+    lost = await svc.mark_goods_lost(ctx, NOVA, earbud.number, "Carrier confirms loss")
+    assert lost.status is CaseStatus.AWAITING_SELLER and lost.goods is GoodsStatus.LOST
+    assert lost.return_tracking == "RR2CN"
+    assert ("goods_lost", "return_in_transit", "awaiting_seller", Role.SELLER) in await trail(
+        ctx, earbud.number
+    )
+    assert ("buyer", DMITRI, "goods_lost") in await outbox(ctx, earbud.number)
