@@ -37,8 +37,7 @@ async def show_case(
 ) -> None:
     view = await case_service.get_case(core, buyer(user), number)
     lines = [texts.case_card(tr, view.case, view.order), "", tr("History:")]
-    shown = [event for event in view.timeline if event.action != "note"]  # notes are internal
-    for event in shown[-TIMELINE_ENTRIES:]:
+    for event in view.timeline[-TIMELINE_ENTRIES:]:
         lines.append(texts.timeline_entry(tr, event.at, event.action, event.note))
     await send(bot, chat_id, "\n".join(lines), keyboards.case_actions(tr, view.case))
 

@@ -1136,6 +1136,8 @@ async def get_case(ctx: CoreContext, actor: Actor, number: str) -> CaseView:
         order = await uow.orders.get(case.order_id)
         assert order is not None and case.id is not None
         timeline = await uow.cases.audit_trail(case.id)
+    if actor.role is Role.BUYER:  # internal notes are for staff only
+        timeline = [event for event in timeline if event.action != "note"]
     return CaseView(case, order, timeline)
 
 

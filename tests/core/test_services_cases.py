@@ -1002,3 +1002,19 @@ async def test_a_return_parcel_lost_on_the_way_goes_back_to_the_seller(ctx: Core
         ctx, earbud.number
     )
     assert ("buyer", DMITRI, "goods_lost") in await outbox(ctx, earbud.number)
+
+
+async def test_internal_notes_never_reach_the_buyer(ctx: CoreContext) -> None:
+    earbud = await earbud_for_seller(ctx)
+    await svc.add_note(ctx, NOVA, earbud.number, "Supplier says batch 12 is faulty")
+
+    staff_view = await svc.get_case(ctx, NOVA, earbud.number)
+    buyer_view = await svc.get_case(ctx, Actor.buyer(DMITRI), earbud.number)
+    assert ("note", "Supplier says batch 12 is faulty") in [
+        (e.action, e.note) for e in staff_view.timeline
+    ]
+    assert "note" not in [e.action for e in buyer_view.timeline]
+    assert [e.action for e in buyer_view.timeline] == ["open"]
+    with pytest.raises(Forbidden) as buyer:
+        await svc.add_note(ctx, Actor.buyer(DMITRI), earbud.number, "let me in")
+    assert buyer.value.code == "role_not_allowed"
