@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -14,13 +12,12 @@ from bot.routers import my_cases, open_case
 from bot.routers.common import buyer
 from bot.routers.open_case import evidence_of
 from bot.states import OpenCase
+from core.cases.numbers import find_case_numbers
 from core.errors import CoreError
 from core.orders.numbers import find_order_numbers
 from core.services import cases as case_service
 from core.services import linking
 from core.services.context import CoreContext
-
-CASE_NUMBER = re.compile(r"\b[A-Z]{1,3}-\d{4}-\d{4,}\b", re.IGNORECASE)
 
 
 def make_router() -> Router:
@@ -40,15 +37,15 @@ def make_router() -> Router:
                 reply_markup=keyboards.main_menu(tr),
             )
             return
-        for case_number in CASE_NUMBER.findall(words):  # "what about R-2611-0001?"
+        for case_number in find_case_numbers(words):  # "what about R-2611-0001?"
             try:
                 await my_cases.show_case(
-                    bot, message.chat.id, message.from_user, case_number.upper(), tr, core
+                    bot, message.chat.id, message.from_user, case_number, tr, core
                 )
                 return
             except CoreError:
                 continue
-        numbers = find_order_numbers(CASE_NUMBER.sub(" ", words))
+        numbers = find_order_numbers(words)
         if numbers and open_case.ESCALATION_WORDS.search(words):
             await state.update_data(wants_person=True)  # a chargeback threat: a person decides
         for number in numbers:

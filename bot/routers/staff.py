@@ -8,7 +8,6 @@ decision wins and the second is told so; nothing is applied twice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from bot.routers.common import send
 from bot.staff_keyboards import StaffCb
 from core.cases.lifecycle import CaseStatus
 from core.cases.model import Actor, Case
+from core.cases.numbers import find_case_numbers
 from core.cases.reasons import Reason, Resolution
 from core.errors import CoreError
 from core.money import Money, MoneyError
@@ -35,7 +35,6 @@ from core.services.context import CoreContext
 from core.services.staff import StaffIdentity
 
 TYPED = F.text & ~F.text.startswith("/")  # a command (/cancel) is never taken as an answer
-CASE_NUMBER = re.compile(r"\b[A-Z]{1,3}-\d{4}-\d{4,}\b", re.IGNORECASE)
 
 
 class StaffInput(StatesGroup):
@@ -254,11 +253,11 @@ def make_router() -> Router:
         core: CoreContext,
         bot: Bot,
     ) -> None:
-        match = CASE_NUMBER.search(command.args or "")
-        if match is None:
+        numbers = find_case_numbers(command.args or "")
+        if not numbers:
             await message.answer(tr("Give the case number, for example /case R-2611-0042."))
             return
-        number = match.group(0).upper()
+        number = numbers[0]
         try:
             if command.command == "take":
                 await case_service.take_over(core, staff.actor, number)
@@ -281,11 +280,11 @@ def make_router() -> Router:
         bot: Bot,
     ) -> None:
         """The case's evidence pack: a ZIP ready to upload to a marketplace dispute."""
-        match = CASE_NUMBER.search(command.args or "")
-        if match is None:
+        numbers = find_case_numbers(command.args or "")
+        if not numbers:
             await message.answer(tr("Give the case number, for example /export R-2611-0042."))
             return
-        number = match.group(0).upper()
+        number = numbers[0]
         await bot.send_chat_action(message.chat.id, "upload_document")
         try:
             pack = await export_service.evidence_pack(core, staff.actor, number)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from core.cases.numbers import without_case_numbers
+
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_./]+")
 # In a sentence: an optional '#', letters, an optional separator, then digits.
 _IN_TEXT = re.compile(r"(?<![\w#])#?\s?([A-Za-z]{1,6}[\s\-_]?\d{3,12}|\d{4,12})(?!\w)")
@@ -18,7 +20,7 @@ def normalize_order_number(text: str) -> str:
 
 def find_order_numbers(text: str) -> list[str]:
     """Candidate order numbers mentioned in free text, normalized, in order of appearance."""
-    folded = unicodedata.normalize("NFKC", text)
+    folded = without_case_numbers(unicodedata.normalize("NFKC", text))
     seen: list[str] = []
     for match in _IN_TEXT.finditer(folded):
         key = normalize_order_number(match.group(1))
