@@ -197,18 +197,36 @@ def _initial_state(
     elif decision.review is Review.AGENT or new.wants_person:
         case.status = CaseStatus.AWAITING_AGENT
         case.escalated = True
-    elif decision.review is Review.AUTOMATIC and new.preferred_resolution is not (
-        Resolution.PARTIAL_REFUND
-    ):
-        resolution = (
-            new.preferred_resolution
-            if new.preferred_resolution in decision.resolutions
-            else decision.resolutions[0]
-        )
-        _apply_approval(case, resolution, None, Role.SYSTEM)
-    else:
+    elif not _approve_automatically(case, decision):
         case.status = CaseStatus.AWAITING_SELLER
     case.deadline_at = deadline_for(config, case.status, now)
+
+
+def _approve_automatically(case: Case, decision: Decision) -> bool:
+    """Approve at once when the policy allows it, with the buyer's preferred outcome if it
+    is offered. A partial refund always needs a person to set the amount."""
+    if (
+        not decision.eligible
+        or decision.review is not Review.AUTOMATIC
+        or case.preferred_resolution is Resolution.PARTIAL_REFUND
+    ):
+        return False
+    resolution = (
+        case.preferred_resolution
+        if case.preferred_resolution in decision.resolutions
+        else decision.resolutions[0]
+    )
+    _apply_approval(case, resolution, None, Role.SYSTEM)
+    return True
+
+
+def _resume_after_approval(case: Case) -> None:
+    """An approved case that was waiting on the buyer goes back to where it stood."""
+    case.status = (
+        CaseStatus.AWAITING_RETURN
+        if case.goods is GoodsStatus.NOT_RETURNED and case.return_required
+        else CaseStatus.AWAITING_RESOLUTION
+    )
 
 
 def _returns_goods(case: Case, resolution: Resolution) -> bool:
@@ -719,27 +737,11 @@ async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
         if case.resolution is None:
             case.decision_snapshot = decision.to_dict()  # what is missing now, not at opening
         if case.resolution is not None:
-            case.status = (
-                CaseStatus.AWAITING_RETURN
-                if case.goods is GoodsStatus.NOT_RETURNED and case.return_required
-                else CaseStatus.AWAITING_RESOLUTION
-            )
+            _resume_after_approval(case)
         elif case.escalated or decision.review is Review.AGENT:
             case.status = CaseStatus.AWAITING_AGENT
             case.escalated = True
-        elif (
-            decision.review is Review.AUTOMATIC
-            and decision.eligible
-            and (case.preferred_resolution is not Resolution.PARTIAL_REFUND)
-        ):
-            case.decision_snapshot = decision.to_dict()
-            resolution = (
-                case.preferred_resolution
-                if case.preferred_resolution in decision.resolutions
-                else decision.resolutions[0]
-            )
-            _apply_approval(case, resolution, None, Role.SYSTEM)
-        else:
+        elif not _approve_automatically(case, decision):
             case.status = CaseStatus.AWAITING_SELLER
 
     case = await _change(
@@ -1026,20 +1028,12 @@ async def run_timers(ctx: CoreContext) -> dict[str, int]:
     for case in due:
         try:
             if case.status is CaseStatus.AWAITING_BUYER_INFO and case.resolution is not None:
-
-                def back_to_shop(c: Case) -> None:
-                    c.status = (
-                        CaseStatus.AWAITING_RETURN
-                        if c.goods is GoodsStatus.NOT_RETURNED and c.return_required
-                        else CaseStatus.AWAITING_RESOLUTION
-                    )
-
                 await _change(
                     ctx,
                     system,
                     case.number,
                     Action.PROVIDE_INFO,
-                    back_to_shop,
+                    _resume_after_approval,
                     notification="info_not_received",
                     expected_version=case.version,
                     data={"timer": "buyer_info"},
