@@ -11,6 +11,7 @@ restart resumes with what is still pending.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -159,15 +160,19 @@ class Notifier:
             user = await uow.users.get(chat_id)
         return self.catalogs.get(user.language if user and user.language else fallback)
 
-    async def _render(
-        self, message: OutboxMessage, tr: Translator
+    async def _subject(self, message: OutboxMessage) -> tuple[Case | None, Order | None]:
+        """The case a notification is about, as it stands now, and its order."""
+        if message.case_id is None:
+            return None, None
+        async with self.core.unit_of_work() as uow:
+            case = await uow.cases.get(message.case_id)
+            order = await uow.orders.get(case.order_id) if case is not None else None
+        return case, order
+
+    @staticmethod
+    def _render(
+        message: OutboxMessage, tr: Translator, case: Case | None, order: Order | None
     ) -> notifications.Rendered | None:
-        case = order = None
-        if message.case_id is not None:
-            async with self.core.unit_of_work() as uow:
-                case = await uow.cases.get(message.case_id)
-                if case is not None:
-                    order = await uow.orders.get(case.order_id)
         if message.recipient_role == "buyer":
             return notifications.for_buyer(tr, message, case)
         return notifications.for_staff(tr, message, case, order)
@@ -175,16 +180,20 @@ class Notifier:
     async def _deliver(self, message: OutboxMessage, chats: list[int]) -> int:
         now = self.core.now()
         done = self._delivered.setdefault(message.id, set())
+        case, order = await self._subject(message)
         try:
             for chat_id in chats:
                 if (chat_id, "text") in done:
                     continue  # this recipient has it already (an earlier attempt)
                 tr = await self._language(message, chat_id)
-                rendered = await self._render(message, tr)
+                rendered = self._render(message, tr, case, order)
                 if rendered is None:
                     continue  # nothing this recipient needs to read
                 await self.limits.wait_turn()
-                thread = await self._topic(message, chat_id, tr)
+                thread = None
+                if chat_id == self.agents_chat_id and case is not None:
+                    case = await self._topic(case, order, chat_id, tr)
+                    thread = case.agent_topic_id
                 if rendered.album and (chat_id, "album") not in done:
                     await self._send_album(chat_id, rendered.album, thread)
                     done.add((chat_id, "album"))
@@ -213,7 +222,8 @@ class Notifier:
             await uow.outbox.mark_sent(message.id, now)
             await uow.commit()
         self._delivered.pop(message.id, None)
-        await self._sync_topic(message)
+        if case is not None:
+            await self._sync_topic(message, case, order)
         return 1
 
     async def _send_album(
@@ -228,38 +238,26 @@ class Notifier:
         else:
             await self.bot.send_photo(chat_id, single.media, message_thread_id=thread)
 
-    async def _topic(self, message: OutboxMessage, chat_id: int, tr: Translator) -> int | None:
+    async def _topic(self, case: Case, order: Order | None, chat_id: int, tr: Translator) -> Case:
         """In the agents' forum group each case has its own topic, made on first need and
         named with the status, case number, reason and buyer country."""
-        if chat_id != self.agents_chat_id or message.case_id is None:
-            return None
-        async with self.core.unit_of_work() as uow:
-            case = await uow.cases.get(message.case_id)
-            order = await uow.orders.get(case.order_id) if case is not None else None
-        if case is None:
-            return None
         if case.agent_topic_id is not None:
-            return case.agent_topic_id
+            return case
         name = self._topic_name(case, order, tr)
         topic = await self.bot.create_forum_topic(chat_id, name)
         await case_service.set_agent_topic(self.core, case, topic.message_thread_id)
         self._topic_names[case.id or 0] = name
-        return topic.message_thread_id
+        return dataclasses.replace(case, agent_topic_id=topic.message_thread_id)
 
     def _topic_name(self, case: Case, order: Order | None, tr: Translator) -> str:
         country = order.buyer.country if order is not None else None
         icon = texts.STATUS_ICONS[case.status]
         return f"{icon} {case.number} · {texts.reason(tr, case.reason)} · {country or '?'}"[:128]
 
-    async def _sync_topic(self, message: OutboxMessage) -> None:
+    async def _sync_topic(self, message: OutboxMessage, case: Case, order: Order | None) -> None:
         """The topic follows its case: renamed with the status, closed when the case closes,
         reopened with it. Telegram refusing a rename (nothing changed) is not an error."""
-        if self.agents_chat_id is None or message.case_id is None:
-            return
-        async with self.core.unit_of_work() as uow:
-            case = await uow.cases.get(message.case_id)
-            order = await uow.orders.get(case.order_id) if case is not None else None
-        if case is None or case.agent_topic_id is None:
+        if self.agents_chat_id is None or case.agent_topic_id is None:
             return
         tr = self.catalogs.get(self.core.config.shops[case.shop].language)
         name = self._topic_name(case, order, tr)
