@@ -58,21 +58,36 @@ def cli() -> None:
 
 
 @cli.command("run")
-def run_command() -> None:
-    """Run the bot: long polling against Telegram, or the Bot API server in BOT_API_URL."""
-    from bot.runner import run_polling
+@click.option(
+    "--webhook",
+    "use_webhook",
+    is_flag=True,
+    help="Receive updates on WEBHOOK_URL (listening on WEBHOOK_LISTEN) instead of long "
+    "polling; several processes may share the load behind a load balancer.",
+)
+def run_command(use_webhook: bool) -> None:
+    """Run the bot: long polling against Telegram (or the Bot API server in BOT_API_URL), or
+    a webhook server with --webhook. SIGTERM stops it gracefully."""
+    from bot.runner import run_bot
 
     try:  # a bad setting or configuration stops here, with one clear line
         settings = _settings()
         settings.require_token()
+        if use_webhook:
+            settings.require_webhook()
         load_config(settings.config_file)
     except (SettingsError, ConfigError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     logging.getLogger().setLevel(settings.logging_level())
     # Failures while running are not "expected": they keep their traceback in the log.
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_polling(settings))
+    try:
+        asyncio.run(run_bot(settings, use_webhook=use_webhook))
+    except KeyboardInterrupt:
+        pass
+    except SettingsError as exc:  # e.g. Redis not reachable
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @cli.command("demo")
@@ -248,6 +263,72 @@ def db_current() -> None:
             return await current_revision(app.engine)
 
     click.echo(_run(main) or "empty (run: returns-desk db upgrade)")
+
+
+@cli.group("updates")
+def updates_group() -> None:
+    """Incoming Telegram updates: what is waiting, what failed and was parked."""
+
+
+@updates_group.command("status")
+def updates_status() -> None:
+    """How many updates are pending, in progress, done (last two days) and parked."""
+
+    async def main() -> dict[str, int]:
+        async with open_app(_settings()) as app:
+            async with app.core.unit_of_work() as uow:
+                return await uow.inbox.counts()
+
+    counts = _run(main)
+    click.echo(
+        ", ".join(
+            f"{status}: {counts.get(status, 0)}"
+            for status in ("pending", "processing", "done", "parked")
+        )
+    )
+
+
+@updates_group.command("parked")
+def updates_parked() -> None:
+    """Updates whose handler failed every attempt: when, whose chat, what, and the error."""
+
+    async def main() -> list[Any]:
+        async with open_app(_settings()) as app:
+            async with app.core.unit_of_work() as uow:
+                return await uow.inbox.parked(limit=1000)
+
+    parked = _run(main)
+    if not parked:
+        click.echo("No parked updates.")
+        return
+    for item in parked:
+        kind = next((key for key in item.payload if key != "update_id"), "?")
+        click.echo(
+            f"{item.update_id}  {item.received_at:%Y-%m-%d %H:%M}  chat {item.chat_key}  "
+            f"{kind}  attempts {item.attempts}  {item.last_error or ''}"
+        )
+    click.echo(f"{len(parked)} parked; retry with: returns-desk updates retry ID... | --all")
+
+
+@updates_group.command("retry")
+@click.argument("update_ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every parked update.")
+def updates_retry(update_ids: tuple[int, ...], retry_all: bool) -> None:
+    """Put parked updates back in the queue (the running bot picks them up)."""
+    if not update_ids and not retry_all:
+        click.echo("error: name the update ids to retry, or --all", err=True)
+        sys.exit(2)
+
+    async def main() -> int:
+        async with open_app(_settings()) as app:
+            async with app.core.unit_of_work() as uow:
+                count = await uow.inbox.retry_parked(
+                    None if retry_all else update_ids, app.core.now()
+                )
+                await uow.commit()
+                return count
+
+    click.echo(f"{_run(main)} update(s) queued again.")
 
 
 @cli.group("config")

@@ -22,7 +22,11 @@ class SettingsError(ValueError):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,  # `AGENTS_CHAT_ID=` in a copied .env means "not set"
     )
 
     data_dir: Path = Field(default=Path("data"), alias="DATA_DIR")
@@ -33,6 +37,9 @@ class Settings(BaseSettings):
     agents_chat_id: int | None = Field(default=None, alias="AGENTS_CHAT_ID")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
+    webhook_listen: str = Field(default="127.0.0.1:8080", alias="WEBHOOK_LISTEN")
+    webhook_secret: str | None = Field(default=None, alias="WEBHOOK_SECRET")
 
     @field_validator("database_url")
     @classmethod
@@ -71,6 +78,32 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis:// URL")
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError("must be the public https URL Telegram posts to")
+        return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _webhook_listen(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, such as 127.0.0.1:8080")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value):
+            raise ValueError("must be 16 to 256 letters, digits, _ or - (Telegram's rule)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -98,6 +131,16 @@ class Settings(BaseSettings):
         if not self.bot_token:
             raise SettingsError("BOT_TOKEN: required to run the bot (get one from @BotFather)")
         return self.bot_token
+
+    def require_webhook(self) -> tuple[str, str, str, int]:
+        """URL, path, host and port of webhook mode."""
+        if not self.webhook_url:
+            raise SettingsError(
+                "WEBHOOK_URL: required by run --webhook (the public https URL Telegram posts to)"
+            )
+        path = "/" + self.webhook_url.split("://", 1)[1].partition("/")[2]
+        host, _, port = self.webhook_listen.rpartition(":")
+        return self.webhook_url, path, host.strip("[]"), int(port)
 
     def logging_level(self) -> int:
         return int(logging.getLevelName(self.log_level))

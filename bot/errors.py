@@ -1,4 +1,10 @@
-"""A handler that fails is logged with its context and the person gets an apology, not silence."""
+"""A handler that fails is logged with its context and the person gets an apology, not silence.
+
+Updates run by the inbox (``inbox_attempt`` in the handler data) are tried again after a
+failure: the error goes back to the inbox worker, and the apology is only sent with the last
+attempt, so a passing fault (the database restarting) costs the buyer a short wait, not a
+"sorry".
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,9 @@ def make_router(catalogs: Catalogs) -> Router:
                 await people.mark_unreachable(core, user.id)
             log.info("user %s blocked the bot (update %s)", user.id, update.update_id)
             return True
+        from_inbox = "inbox_attempt" in data
+        if from_inbox and not data.get("inbox_final_attempt"):
+            raise event.exception  # the inbox logs it and tries again shortly
         log.error(
             "update %s from user %s in chat %s failed: %r",
             update.update_id,
@@ -56,6 +65,8 @@ def make_router(catalogs: Catalogs) -> Router:
                 )
             except Exception:
                 log.warning("could not apologise to chat %s", chat_id, exc_info=True)
+        if from_inbox:
+            raise event.exception  # the inbox parks it
         return True
 
     return router

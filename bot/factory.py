@@ -8,7 +8,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 
 from bot import errors, retries
@@ -38,12 +38,15 @@ def create_dispatcher(
     catalogs: Catalogs | None = None,
     storage: BaseStorage | None = None,
     *,
+    isolation: BaseEventIsolation | None = None,
     agents_chat_id: int | None = None,
 ) -> Dispatcher:
+    """The dispatcher; conversation state in the database and per-chat locks in this process
+    unless ``storage`` / ``isolation`` say otherwise (Redis, shared by several processes)."""
     catalogs = catalogs or Catalogs()
     dispatcher = Dispatcher(
         storage=storage or DatabaseStorage(core.unit_of_work, core.clock),
-        events_isolation=ChatLocks(),
+        events_isolation=isolation or ChatLocks(),
     )
     dispatcher.update.outer_middleware(DropRedelivered())
     dispatcher.update.outer_middleware(UserContext(core, catalogs))

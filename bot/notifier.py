@@ -11,6 +11,7 @@ restart resumes with what is still pending.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -39,6 +40,7 @@ from core.services.context import CoreContext
 log = logging.getLogger("returns_desk.notifier")
 
 MAX_ATTEMPTS = 8
+CLAIM_SECONDS = 60  # a message being sent is claimed this long (a dead sender's claim expires)
 CLOSING_KINDS = frozenset({"cancelled", "expired", "resolved", "rejected", "withdrawn", "refunded"})
 
 
@@ -113,9 +115,15 @@ class Notifier:
         # again sends only the rest: outbox id → (chat, "album" | "text")
         self._delivered: dict[int, set[tuple[int, str]]] = {}
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Send until ``stop`` is set; then send what is due once more and return."""
+    async def run(self, stop: asyncio.Event, may_send: Callable[[], bool] = lambda: True) -> None:
+        """Send until ``stop`` is set; then send what is due once more and return. With
+        several processes only the one holding the sending lease sends (``may_send``):
+        Telegram's limits are per bot, not per process."""
         while not stop.is_set():
+            if not may_send():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.idle)
+                continue
             try:
                 sent = await self.send_due()
             except Exception:  # keep the loop alive; the row stays pending
@@ -126,7 +134,8 @@ class Notifier:
                     await asyncio.wait_for(stop.wait(), timeout=self.idle)
                 except TimeoutError:
                     pass
-        await self.send_due()
+        if may_send():
+            await self.send_due()
 
     async def send_due(self, limit: int = 50) -> int:
         """One pass over the due rows; returns how many were settled (sent or given up)."""
@@ -179,6 +188,13 @@ class Notifier:
 
     async def _deliver(self, message: OutboxMessage, chats: list[int]) -> int:
         now = self.core.now()
+        async with self.core.unit_of_work() as uow:  # another sender may have it: skip it then
+            claimed = await uow.outbox.claim(
+                message.id, now=now, until=now + timedelta(seconds=CLAIM_SECONDS)
+            )
+            await uow.commit()
+        if not claimed:
+            return 0
         done = self._delivered.setdefault(message.id, set())
         case, order = await self._subject(message)
         try:

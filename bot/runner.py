@@ -1,95 +1,247 @@
-"""Running the bot: long polling (the default) with the product's wiring, plus the
-background work that goes with it: the outbox sender and the case timers."""
+"""Running the bot: updates come in by long polling (the default) or a webhook, go through the
+inbox (stored first, then processed in order per chat), and the background work goes with
+them: the outbox sender and the case timers, done by one process at a time (a lease).
+
+Stopping (SIGTERM, SIGINT) is graceful: no new updates are taken, the handlers in flight
+finish (up to ``grace`` seconds, then what was cut short runs again at the next start), the
+outbox is flushed, and the lease is handed over.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
+from aiogram import Dispatcher
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.types import TelegramObject
+from aiohttp import web
 
+from bot import polling, webhook
 from bot.app import open_app
-from bot.config import Settings
+from bot.config import Settings, SettingsError
 from bot.factory import create_bot, create_dispatcher, register_commands
 from bot.i18n import Catalogs
+from bot.inbox import InboxWorker, process_name
+from bot.leader import Lease
 from bot.notifier import Notifier
+from bot.storage import ChatLocks, DatabaseStorage
 from core.services import cases as case_service
+from core.services import housekeeping
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk")
 
 TIMERS_EVERY = 60.0  # seconds between two looks at the case deadlines
+GRACE = 30.0  # seconds the handlers in flight get to finish when stopping
 
 
-async def run_timers(core: CoreContext, stop: asyncio.Event, every: float = TIMERS_EVERY) -> None:
-    """Deadlines that passed move their cases on (expire, back to the shop, to an agent)."""
+async def run_timers(
+    core: CoreContext,
+    stop: asyncio.Event,
+    every: float = TIMERS_EVERY,
+    may_run: Callable[[], bool] = lambda: True,
+) -> None:
+    """Deadlines that passed move their cases on (expire, back to the shop, to an agent), and
+    what is no longer needed is forgotten. Only the lease holder runs them."""
     while not stop.is_set():
-        try:
-            done = await case_service.run_timers(core)
-            done["reminders"] = await case_service.send_reminders(core)
-            if any(done.values()):
-                log.info("timers: %s", done)
-        except Exception:  # the next round tries again
-            log.exception("the timers pass failed")
+        if may_run():
+            try:
+                done = await case_service.run_timers(core)
+                done["reminders"] = await case_service.send_reminders(core)
+                done.update(await housekeeping.purge(core))
+                if any(done.values()):
+                    log.info("timers: %s", done)
+            except Exception:  # the next round tries again
+                log.exception("the timers pass failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
+            await asyncio.wait_for(stop.wait(), timeout=every if may_run() else 5.0)
 
 
-async def run_polling(
+async def conversation_storage(
+    settings: Settings, core: CoreContext
+) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Conversation state and per-chat locks: in Redis when REDIS_URL is set (shared by every
+    process, state expiring after ``conversation_idle_days``), else the database's table and
+    locks in this process."""
+    if not settings.redis_url:
+        return DatabaseStorage(core.unit_of_work, core.clock), ChatLocks()
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    ttl = timedelta(days=core.config.lifecycle.conversation_idle_days)
+    storage = RedisStorage.from_url(
+        settings.redis_url,
+        key_builder=DefaultKeyBuilder(with_destiny=True),
+        state_ttl=ttl,
+        data_ttl=ttl,
+    )
+    try:
+        await storage.redis.ping()
+    except Exception as exc:
+        await storage.close()
+        raise SettingsError(f"REDIS_URL: cannot connect ({exc})") from exc
+    return storage, storage.create_isolation()
+
+
+def _report_handled(dispatcher: Dispatcher, handled: Callable[[int], None]) -> None:
+    async def report(
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        try:
+            return await handler(event, data)
+        finally:
+            handled(getattr(event, "update_id", -1))
+
+    dispatcher.update.outer_middleware(report)
+
+
+async def run_bot(
     settings: Settings,
     *,
+    use_webhook: bool = False,
     handle_signals: bool = True,
     started: asyncio.Event | None = None,
     handled: Callable[[int], None] | None = None,
+    grace: float = GRACE,
 ) -> None:
-    """Poll until stopped; ``started`` is set once the bot is about to ask for updates, and
-    ``handled(update_id)`` is called when the handlers are done with an update (the demo
-    shows the answers then)."""
+    """Run until a signal (or ``stop`` of the tasks): ``started`` is set once updates are
+    being taken, ``handled(update_id)`` is called when the handlers are done with an update
+    (the demo shows the answers then)."""
     token = settings.require_token()
+    hook = settings.require_webhook() if use_webhook else None
+    stop = asyncio.Event()
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     async with open_app(settings) as app:
+        core = app.core
         catalogs = Catalogs()
+        storage, isolation = await conversation_storage(settings, core)
         bot = create_bot(token, api_url=settings.bot_api_url)
-        dispatcher = create_dispatcher(app.core, catalogs, agents_chat_id=settings.agents_chat_id)
-        if started is not None:
-
-            async def on_startup() -> None:
-                started.set()
-
-            dispatcher.startup.register(on_startup)
+        dispatcher = create_dispatcher(
+            core,
+            catalogs,
+            storage=storage,
+            isolation=isolation,
+            agents_chat_id=settings.agents_chat_id,
+        )
         if handled is not None:
-
-            async def report(
-                handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-                event: TelegramObject,
-                data: dict[str, Any],
-            ) -> Any:
-                try:
-                    return await handler(event, data)
-                finally:
-                    handled(getattr(event, "update_id", -1))
-
-            dispatcher.update.outer_middleware(report)
-        notifier = Notifier(bot, app.core, catalogs, agents_chat_id=settings.agents_chat_id)
-        stop = asyncio.Event()
-        background = [
-            asyncio.create_task(notifier.run(stop), name="notifier"),
-            asyncio.create_task(run_timers(app.core, stop), name="timers"),
-        ]
+            _report_handled(dispatcher, handled)
+        owner = process_name()
+        worker = InboxWorker(core, dispatcher, bot, owner=owner)
+        lease = Lease(core, owner)
+        notifier = Notifier(bot, core, catalogs, agents_chat_id=settings.agents_chat_id)
+        work_stop, background_stop, lease_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        tasks: list[asyncio.Task[Any]] = []
+        site_runner: web.AppRunner | None = None
         try:
+            if settings.is_sqlite:  # one process per SQLite database: its claims are free
+                freed = await housekeeping.recover_alone(core)
+                if any(freed.values()):
+                    log.warning("left unfinished by the last run, taken up again: %s", freed)
             me = await bot.get_me()
-            log.info("Returns Desk is running as @%s against %s", me.username, settings.bot_api_url)
             await register_commands(bot, catalogs)
-            await bot.delete_webhook(drop_pending_updates=False)
-            await dispatcher.start_polling(
-                bot,
-                handle_signals=handle_signals,
-                allowed_updates=dispatcher.resolve_used_update_types(),
-            )
+            allowed = dispatcher.resolve_used_update_types()
+            await dispatcher.emit_startup(bot=bot, dispatcher=dispatcher)
+            tasks = [
+                asyncio.create_task(lease.keep(lease_stop), name="lease"),
+                asyncio.create_task(notifier.run(background_stop, lease), name="notifier"),
+                asyncio.create_task(
+                    run_timers(core, background_stop, may_run=lease), name="timers"
+                ),
+                asyncio.create_task(worker.run(work_stop, grace=grace), name="inbox"),
+            ]
+            if hook is None:
+                await bot.delete_webhook(drop_pending_updates=False)
+                intake = asyncio.create_task(
+                    polling.poll(
+                        bot,
+                        core,
+                        stop,
+                        allowed_updates=allowed,
+                        recorded=worker.wake,
+                    ),
+                    name="polling",
+                )
+                log.info(
+                    "Returns Desk is running as @%s (long polling %s)",
+                    me.username,
+                    settings.bot_api_url,
+                )
+            else:
+                url, path, host, port = hook
+                secret = await webhook.shared_secret(core, settings.webhook_secret)
+                app_web = webhook.make_app(core, path=path, secret=secret, recorded=worker.wake)
+                site_runner = web.AppRunner(app_web, access_log=None, shutdown_timeout=5.0)
+                await site_runner.setup()
+                await web.TCPSite(site_runner, host, port).start()
+                await bot.set_webhook(
+                    url, secret_token=secret, allowed_updates=allowed, drop_pending_updates=False
+                )
+                intake = asyncio.create_task(stop.wait(), name="webhook")
+                log.info(
+                    "Returns Desk is running as @%s (webhook %s, listening on %s:%s)",
+                    me.username,
+                    url,
+                    host,
+                    port,
+                )
+            if started is not None:
+                started.set()
+            await _until_first(intake, *tasks)
         finally:
-            stop.set()  # the sender flushes what is due, then everything closes
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*background, return_exceptions=True), 10)
+            stop.set()
+            # 1. no new updates
+            if site_runner is not None:
+                await site_runner.cleanup()
+            # 2. what is in flight finishes; 3. the outbox is flushed; 4. the lease goes
+            for event, names in (
+                (work_stop, {"inbox"}),
+                (background_stop, {"notifier", "timers"}),
+                (lease_stop, {"lease"}),
+            ):
+                event.set()
+                group = [t for t in tasks if t.get_name() in names]
+                if group:
+                    _, late = await asyncio.wait(group, timeout=grace + 5)
+                    for task in late:
+                        task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await dispatcher.emit_shutdown(bot=bot, dispatcher=dispatcher)
+            await dispatcher.storage.close()
+            await dispatcher.fsm.events_isolation.close()
             await bot.session.close()
+            if handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    asyncio.get_running_loop().remove_signal_handler(sig)
+            log.info("Returns Desk stopped")
+
+
+async def _until_first(*tasks: asyncio.Task[Any]) -> None:
+    """Wait until one task ends (the intake on a stop); a task that crashed is raised."""
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def run_polling(settings: Settings, **options: Any) -> None:
+    """``returns-desk run``: long polling (one process)."""
+    await run_bot(settings, use_webhook=False, **options)
+
+
+async def run_webhook(settings: Settings, **options: Any) -> None:
+    """``returns-desk run --webhook``: an aiohttp server behind the load balancer."""
+    await run_bot(settings, use_webhook=True, **options)
+
+
+__all__ = ["conversation_storage", "run_bot", "run_polling", "run_timers", "run_webhook"]

@@ -337,7 +337,7 @@ class OutboxRow(Base):
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
     status: Mapped[str] = mapped_column(
         String(16), default="pending", server_default=text("'pending'")
-    )  # pending | sent | failed | unreachable
+    )  # pending | sending (claimed until next_attempt_at) | sent | failed | unreachable
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
@@ -363,6 +363,52 @@ class ConversationStateRow(Base):
     updated_at: Mapped[datetime]
 
 
+# --- incoming updates and coordination between processes ----------------------------------
+
+
+class InboxUpdateRow(Base):
+    """Every incoming Telegram update, written before Telegram is told it arrived; processed
+    in order per chat, by whichever process claims it (a lease), retried, or parked."""
+
+    __tablename__ = "inbox_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_key: Mapped[int] = mapped_column(BigInteger)  # the chat (or user) it belongs to
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # pending | processing | done | parked
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    received_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(96))
+    lease_until: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_inbox_updates_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_inbox_updates_chat_key_update_id", "chat_key", "update_id"),
+    )
+
+
+class LeaseRow(Base):
+    """A named job only one process may do at a time (sending, timers): held until expiry."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(96))
+    expires_at: Mapped[datetime]
+
+
+class RuntimeValueRow(Base):
+    """Values every process must share and that are made once (the webhook secret)."""
+
+    __tablename__ = "runtime_values"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 def _table(row: type[Base]) -> Table:
     return cast(Table, row.__table__)
 
@@ -382,3 +428,6 @@ audit_events = _table(AuditEventRow)
 case_number_counters = _table(CaseNumberCounterRow)
 outbox = _table(OutboxRow)
 conversation_states = _table(ConversationStateRow)
+inbox_updates = _table(InboxUpdateRow)
+leases = _table(LeaseRow)
+runtime_values = _table(RuntimeValueRow)

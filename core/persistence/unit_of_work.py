@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.persistence.repositories.cases import CaseRepository
 from core.persistence.repositories.conversations import ConversationRepository
+from core.persistence.repositories.inbox import InboxRepository
+from core.persistence.repositories.leases import LeaseRepository, RuntimeValueRepository
 from core.persistence.repositories.links import LinkRepository
 from core.persistence.repositories.orders import ImportRunRepository, OrderRepository
 from core.persistence.repositories.outbox import OutboxRepository
@@ -30,6 +32,9 @@ class UnitOfWork:
         self.users = UserRepository(self.session)
         self.staff = StaffRepository(self.session)
         self.conversations = ConversationRepository(self.session)
+        self.inbox = InboxRepository(self.session)
+        self.leases = LeaseRepository(self.session)
+        self.runtime_values = RuntimeValueRepository(self.session)
         return self
 
     async def __aexit__(

@@ -188,6 +188,8 @@ class Lifecycle(_Strict):
     agent_first_response_hours: Annotated[int, Field(ge=1, le=24 * 60)] = 24
     resolution_days: Days = 5
     link_attempts_per_hour: Annotated[int, Field(ge=1, le=100)] = 5
+    # a conversation left half-way is forgotten after this long (its case, if any, stays)
+    conversation_idle_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
 
 class Deployment(_Strict):

@@ -135,19 +135,26 @@ class BotProcesses:
         assert self.processes, "no bot was started"
         return self.processes[-1]
 
-    def spawn(self) -> tuple[subprocess.Popen[bytes], Path]:
-        """Start a bot process (logging to a file of its own); it is not up yet."""
+    def spawn(self, crash_at: str | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+        """Start a bot process (logging to a file of its own); it is not up yet. With
+        ``crash_at`` it is the real bot that kills itself there (``crashing_bot.py``)."""
         log = self.cwd / f"bot-{len(self.logs) + 1}.log"
         self.logs.append(log)
+        command = [sys.executable, "-m", "bot", "run"]
+        extra = {}
+        if crash_at is not None:
+            command = [sys.executable, str(Path(__file__).with_name("crashing_bot.py")), "run"]
+            extra = {"CRASH_AT": crash_at, "PYTHONPATH": str(ROOT)}
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
+                command,
                 cwd=self.cwd,
                 env=clean_env(
                     DATA_DIR=str(self.data_dir),
                     BOT_TOKEN=self.fake.token,
                     BOT_API_URL=self.url,
                     LOG_LEVEL="INFO",
+                    **extra,
                 ),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -156,11 +163,11 @@ class BotProcesses:
         self.processes.append(process)
         return process, log
 
-    async def start(self) -> None:
+    async def start(self, crash_at: str | None = None) -> None:
         """Start a bot process and wait until it polls."""
-        process, log = self.spawn()
+        process, log = self.spawn(crash_at)
         deadline = time.monotonic() + START_TIMEOUT
-        while "Start polling" not in log.read_text(encoding="utf-8", errors="replace"):
+        while "Returns Desk is running" not in log.read_text(encoding="utf-8", errors="replace"):
             if process.poll() is not None:
                 raise AssertionError(f"the bot exited with {process.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
@@ -217,9 +224,11 @@ class BotDriver(PollingDriver):
         self.bots = bots
 
     def unhandled(self) -> list[int]:
-        made = collections.Counter(update["update_id"] for update in self.fake.update_log)
+        """Updates no process has handled yet. A copy Telegram delivers again is not handled
+        again (the inbox keeps it once), so once per update id is enough."""
+        made = {update["update_id"] for update in self.fake.update_log}
         handled = self.bots.handled()
-        return sorted(update_id for update_id, n in made.items() if handled[update_id] < n)
+        return sorted(update_id for update_id in made if handled[update_id] < 1)
 
     async def deliver(self, *, concurrent: bool | None = None) -> None:
         deadline = time.monotonic() + self.timeout
@@ -249,8 +258,8 @@ class E2E:
         """Somebody who talks to the bot process (through :class:`BotDriver`)."""
         return Person(self.fake, self.driver, user_id, first_name, language)
 
-    async def start_bot(self) -> None:
-        await self.bots.start()
+    async def start_bot(self, crash_at: str | None = None) -> None:
+        await self.bots.start(crash_at)
 
     def kill_bot(self) -> None:
         self.bots.kill()

@@ -24,8 +24,11 @@ def source_messages() -> dict[str, str | None]:
     """msgid → msgid_plural (or None) for every tr()/plural() call in bot/."""
     found: dict[str, str | None] = {}
     for _file, _line, message, _comments, _context in extract_from_dir(
-        ROOT / "bot", method_map=[("**.py", "python")], keywords=KEYWORDS,
-        comment_tags=(), strip_comment_tags=True,
+        ROOT / "bot",
+        method_map=[("**.py", "python")],
+        keywords=KEYWORDS,
+        comment_tags=(),
+        strip_comment_tags=True,
     ):
         if isinstance(message, tuple):
             found[message[0]] = message[1]
@@ -84,7 +87,8 @@ def test_every_message_is_translated_with_the_same_placeholders(language: str) -
 def test_a_catalogue_has_no_stale_messages(language: str) -> None:
     current = set(source_messages())
     stale = [
-        m.id for m in catalogue(language)
+        m.id
+        for m in catalogue(language)
         if m.id and (m.id if isinstance(m.id, str) else m.id[0]) not in current
     ]
     assert stale == []

@@ -612,9 +612,7 @@ async def test_markup_and_emoji_are_shown_escaped_and_stored_verbatim(world: Wor
 
     [case] = await world.cases_of(940050)
     assert case.description == words
-    view = await case_service.get_case(
-        world.core, Actor.buyer(940050, "L"), case.number
-    )
+    view = await case_service.get_case(world.core, Actor.buyer(940050, "L"), case.number)
     assert [e.note for e in view.timeline if e.action == "message"] == [note]
 
 

@@ -59,6 +59,13 @@ class ConversationRepository:
                 delete(ConversationStateRow).where(ConversationStateRow.key == key)
             )
 
+    async def purge_idle(self, before: datetime) -> int:
+        """Forget conversations nobody touched since ``before`` (abandoned half-way)."""
+        result = await self.session.execute(
+            delete(ConversationStateRow).where(ConversationStateRow.updated_at < before)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def count(self) -> int:
         rows = await self.session.execute(select(ConversationStateRow.key))
         return len(rows.all())

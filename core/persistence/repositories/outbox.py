@@ -15,6 +15,7 @@ from core.persistence.repositories._common import insert_ignore
 from core.persistence.tables import outbox
 
 PENDING = "pending"
+SENDING = "sending"  # claimed by a sender until next_attempt_at
 SENT = "sent"
 FAILED = "failed"
 UNREACHABLE = "unreachable"
@@ -71,14 +72,41 @@ class OutboxRepository:
         return await insert_ignore(self.session, outbox, row, ("dedupe_key",)) is not None
 
     async def pending(self, *, now: datetime, limit: int = 100) -> list[OutboxMessage]:
-        """Messages due for a (first or next) attempt, oldest first."""
+        """Messages due for a (first or next) attempt, oldest first; a claim whose sender
+        died (still ``sending`` past its expiry) is due again."""
         result = await self.session.execute(
             select(outbox)
-            .where(outbox.c.status == PENDING, outbox.c.next_attempt_at <= ensure_utc(now))
+            .where(
+                outbox.c.status.in_((PENDING, SENDING)),
+                outbox.c.next_attempt_at <= ensure_utc(now),
+            )
             .order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
         )
         return [_to_message(row) for row in result.mappings()]
+
+    async def claim(self, message_id: int, *, now: datetime, until: datetime) -> bool:
+        """Take a due message for sending until ``until``; False when another sender has it
+        (or it was settled meanwhile). The row's own update decides, on any database."""
+        result = await self.session.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == message_id,
+                outbox.c.status.in_((PENDING, SENDING)),
+                outbox.c.next_attempt_at <= ensure_utc(now),
+            )
+            .values(status=SENDING, next_attempt_at=ensure_utc(until))
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release_claims(self, now: datetime) -> int:
+        """Every claim due at once (the process that held them is known to be gone)."""
+        result = await self.session.execute(
+            update(outbox)
+            .where(outbox.c.status == SENDING)
+            .values(status=PENDING, next_attempt_at=ensure_utc(now))
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def mark_sent(self, message_id: int, at: datetime) -> None:
         await self._update(

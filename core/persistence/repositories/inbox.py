@@ -1,0 +1,225 @@
+"""The inbox: incoming updates, stored before they are confirmed, processed once in chat order.
+
+A row is ``pending`` until a process claims it (``processing``, with a lease it renews while
+the handler runs), then ``done``; a failed attempt puts it back to ``pending`` with a later
+``next_attempt_at``, and the last failed attempt ``parked``. A claim whose lease ran out (its
+process died) can be claimed again. A chat's update is only claimable when no earlier update
+of the same chat is unfinished, so one buyer's updates never run concurrently or out of order,
+whichever processes share the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from core.clock import ensure_utc
+from core.persistence.repositories._common import dialect_insert
+from core.persistence.tables import InboxUpdateRow, inbox_updates
+
+PENDING = "pending"
+PROCESSING = "processing"
+DONE = "done"
+PARKED = "parked"
+UNFINISHED = (PENDING, PROCESSING)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxUpdate:
+    update_id: int
+    chat_key: int
+    payload: dict[str, Any]
+    status: str
+    attempts: int  # failed attempts so far
+    received_at: datetime
+    last_error: str | None
+
+
+class InboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(self, updates: Sequence[tuple[int, int, dict[str, Any]]], at: datetime) -> int:
+        """Store ``(update_id, chat_key, payload)`` rows; an update already there is ignored
+        (Telegram delivers at least once). Returns how many were new."""
+        if not updates:
+            return 0
+        at = ensure_utc(at)
+        rows = [
+            {
+                "update_id": update_id,
+                "chat_key": chat_key,
+                "payload": payload,
+                "status": PENDING,
+                "attempts": 0,
+                "received_at": at,
+                "next_attempt_at": at,
+            }
+            for update_id, chat_key, payload in updates
+        ]
+        stmt = dialect_insert(self.session, inbox_updates)
+        if stmt is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise RuntimeError("the inbox needs SQLite or PostgreSQL")
+        result = await self.session.execute(
+            stmt.values(rows).on_conflict_do_nothing(index_elements=["update_id"])
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def claim(
+        self, *, owner: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[InboxUpdate]:
+        """Claim up to ``limit`` updates, each the oldest unfinished one of its chat, oldest
+        first. Rows another transaction is claiming are skipped (``FOR UPDATE SKIP LOCKED`` on
+        PostgreSQL; SQLite has one writer at a time)."""
+        now = ensure_utc(now)
+        earlier = aliased(inbox_updates)
+        due = or_(
+            and_(inbox_updates.c.status == PENDING, inbox_updates.c.next_attempt_at <= now),
+            and_(inbox_updates.c.status == PROCESSING, inbox_updates.c.lease_until < now),
+        )
+        blocked = (
+            exists()
+            .where(
+                earlier.c.chat_key == inbox_updates.c.chat_key,
+                earlier.c.update_id < inbox_updates.c.update_id,
+                earlier.c.status.in_(UNFINISHED),
+            )
+            .correlate(inbox_updates)
+        )
+        candidates = (
+            select(inbox_updates)
+            .where(due, ~blocked)
+            .order_by(inbox_updates.c.update_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (await self.session.execute(candidates)).mappings().all()
+        if not rows:
+            return []
+        ids = [row["update_id"] for row in rows]
+        await self.session.execute(
+            update(inbox_updates)
+            .where(inbox_updates.c.update_id.in_(ids))
+            .values(status=PROCESSING, lease_owner=owner, lease_until=ensure_utc(lease_until))
+        )
+        return [_to_update(row, status=PROCESSING) for row in rows]
+
+    async def renew(self, owner: str, until: datetime) -> None:
+        """Extend the leases of everything ``owner`` is processing (it is alive)."""
+        await self.session.execute(
+            update(inbox_updates)
+            .where(inbox_updates.c.lease_owner == owner, inbox_updates.c.status == PROCESSING)
+            .values(lease_until=ensure_utc(until))
+        )
+
+    async def mark_done(self, update_ids: Iterable[int], at: datetime) -> None:
+        ids = list(update_ids)
+        if ids:
+            await self.session.execute(
+                update(inbox_updates)
+                .where(inbox_updates.c.update_id.in_(ids))
+                .values(status=DONE, finished_at=ensure_utc(at), lease_owner=None, lease_until=None)
+            )
+
+    async def mark_failed(
+        self, update_id: int, error: str, *, retry_at: datetime | None, at: datetime
+    ) -> None:
+        """A failed attempt: tried again at ``retry_at``, or parked when it is None."""
+        values: dict[str, Any] = {
+            "attempts": inbox_updates.c.attempts + 1,
+            "last_error": error[:2000],
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if retry_at is None:
+            values.update(status=PARKED, finished_at=ensure_utc(at))
+        else:
+            values.update(status=PENDING, next_attempt_at=ensure_utc(retry_at))
+        await self.session.execute(
+            update(inbox_updates).where(inbox_updates.c.update_id == update_id).values(**values)
+        )
+
+    async def release(self, *, owner: str | None = None, update_ids: Iterable[int] = ()) -> int:
+        """Give claimed updates back (a stop that could not finish them, or a restart of the
+        only process): those of ``owner``, or every claim when ``owner`` is None."""
+        condition = [inbox_updates.c.status == PROCESSING]
+        ids = list(update_ids)
+        if ids:
+            condition.append(inbox_updates.c.update_id.in_(ids))
+        if owner is not None:
+            condition.append(inbox_updates.c.lease_owner == owner)
+        result = await self.session.execute(
+            update(inbox_updates)
+            .where(*condition)
+            .values(status=PENDING, lease_owner=None, lease_until=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def parked(self, limit: int = 100) -> list[InboxUpdate]:
+        result = await self.session.execute(
+            select(inbox_updates)
+            .where(inbox_updates.c.status == PARKED)
+            .order_by(inbox_updates.c.update_id)
+            .limit(limit)
+        )
+        return [_to_update(row) for row in result.mappings()]
+
+    async def retry_parked(self, update_ids: Iterable[int] | None, at: datetime) -> int:
+        """Parked updates back in the queue (all when ``update_ids`` is None), attempts reset."""
+        stmt = update(inbox_updates).where(inbox_updates.c.status == PARKED)
+        if update_ids is not None:
+            stmt = stmt.where(inbox_updates.c.update_id.in_(list(update_ids)))
+        result = await self.session.execute(
+            stmt.values(
+                status=PENDING, attempts=0, next_attempt_at=ensure_utc(at), finished_at=None
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def purge_done(self, before: datetime) -> int:
+        """Forget processed updates older than ``before`` (Telegram redelivers for 24 hours)."""
+        result = await self.session.execute(
+            delete(inbox_updates).where(
+                inbox_updates.c.status == DONE, inbox_updates.c.finished_at < ensure_utc(before)
+            )
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def counts(self) -> dict[str, int]:
+        result = await self.session.execute(
+            select(inbox_updates.c.status, func.count()).group_by(inbox_updates.c.status)
+        )
+        return {status: count for status, count in result.all()}
+
+    async def get(self, update_id: int) -> InboxUpdate | None:
+        row = await self.session.get(InboxUpdateRow, update_id)
+        if row is None:
+            return None
+        return InboxUpdate(
+            update_id=row.update_id,
+            chat_key=row.chat_key,
+            payload=dict(row.payload),
+            status=row.status,
+            attempts=row.attempts,
+            received_at=row.received_at,
+            last_error=row.last_error,
+        )
+
+
+def _to_update(row: RowMapping, status: str | None = None) -> InboxUpdate:
+    return InboxUpdate(
+        update_id=row["update_id"],
+        chat_key=row["chat_key"],
+        payload=dict(row["payload"]),
+        status=status or row["status"],
+        attempts=row["attempts"],
+        received_at=row["received_at"],
+        last_error=row["last_error"],
+    )

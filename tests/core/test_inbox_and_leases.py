@@ -1,0 +1,248 @@
+"""The inbox, leases and outbox claims on SQLite and PostgreSQL: what several processes rely on
+to process each update once, in order per chat, and to send each notification once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.clock import FixedClock
+from core.persistence.engine import create_engine, create_session_factory
+from core.persistence.unit_of_work import UnitOfWork
+from core.services import housekeeping
+from core.services.context import CoreContext
+from tests.core.factories import NOW
+
+LEASE = NOW + timedelta(seconds=30)
+
+
+def update(update_id: int, chat: int, text: str = "hi") -> tuple[int, int, dict[str, object]]:
+    message = {"chat": {"id": chat}, "text": text}
+    return update_id, chat, {"update_id": update_id, "message": message}
+
+
+async def record(ctx: CoreContext, *updates: tuple[int, int, dict[str, object]]) -> int:
+    async with ctx.unit_of_work() as uow:
+        new = await uow.inbox.record(list(updates), NOW)
+        await uow.commit()
+    return new
+
+
+async def claim(ctx: CoreContext, owner: str = "a", limit: int = 10, now=NOW) -> list[int]:
+    async with ctx.unit_of_work() as uow:
+        claimed = await uow.inbox.claim(
+            owner=owner, now=now, lease_until=now + timedelta(seconds=30), limit=limit
+        )
+        await uow.commit()
+    return [item.update_id for item in claimed]
+
+
+async def done(ctx: CoreContext, *ids: int) -> None:
+    async with ctx.unit_of_work() as uow:
+        await uow.inbox.mark_done(ids, NOW)
+        await uow.commit()
+
+
+async def test_an_update_recorded_twice_is_kept_once(empty_ctx: CoreContext) -> None:
+    assert await record(empty_ctx, update(1, 100), update(2, 200)) == 2
+    assert await record(empty_ctx, update(2, 200, "copy"), update(3, 100)) == 1
+    async with empty_ctx.unit_of_work() as uow:
+        assert await uow.inbox.counts() == {"pending": 3}
+        kept = await uow.inbox.get(2)
+    assert kept is not None and kept.payload["message"]["text"] == "hi"  # the first copy
+
+
+async def test_one_update_per_chat_at_a_time_in_order(empty_ctx: CoreContext) -> None:
+    await record(empty_ctx, update(1, 100), update(2, 100), update(3, 200), update(4, 100))
+    assert await claim(empty_ctx) == [1, 3]  # the oldest of each chat
+    assert await claim(empty_ctx, "b") == []  # 2 waits for 1, 4 for 2; 3 is taken
+    await done(empty_ctx, 1)
+    assert await claim(empty_ctx, "b") == [2]
+    await done(empty_ctx, 2, 3)
+    assert await claim(empty_ctx) == [4]
+
+
+async def test_a_failed_update_waits_then_is_parked_and_blocks_nothing(
+    empty_ctx: CoreContext,
+) -> None:
+    await record(empty_ctx, update(1, 100), update(2, 100))
+    assert await claim(empty_ctx) == [1]
+    async with empty_ctx.unit_of_work() as uow:
+        await uow.inbox.mark_failed(1, "boom", retry_at=NOW + timedelta(seconds=5), at=NOW)
+        await uow.commit()
+    assert await claim(empty_ctx) == []  # not due yet, and 2 keeps the chat's order
+    later = NOW + timedelta(seconds=5)
+    assert await claim(empty_ctx, now=later) == [1]
+    async with empty_ctx.unit_of_work() as uow:
+        await uow.inbox.mark_failed(1, "boom again", retry_at=None, at=later)
+        await uow.commit()
+    assert await claim(empty_ctx, now=later) == [2]  # a parked update no longer holds its chat
+    async with empty_ctx.unit_of_work() as uow:
+        [parked] = await uow.inbox.parked()
+        assert (parked.update_id, parked.attempts, parked.last_error) == (1, 2, "boom again")
+        assert await uow.inbox.retry_parked(None, later) == 1
+        await uow.commit()
+    async with empty_ctx.unit_of_work() as uow:
+        again = await uow.inbox.get(1)
+    assert again is not None and (again.status, again.attempts) == ("pending", 0)
+
+
+async def test_a_dead_process_claims_come_back_when_the_lease_expires(
+    empty_ctx: CoreContext,
+) -> None:
+    await record(empty_ctx, update(1, 100))
+    assert await claim(empty_ctx, "dead") == [1]
+    assert await claim(empty_ctx, "alive", now=NOW + timedelta(seconds=29)) == []
+    assert await claim(empty_ctx, "alive", now=NOW + timedelta(seconds=31)) == [1]
+
+
+async def test_a_living_process_renews_its_claims(empty_ctx: CoreContext) -> None:
+    await record(empty_ctx, update(1, 100))
+    assert await claim(empty_ctx, "slow") == [1]
+    async with empty_ctx.unit_of_work() as uow:
+        await uow.inbox.renew("slow", NOW + timedelta(seconds=60))
+        await uow.commit()
+    assert await claim(empty_ctx, "other", now=NOW + timedelta(seconds=45)) == []
+
+
+async def test_the_only_process_frees_everything_at_start(empty_ctx: CoreContext) -> None:
+    await record(empty_ctx, update(1, 100))
+    assert await claim(empty_ctx, "before the crash") == [1]
+    async with empty_ctx.unit_of_work() as uow:
+        assert await uow.leases.acquire("background", "before the crash", now=NOW, until=LEASE)
+        await uow.outbox.enqueue(
+            kind="k",
+            recipient_role="buyer",
+            chat_id=100,
+            shop=None,
+            case_id=None,
+            payload={},
+            dedupe_key="d1",
+            at=NOW,
+        )
+        [message] = await uow.outbox.pending(now=NOW)
+        assert await uow.outbox.claim(message.id, now=NOW, until=LEASE)
+        await uow.commit()
+    freed = await housekeeping.recover_alone(empty_ctx)
+    assert freed == {"updates": 1, "messages": 1, "leases": 1}
+    assert await claim(empty_ctx, "after") == [1]
+    async with empty_ctx.unit_of_work() as uow:
+        assert [m.id for m in await uow.outbox.pending(now=NOW)] == [message.id]
+        assert await uow.leases.acquire("background", "after", now=NOW, until=LEASE)
+
+
+async def test_processed_updates_are_forgotten_after_two_days(
+    empty_ctx: CoreContext, clock: FixedClock
+) -> None:
+    await record(empty_ctx, update(1, 100), update(2, 200))
+    await claim(empty_ctx)
+    await done(empty_ctx, 1)
+    clock.advance(hours=49)
+    assert (await housekeeping.purge(empty_ctx))["updates_forgotten"] == 1
+    async with empty_ctx.unit_of_work() as uow:
+        assert await uow.inbox.get(1) is None
+        assert await uow.inbox.get(2) is not None  # still in progress: kept
+
+
+async def test_a_lease_has_one_holder_until_it_expires(empty_ctx: CoreContext) -> None:
+    async with empty_ctx.unit_of_work() as uow:
+        assert await uow.leases.acquire("background", "a", now=NOW, until=LEASE)
+        assert not await uow.leases.acquire("background", "b", now=NOW, until=LEASE)
+        assert await uow.leases.acquire("background", "a", now=NOW, until=LEASE)  # renewal
+        assert await uow.leases.holder("background", NOW) == "a"
+        later = LEASE + timedelta(seconds=1)
+        assert await uow.leases.acquire("background", "b", now=later, until=later)
+        assert not await uow.leases.acquire("background", "a", now=later, until=later)
+        await uow.leases.release("background", "b")
+        assert await uow.leases.holder("background", later) is None
+        await uow.commit()
+
+
+async def test_a_runtime_value_is_made_once(empty_ctx: CoreContext) -> None:
+    async with empty_ctx.unit_of_work() as uow:
+        assert await uow.runtime_values.get_or_create("webhook_secret", "first") == "first"
+        assert await uow.runtime_values.get_or_create("webhook_secret", "second") == "first"
+        await uow.commit()
+
+
+async def test_an_outbox_message_is_claimed_by_one_sender(empty_ctx: CoreContext) -> None:
+    async with empty_ctx.unit_of_work() as uow:
+        await uow.outbox.enqueue(
+            kind="k",
+            recipient_role="buyer",
+            chat_id=1,
+            shop=None,
+            case_id=None,
+            payload={},
+            dedupe_key="once",
+            at=NOW,
+        )
+        [message] = await uow.outbox.pending(now=NOW)
+        assert await uow.outbox.claim(message.id, now=NOW, until=LEASE)
+        assert not await uow.outbox.claim(message.id, now=NOW, until=LEASE)
+        assert await uow.outbox.pending(now=NOW) == []
+        # the sender died: once its claim expires the message is due again
+        assert [m.id for m in await uow.outbox.pending(now=LEASE)] == [message.id]
+        await uow.commit()
+
+
+@pytest.mark.parametrize("processes", [4])
+async def test_processes_claiming_at_once_never_share_an_update_or_a_chat(
+    database_url: str, engine: AsyncEngine, processes: int
+) -> None:
+    """Several engines (as several processes would have) claim and finish concurrently:
+    every update is processed exactly once, and each chat's updates in order."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("one process per SQLite database")
+    from core.persistence.migrate import upgrade
+
+    await upgrade(engine)
+    factory = create_session_factory(engine)
+    async with UnitOfWork(factory) as uow:
+        chats = [1000 + n for n in range(20)]
+        rows = [update(i, chats[i % len(chats)]) for i in range(1, 401)]
+        await uow.inbox.record(rows, NOW)
+        await uow.commit()
+    processed: list[tuple[str, int, int]] = []
+    in_flight: dict[int, str] = {}
+    overlaps: list[int] = []
+
+    async def worker(name: str) -> None:
+        own = create_engine(database_url)
+        try:
+            sessions = create_session_factory(own)
+            idle = 0
+            while idle < 5:
+                async with UnitOfWork(sessions) as uow:
+                    claimed = await uow.inbox.claim(owner=name, now=NOW, lease_until=LEASE, limit=5)
+                    await uow.commit()
+                if not claimed:
+                    idle += 1
+                    await asyncio.sleep(0.01)
+                    continue
+                idle = 0
+                for item in claimed:
+                    if item.chat_key in in_flight:
+                        overlaps.append(item.chat_key)
+                    in_flight[item.chat_key] = name
+                await asyncio.sleep(0)  # let the others try the same rows
+                for item in claimed:
+                    processed.append((name, item.chat_key, item.update_id))
+                    in_flight.pop(item.chat_key, None)
+                async with UnitOfWork(sessions) as uow:
+                    await uow.inbox.mark_done([item.update_id for item in claimed], NOW)
+                    await uow.commit()
+        finally:
+            await own.dispose()
+
+    await asyncio.gather(*(worker(f"p{n}") for n in range(processes)))
+    ids = [update_id for _, _, update_id in processed]
+    assert sorted(ids) == list(range(1, 401))  # each exactly once
+    assert overlaps == []
+    for chat in {chat for _, chat, _ in processed}:
+        order = [u for _, c, u in processed if c == chat]
+        assert order == sorted(order)
+    assert len({name for name, _, _ in processed}) > 1  # the work was shared

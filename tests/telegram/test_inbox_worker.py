@@ -1,0 +1,191 @@
+"""The inbox worker with the real dispatcher: updates are recorded first, then processed in
+order per chat; a handler that fails is tried again (the buyer only sees the answer that
+worked), and one that keeps failing is parked with one apology, then retried on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from bot import inbox
+from bot.factory import create_dispatcher
+from bot.inbox import InboxWorker
+from core.services import people
+from tests.support import create_fake_bot
+from tests.telegram.conftest import CATALOGS, World
+
+APOLOGY = "Sorry, something went wrong on our side"
+
+
+class InboxDriver:
+    """Takes the fake's updates as a receiver would (record them, nothing else) and waits
+    until the worker has finished everything recorded."""
+
+    def __init__(self, world: World, worker: InboxWorker) -> None:
+        self.world = world
+        self.worker = worker
+
+    async def deliver(self, *, concurrent: bool | None = None) -> None:
+        updates = self.world.fake.take_updates()
+        await inbox.record(self.world.core, updates)
+        self.worker.wake()
+        for _ in range(500):
+            async with self.world.core.unit_of_work() as uow:
+                counts = await uow.inbox.counts()
+            if not counts.get("pending") and not counts.get("processing"):
+                break
+            await asyncio.sleep(0.01)
+        await self.world.fake.wait_idle(timeout=5)
+
+
+@pytest.fixture
+async def worker(world: World) -> AsyncIterator[InboxWorker]:
+    bot = create_fake_bot(world.fake)
+    dispatcher = create_dispatcher(world.core, CATALOGS)
+    worker = InboxWorker(world.core, dispatcher, bot, retry_delays=(0, 0, 0, 0), idle=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, grace=2))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await bot.session.close()
+
+
+def flaky(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
+    """``people.remember`` (first thing every update does) fails ``failures`` times as a
+    database that restarts would; returns the list of calls made."""
+    calls: list[int] = []
+    remember = people.remember
+
+    async def sometimes(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise OperationalError("SELECT", {}, ConnectionRefusedError("database restarting"))
+        return await remember(*args, **kwargs)
+
+    monkeypatch.setattr(people, "remember", sometimes)
+    return calls
+
+
+async def test_updates_from_the_inbox_get_the_same_answers(
+    world: World, worker: InboxWorker
+) -> None:
+    ana = world.person(910001, "Ana", "es")
+    ana.driver = InboxDriver(world, worker)
+    await ana.send("/start")
+    assert "Hola" in ana.last() or "Devolución" in " ".join(ana.buttons())
+    async with world.core.unit_of_work() as uow:
+        assert await uow.inbox.counts() == {"done": 1}
+
+
+async def test_a_passing_failure_is_retried_and_the_buyer_never_sees_it(
+    world: World, worker: InboxWorker, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    ana = world.person(910002, "Ana", "es")
+    ana.driver = InboxDriver(world, worker)
+    calls = flaky(monkeypatch, failures=2)
+    with caplog.at_level(logging.WARNING, logger="returns_desk.inbox"):
+        await ana.send("/start")
+    assert len(calls) == 3
+    assert not any(APOLOGY in text or "Lo siento" in text for text in ana.seen())
+    assert len(ana.seen()) == 1  # the greeting, once
+    [update_id] = [u["update_id"] for u in world.fake.update_log]
+    async with world.core.unit_of_work() as uow:
+        row = await uow.inbox.get(update_id)
+    assert row is not None and (row.status, row.attempts) == ("done", 2)
+    assert sum("trying again" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_an_update_that_keeps_failing_is_parked_with_one_apology_then_retried(
+    world: World, worker: InboxWorker, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    ana = world.person(910003, "Ana", "en")
+    ana.driver = InboxDriver(world, worker)
+    calls = flaky(monkeypatch, failures=5)
+    with caplog.at_level(logging.WARNING):
+        await ana.send("/start")
+    assert len(calls) == 5
+    assert [text for text in ana.seen() if APOLOGY in text] == [ana.last()]  # one apology
+    [update_id] = [u["update_id"] for u in world.fake.update_log]
+    async with world.core.unit_of_work() as uow:
+        [parked] = await uow.inbox.parked()
+    assert parked.update_id == update_id and parked.attempts == 5
+    assert "database restarting" in (parked.last_error or "")
+    assert any("is parked" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+    # the database is back; an operator retries the parked update
+    async with world.core.unit_of_work() as uow:
+        assert await uow.inbox.retry_parked([update_id], world.core.now()) == 1
+        await uow.commit()
+    worker.wake()
+    await ana.driver.deliver()
+    assert len(calls) == 6
+    assert "Return or refund" in " ".join(ana.buttons())
+
+
+async def test_a_buyer_s_quick_messages_run_one_at_a_time_in_order(
+    world: World, worker: InboxWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many chats at once, but never two updates of one chat: each buyer's texts reach the
+    handlers in the order they were sent."""
+    seen: dict[int, list[str]] = {}
+    running: set[int] = set()
+    overlaps: list[int] = []
+    remember = people.remember
+
+    async def watch(core: Any, user_id: int, *args: Any, **kwargs: Any) -> Any:
+        if user_id in running:
+            overlaps.append(user_id)
+        running.add(user_id)
+        try:
+            await asyncio.sleep(0.005)
+            return await remember(core, user_id, *args, **kwargs)
+        finally:
+            running.discard(user_id)
+
+    monkeypatch.setattr(people, "remember", watch)
+    buyers = [world.person(920000 + n, f"B{n}", "en") for n in range(8)]
+    driver = InboxDriver(world, worker)
+    for round_ in range(4):
+        for buyer in buyers:
+            world.fake.user_message(buyer.id, f"{buyer.id}-{round_}")
+    for update in world.fake.update_log:
+        seen.setdefault(update["message"]["chat"]["id"], []).append(update["message"]["text"])
+    await driver.deliver()
+    assert overlaps == []
+    async with world.core.unit_of_work() as uow:
+        assert await uow.inbox.counts() == {"done": 32}
+    for buyer in buyers:
+        answers = [m for m in world.fake.messages_to(buyer.id)]
+        assert len(answers) >= 4  # every message was answered
+        assert seen[buyer.id] == [f"{buyer.id}-{r}" for r in range(4)]
+
+
+async def test_a_stop_gives_back_what_it_could_not_finish(world: World) -> None:
+    bot = create_fake_bot(world.fake)
+    dispatcher = create_dispatcher(world.core, CATALOGS)
+    worker = InboxWorker(world.core, dispatcher, bot, idle=0.02)
+    world.person(930001, "Ana", "en")
+    world.fake.delay(5.0, method="sendMessage")  # the handler hangs on Telegram
+    world.fake.user_message(930001, "/start")
+    await inbox.record(world.core, world.fake.take_updates())
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, grace=0.3))
+    for _ in range(200):
+        if worker.in_flight:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    async with world.core.unit_of_work() as uow:
+        assert await uow.inbox.counts() == {"pending": 1}  # runs again at the next start
+    with contextlib.suppress(Exception):
+        await bot.session.close()
