@@ -42,6 +42,9 @@ SETTINGS_VARIABLES = {
     "AGENTS_CHAT_ID",
     "REDIS_URL",
     "LOG_LEVEL",
+    "WEBHOOK_URL",
+    "WEBHOOK_LISTEN",
+    "WEBHOOK_SECRET",
 }
 
 
@@ -292,6 +295,9 @@ WRONG_SETTINGS = [
     ("DATABASE_URL", "mysql://x", ["db", "current"]),
     ("LOG_LEVEL", "LOUD", ["db", "current"]),
     ("BOT_TOKEN", "abc", ["config", "check"]),
+    ("WEBHOOK_SECRET", "short", ["config", "check"]),
+    ("WEBHOOK_LISTEN", "nowhere", ["config", "check"]),
+    ("WEBHOOK_URL", "bot.example.com", ["config", "check"]),
 ]
 
 
@@ -325,3 +331,44 @@ def test_wrong_settings_and_database_trouble_are_one_clean_line(
     assert not_a_db.err.startswith("error: database") and "not a database" in not_a_db.err
     assert unreachable.code == 2, unreachable
     assert "cannot connect to the database (DATABASE_URL)" in unreachable.err, unreachable
+
+
+# --- running, and the inbox of updates --------------------------------------------------------
+
+TOKEN = "4242:" + "x" * 35
+
+
+def test_run_refuses_what_it_cannot_work_with_in_one_line(tmp_path: Path) -> None:
+    no_hook, no_redis = run_all(
+        Run(tmp_path, ["run", "--webhook"], BOT_TOKEN=TOKEN),
+        Run(tmp_path, ["run"], BOT_TOKEN=TOKEN, REDIS_URL="redis://127.0.0.1:1/0"),
+    )
+    assert no_hook.code == 2 and no_hook.err.startswith("error: WEBHOOK_URL: required"), no_hook
+    assert no_redis.code == 2, no_redis  # after the start-up log lines, one clear line
+    assert no_redis.err.strip().splitlines()[-1].startswith("error: REDIS_URL: cannot connect")
+
+
+def test_parked_updates_are_listed_and_queued_again(tmp_path: Path) -> None:
+    assert cli(tmp_path, "db", "upgrade").code == 0
+    update = '{"update_id": 77, "message": {"chat": {"id": 5}, "text": "/start"}}'
+    conn = sqlite3.connect(db_path(tmp_path))
+    with conn:
+        conn.execute(
+            "INSERT INTO inbox_updates (update_id, chat_key, payload, status, attempts,"
+            " received_at, next_attempt_at, finished_at, last_error) VALUES"
+            " (77, 5, ?, 'parked', 5, '2026-11-22 10:00:00', '2026-11-22 10:00:00',"
+            " '2026-11-22 10:01:00', 'OperationalError: database is locked')",
+            (update,),
+        )
+    conn.close()
+    before = cli(tmp_path, "updates", "status")
+    assert before.out.strip() == "pending: 0, processing: 0, done: 0, parked: 1", before
+    listed = cli(tmp_path, "updates", "parked")
+    assert listed.code == 0
+    assert "77  2026-11-22 10:00  chat 5  message  attempts 5  OperationalError" in listed.out
+    nothing = cli(tmp_path, "updates", "retry")
+    assert nothing.code == 2 and "--all" in nothing.err
+    again = cli(tmp_path, "updates", "retry", "--all")
+    assert again.out.strip() == "1 update(s) queued again.", again
+    assert query(tmp_path, "SELECT status, attempts FROM inbox_updates") == [("pending", 0)]
+    assert cli(tmp_path, "updates", "parked").out.strip() == "No parked updates."

@@ -1,4 +1,5 @@
-"""The :class:`FakeTelegram` over HTTP on loopback: a Bot API server the real bot can poll.
+"""The :class:`FakeTelegram` over HTTP on loopback: a Bot API server the real bot can poll,
+or that POSTs updates to the bot's webhook.
 
 ::
 
@@ -21,11 +22,20 @@ Routes, as api.telegram.org has them:
   ``messages_to(chat_id)``. Uploads there take ``content_base64``.
 
 While ``fake.unreachable`` is set, connections are dropped without an answer (aiogram raises
-``TelegramNetworkError``), waiting long polls included.
+``TelegramNetworkError``), waiting long polls included, and webhook delivery pauses.
+
+Webhooks, as Telegram delivers them: while setWebhook's URL is set, each queued update is
+POSTed there as JSON (header ``X-Telegram-Bot-Api-Secret-Token`` when a ``secret_token`` was
+given). A 2xx answer delivers it (a Bot API method in the answer, as aiogram's webhook handler
+sends when a handler returns one, is executed); another status, a timeout or a refused
+connection leaves it queued, retried after ``webhook_retry_delay`` seconds, and shown in
+getWebhookInfo's ``last_error_message``. Up to ``max_connections`` POSTs are in flight, but
+one per chat at a time, so each chat gets its updates in order. Telegram only POSTs to HTTPS
+on ports 443/80/88/8443: tests use ``FakeTelegram(allow_http_webhooks=True)``.
 
 Standalone (the demo starts it this way; it prints its URL on the first line of stdout)::
 
-    python -m bot.testing.fake_server --port 8081 [--user 1001:Ana:es ...]
+    python -m bot.testing.fake_server --port 8081 [--user 1001:Ana:es ...] [--allow-http-webhooks]
 """
 
 from __future__ import annotations
@@ -35,12 +45,14 @@ import asyncio
 import base64
 import contextlib
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+import aiohttp
+from aiohttp import BodyPartReader, MultipartReader, web
 
-from .fake_telegram import FakeApiError, FakeTelegram, FakeUnreachable, Upload
+from .fake_telegram import FakeApiError, FakeTelegram, FakeUnreachable, Upload, _Queued
 
 __all__ = ["CONTROL_ACTIONS", "FakeTelegramServer", "main"]
 
@@ -68,17 +80,36 @@ CONTROL_ACTIONS = frozenset(
     }
 )
 MAX_REQUEST_BYTES = 60 * 1024 * 1024  # above Telegram's 50 MB upload limit, to answer 413
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 class FakeTelegramServer:
-    """Serves a :class:`FakeTelegram` on ``http://127.0.0.1:<port>`` (port 0: a free one)."""
+    """Serves a :class:`FakeTelegram` on ``http://127.0.0.1:<port>`` (port 0: a free one), and
+    delivers its updates to the webhook while one is set.
 
-    def __init__(self, fake: FakeTelegram, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    ``webhook_retry_delay``: seconds before a failed webhook POST is retried (Telegram waits
+    longer, and longer each time); ``webhook_timeout``: seconds to wait for the bot's answer.
+    """
+
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        webhook_retry_delay: float = 0.2,
+        webhook_timeout: float = 10.0,
+    ) -> None:
         self.fake = fake
         self.host = host
         self.port = port
+        self.webhook_retry_delay = webhook_retry_delay
+        self.webhook_timeout = webhook_timeout
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._http: aiohttp.ClientSession | None = None
+        self._delivery: asyncio.Task[None] | None = None
+        self._posts: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -99,14 +130,27 @@ class FakeTelegramServer:
         await site.start()
         self._runner = runner
         self.port = runner.addresses[0][1]
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.webhook_timeout)
+        )
+        self._delivery = asyncio.create_task(self._deliver_webhook())
 
     async def close(self) -> None:
         if self._runner is None:
             return
+        tasks = [t for t in (self._delivery, *self._posts) if t is not None]
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
         for task in list(self._handlers):  # long polls would hold the shutdown
             task.cancel()
         runner, self._runner = self._runner, None
         await runner.cleanup()
+        crashes = [result for result in results if isinstance(result, Exception)]
+        if crashes:  # a bug in the webhook delivery must not pass silently
+            raise crashes[0]
 
     async def __aenter__(self) -> FakeTelegramServer:
         await self.start()
@@ -114,6 +158,64 @@ class FakeTelegramServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    # ---------------------------------------------------------------------- webhook delivery
+
+    async def _deliver_webhook(self) -> None:
+        """Start a POST for each update the fake says may go now; sleep until something
+        changes (an update queued, a POST answered, the webhook set) or a retry is due."""
+        while True:
+            changed = self.fake._changed  # taken first: a change from now on wakes us
+            webhook = dict(self.fake.webhook)
+            batch, retry_in = self.fake._webhook_next(webhook.get("max_connections") or 40)
+            for queued in batch:
+                task = asyncio.create_task(self._post(webhook, queued))
+                self._posts.add(task)
+                task.add_done_callback(self._posts.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), retry_in)
+
+    async def _post(self, webhook: dict[str, Any], queued: _Queued) -> None:
+        assert self._http is not None
+        secret = webhook.get("secret_token")
+        headers = {SECRET_HEADER: secret} if secret else {}
+        sent_at = time.monotonic()
+        result: int | str
+        try:
+            async with self._http.post(
+                webhook["url"], json=queued.update, headers=headers, allow_redirects=False
+            ) as response:
+                result = response.status
+                if 200 <= response.status < 300:
+                    with contextlib.suppress(ValueError, aiohttp.ClientError):  # a bad reply:
+                        await self._execute_reply(response)  # delivered all the same
+        except asyncio.CancelledError:
+            queued.sending = False  # the server closes: the update stays queued, unsent
+            raise
+        except TimeoutError:
+            result = "Read timeout expired"
+        except aiohttp.ClientConnectorDNSError:
+            result = "Failed to resolve host: Name or service not known"
+        except aiohttp.ClientConnectorError:
+            result = "Connection refused"
+        except aiohttp.ClientError:
+            result = "Connection reset by peer"
+        self.fake._webhook_done(queued, result, sent_at, self.webhook_retry_delay)
+
+    async def _execute_reply(self, response: aiohttp.ClientResponse) -> None:
+        """Telegram executes a Bot API method sent back as the webhook's answer (aiogram does
+        so when a handler returns one); its result and errors reach nobody."""
+        params: dict[str, Any] = {}
+        uploads: dict[str, Upload] = {}
+        if response.content_type == "multipart/form-data":
+            await _read_parts(MultipartReader(response.headers, response.content), params, uploads)
+        elif response.content_type == "application/json":
+            body = await response.json()
+            params = body if isinstance(body, dict) else {}
+        method = params.pop("method", None)
+        if isinstance(method, str) and method:
+            with contextlib.suppress(FakeApiError, FakeUnreachable):
+                await self.fake.call(method, params, uploads)
 
     # ------------------------------------------------------------------------- handlers
 
@@ -194,20 +296,26 @@ async def _read_fields(request: web.Request) -> tuple[dict[str, Any], dict[str, 
             raise web.HTTPBadRequest(text="JSON body must be an object")
         params.update(body)
     elif request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name is None:
-                continue
-            data = await part.read()
-            if part.filename is not None:
-                content_type = part.headers.get("Content-Type")
-                uploads[part.name] = Upload(bytes(data), part.filename, content_type)
-                params[part.name] = uploads[part.name]
-            else:
-                params[part.name] = bytes(data).decode(part.get_charset("utf-8"))
+        await _read_parts(await request.multipart(), params, uploads)
     else:  # application/x-www-form-urlencoded
         params.update({key: value for key, value in (await request.post()).items()})
     return params, uploads
+
+
+async def _read_parts(
+    reader: MultipartReader, params: dict[str, Any], uploads: dict[str, Upload]
+) -> None:
+    """multipart/form-data fields into ``params``; file parts become uploads."""
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        data = await part.read()
+        if part.filename is not None:
+            content_type = part.headers.get("Content-Type")
+            uploads[part.name] = Upload(bytes(data), part.filename, content_type)
+            params[part.name] = uploads[part.name]
+        else:
+            params[part.name] = bytes(data).decode(part.get_charset("utf-8"))
 
 
 def _drop_connection(request: web.Request) -> None:
@@ -226,7 +334,7 @@ def _parse_user(spec: str) -> tuple[int, str, str]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    fake = FakeTelegram(username=args.username)
+    fake = FakeTelegram(username=args.username, allow_http_webhooks=args.allow_http_webhooks)
     for spec in args.user:
         fake.add_user(*_parse_user(spec))
     async with FakeTelegramServer(fake, host=args.host, port=args.port) as server:
@@ -241,6 +349,12 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Run the fake Telegram Bot API over HTTP.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081, help="0 picks a free port")
@@ -248,9 +362,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--user", action="append", default=[], metavar="ID:NAME:LANG", help="add a person"
     )
-    args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args))
+    parser.add_argument(
+        "--allow-http-webhooks",
+        action="store_true",
+        help="setWebhook also takes http:// URLs on any port (Telegram: HTTPS, 443/80/88/8443)",
+    )
+    return parser
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@ methods the way Telegram does, refusing what Telegram refuses, with Telegram's e
 * the bot user, people (users), chats (private chats, groups, forum supergroups with topics);
 * messages per chat (ids increasing per chat), each stored as the Bot API ``Message`` JSON the
   bot or the person sent, edits applied; files (bytes, ``file_unique_id``, size, path);
-* the update queue (``update_id`` counter, ``getUpdates`` long polling with offsets, webhook
-  info), callback queries and their answers, commands per scope/language, chat actions.
+* the update queue (``update_id`` counter, ``getUpdates`` long polling with offsets, the
+  webhook and its delivery state), callback queries and their answers, commands per
+  scope/language, chat actions.
 
 Two transports put it behind aiogram: :class:`bot.testing.fake_session.FakeSession`
 (in-process, fast) and :class:`bot.testing.fake_server.FakeTelegramServer` (HTTP on
-loopback, for the real bot process). Both end in :meth:`FakeTelegram.call`.
+loopback, for the real bot process). Both end in :meth:`FakeTelegram.call`. While a webhook
+is set, the server also POSTs the queued updates to it as Telegram does (this module keeps the
+queue and decides what may be sent; ``FakeTelegramServer`` does the HTTP).
 
 Tests play the people with the ``user_*`` methods and :meth:`FakeTelegram.press` (each makes
 an update), and read what people saw with :meth:`messages_to`, :meth:`last_message` and
@@ -25,9 +28,10 @@ modes) and ``"reply_keyboard"`` (the ``ReplyKeyboardMarkup``/``ReplyKeyboardRemo
 ``ForceReply`` the message carried, which the API's ``Message`` does not show).
 
 Deliberate simplifications: no inline mode, payments, polls, business or channel features;
-webhooks are recorded but updates are never POSTed to them; URLs sent as files are not
-fetched; a bare ``&`` in HTML is refused (Telegram keeps it). Methods that exist in the Bot API
-but are not implemented answer 500 with a description saying so (unknown ones answer 404).
+webhooks are delivered only while a ``FakeTelegramServer`` runs (``FakeSession`` alone never
+POSTs), with a fixed short retry delay; URLs sent as files are not fetched; a bare ``&`` in
+HTML is refused (Telegram keeps it). Methods that exist in the Bot API but are not implemented
+answer 500 with a description saying so (unknown ones answer 404).
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import math
 import mimetypes
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from .bot_api_spec import Param, method_params
@@ -56,6 +62,7 @@ __all__ = [
     "TopicRecord",
     "Upload",
     "UserRecord",
+    "WebhookDelivery",
 ]
 
 TEXT_LIMIT = 4096
@@ -74,6 +81,7 @@ CHAT_ACTIONS = frozenset(
     "typing upload_photo record_video upload_video record_voice upload_voice upload_document "
     "choose_sticker find_location record_video_note upload_video_note".split()
 )
+WEBHOOK_PORTS = ("443", "80", "88", "8443")
 # getUpdates' default when allowed_updates is empty or was never given
 NOT_DELIVERED_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 INLINE_BUTTON_ACTIONS = (
@@ -260,13 +268,31 @@ class ApiCall:
     params: dict[str, Any]
     result: Any = None
     error: FakeApiError | None = None
+    at: float = 0.0  # time.monotonic() when the request arrived (before any injected delay)
+    chat_id: int | str | None = None  # the chat it targets (a callback answer: the query's)
 
 
-@dataclass
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One POST of an update to the webhook, as :attr:`FakeTelegram.webhook_deliveries` has it."""
+
+    update_id: int
+    result: int | str  # the HTTP status answered, or the error (Telegram's words)
+    sent_at: float  # time.monotonic()
+    answered_at: float
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.result, int) and 200 <= self.result < 300
+
+
+@dataclass(eq=False)  # compared by identity: a redelivered copy equals its original
 class _Queued:
     update: dict[str, Any]
     redelivered: bool = False
     delivered: bool = False
+    sending: bool = False  # POSTed to the webhook, answer not arrived yet
+    retry_at: float = 0.0  # a failed webhook POST is not retried before (monotonic)
 
     @property
     def update_id(self) -> int:
@@ -275,6 +301,15 @@ class _Queued:
     @property
     def kind(self) -> str:
         return next(key for key in self.update if key != "update_id")
+
+    @property
+    def chat_id(self) -> int | None:
+        """The chat the update is about (a callback query: its message's chat, else the
+        sender's id, i.e. their private chat): webhooks keep each chat's updates in order."""
+        payload = self.update[self.kind]
+        chat = payload.get("chat") or (payload.get("message") or {}).get("chat")
+        chat = chat or payload.get("from") or {}
+        return chat.get("id")
 
 
 def _bad(description: str) -> FakeApiError:
@@ -308,7 +343,11 @@ class FakeTelegram:
         token: str | None = None,
         clock: Callable[[], float] = time.time,
         first_update_id: int = 1,
+        allow_http_webhooks: bool = False,
     ) -> None:
+        """``allow_http_webhooks``: setWebhook also takes ``http://`` URLs on any port (tests
+        receive webhooks on ``http://127.0.0.1:<port>``; Telegram wants HTTPS on 443/80/88/8443).
+        """
         self.token = token or f"{bot_id}:TEST" + "x" * 30
         if not self.token.startswith(f"{bot_id}:"):
             raise ValueError("the token must start with the bot id and a colon")
@@ -319,6 +358,7 @@ class FakeTelegram:
             "username": username,
         }
         self.clock = clock
+        self.allow_http_webhooks = allow_http_webhooks
         self.users: dict[int, UserRecord] = {}
         self.chats: dict[int, ChatRecord] = {}
         self.files: dict[str, FileRecord] = {}
@@ -328,6 +368,10 @@ class FakeTelegram:
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self.webhook: dict[str, Any] = {}  # setWebhook's parameters; empty: no webhook
         self.update_log: list[dict[str, Any]] = []  # every update ever made, redeliveries too
+        # update_id → time.monotonic() it was first queued (for latency measurements)
+        self.update_queued_at: dict[int, float] = {}
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self._webhook_error: tuple[int, str] | None = None  # (date, message) of the last one
 
         self._commands: dict[tuple[str, str], list[dict[str, str]]] = {}
         self._photo_sets: dict[str, list[dict[str, Any]]] = {}  # any size's file_id → sizes
@@ -791,6 +835,7 @@ class FakeTelegram:
         that ``attach://<name>`` values refer to. With ``token`` given it must be the bot's.
         Raises :class:`FakeApiError` (the error answer) or :class:`FakeUnreachable`.
         """
+        arrived = time.monotonic()
         if token is not None and token != self.token:
             raise FakeApiError(401, "Unauthorized")
         if self._unreachable:
@@ -819,14 +864,23 @@ class FakeTelegram:
                 )
             result = await handler(args)
         except FakeApiError as error:
-            self.calls.append(ApiCall(name, args or dict(params or {}), error=error))
+            used = args or dict(params or {})
+            self.calls.append(
+                ApiCall(name, used, error=error, at=arrived, chat_id=self._call_chat(used))
+            )
             raise
         finally:
             if tracked:
                 self._in_flight[name] -= 1
                 self._touch()
-        self.calls.append(ApiCall(name, args, result=copy.deepcopy(result)))
+        self.calls.append(
+            ApiCall(name, args, copy.deepcopy(result), at=arrived, chat_id=self._call_chat(args))
+        )
         return result
+
+    def _call_chat(self, args: Mapping[str, Any]) -> int | str | None:
+        query = self._callback_queries.get(str(args.get("callback_query_id")))
+        return query["chat_id"] if query else args.get("chat_id")
 
     def _fail_if_told(self, name: str, params: Mapping[str, Any]) -> None:
         """Raise the first injected failure (``fail_next``) that applies to this call."""
@@ -907,20 +961,79 @@ class FakeTelegram:
             self._touch()
 
     def _next_batch(self, limit: int) -> list[_Queued]:
+        self._drop_unwanted()
+        return self._queue[:limit]
+
+    def _drop_unwanted(self) -> None:
+        """Forget queued updates of kinds the bot did not ask for (as Telegram does)."""
         allowed = self._allowed_updates
         if allowed:
             self._queue = [queued for queued in self._queue if queued.kind in allowed]
         else:
             self._queue = [q for q in self._queue if q.kind not in NOT_DELIVERED_BY_DEFAULT]
-        return self._queue[:limit]
+
+    # The webhook's delivery. FakeTelegramServer does the HTTP: it asks _webhook_next() what to
+    # POST, and reports each answer to _webhook_done(); both wake it up through _wake().
+
+    def _webhook_next(self, limit: int) -> tuple[list[_Queued], float | None]:
+        """Updates to POST now, marked as sending, and the seconds until a failed one may be
+        retried (None: no retry waits). Only the oldest queued update of a chat may be sent,
+        and only when none of that chat is in flight: each chat gets its updates in order,
+        different chats in parallel, at most ``limit`` (max_connections) in flight in all."""
+        if not self.webhook.get("url") or self._unreachable:
+            return [], None
+        self._drop_unwanted()
+        now = time.monotonic()
+        in_flight = sum(queued.sending for queued in self._queue)
+        chats_seen: set[int] = set()
+        batch: list[_Queued] = []
+        wait: float | None = None
+        for queued in self._queue:
+            chat = queued.chat_id
+            if chat is not None:
+                if chat in chats_seen:
+                    continue  # an older update of this chat goes first
+                chats_seen.add(chat)
+            if queued.sending:
+                continue
+            if queued.retry_at > now:
+                wait = min(wait if wait is not None else math.inf, queued.retry_at - now)
+                continue
+            if in_flight + len(batch) >= limit:
+                break
+            batch.append(queued)
+        for queued in batch:
+            queued.sending = True
+        return batch, wait
+
+    def _webhook_done(
+        self,
+        queued: _Queued,
+        result: int | str,
+        sent_at: float,
+        retry_delay: float,
+    ) -> None:
+        """A POST was answered (``result``: HTTP status) or failed (``result``: the error). A
+        2xx delivers the update; anything else leaves it queued for a retry later."""
+        queued.sending = False
+        delivery = WebhookDelivery(queued.update_id, result, sent_at, time.monotonic())
+        self.webhook_deliveries.append(delivery)
+        if delivery.ok:
+            self._queue = [other for other in self._queue if other is not queued]
+        else:
+            queued.retry_at = delivery.answered_at + retry_delay
+            self._webhook_error = (int(self.clock()), _webhook_error_message(result))
+        self._touch()
+        self._wake()
 
     async def _m_setWebhook(self, a: dict[str, Any]) -> bool:
         url = a.get("url") or ""
         if url:
-            match = re.fullmatch(r"https://[^/:]+(?::(\d+))?(/.*)?", url)
-            if match is None:
+            match = re.fullmatch(r"(https?)://[^/:]+(?::(\d+))?(/.*)?", url)
+            if match is None or (match.group(1) == "http" and not self.allow_http_webhooks):
                 raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
-            if match.group(1) and match.group(1) not in ("443", "80", "88", "8443"):
+            port = match.group(2)
+            if port and port not in WEBHOOK_PORTS and not self.allow_http_webhooks:
                 raise _bad("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
         secret = a.get("secret_token")
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
@@ -932,13 +1045,16 @@ class FakeTelegram:
         self.webhook = {key: value for key, value in a.items() if key != "certificate"}
         if not url:
             self.webhook = {}
-        self._wake()
+        self._webhook_error = None
+        self._wake()  # the webhook delivery starts (or stops)
         return True
 
     async def _m_deleteWebhook(self, a: dict[str, Any]) -> bool:
         if a.get("drop_pending_updates"):
             self._queue.clear()
         self.webhook = {}
+        self._webhook_error = None
+        self._wake()
         return True
 
     async def _m_getWebhookInfo(self, a: dict[str, Any]) -> dict[str, Any]:
@@ -951,6 +1067,8 @@ class FakeTelegram:
             info["max_connections"] = self.webhook.get("max_connections") or 40
             if self.webhook.get("ip_address"):
                 info["ip_address"] = self.webhook["ip_address"]
+            if self._webhook_error is not None:
+                info["last_error_date"], info["last_error_message"] = self._webhook_error
         if self._allowed_updates is not None:
             info["allowed_updates"] = list(self._allowed_updates)
         return info
@@ -1559,6 +1677,7 @@ class FakeTelegram:
 
     def _enqueue(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": self._next_update_id, kind: payload}
+        self.update_queued_at[self._next_update_id] = time.monotonic()
         self._next_update_id += 1
         self._queue.append(_Queued(update))
         self.update_log.append(copy.deepcopy(update))
@@ -1718,6 +1837,17 @@ def _webhook_conflict() -> FakeApiError:
         "Conflict: can't use getUpdates method while webhook is active; "
         "use deleteWebhook to delete the webhook first",
     )
+
+
+def _webhook_error_message(result: int | str) -> str:
+    """getWebhookInfo's ``last_error_message``, in Telegram's words."""
+    if isinstance(result, str):
+        return result
+    try:
+        reason = HTTPStatus(result).phrase
+    except ValueError:
+        reason = "Unknown"
+    return f"Wrong response from the webhook: {result} {reason}"
 
 
 def _scope_key(scope: Any) -> str:

@@ -122,11 +122,19 @@ def imported_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class BotProcesses:
     """``python -m bot run`` processes against one fake Telegram and one DATA_DIR."""
 
-    def __init__(self, fake: FakeTelegram, url: str, data_dir: Path, cwd: Path) -> None:
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        url: str,
+        data_dir: Path,
+        cwd: Path,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.fake = fake
         self.url = url
         self.data_dir = data_dir
         self.cwd = cwd
+        self.settings = dict(settings or {})  # e.g. DATABASE_URL and REDIS_URL
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
 
@@ -135,16 +143,22 @@ class BotProcesses:
         assert self.processes, "no bot was started"
         return self.processes[-1]
 
-    def spawn(self, crash_at: str | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+    def spawn(
+        self, crash_at: str | None = None, webhook: dict[str, str] | None = None
+    ) -> tuple[subprocess.Popen[bytes], Path]:
         """Start a bot process (logging to a file of its own); it is not up yet. With
-        ``crash_at`` it is the real bot that kills itself there (``crashing_bot.py``)."""
+        ``crash_at`` it is the real bot that kills itself there (``crashing_bot.py``); with
+        ``webhook`` settings it runs ``run --webhook``."""
         log = self.cwd / f"bot-{len(self.logs) + 1}.log"
         self.logs.append(log)
         command = [sys.executable, "-m", "bot", "run"]
-        extra = {}
+        extra = dict(self.settings)
         if crash_at is not None:
             command = [sys.executable, str(Path(__file__).with_name("crashing_bot.py")), "run"]
-            extra = {"CRASH_AT": crash_at, "PYTHONPATH": str(ROOT)}
+            extra.update(CRASH_AT=crash_at, PYTHONPATH=str(ROOT))
+        if webhook is not None:
+            command.append("--webhook")
+            extra.update(webhook)
         with log.open("wb") as out:
             process = subprocess.Popen(
                 command,
@@ -163,9 +177,11 @@ class BotProcesses:
         self.processes.append(process)
         return process, log
 
-    async def start(self, crash_at: str | None = None) -> None:
-        """Start a bot process and wait until it polls."""
-        process, log = self.spawn(crash_at)
+    async def start(
+        self, crash_at: str | None = None, webhook: dict[str, str] | None = None
+    ) -> None:
+        """Start a bot process and wait until it takes updates."""
+        process, log = self.spawn(crash_at, webhook)
         deadline = time.monotonic() + START_TIMEOUT
         while "Returns Desk is running" not in log.read_text(encoding="utf-8", errors="replace"):
             if process.poll() is not None:
@@ -270,7 +286,9 @@ class E2E:
 
     async def _read(self, read: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """Read DATA_DIR's database with the core's repositories (as the bot wrote it)."""
-        settings = load_settings(DATA_DIR=str(self.data_dir))
+        database = self.bots.settings.get("DATABASE_URL")
+        extra = {"DATABASE_URL": database} if database else {}
+        settings = load_settings(DATA_DIR=str(self.data_dir), **extra)
         async with open_app(settings, migrate=False) as app:
             async with app.core.unit_of_work() as uow:
                 return await read(uow)

@@ -1,0 +1,258 @@
+"""Beyond one machine, on the CI machine's real PostgreSQL and Redis (skipped where absent):
+the same bot with DATABASE_URL and REDIS_URL switched over; two processes in webhook mode
+behind one load balancer with no duplicate case or notification; PostgreSQL restarted in the
+middle of a conversation with nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.demo import sample_png
+from bot.testing.balancer import RoundRobinBalancer
+from core.persistence.engine import create_engine, with_search_path
+from tests.conftest import _postgres_url
+from tests.e2e.conftest import (
+    E2E,
+    BotDriver,
+    BotProcesses,
+    add_staff,
+    clean_env,
+    outbox_of,
+    start_payload,
+)
+from tests.e2e.test_three_sides import (
+    AURORA_STAFF_CHAT,
+    LUCIA,
+    eventually,
+    send_album_of,
+    texts_in,
+)
+from tests.support import FakeTelegram, FakeTelegramServer, Person
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+# Buyers with an Aurora order each (orders.sample.json), for cases opened at the same time.
+AURORA_BUYERS = {930021: ("AUR-10021", "es"), 930029: ("AUR-10029", "it")}
+
+
+async def redis_url() -> str:
+    configured = os.environ.get("TEST_REDIS_URL")
+    url = configured or DEFAULT_REDIS_URL
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        await client.ping()
+        await client.flushdb()
+    except Exception as exc:
+        if configured:
+            pytest.fail(f"TEST_REDIS_URL is set but Redis does not answer: {exc}")
+        pytest.skip("Redis not available")
+    finally:
+        await client.aclose()
+    return url
+
+
+@pytest.fixture
+async def scaled(tmp_path: Path, imported_data: Path) -> AsyncIterator[tuple[E2E, dict[str, str]]]:
+    """An E2E world whose bots use a fresh PostgreSQL schema (migrated and loaded with the
+    sample orders by the real CLI) and a Redis database."""
+    base = await _postgres_url()
+    redis = await redis_url()
+    schema = f"e2e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    async with admin.begin() as conn:
+        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    settings = {"DATABASE_URL": with_search_path(base, schema), "REDIS_URL": redis}
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for command in (
+        ["db", "upgrade"],
+        ["import-orders", "--quiet", str(imported_data.parent / "orders.shifted.json")],
+    ):
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bot", *command],
+            cwd=tmp_path,
+            env=clean_env(DATA_DIR=str(data_dir), **settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+    fake = FakeTelegram(bot_id=4242, token="4242:E2E" + "x" * 32, allow_http_webhooks=True)
+    add_staff(fake)
+    try:
+        async with FakeTelegramServer(fake) as server:
+            bots = BotProcesses(fake, server.url, data_dir, tmp_path, settings)
+            try:
+                yield E2E(fake, server.url, data_dir, bots, BotDriver(fake, bots)), settings
+            finally:
+                bots.stop_all()
+    finally:
+        async with admin.begin() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.dispose()
+
+
+async def open_lamp_case(
+    person: Person,
+    order: str,
+    yes: str,
+    photos: list[bytes],
+    midway: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """The damaged-lamp return with an album, in Spanish or (no catalogue) English;
+    ``midway`` runs once the photos are in."""
+    spanish = person.language == "es"
+    await person.send(f"/start {start_payload('aurora', order)}")
+    await person.press("Devolución o reembolso" if spanish else "Return or refund")
+    await person.press(order)
+    await person.press("Llegó dañado" if spanish else "Arrived damaged")
+    await person.send("La base llegó rota" if spanish else "The base is broken")
+    await send_album_of(person, photos)
+    if midway is not None:
+        await midway()
+    await person.press("Listo" if spanish else "Done")
+    await person.press("Reembolso" if spanish else "Refund")
+    await person.press(yes)
+
+
+async def test_the_return_case_end_to_end_on_postgresql_and_redis(
+    scaled: tuple[E2E, dict[str, str]],
+) -> None:
+    e2e, settings = scaled
+    await e2e.start_bot()
+    lucia = e2e.person(LUCIA, "Lucía", "es")
+    photos = [sample_png(seed) for seed in (61, 62, 63)]
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings["REDIS_URL"])
+    midway_keys: list[bytes] = []
+
+    async def state_is_in_redis() -> None:
+        """Half-way, the conversation state lives in Redis, with an expiry."""
+        midway_keys.extend([key async for key in client.scan_iter("fsm:*")])
+        assert midway_keys, "no conversation state in Redis"
+        expiries = [await client.ttl(key) for key in midway_keys]
+        assert all(0 < ttl <= 30 * 86400 for ttl in expiries), expiries
+
+    try:
+        await open_lamp_case(lucia, "AUR-10021", "Confirmar", photos, state_is_in_redis)
+        assert any(b"930021" in key for key in midway_keys)
+    finally:
+        await client.aclose()
+    [case] = await e2e.cases_of(LUCIA)  # read from PostgreSQL
+    assert case.number in lucia.last() and len(case.evidence) == 3
+    assert await eventually(
+        lambda: [t for t in texts_in(e2e, AURORA_STAFF_CHAT) if case.number in t]
+    )
+    assert e2e.bots.errors() == []
+
+
+async def test_two_webhook_processes_share_the_load_with_no_duplicate(
+    scaled: tuple[E2E, dict[str, str]], unused_tcp_port_factory
+) -> None:
+    e2e, _ = scaled
+    ports = [unused_tcp_port_factory(), unused_tcp_port_factory()]
+    targets = [f"http://127.0.0.1:{port}" for port in ports]
+    async with RoundRobinBalancer(targets) as balancer:
+        hook_url = f"{balancer.url}/telegram"
+        for port in ports:  # the secret is generated once and shared through the database
+            await e2e.bots.start(
+                webhook={"WEBHOOK_URL": hook_url, "WEBHOOK_LISTEN": f"127.0.0.1:{port}"}
+            )
+        assert e2e.fake.webhook["url"] == hook_url
+        assert len(e2e.fake.webhook["secret_token"]) >= 32
+
+        people = {
+            user: e2e.person(user, f"Buyer {user}", language)
+            for user, (_, language) in AURORA_BUYERS.items()
+        }
+        photos = {user: [sample_png(user % 1000 + n) for n in range(3)] for user in people}
+
+        async def one(user: int) -> None:
+            order, language = AURORA_BUYERS[user]
+            yes = "Confirmar" if language == "es" else "Confirm"
+            await open_lamp_case(people[user], order, yes, photos[user])
+
+        await asyncio.gather(*(one(user) for user in people))
+        await e2e.driver.deliver()
+
+        assert all(count > 0 for count in balancer.forwarded.values()), balancer.forwarded
+        handled = e2e.bots.handled()
+        assert handled and set(handled.values()) == {1}  # each update ran once, somewhere
+        for user, person in people.items():
+            [case] = await e2e.cases_of(user)
+            assert case.number in person.last()
+            assert sum(case.number in text for text in person.seen()) == 1
+            assert await eventually(
+                lambda number=case.number: (
+                    len([t for t in texts_in(e2e, AURORA_STAFF_CHAT) if number in t]) == 1
+                )
+            )
+            for _ in range(100):
+                rows = await outbox_of(e2e, case)
+                if all(row.status == "sent" for row in rows):
+                    break
+                await asyncio.sleep(0.1)
+            assert rows and all(row.status == "sent" for row in rows), rows
+        await asyncio.sleep(1.5)  # anything sent twice would show by now
+        for user in people:
+            [case] = await e2e.cases_of(user)
+            assert len([t for t in texts_in(e2e, AURORA_STAFF_CHAT) if case.number in t]) == 1
+        # a request without the secret is refused and stored nowhere
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            async with http.post(hook_url, json={"update_id": 999999}) as answer:
+                assert answer.status == 403
+    assert e2e.bots.errors() == []
+
+
+def restart_postgresql() -> None:
+    clusters = shutil.which("pg_ctlcluster")
+    if clusters is None or os.geteuid() != 0 or not Path("/etc/postgresql").is_dir():
+        pytest.skip("cannot restart PostgreSQL here (needs pg_ctlcluster as root)")
+    [version] = [p.name for p in Path("/etc/postgresql").iterdir()][:1]
+    subprocess.run(
+        [clusters, "--skip-systemctl-redirect", version, "main", "restart"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+async def test_postgresql_restarted_in_the_middle_of_a_conversation_loses_nothing(
+    scaled: tuple[E2E, dict[str, str]],
+) -> None:
+    e2e, _ = scaled
+    await e2e.start_bot()
+    lucia = e2e.person(LUCIA, "Lucía", "es")
+    await lucia.send(f"/start {start_payload('aurora', 'AUR-10021')}")
+    await lucia.press("Devolución o reembolso")
+    await lucia.press("AUR-10021")
+    await lucia.press("Llegó dañado")
+
+    await asyncio.to_thread(restart_postgresql)  # every connection the bot holds is gone
+
+    await lucia.send("La base llegó rota")
+    await send_album_of(lucia, [sample_png(seed) for seed in (71, 72, 73)])
+    await lucia.press("Listo")
+    await lucia.press("Reembolso")
+    await lucia.press("Confirmar")
+    [case] = await e2e.cases_of(LUCIA)
+    assert case.number in lucia.last() and len(case.evidence) == 3
+    assert not any("Lo siento" in text for text in lucia.seen())
+    assert await eventually(
+        lambda: [t for t in texts_in(e2e, AURORA_STAFF_CHAT) if case.number in t]
+    )
