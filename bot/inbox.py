@@ -32,6 +32,7 @@ log = logging.getLogger("returns_desk.inbox")
 # failed attempts before an update is parked, and the pause before each new attempt
 RETRY_DELAYS = (1.0, 3.0, 10.0, 30.0)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+PARSED_KEPT = 2_000  # updates received here kept parsed until claimed (saves a re-parse)
 
 
 def process_name() -> str:
@@ -109,8 +110,9 @@ class InboxWorker:
     def wake(self, parsed: Iterable[Update] = ()) -> None:
         """New updates were recorded (by this process: keep their parsed form)."""
         for update in parsed:
-            if len(self._parsed) < 10_000:
-                self._parsed[update.update_id] = update
+            self._parsed[update.update_id] = update
+        while len(self._parsed) > PARSED_KEPT:  # claimed by another process: forget the oldest
+            del self._parsed[next(iter(self._parsed))]
         self._wake.set()
 
     @property
