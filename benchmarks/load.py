@@ -1,0 +1,1455 @@
+"""Many buyers at once: the real bot process under load, against a fake Telegram over HTTP.
+
+N simulated buyers (asyncio tasks in this process, each a real user of the fake Telegram)
+walk through the complete return conversation at the same time, each waiting for the bot's
+answer to a step before taking the next, as a person does: the order link from the e-mail
+(``/start o…``), "Return or refund", the order, "Arrived damaged", a description, an album of
+3 photos, "Done", "Refund", "Confirm and send", then "Main menu" → "My cases". Every answer is
+checked against the screen the step must show. The bot is the real ``python -m bot run``
+(``LOG_LEVEL=WARNING``) in its own process, on a database filled with the real
+``import-orders`` command. Then a bare aiogram bot (``benchmarks/echo_bot.py``) gets the same
+buyers and the same number of updates, as the yardstick.
+
+    python benchmarks/load.py --config sqlite --quick    # 200 buyers, 1,000 open conversations
+    python benchmarks/load.py                            # 200 buyers, 10,000 open conversations
+    python benchmarks/load.py --config all               # + PostgreSQL/Redis, 1 and 2 processes
+    python benchmarks/load.py --quick --profile /tmp/prof    # + py-spy of the bot under load
+
+Figures per configuration: updates/s sustained (updates the buyers sent / time from the first
+update queued to the last answer), latency per update (update queued in the fake → the first
+Bot API call to that chat after it: sendMessage, editMessageText, answerCallbackQuery…) at
+p50/p95/p99, errors (a step without its answer within ``--step-timeout`` or with another
+screen), the bot's peak resident memory (VmHWM), and the throughput as a ratio of the echo
+bot's. Then the memory with ``--memory-conversations`` buyers left in the middle of a return
+(at the description question). Targets are printed with PASS/FAIL; the exit code is 0 anyway.
+
+Configurations: ``sqlite`` (one process, long polling, as the e2e tests run it); ``pg1`` and
+``pg2``: PostgreSQL (a fresh schema per run) and Redis, one or two processes in webhook mode
+behind ``bot.testing.balancer.RoundRobinBalancer``. ``--config all`` skips, with the reason,
+a configuration whose prerequisites are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import contextlib
+import inspect
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bot.testing import FakeApiError, FakeTelegram, FakeTelegramServer  # noqa: E402
+from core.orders.numbers import normalize_order_number  # noqa: E402
+from core.policy.config import Config, load_config  # noqa: E402
+from core.services.link_tokens import make_order_token  # noqa: E402
+
+# ── what is measured, and against what ──────────────────────────────────────────────────────
+
+TARGET_UPDATES_PER_S = 300.0  # sustained, sqlite
+TARGET_P99_MS = 250.0  # at TARGET_BUYERS concurrent buyers
+TARGET_BUYERS = 200
+TARGET_ECHO_RATIO = 0.40  # of the echo bot's throughput
+TARGET_RSS_MB = 250.0  # with TARGET_CONVERSATIONS conversations in progress
+TARGET_CONVERSATIONS = 10_000
+
+CONFIGS = ("sqlite", "pg1", "pg2")
+SAMPLE_CONFIG = ROOT / "core" / "sample" / "shops.toml"
+ECHO_BOT = ROOT / "benchmarks" / "echo_bot.py"
+SHOP = "aurora"  # damaged: 3 photos; the lamp is under auto_approve_below, so it is approved
+ITEM = {
+    "sku": "LMP-NORD-01",
+    "title": "Nordic oak table lamp",
+    "category": "lighting",
+    "quantity": 1,
+    "unit_price": "39.90",
+    "supplier": "sz-bright",
+}
+NUMBER = "LD-{:06d}"  # order numbers of the synthetic book
+BOT_ID = 4242
+TOKEN = f"{BOT_ID}:LOAD" + "x" * 32
+FIRST_BUYER_ID = 5_000_001
+WARMUP_BUYERS = 10  # not measured: first statements compiled, caches filled
+ECHO_ROUNDS = 3  # the echo bot's load takes seconds: the median of a few rounds
+PHOTO_SIZE = (1280, 960)  # the fake makes a ~60 KB original plus thumbnails
+GRACE = 1.0  # s to wait for the right screen once the expected number of screens came
+START_TIMEOUT = 60.0
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+SETTINGS_VARIABLES = {
+    "DATA_DIR",
+    "DATABASE_URL",
+    "CONFIG_FILE",
+    "BOT_TOKEN",
+    "BOT_API_URL",
+    "AGENTS_CHAT_ID",
+    "REDIS_URL",
+    "LOG_LEVEL",
+    "WEBHOOK_URL",
+    "WEBHOOK_LISTEN",
+    "WEBHOOK_SECRET",
+}
+# Bot API calls that count as "the bot answered" (the first one to the chat after an update);
+# the screen methods are the ones that change what the buyer sees.
+SCREEN_METHODS = frozenset(
+    name.lower()
+    for name in (
+        "sendMessage",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageReplyMarkup",
+        "sendPhoto",
+        "sendVideo",
+        "sendDocument",
+        "sendMediaGroup",
+        "copyMessage",
+        "forwardMessage",
+    )
+)
+ANSWER_METHODS = SCREEN_METHODS | {"answercallbackquery", "deletemessage"}
+CASE_OPENED = re.compile(r"Your case (R-\d{4}-\d{4,}) is open")
+
+
+# ── the fake Telegram, with the clock this benchmark needs ──────────────────────────────────
+
+
+class MeasuredTelegram(FakeTelegram):
+    """A :class:`FakeTelegram` that times the first answer to each update and wakes the buyer
+    who waits in that chat. Everything else is the fake's (its code is not changed)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # per chat: updates not answered yet, oldest first (queued at, phase, step)
+        self.pending: dict[int, deque[tuple[float, Phase, str]]] = defaultdict(deque)
+        self.screens: Counter[int] = Counter()  # screen calls per chat, ever
+        self.waiters: dict[int, asyncio.Event] = {}
+        self.query_chats: dict[str, int] = {}  # callback_query_id → chat
+        self.polls = 0  # getUpdates calls received
+        self.api_errors: Counter[str] = Counter()
+        self.keep_update_log = True
+
+    async def call(
+        self,
+        method: str,
+        params: Any = None,
+        files: Any = None,
+        *,
+        token: str | None = None,
+    ) -> Any:
+        arrived = time.perf_counter()
+        name = method.lower()
+        chat = self._chat_of(name, params) if name in ANSWER_METHODS else None
+        if chat is not None:
+            pending = self.pending.get(chat)
+            if pending and pending[0][0] <= arrived:
+                queued, phase, step = pending.popleft()
+                phase.answered(step, arrived - queued)
+        elif name == "getupdates":
+            self.polls += 1
+        try:
+            return await super().call(method, params, files, token=token)
+        except FakeApiError as error:
+            self.api_errors[f"{method}: {error.code} {error.description}"] += 1
+            raise
+        finally:
+            if chat is not None:
+                if name in SCREEN_METHODS:
+                    self.screens[chat] += 1
+                waiter = self.waiters.get(chat)
+                if waiter is not None:
+                    waiter.set()
+            if len(self.calls) > 20_000:  # a log nobody reads here: keep memory flat
+                del self.calls[:10_000]
+
+    def _chat_of(self, name: str, params: Any) -> int | None:
+        if not params:
+            return None
+        if name == "answercallbackquery":
+            return self.query_chats.get(str(params.get("callback_query_id")))
+        try:
+            return int(str(params.get("chat_id")))
+        except ValueError:
+            return None
+
+    def trim_logs(self) -> None:
+        self.calls.clear()
+        if not self.keep_update_log:
+            self.update_log.clear()
+
+
+def add_staff(fake: FakeTelegram, config: Config) -> None:
+    """The configured sellers, agents and staff groups (the bot notifies them of new cases)."""
+    for shop in config.shops.values():
+        for seller in shop.sellers:
+            fake.add_user(seller, f"Seller {seller}", shop.language)
+        if shop.staff_chat_id is not None:
+            fake.add_group(shop.staff_chat_id, f"{shop.name} staff")
+    for agent in config.deployment.agents:
+        fake.add_user(agent, f"Agent {agent}", "en")
+
+
+# ── phases: what the buyers did and how the bot answered ────────────────────────────────────
+
+
+@dataclass
+class Phase:
+    name: str
+    buyers: int = 0
+    completed: int = 0
+    sent: int = 0
+    first_queued: float = math.inf
+    last_answer: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # s, update → first answer
+    by_step: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    screens: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: Counter[str] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)
+    failed: list[tuple[Buyer, Step]] = field(default_factory=list)  # where buyers gave up
+    late: int = 0  # of those, the right screen came after the timeout
+    never: int = 0  # still no right screen after the settle time
+    unanswered: int = 0  # updates without any answer after the settle time
+    bot_cpu: float = 0.0  # s of CPU, all bot processes
+    own_cpu: float = 0.0  # s of CPU of this process (fake + buyers)
+
+    def answered(self, step: str, seconds: float) -> None:
+        self.latencies.append(seconds)
+        self.by_step[step].append(seconds)
+
+    def error(self, step: str, what: str, buyer: int) -> None:
+        kind = what.partition(" (")[0].partition(":")[0]
+        self.errors[f"{kind} at {step!r}"] += 1
+        if len(self.samples) < 5:
+            self.samples.append(f"buyer {buyer}, step {step!r}: {what}")
+
+    @property
+    def wall(self) -> float:
+        return max(self.last_answer - self.first_queued, 1e-9)
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.wall if self.sent else 0.0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def percentile_ms(self, p: float, values: Sequence[float] | None = None) -> float:
+        data = sorted(self.latencies if values is None else values)
+        return percentile(data, p) * 1000 if data else math.nan
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    rank = max(1, min(len(sorted_values), math.ceil(p / 100 * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+class StepError(Exception):
+    pass
+
+
+async def settle(phase: Phase, fake: MeasuredTelegram, seconds: float) -> None:
+    """After a phase with failed steps: wait up to ``seconds`` for their right screens (and
+    for their updates' first answers, still timed), then count late ones and missing ones."""
+    deadline = time.monotonic() + seconds
+
+    def shown(buyer: Buyer, step: Step) -> bool:
+        return step.expect(buyer, buyer.last_text())
+
+    while time.monotonic() < deadline:
+        waiting = any(fake.pending.get(buyer.id) for buyer, _ in phase.failed)
+        if not waiting and all(shown(buyer, step) for buyer, step in phase.failed):
+            break
+        await asyncio.sleep(0.2)
+    phase.late = sum(shown(buyer, step) for buyer, step in phase.failed)
+    phase.never = len(phase.failed) - phase.late
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    act: Callable[[Buyer], int]  # makes the step's updates; returns how many
+    expect: Callable[[Buyer, str], bool]  # on the text of the bot's newest message to the buyer
+    screens: int = 1  # screen calls (messages, edits) the step's answer takes
+
+
+class Buyer:
+    """One person in their private chat with the bot, acting on the fake directly (cheap: no
+    copies of the chat), waking when the bot calls the API for this chat."""
+
+    def __init__(
+        self, fake: MeasuredTelegram, user_id: int, number: str = "", payload: str = ""
+    ) -> None:
+        self.fake = fake
+        self.id = user_id
+        self.number = number
+        self.payload = payload
+        self.case_number: str | None = None
+        self.albums = 0
+        fake.add_user(user_id, f"Buyer {user_id - FIRST_BUYER_ID + 1}", "en")
+        self.chat = fake.chats[user_id]
+        self.bot_id = fake.bot_user["id"]
+        self.waiter = fake.waiters.setdefault(user_id, asyncio.Event())
+
+    # -- acting
+
+    def send(self, text: str) -> int:
+        self.fake.user_message(self.id, text)
+        return 1
+
+    def album(self, photos: int) -> int:
+        self.albums += 1
+        group = f"album-{self.id}-{self.albums}"
+        for _ in range(photos):
+            self.fake.user_photo(self.id, None, group, PHOTO_SIZE)
+        return photos
+
+    def press(self, label: str, *, prefix: bool = False) -> int:
+        """Press the inline button with this label (or starting with it) on the newest bot
+        message that has one."""
+        for message in reversed(self.chat.messages.values()):
+            if message["from"]["id"] != self.bot_id:
+                continue
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard") or ():
+                for button in row:
+                    text = button["text"]
+                    if (text == label or (prefix and text.startswith(label))) and (
+                        "callback_data" in button
+                    ):
+                        update = self.fake.press(
+                            self.id, message["message_id"], button["callback_data"]
+                        )
+                        self.fake.query_chats[update["callback_query"]["id"]] = self.id
+                        return 1
+        raise StepError(f"no button {label!r} to press; last screen: {self.last_text()!r}")
+
+    # -- seeing
+
+    def last_message(self) -> dict[str, Any] | None:
+        for message in reversed(self.chat.messages.values()):
+            if message["from"]["id"] == self.bot_id:
+                return message
+        return None
+
+    def last_text(self) -> str:
+        message = self.last_message()
+        if message is None:
+            return "(nothing)"
+        return str(message.get("text") or message.get("caption") or "(no text)")
+
+    # -- a script
+
+    async def run(self, steps: Sequence[Step], phase: Phase, step_timeout: float) -> bool:
+        """Take the steps in order, each after the previous one's answer; False at the first
+        step that fails (the rest of the conversation would make no sense)."""
+        pending = self.fake.pending[self.id]
+        for step in steps:
+            base = self.fake.screens[self.id]
+            try:
+                made = step.act(self)
+            except StepError as error:
+                phase.error(step.name, str(error), self.id)
+                return False
+            queued = time.perf_counter()
+            pending.extend([(queued, phase, step.name)] * made)
+            phase.sent += made
+            phase.first_queued = min(phase.first_queued, queued)
+            problem = await self._wait(step, base, step_timeout)
+            done = time.perf_counter()
+            phase.last_answer = max(phase.last_answer, done)
+            if problem is not None:  # its updates stay pending: a late answer is still timed
+                phase.error(step.name, problem, self.id)
+                phase.failed.append((self, step))
+                return False
+            phase.screens[step.name].append(done - queued)
+        return True
+
+    async def _wait(self, step: Step, base: int, step_timeout: float) -> str | None:
+        """None once the expected screen shows; else what went wrong."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + step_timeout
+        grace_until: float | None = None
+        while True:
+            came = self.fake.screens[self.id] - base
+            if came >= 1 and step.expect(self, self.last_text()):
+                return None
+            now = loop.time()
+            if came >= step.screens and grace_until is None:
+                grace_until = now + GRACE
+            limit = deadline if grace_until is None else min(deadline, grace_until)
+            if now >= limit:
+                if came == 0:
+                    return f"no answer within {step_timeout:g} s"
+                if came < step.screens:
+                    return (
+                        f"incomplete answer within {step_timeout:g} s ({came} of "
+                        f"{step.screens} screens): {self.last_text()[:300]!r}"
+                    )
+                return f"unexpected answer ({came} screen(s)): {self.last_text()[:300]!r}"
+            self.waiter.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(limit - now):
+                    await self.waiter.wait()
+
+
+def _opened(buyer: Buyer, text: str) -> bool:
+    found = CASE_OPENED.search(text)
+    if found:
+        buyer.case_number = found.group(1)
+    return found is not None
+
+
+RETURN_STEPS: tuple[Step, ...] = (
+    Step(
+        "start link",
+        lambda b: b.send(f"/start {b.payload}"),
+        lambda b, t: f"Your order {b.number} is linked" in t,
+    ),
+    Step(
+        "Return or refund",
+        lambda b: b.press("📦 Return or refund"),
+        lambda b, t: "Which order is it about?" in t,
+    ),
+    Step(
+        "the order",
+        lambda b: b.press(f"{b.number} · ", prefix=True),
+        lambda b, t: t.startswith("What happened?"),
+    ),
+    Step(
+        "Arrived damaged",
+        lambda b: b.press("Arrived damaged"),
+        lambda b, t: "add a few words about what happened" in t,
+    ),
+    Step(
+        "description",
+        lambda b: b.send("The base arrived cracked and the shade is dented."),
+        lambda b, t: "Received 0 of at least 3" in t,
+    ),
+    Step(
+        "album of 3 photos",
+        lambda b: b.album(3),
+        lambda b, t: "Received 3 of at least 3" in t,
+        screens=3,
+    ),
+    Step("Done", lambda b: b.press("✅ Done"), lambda b, t: "What would you prefer?" in t),
+    Step("Refund", lambda b: b.press("Refund"), lambda b, t: "Please check your request:" in t),
+    Step("Confirm and send", lambda b: b.press("✅ Confirm and send"), _opened),
+    Step(
+        "Main menu",
+        lambda b: b.press("🏠 Main menu"),
+        lambda b, t: "What do you need help with?" in t,
+    ),
+    Step(
+        "My cases",
+        lambda b: b.press("📂 My cases"),
+        lambda b, t: "Your cases:" in t and bool(b.case_number) and b.case_number in t,
+    ),
+)
+MIDDLE_STEPS = RETURN_STEPS[:4]  # left at "add a few words": a conversation in progress
+UPDATES_PER_RETURN = sum(3 if step.name.startswith("album") else 1 for step in RETURN_STEPS)
+
+
+def echo_steps(updates: int) -> tuple[Step, ...]:
+    """A message/press loop of ``updates`` updates for the echo bot."""
+    steps = []
+    for index in range(updates):
+        text = f"hello {index // 2}"
+        if index % 2 == 0:
+            steps.append(
+                Step("echo message", lambda b, t=text: b.send(t), lambda b, s, t=text: s == t)
+            )
+        else:
+            steps.append(
+                Step(
+                    "echo press",
+                    lambda b: b.press("Press"),
+                    lambda b, s, t=text: s == f"Pressed: {t}",
+                )
+            )
+    return tuple(steps)
+
+
+# ── the bot processes ───────────────────────────────────────────────────────────────────────
+
+_ALL_PROCESSES: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for process in _ALL_PROCESSES:
+        if process.poll() is None:
+            process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This environment without any Returns Desk setting, plus ``values`` (and this checkout
+    first on the import path)."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTINGS_VARIABLES}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(values)
+    return env
+
+
+def spawn(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+    _ALL_PROCESSES.append(process)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@dataclass
+class BotProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    listen_port: int | None = None  # webhook mode
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(VmRSS, VmHWM) in MB (10^6 bytes) from /proc/<pid>/status."""
+        values = {"VmRSS": math.nan, "VmHWM": math.nan}
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                key, _, rest = line.partition(":")
+                if key in values:
+                    values[key] = int(rest.split()[0]) * 1024 / 1e6
+        return values["VmRSS"], values["VmHWM"]
+
+    def cpu_seconds(self) -> float:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+            fields = stat.rpartition(")")[2].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def error_lines(self) -> list[str]:
+        """Warnings, errors and tracebacks in its log (it runs with LOG_LEVEL=WARNING)."""
+        return [
+            line
+            for line in self.log_text().splitlines()
+            if any(f" {level} " in line for level in ("WARNING", "ERROR", "CRITICAL"))
+            or line.startswith("Traceback")
+        ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def port_open(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def run_cli(args: list[str], env: dict[str, str], cwd: Path, what: str) -> str:
+    """``python -m bot <args>``; its first line of output, or RuntimeError with its stderr."""
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed ({result.returncode}): {result.stderr.strip()}")
+    return (result.stdout.strip().splitlines() or [""])[0]
+
+
+# ── the profiler (optional) ─────────────────────────────────────────────────────────────────
+
+
+class Profiler:
+    """``py-spy record --pid`` on a bot process for one phase; raw (collapsed) stacks."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.out = out
+        binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        # --gil: only samples holding the GIL, i.e. where the Python CPU goes (the bot is one
+        # event loop: that is its limit); waits and SQLite's own C work are left out
+        argv = [binary, "record", "--pid", str(pid), "--rate", "100", "--gil", "--nonblocking"]
+        argv += ["--format", "raw", "-o", str(out)]
+        self.process = spawn(argv, clean_env(), out.parent, out.with_suffix(".py-spy.log"))
+
+    def finish(self) -> str | None:
+        """Stop recording and write the file; None, or why there is no profile."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        if not self.out.exists():
+            log = self.out.with_suffix(".py-spy.log")
+            detail = log.read_text(errors="replace").strip()[-500:] if log.exists() else ""
+            return f"py-spy wrote no profile ({detail or 'no output'})"
+        return None
+
+
+def frame_key(frame: str) -> tuple[str, str]:
+    """('function (path)', package) for a py-spy frame ``function (path:line)``; py-spy writes
+    paths relative to the import path (``aiogram/…``, ``asyncio/…``, ``bot/…``)."""
+    match = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+    if match is None:
+        return frame, "?"
+    function, path = match.groups()
+    if "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    elif path.startswith(str(ROOT) + "/"):
+        path = path[len(str(ROOT)) + 1 :]
+    elif "/lib/python3" in path:
+        path = path.split("/lib/", 1)[1].partition("/")[2]
+    top = path.split("/", 1)[0].removesuffix(".py")
+    if top in ("bot", "core"):
+        package = f"Returns Desk ({top})"
+    elif path.startswith("<frozen") or top in sys.stdlib_module_names:
+        package = f"stdlib {top.removeprefix('<frozen ').removesuffix('>')}"
+    else:
+        package = top
+    return f"{function} ({path})", package
+
+
+def thread_of(frames: list[tuple[str, str]]) -> str:
+    root = frames[0][0]
+    if root.startswith("_run_module_as_main"):
+        return "main thread (event loop)"
+    if root.startswith("Thread._bootstrap"):
+        if any(name.startswith("_connection_worker_thread") for name, _ in frames):
+            return "aiosqlite connection threads"
+        return "other threads"
+    return "SQLAlchemy greenlet stacks (their caller is not shown)"
+
+
+def print_profile(path: Path, top: int = 15) -> None:
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    samples = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [frame_key(frame) for frame in stack.split(";") if frame]
+        if not frames:
+            continue
+        samples += count
+        leaf, package = frames[-1]
+        own[leaf] += count
+        packages[package] += count
+        threads[thread_of(frames)] += count
+        for key in {name for name, pkg in frames if pkg.startswith("Returns Desk")}:
+            total[key] += count
+    if not samples:
+        print(f"  (no samples in {path})")
+        return
+    print(f"  {samples:,} samples holding the GIL (100 Hz), {path}")
+    print("  by thread:")
+    for thread, count in threads.most_common():
+        print(f"    {count / samples:6.1%}  {thread}")
+    print("  own time by package:")
+    for package, count in packages.most_common(12):
+        print(f"    {count / samples:6.1%}  {package}")
+    print("  own time by function:")
+    for name, count in own.most_common(top):
+        print(f"    {count / samples:6.1%}  {name}")
+    print("  Returns Desk functions, with what they call (greenlet stacks not included):")
+    for name, count in total.most_common(top):
+        print(f"    {count / samples:6.1%}  {name}")
+
+
+# ── prerequisites of the PostgreSQL configurations ──────────────────────────────────────────
+
+
+async def postgres_problem(url: str) -> str | None:
+    from core.persistence.engine import create_engine
+
+    engine = create_engine(url, connect_args={"timeout": 2})
+    try:
+        async with asyncio.timeout(5):
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        return None
+    except Exception as exc:
+        return f"PostgreSQL not reachable at {url} ({type(exc).__name__}: {exc})"
+    finally:
+        await engine.dispose()
+
+
+async def redis_command(url: str, *command: str) -> list[bytes]:
+    """A few commands (SELECT of the URL's database first) over a bare RESP connection."""
+    parts = urlsplit(url)
+    database = (parts.path or "/0").lstrip("/") or "0"
+    commands: list[tuple[str, ...]] = []
+    if parts.password:
+        user = unquote(parts.username or "")
+        commands.append(
+            ("AUTH", user, unquote(parts.password)) if user else ("AUTH", parts.password)
+        )
+    commands += [("SELECT", database), command]
+    async with asyncio.timeout(5):
+        reader, writer = await asyncio.open_connection(
+            parts.hostname or "127.0.0.1", parts.port or 6379
+        )
+        try:
+            replies = []
+            for items in commands:
+                encoded = b"".join(f"${len(i.encode())}\r\n{i}\r\n".encode() for i in items)
+                writer.write(f"*{len(items)}\r\n".encode() + encoded)
+                await writer.drain()
+                reply = await reader.readline()
+                if reply.startswith(b"-"):
+                    raise RuntimeError(f"Redis {' '.join(items[:1])}: {reply.decode().strip()}")
+                replies.append(reply.strip())
+            return replies
+        finally:
+            writer.close()
+
+
+async def redis_problem(url: str) -> str | None:
+    try:
+        await redis_command(url, "PING")
+        return None
+    except Exception as exc:
+        return f"Redis not reachable at {url} ({type(exc).__name__}: {exc})"
+
+
+def webhook_problem() -> str | None:
+    """Why webhook mode cannot run here (its pieces are not in this checkout yet), or None."""
+    try:
+        from bot.testing import balancer
+    except ImportError:
+        return "webhook mode not available: no bot.testing.balancer"
+    if not hasattr(balancer, "RoundRobinBalancer"):
+        return "webhook mode not available: no bot.testing.balancer.RoundRobinBalancer"
+    if "allow_http_webhooks" not in inspect.signature(FakeTelegram.__init__).parameters:
+        return "webhook mode not available: FakeTelegram has no allow_http_webhooks"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--help"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if "--webhook" not in result.stdout:
+        return "webhook mode not available: `python -m bot run` has no --webhook option"
+    return None
+
+
+@contextlib.asynccontextmanager
+async def postgres_schema(base_url: str):  # type: ignore[no-untyped-def]
+    """A fresh schema, named in the URL as ``?search_path=``; dropped afterwards."""
+    from core.persistence.engine import create_engine, with_search_path
+
+    schema = f"load_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url)
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            await conn.commit()
+        yield with_search_path(base_url, schema)
+    finally:
+        with contextlib.suppress(Exception):
+            async with admin.connect() as conn:
+                await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                await conn.commit()
+        await admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def balancer_for(backends: list[str]):  # type: ignore[no-untyped-def]
+    """``RoundRobinBalancer(backends)`` started; yields its base URL."""
+    from bot.testing.balancer import RoundRobinBalancer
+
+    balancer: Any = RoundRobinBalancer(backends)
+    if hasattr(balancer, "__aenter__"):
+        async with balancer:
+            yield str(balancer.url).rstrip("/")
+    else:
+        await balancer.start()
+        try:
+            yield str(balancer.url).rstrip("/")
+        finally:
+            await balancer.close()
+
+
+# ── the synthetic order book ────────────────────────────────────────────────────────────────
+
+
+def write_orders(path: Path, count: int, now: datetime) -> list[str]:
+    """``count`` delivered one-lamp orders of one buyer each, in our JSON format, recent
+    enough for a damage return (delivered 5 days ago). Returns their numbers."""
+
+    def iso(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    placed, shipped, delivered = (now - timedelta(days=d) for d in (20, 18, 5))
+    numbers = [NUMBER.format(index + 1) for index in range(count)]
+    orders = [
+        {
+            "shop": SHOP,
+            "number": number,
+            "placed_at": iso(placed),
+            "status": "delivered",
+            "currency": "EUR",
+            "buyer": {
+                "name": f"Buyer {index + 1}",
+                "email": f"buyer{index + 1}@example.com",
+                "phone": "+353 1 555 0100",
+                "country": "IE",
+                "language": "en",
+                "telegram_id": None,
+            },
+            "shipping_address": {
+                "line1": f"{index % 200 + 1} Main Street",
+                "city": "Dublin",
+                "postal_code": "D01 F5P2",
+                "country": "IE",
+            },
+            "shipping_cost": "0.00",
+            "items": [ITEM],
+            "shipments": [
+                {
+                    "carrier": "Cainiao",
+                    "tracking_number": f"LP{index + 1:011d}CN",
+                    "registered": True,
+                    "shipped_at": iso(shipped),
+                    "delivered_at": iso(delivered),
+                    "estimated_days": [12, 25],
+                    "events": [
+                        {
+                            "at": iso(delivered),
+                            "status": "delivered",
+                            "location": "Dublin",
+                            "description": "Delivered",
+                        }
+                    ],
+                }
+            ],
+        }
+        for index, number in enumerate(numbers)
+    ]
+    path.write_text(json.dumps({"format": "returns-orders/1", "orders": orders}), encoding="utf-8")
+    return numbers
+
+
+# ── running one configuration ───────────────────────────────────────────────────────────────
+
+
+@dataclass
+class Result:
+    name: str
+    load: Phase | None = None
+    memory: Phase | None = None
+    peak_rss_mb: list[float] = field(default_factory=list)  # VmHWM per process after the load
+    memory_rss_mb: list[float] = field(default_factory=list)  # VmRSS with the conversations
+    memory_hwm_mb: list[float] = field(default_factory=list)
+    skipped: str | None = None
+    failed: str | None = None
+    api_errors: Counter[str] = field(default_factory=Counter)
+    log_errors: list[str] = field(default_factory=list)
+    profile: Path | None = None  # py-spy's raw stacks of the load phase
+
+
+@dataclass
+class Book:
+    """The orders and who plays which: warm-up, measured buyers, conversations left open."""
+
+    file: Path
+    numbers: list[str]
+    payloads: list[str]
+    warmup: range
+    load: range
+    memory: range
+
+
+def make_book(directory: Path, args: argparse.Namespace, config: Config) -> Book:
+    warmup = min(WARMUP_BUYERS, args.buyers)
+    total = warmup + args.buyers + args.memory_conversations
+    path = directory / "orders.json"
+    numbers = write_orders(path, total, datetime.now(UTC))
+    secret = config.shop(SHOP).link_secret
+    payloads = [make_order_token(SHOP, normalize_order_number(n), secret) for n in numbers]
+    return Book(
+        path,
+        numbers,
+        payloads,
+        range(0, warmup),
+        range(warmup, warmup + args.buyers),
+        range(warmup + args.buyers, total),
+    )
+
+
+class Run:
+    """One configuration's fake, server, bot processes and phases."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path, config: Config) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.config = config
+        self.bots: list[BotProcess] = []
+
+    async def wait_until_up(self, fake: MeasuredTelegram, webhook: bool) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            for bot in self.bots:
+                if bot.process.poll() is not None:
+                    raise RuntimeError(
+                        f"{bot.name} exited with {bot.process.returncode}:\n"
+                        f"{bot.log_text()[-3000:]}"
+                    )
+            if webhook:
+                listening = [await port_open(b.listen_port or 0) for b in self.bots]
+                up = bool(fake.webhook.get("url")) and all(listening)
+            else:
+                up = fake.polls > 0
+            if up:
+                return
+            if time.monotonic() > deadline:
+                logs = "\n".join(bot.log_text()[-2000:] for bot in self.bots)
+                raise RuntimeError(f"the bot did not come up within {START_TIMEOUT:g} s:\n{logs}")
+            await asyncio.sleep(0.05)
+
+    def cpu(self) -> float:
+        return sum(bot.cpu_seconds() for bot in self.bots)
+
+    async def phase(
+        self,
+        name: str,
+        buyers: list[Buyer],
+        steps: Sequence[Step],
+        fake: MeasuredTelegram,
+        concurrency: int,
+        *,
+        quiet: bool = False,
+    ) -> Phase:
+        phase = Phase(name, buyers=len(buyers))
+        semaphore = asyncio.Semaphore(concurrency)
+        timeout = self.args.step_timeout
+
+        async def play(buyer: Buyer) -> None:
+            async with semaphore:
+                if await buyer.run(steps, phase, timeout):
+                    phase.completed += 1
+
+        async def progress() -> None:
+            started = time.monotonic()
+            while True:
+                await asyncio.sleep(10)
+                fake.trim_logs()
+                elapsed = time.monotonic() - started
+                print(
+                    f"    … {elapsed:4.0f} s: {phase.completed:,}/{len(buyers):,} buyers done, "
+                    f"{phase.sent:,} updates ({phase.sent / elapsed:,.0f}/s), "
+                    f"{phase.error_count} errors",
+                    flush=True,
+                )
+
+        cpu_before, own_before = self.cpu(), time.process_time()
+        reporter = None if quiet else asyncio.create_task(progress())
+        try:
+            await asyncio.gather(*(play(buyer) for buyer in buyers))
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+        phase.bot_cpu = self.cpu() - cpu_before
+        phase.own_cpu = time.process_time() - own_before
+        if phase.failed:
+            await settle(phase, fake, min(2 * timeout, 30.0))
+        for buyer in buyers:
+            phase.unanswered += len(fake.pending.pop(buyer.id, ()))
+        fake.trim_logs()
+        return phase
+
+    async def drive(
+        self, result: Result, fake: MeasuredTelegram, book: Book, *, echo: bool
+    ) -> None:
+        """Warm-up, the measured buyers, then (not for the echo bot) the open conversations."""
+        args = self.args
+
+        def buyers(indexes: range, offset: int = 0) -> list[Buyer]:
+            return [
+                Buyer(fake, FIRST_BUYER_ID + offset + i, book.numbers[i], book.payloads[i])
+                for i in indexes
+            ]
+
+        steps = echo_steps(UPDATES_PER_RETURN) if echo else RETURN_STEPS
+        warm = await self.phase("warm-up", buyers(book.warmup), steps, fake, 50, quiet=True)
+        if warm.error_count:
+            print(f"  warm-up: {warm.error_count} error(s); first: {warm.samples[:2]}")
+        profiler = None
+        if args.profile is not None and not echo:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            out = args.profile / f"{result.name}-bot{'' if len(self.bots) == 1 else 1}.txt"
+            out.unlink(missing_ok=True)
+            profiler = Profiler(self.bots[0].pid, out)
+            await asyncio.sleep(1.0)  # py-spy attaches
+        label = "echo" if echo else "load"
+        print(f"  {label}: {args.buyers} buyers × {UPDATES_PER_RETURN} updates …", flush=True)
+        if echo:  # a few seconds each: the median of three rounds, new buyers each time
+            rounds = []
+            for number in range(ECHO_ROUNDS):
+                offset = (number + 1) * 10_000_000
+                rounds.append(
+                    await self.phase(label, buyers(book.load, offset), steps, fake, args.buyers)
+                )
+            rounds.sort(key=lambda phase: phase.rate)
+            print(
+                f"    {ECHO_ROUNDS} rounds: "
+                + ", ".join(f"{phase.rate:,.1f}" for phase in rounds)
+                + " updates/s; the median one:"
+            )
+            result.load = rounds[len(rounds) // 2]
+        else:
+            result.load = await self.phase(label, buyers(book.load), steps, fake, args.buyers)
+        if profiler is not None:
+            problem = profiler.finish()
+            if problem:
+                print(f"  profile: {problem}")
+            else:
+                result.profile = profiler.out
+        result.peak_rss_mb = [bot.memory_mb()[1] for bot in self.bots]
+        print_phase(result.load, self.bots)
+        if echo or not args.memory_conversations:
+            return
+        print(
+            f"  memory: {args.memory_conversations:,} buyers to the middle of a return "
+            f"({len(MIDDLE_STEPS)} updates each, {args.buyers} at a time) …",
+            flush=True,
+        )
+        result.memory = await self.phase(
+            "memory", buyers(book.memory), MIDDLE_STEPS, fake, args.buyers
+        )
+        await asyncio.sleep(1.0)  # the last answers' tasks finish
+        figures = [bot.memory_mb() for bot in self.bots]
+        result.memory_rss_mb = [rss for rss, _ in figures]
+        result.memory_hwm_mb = [hwm for _, hwm in figures]
+        print_phase(result.memory, self.bots, latencies=False)
+        print(
+            f"    {result.memory.completed:,} conversations in progress: bot resident "
+            f"{mb_list(result.memory_rss_mb)} MB (VmRSS), peak {mb_list(result.memory_hwm_mb)} MB"
+            " (VmHWM)"
+        )
+
+    async def returns_desk(self, name: str, book: Book) -> Result:
+        """One configuration of Returns Desk (``sqlite``, ``pg1`` or ``pg2``)."""
+        args = self.args
+        result = Result(name)
+        webhook = name != "sqlite"
+        data_dir = self.workdir / "data"
+        env = clean_env(DATA_DIR=str(data_dir), CONFIG_FILE=str(SAMPLE_CONFIG), LOG_LEVEL="WARNING")
+        async with contextlib.AsyncExitStack() as stack:
+            if webhook:
+                database_url = await stack.enter_async_context(postgres_schema(args.postgres_url))
+                await redis_command(args.redis_url, "FLUSHDB")
+                env.update(DATABASE_URL=database_url, REDIS_URL=args.redis_url)
+                print(f"  {await run_cli(['db', 'upgrade'], env, self.workdir, 'db upgrade')}")
+            imported = await run_cli(
+                ["import-orders", "--quiet", str(book.file)], env, self.workdir, "import-orders"
+            )
+            print(f"  {imported}")
+            fake_kwargs: dict[str, Any] = {"bot_id": BOT_ID, "token": TOKEN}
+            if webhook:
+                fake_kwargs["allow_http_webhooks"] = True
+            fake = MeasuredTelegram(**fake_kwargs)
+            fake.keep_update_log = webhook  # webhook delivery is not ours to second-guess
+            add_staff(fake, self.config)
+            server = await stack.enter_async_context(FakeTelegramServer(fake))
+            env.update(BOT_TOKEN=fake.token, BOT_API_URL=server.url)
+            stack.callback(self.stop_bots)
+            if webhook:
+                count = 2 if name == "pg2" else 1
+                ports = [free_port() for _ in range(count)]
+                backends = [f"http://127.0.0.1:{port}" for port in ports]
+                front = await stack.enter_async_context(balancer_for(backends))
+                secret = secrets.token_urlsafe(24)
+                for index, port in enumerate(ports, start=1):
+                    self.start_bot(
+                        f"{name} bot {index}",
+                        ["-m", "bot", "run", "--webhook"],
+                        dict(
+                            env,
+                            WEBHOOK_URL=f"{front}/telegram",
+                            WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+                            WEBHOOK_SECRET=secret,
+                        ),
+                        listen_port=port,
+                    )
+            else:
+                self.start_bot(f"{name} bot", ["-m", "bot", "run"], env)
+            await self.wait_until_up(fake, webhook)
+            print(f"  bot up: {', '.join(f'{b.name} (pid {b.pid})' for b in self.bots)}")
+            try:
+                await self.drive(result, fake, book, echo=False)
+            finally:
+                result.api_errors = fake.api_errors
+                result.log_errors = [line for bot in self.bots for line in bot.error_lines()]
+        return result
+
+    async def echo(self, book: Book) -> Result:
+        result = Result("echo")
+        fake = MeasuredTelegram(bot_id=BOT_ID, token=TOKEN)
+        fake.keep_update_log = False
+        try:
+            async with FakeTelegramServer(fake) as server:
+                env = clean_env(BOT_TOKEN=fake.token, BOT_API_URL=server.url, LOG_LEVEL="WARNING")
+                self.start_bot("echo bot", [str(ECHO_BOT)], env)
+                await self.wait_until_up(fake, webhook=False)
+                print(f"  echo bot up (pid {self.bots[0].pid})")
+                await self.drive(result, fake, book, echo=True)
+                result.api_errors = fake.api_errors
+                result.log_errors = self.bots[0].error_lines()
+        finally:
+            self.stop_bots()
+        return result
+
+    def start_bot(
+        self, name: str, argv: list[str], env: dict[str, str], *, listen_port: int | None = None
+    ) -> None:
+        log = self.workdir / f"{name.replace(' ', '-')}.log"
+        process = spawn([sys.executable, *argv], env, self.workdir, log)
+        self.bots.append(BotProcess(name, process, log, listen_port))
+
+    def stop_bots(self) -> None:
+        for bot in self.bots:
+            stop(bot.process)
+
+
+# ── reporting ───────────────────────────────────────────────────────────────────────────────
+
+
+def mb_list(values: Sequence[float]) -> str:
+    return " + ".join(f"{value:,.1f}" for value in values) or "?"
+
+
+def print_phase(phase: Phase, bots: Sequence[BotProcess], *, latencies: bool = True) -> None:
+    print(
+        f"    {phase.sent:,} updates in {phase.wall:.1f} s: {phase.rate:,.1f} updates/s; "
+        f"{phase.completed:,}/{phase.buyers:,} buyers done; {phase.error_count} errors"
+    )
+    if latencies and phase.latencies:
+        print(
+            f"    first answer: p50 {phase.percentile_ms(50):,.0f} ms, "
+            f"p95 {phase.percentile_ms(95):,.0f} ms, p99 {phase.percentile_ms(99):,.0f} ms, "
+            f"max {max(phase.latencies) * 1000:,.0f} ms ({len(phase.latencies):,} updates answered)"
+        )
+        print("    per step (first answer p50/p95 → whole screen p50/p95, ms):")
+        for step in dict.fromkeys([*phase.by_step, *phase.screens]):
+            first = phase.by_step.get(step, [])
+            whole = phase.screens.get(step, [])
+            print(
+                f"      {step:<20} {phase.percentile_ms(50, first):7,.0f} "
+                f"{phase.percentile_ms(95, first):7,.0f} → "
+                f"{phase.percentile_ms(50, whole):7,.0f} {phase.percentile_ms(95, whole):7,.0f}"
+            )
+    if phase.failed:
+        print(
+            f"    of the {len(phase.failed)} failed steps, {phase.late} got the right screen "
+            f"late (after the timeout) and {phase.never} never did; {phase.unanswered} "
+            "update(s) never got any answer"
+        )
+    if phase.samples:
+        print("    first errors:")
+        for sample in phase.samples:
+            print(f"      {sample}")
+    bot_share = phase.bot_cpu / phase.wall
+    own_share = phase.own_cpu / phase.wall
+    bots_text = "bot process" if len(bots) == 1 else f"{len(bots)} bot processes together"
+    print(
+        f"    CPU: {bots_text} {bot_share:.0%} of a core, this process (fake Telegram + "
+        f"buyers) {own_share:.0%}"
+    )
+    if own_share > 0.85:
+        print(
+            "    NOTE: this process was near a full core: the buyer side may be the bottleneck "
+            "here, the figures are then a lower bound for the bot"
+        )
+
+
+def print_table(results: list[Result], echo: Result | None) -> None:
+    echo_rate = echo.load.rate if echo and echo.load else math.nan
+    header = (
+        f"{'config':<8} {'buyers':>6} {'updates':>8} {'updates/s':>10} {'p50 ms':>8} "
+        f"{'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'peak RSS MB':>15} {'vs echo':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for result in ([echo] if echo else []) + results:
+        if result.skipped or result.failed or result.load is None:
+            why = result.skipped or result.failed or "no figures"
+            print(f"{result.name:<8} {'skipped' if result.skipped else 'FAILED'}: {why}")
+            continue
+        load = result.load
+        ratio = "" if result is echo else f"{load.rate / echo_rate:.0%}"
+        print(
+            f"{result.name:<8} {load.buyers:>6} {load.sent:>8,} {load.rate:>10,.1f} "
+            f"{load.percentile_ms(50):>8,.0f} {load.percentile_ms(95):>8,.0f} "
+            f"{load.percentile_ms(99):>8,.0f} {load.error_count:>7} "
+            f"{mb_list(result.peak_rss_mb):>15} {ratio:>8}"
+        )
+    for result in results:
+        if result.memory is not None:
+            print(
+                f"{result.name}: {result.memory.completed:,} conversations in progress → "
+                f"resident {mb_list(result.memory_rss_mb)} MB, peak {mb_list(result.memory_hwm_mb)}"
+                f" MB ({result.memory.error_count} errors getting there)"
+            )
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def print_targets(results: list[Result], echo: Result | None, args: argparse.Namespace) -> None:
+    print()
+    print("Targets:")
+    echo_rate = echo.load.rate if echo and echo.load else math.nan
+    for result in results:
+        load = result.load
+        if load is None:
+            continue
+        name = result.name
+        note = "" if args.buyers == TARGET_BUYERS else f" (measured at {args.buyers} buyers)"
+        if name == "sqlite":
+            print(
+                f"  {verdict(load.rate >= TARGET_UPDATES_PER_S)}  {name}: ≥ "
+                f"{TARGET_UPDATES_PER_S:g} updates/s sustained: {load.rate:,.1f}{note}"
+            )
+        p99 = load.percentile_ms(99)
+        print(
+            f"  {verdict(p99 < TARGET_P99_MS)}  {name}: p99 < {TARGET_P99_MS:g} ms at "
+            f"{TARGET_BUYERS} concurrent buyers: {p99:,.0f} ms{note}"
+        )
+        if not math.isnan(echo_rate):
+            ratio = load.rate / echo_rate
+            print(
+                f"  {verdict(ratio >= TARGET_ECHO_RATIO)}  {name}: ≥ {TARGET_ECHO_RATIO:.0%} of "
+                f"the echo bot's throughput: {ratio:.0%} ({load.rate:,.1f} / {echo_rate:,.1f})"
+            )
+        if load.error_count:
+            print(
+                f"  FAIL  {name}: {load.error_count} errors under load, expected none "
+                f"({load.late} answered late, {load.never} never)"
+            )
+        if result.memory is not None and result.memory_rss_mb:
+            rss = max(result.memory_rss_mb)
+            memory = result.memory
+            memo = f" ({memory.completed:,} of {memory.buyers:,} got there)"
+            if memory.buyers < TARGET_CONVERSATIONS:
+                memo += (
+                    f"; indicative: the target is at {TARGET_CONVERSATIONS:,} (run without --quick)"
+                )
+            elif memory.completed == memory.buyers:
+                memo = ""
+            print(
+                f"  {verdict(rss < TARGET_RSS_MB)}  {name}: < {TARGET_RSS_MB:g} MB resident with "
+                f"{TARGET_CONVERSATIONS:,} conversations in progress: {rss:,.1f} MB{memo}"
+            )
+    for result in results:
+        if result.skipped:
+            print(f"  skip  {result.name}: {result.skipped}")
+        elif result.failed:
+            print(f"  FAIL  {result.name}: did not run: {result.failed}")
+
+
+def print_side_notes(results: list[Result], echo: Result | None) -> None:
+    for result in ([echo] if echo else []) + results:
+        errors = {k: v for k, v in result.api_errors.items() if not k.startswith("getUpdates: 409")}
+        if errors:
+            print(f"{result.name}: Bot API calls the fake refused: {dict(errors)}")
+        if result.log_errors:
+            print(
+                f"{result.name}: {len(result.log_errors)} warning/error line(s) in the bot's log, "
+                "first:"
+            )
+            for line in result.log_errors[:5]:
+                print(f"    {line[:300]}")
+    for result in results:
+        load = result.load
+        if load is None or not load.rate:
+            continue
+        cycle = load.buyers / load.rate * 1000
+        print(
+            f"{result.name}: closed loop, no think time: each buyer waits for every answer, so "
+            f"an update's round trip is about buyers / throughput = {cycle:,.0f} ms (Little's "
+            f"law); a p99 under {TARGET_P99_MS:g} ms at {TARGET_BUYERS} buyers takes over "
+            f"{TARGET_BUYERS / (TARGET_P99_MS / 1000):,.0f} updates/s."
+        )
+        break
+    for result in results:
+        if result.profile is not None:
+            print()
+            print(f"Profile of the {result.name} bot during the load (py-spy):")
+            print_profile(result.profile)
+
+
+# ── main ────────────────────────────────────────────────────────────────────────────────────
+
+
+async def run(args: argparse.Namespace) -> None:
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    # SIGTERM stops like Ctrl-C: the task is cancelled, every finally below runs
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    names = list(CONFIGS) if args.config == "all" else [args.config]
+    config = load_config(SAMPLE_CONFIG)
+    results: list[Result] = []
+    echo: Result | None = None
+    with contextlib.ExitStack() as cleanup:
+        if args.keep:
+            base = Path(tempfile.mkdtemp(prefix="load-bench-"))
+            print(f"Working in {base} (kept)")
+        else:
+            base = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="load-bench-")))
+        book = make_book(base, args, config)
+        print(
+            f"{len(book.numbers):,} synthetic orders ({SHOP}, a lamp delivered 5 days ago): "
+            f"{len(book.warmup)} warm-up, {len(book.load)} measured buyers, "
+            f"{len(book.memory):,} conversations left open; {UPDATES_PER_RETURN} updates per "
+            f"return ({len(RETURN_STEPS)} steps)"
+        )
+        print()
+        print(f"echo: benchmarks/echo_bot.py, {args.buyers} buyers, message/press loop")
+        workdir = base / "echo"
+        workdir.mkdir()
+        try:
+            echo = await Run(args, workdir, config).echo(book)
+        except Exception as exc:
+            echo = Result("echo", failed=f"{type(exc).__name__}: {exc}")
+            print(f"  FAILED: {echo.failed}")
+        for name in names:
+            print()
+            print(f"{name}: {describe(name)}")
+            if name != "sqlite":
+                problem = (
+                    await postgres_problem(args.postgres_url)
+                    or await redis_problem(args.redis_url)
+                    or await asyncio.to_thread(webhook_problem)
+                )
+                if problem:
+                    print(f"  skipped: {problem}")
+                    results.append(Result(name, skipped=problem))
+                    continue
+            workdir = base / name
+            workdir.mkdir()
+            try:
+                results.append(await Run(args, workdir, config).returns_desk(name, book))
+            except Exception as exc:
+                detail = f"{type(exc).__name__}: {exc}"
+                print(f"  FAILED: {detail}")
+                results.append(Result(name, failed=detail.splitlines()[0][:300]))
+        print()
+        print_table(results, echo)
+        print_targets(results, echo, args)
+        print()
+        print_side_notes(results, echo)
+
+
+def describe(name: str) -> str:
+    return {
+        "sqlite": "SQLite, one process, long polling",
+        "pg1": "PostgreSQL + Redis, one process, webhook",
+        "pg2": "PostgreSQL + Redis, two processes, webhook behind a round-robin balancer",
+    }[name]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buyers", type=int, default=TARGET_BUYERS, help="concurrent buyers")
+    parser.add_argument("--config", choices=[*CONFIGS, "all"], default="sqlite")
+    parser.add_argument(
+        "--memory-conversations",
+        type=int,
+        default=None,
+        help=f"conversations left open for the memory figure ({TARGET_CONVERSATIONS:,}; "
+        "--quick: 1,000; 0: none)",
+    )
+    parser.add_argument("--quick", action="store_true", help="1,000 open conversations")
+    parser.add_argument(
+        "--step-timeout", type=float, default=10.0, help="s for a step's answer (10)"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="pg1/pg2: a fresh schema is made there and dropped after",
+    )
+    parser.add_argument(
+        "--redis-url", default=DEFAULT_REDIS_URL, help="pg1/pg2: this database is flushed first"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record the bot during the load with py-spy (pip install py-spy) into DIR",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the working directory (logs)")
+    args = parser.parse_args()
+    if args.memory_conversations is None:
+        args.memory_conversations = 1_000 if args.quick else TARGET_CONVERSATIONS
+    if args.buyers < 1:
+        parser.error("--buyers must be at least 1")
+
+    try:
+        asyncio.run(run(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ninterrupted: bot processes stopped", file=sys.stderr)
+    finally:
+        _kill_leftovers()
+
+
+if __name__ == "__main__":
+    main()
