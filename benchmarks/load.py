@@ -527,7 +527,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
@@ -1161,6 +1161,8 @@ class Run:
         self, name: str, argv: list[str], env: dict[str, str], *, listen_port: int | None = None
     ) -> None:
         log = self.workdir / f"{name.replace(' ', '-')}.log"
+        if os.environ.get("LOAD_CPROFILE"):
+            argv = ["-m", "cProfile", "-o", os.environ["LOAD_CPROFILE"], *argv]
         process = spawn([sys.executable, *argv], env, self.workdir, log)
         self.bots.append(BotProcess(name, process, log, listen_port))
 

@@ -5,6 +5,7 @@ The same wiring serves the CLI, the bot, the demo and the tests.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ async def open_app(
                 settings.evidence_dir, max_bytes=config.deployment.evidence_max_bytes
             ),
             clock=clock or SystemClock(),
+            # one process per SQLite database: it may remember who it talked to
+            known_users=OrderedDict() if settings.is_sqlite else None,
         )
         yield App(settings, config, engine, core)
     finally:

@@ -14,8 +14,9 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from bot import errors, retries
 from bot.i18n import DEFAULT, SUPPORTED, Catalogs, Translator
 from bot.middlewares import DropRedelivered, UserContext
+from bot.response_types import KeepResponseTypes
 from bot.routers import agents, fallback, human, my_cases, open_case, policy, staff, start
-from bot.storage import ChatLocks, DatabaseStorage
+from bot.storage import ChatLocks, DatabaseStorage, FlushConversations
 from core.services.context import CoreContext
 
 
@@ -30,6 +31,7 @@ def create_bot(
             else TelegramAPIServer.from_base("https://api.telegram.org")
         )
     bot = Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    bot.session.middleware(KeepResponseTypes())
     return retries.install(bot)  # 429s and network errors are waited out, not shown to people
 
 
@@ -48,6 +50,8 @@ def create_dispatcher(
         storage=storage or DatabaseStorage(core.unit_of_work, core.clock),
         events_isolation=isolation or ChatLocks(),
     )
+    if isinstance(dispatcher.storage, DatabaseStorage):  # outermost: after everything else
+        dispatcher.update.outer_middleware(FlushConversations(dispatcher.storage))
     dispatcher.update.outer_middleware(DropRedelivered())
     dispatcher.update.outer_middleware(UserContext(core, catalogs))
     dispatcher.include_routers(

@@ -35,6 +35,7 @@ from core.cases.model import Case, Evidence
 from core.orders.model import Order
 from core.persistence.repositories.outbox import OutboxMessage
 from core.services import cases as case_service
+from core.services import people
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.notifier")
@@ -310,6 +311,7 @@ class Notifier:
             await uow.outbox.mark_unreachable(message.id, error)
             if message.chat_id is not None and message.chat_id > 0:
                 await uow.users.set_reachable(message.chat_id, False, now)
+                people.forget(self.core, message.chat_id)
             if message.recipient_role == "buyer" and message.case_id is not None:
                 case = await uow.cases.get(message.case_id)
                 if case is not None:

@@ -70,7 +70,9 @@ async def conversation_storage(
     process, state expiring after ``conversation_idle_days``), else the database's table and
     locks in this process."""
     if not settings.redis_url:
-        return DatabaseStorage(core.unit_of_work, core.clock), ChatLocks()
+        # SQLite is one process's database: that process may keep conversations in memory
+        storage = DatabaseStorage(core.unit_of_work, core.clock, cache=settings.is_sqlite)
+        return storage, ChatLocks()
     from aiogram.fsm.storage.redis import RedisStorage
 
     ttl = timedelta(days=core.config.lifecycle.conversation_idle_days)

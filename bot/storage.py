@@ -4,10 +4,14 @@ and per-chat locks that are freed when the chat goes quiet."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Mapping
+import json
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
+from aiogram import BaseMiddleware
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import (
     BaseEventIsolation,
@@ -16,45 +20,147 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
+from aiogram.types import TelegramObject
 
 from core.clock import Clock, SystemClock
 from core.persistence.unit_of_work import UnitOfWork
 
 
 class DatabaseStorage(BaseStorage):
-    """FSM state and data as JSON rows in ``conversation_states`` (SQLite or PostgreSQL)."""
+    """FSM state and data as JSON rows in ``conversation_states`` (SQLite or PostgreSQL).
 
-    def __init__(self, unit_of_work: Callable[[], UnitOfWork], clock: Clock | None = None) -> None:
+    With ``cache`` (the embedded SQLite database, which only one process uses) the chats seen
+    lately are kept in memory and the changes an update makes are written once, together,
+    when the update is done (:meth:`flush`, called by :class:`FlushConversations`): reading
+    costs nothing and each update writes one row. If that write fails, the update fails and
+    is run again from the state written before it, so memory never runs ahead of the
+    database. Processes that share a database must not cache (each would miss the others'
+    changes); they use Redis."""
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWork],
+        clock: Clock | None = None,
+        *,
+        cache: bool = False,
+        cache_size: int = 5_000,
+    ) -> None:
         self._uow = unit_of_work
         self._clock = clock or SystemClock()
         self._keys = DefaultKeyBuilder(with_destiny=True)
+        # key → (state, data as JSON text: every reader gets its own copy)
+        self._cache: OrderedDict[str, tuple[str | None, str]] | None = (
+            OrderedDict() if cache else None
+        )
+        self._cache_size = cache_size
+        self._dirty: dict[str, tuple[str | None, str]] = {}
+        # the keys this update (this task) changed: its flush writes those and no others
+        self._touched: ContextVar[set[str] | None] = ContextVar("touched", default=None)
 
     def _key(self, key: StorageKey) -> str:
         return self._keys.build(key)
 
-    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        value = state.state if isinstance(state, State) else state
+    async def _read(self, key: str) -> tuple[str | None, str]:
+        if self._cache is not None:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         async with self._uow() as uow:
-            await uow.conversations.set_state(self._key(key), value, self._clock.now())
+            state, data = await uow.conversations.get(key)
+        found = (state, json.dumps(data))
+        self._remember(key, found)
+        return found
+
+    def _remember(self, key: str, value: tuple[str | None, str]) -> None:
+        if self._cache is None:
+            return
+        self._cache[key] = value
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:  # the quietest chat is read again if needed
+            quiet, _ = self._cache.popitem(last=False)
+            if quiet in self._dirty:  # not written yet: keep it until it is
+                self._cache[quiet] = self._dirty[quiet]
+                break
+
+    async def _write(self, key: str, state: str | None, data: str) -> None:
+        if self._cache is not None:
+            self._remember(key, (state, data))
+            self._dirty[key] = (state, data)
+            touched = self._touched.get()
+            if touched is None:
+                touched = set()
+                self._touched.set(touched)
+            touched.add(key)
+            return
+        async with self._uow() as uow:
+            await uow.conversations.put(key, state, json.loads(data), self._clock.now())
             await uow.commit()
 
+    async def flush(self) -> None:
+        """Write what this update changed, in one transaction."""
+        touched = self._touched.get()
+        if not touched:
+            return
+        self._touched.set(None)
+        pending = {key: self._dirty[key] for key in touched if key in self._dirty}
+        if not pending:
+            return
+        try:
+            async with self._uow() as uow:
+                now = self._clock.now()
+                for key, (state, data) in pending.items():
+                    await uow.conversations.put(key, state, json.loads(data), now)
+                await uow.commit()
+        except BaseException:
+            for key in pending:  # back to what the database holds, read again when needed
+                self._dirty.pop(key, None)
+                if self._cache is not None:
+                    self._cache.pop(key, None)
+            raise
+        for key, value in pending.items():
+            if self._dirty.get(key) == value:  # not changed again meanwhile
+                del self._dirty[key]
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        value = state.state if isinstance(state, State) else state
+        name = self._key(key)
+        _, data = await self._read(name)
+        await self._write(name, value, data)
+
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self._uow() as uow:
-            state, _ = await uow.conversations.get(self._key(key))
+        state, _ = await self._read(self._key(key))
         return state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self._uow() as uow:
-            await uow.conversations.set_data(self._key(key), dict(data), self._clock.now())
-            await uow.commit()
+        name = self._key(key)
+        state, _ = await self._read(name)
+        await self._write(name, state, json.dumps(dict(data)))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self._uow() as uow:
-            _, data = await uow.conversations.get(self._key(key))
-        return data
+        _, data = await self._read(self._key(key))
+        return dict(json.loads(data))
 
     async def close(self) -> None:
-        return None
+        await self.flush()
+
+
+class FlushConversations(BaseMiddleware):
+    """Writes the conversation changes of an update when its handlers are done (see
+    :class:`DatabaseStorage`); a failed write fails the update, which is then run again."""
+
+    def __init__(self, storage: DatabaseStorage) -> None:
+        self.storage = storage
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        try:
+            return await handler(event, data)
+        finally:
+            await self.storage.flush()
 
 
 class ChatLocks(BaseEventIsolation):

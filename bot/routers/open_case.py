@@ -105,10 +105,7 @@ class Flow:
         order_id = data.get("order_id")
         if not order_id:
             return None
-        for order in await linking.buyer_orders(self.core, self.actor):
-            if order.id == order_id:
-                return order
-        return None
+        return await linking.buyer_order(self.core, self.actor, order_id)
 
     async def claims(self) -> list[Claim]:
         data = await self.data()
@@ -759,10 +756,10 @@ def make_router() -> Router:
             await flow.update(typing_other=True)
             await flow.say(tr("Please type your order number."), keyboards.only_nav(tr))
             return
-        for order in await linking.buyer_orders(core, flow.actor):
-            if order.id == callback_data.order_id:  # never trust the button: must be theirs
-                await order_chosen(flow, order)
-                return
+        order = await linking.buyer_order(core, flow.actor, callback_data.order_id)
+        if order is not None:  # never trust the button: it must be theirs
+            await order_chosen(flow, order)
+            return
         await flow.say(
             tr("I could not match that order number with those details. Check both and try again.")
         )

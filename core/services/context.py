@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,10 @@ class CoreContext:
     unit_of_work: Callable[[], UnitOfWork]
     evidence: EvidenceStore
     clock: Clock = SystemClock()  # noqa: RUF009 - a stateless default
+    # Only when this process alone uses the database (the embedded SQLite one): the people
+    # it talked to lately, as user id → (first name, Telegram language, chosen language), so
+    # that each message does not read them again. See core.services.people.
+    known_users: OrderedDict[int, tuple[str | None, str | None, str | None]] | None = None
 
     def now(self):
         return self.clock.now()

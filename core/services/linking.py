@@ -131,6 +131,15 @@ async def buyer_orders(ctx: CoreContext, actor: Actor) -> list[Order]:
     return sorted(orders, key=lambda o: o.placed_at, reverse=True)
 
 
+async def buyer_order(ctx: CoreContext, actor: Actor, order_id: int) -> Order | None:
+    """One of the buyer's orders by id; None when it is not theirs (or does not exist)."""
+    async with ctx.unit_of_work() as uow:
+        order = await uow.orders.get(order_id)
+        if order is None or not await owns(uow, actor, order):
+            return None
+    return order
+
+
 async def find_linked_order(ctx: CoreContext, actor: Actor, number: str) -> Order:
     """A number as the buyer typed it, among the orders they are linked to."""
     key = normalize_order_number(number)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from core.services.context import CoreContext
 
+KNOWN_USERS_KEPT = 5_000
+
 
 async def remember(
     ctx: CoreContext, user_id: int, first_name: str | None, language_code: str | None
 ) -> str | None:
     """Note a user who just wrote (they can be reached again); returns the language they
-    chose with /language, if any. Writes only when something changed."""
+    chose with /language, if any. Writes only when something changed; reads nothing when
+    this process alone uses the database and saw them lately unchanged."""
+    memo = ctx.known_users
+    if memo is not None:
+        seen = memo.get(user_id)
+        if seen is not None and seen[0] == first_name and seen[1] == language_code:
+            memo.move_to_end(user_id)
+            return seen[2]
     now = ctx.now()
     async with ctx.unit_of_work() as uow:
         known = await uow.users.get(user_id)
@@ -23,13 +32,25 @@ async def remember(
             if known is not None and not known.reachable:  # writing again: unblocked
                 await uow.users.set_reachable(user_id, True, now)
             await uow.commit()
-    return known.chosen_language if known is not None else None
+    chosen = known.chosen_language if known is not None else None
+    if memo is not None:
+        memo[user_id] = (first_name, language_code, chosen)  # reachable: it just wrote
+        while len(memo) > KNOWN_USERS_KEPT:
+            memo.popitem(last=False)
+    return chosen
+
+
+def forget(ctx: CoreContext, user_id: int) -> None:
+    """What this process remembered of a user is stale (they blocked the bot, say)."""
+    if ctx.known_users is not None:
+        ctx.known_users.pop(user_id, None)
 
 
 async def choose_language(ctx: CoreContext, user_id: int, language: str) -> None:
     async with ctx.unit_of_work() as uow:
         await uow.users.set_language(user_id, language, ctx.now())
         await uow.commit()
+    forget(ctx, user_id)
 
 
 async def mark_unreachable(ctx: CoreContext, user_id: int) -> None:
@@ -37,3 +58,4 @@ async def mark_unreachable(ctx: CoreContext, user_id: int) -> None:
     async with ctx.unit_of_work() as uow:
         await uow.users.set_reachable(user_id, False, ctx.now())
         await uow.commit()
+    forget(ctx, user_id)

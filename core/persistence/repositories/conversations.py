@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.persistence.tables import ConversationStateRow
+from core.persistence.repositories._common import dialect_insert
+from core.persistence.tables import ConversationStateRow, conversation_states
 
 
 class ConversationRepository:
@@ -20,6 +21,23 @@ class ConversationRepository:
         if row is None:
             return None, {}
         return row.state, dict(row.data or {})
+
+    async def put(self, key: str, state: str | None, data: dict[str, Any], at: datetime) -> None:
+        """Store a conversation whole, in one statement (an empty one is removed)."""
+        if state is None and not data:
+            await self.session.execute(
+                delete(ConversationStateRow).where(ConversationStateRow.key == key)
+            )
+            return
+        stmt = dialect_insert(self.session, conversation_states)
+        if stmt is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise RuntimeError("conversations need SQLite or PostgreSQL")
+        values = {"state": state, "data": data, "updated_at": at}
+        await self.session.execute(
+            stmt.values(key=key, **values).on_conflict_do_update(
+                index_elements=["key"], set_=values
+            )
+        )
 
     async def set_state(self, key: str, state: str | None, at: datetime) -> None:
         await self._upsert(key, at, state=state)
