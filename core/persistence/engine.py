@@ -58,6 +58,9 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # every unit of work ends its transaction itself (commit, or rollback on close): the
+        # pool's extra rollback on each return would be one more thread round trip
+        kwargs.setdefault("pool_reset_on_return", None)
         engine = create_async_engine(parsed, **kwargs)
         _configure_sqlite(engine)
         return engine
