@@ -31,7 +31,6 @@ log = logging.getLogger("returns_desk.inbox")
 
 # failed attempts before an update is parked, and the pause before each new attempt
 RETRY_DELAYS = (1.0, 3.0, 10.0, 30.0)
-MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 PARSED_KEPT = 2_000  # updates received here kept parsed until claimed (saves a re-parse)
 
 
@@ -89,7 +88,6 @@ class InboxWorker:
         handler_timeout: float = 120.0,
         idle: float = 0.5,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
-        **feed_kwargs: Any,
     ) -> None:
         self.core = core
         self.dispatcher = dispatcher
@@ -100,7 +98,6 @@ class InboxWorker:
         self.handler_timeout = handler_timeout
         self.idle = idle
         self.retry_delays = retry_delays
-        self.feed_kwargs = feed_kwargs
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._done: list[int] = []  # finished, to be marked in the next write
@@ -182,7 +179,6 @@ class InboxWorker:
                     update,
                     inbox_attempt=item.attempts + 1,
                     inbox_final_attempt=final,
-                    **self.feed_kwargs,
                 ),
                 self.handler_timeout,
             )

@@ -24,7 +24,6 @@ class Lease:
         self.name = name
         self.ttl = ttl
         self.held = False
-        self.changed = asyncio.Event()
 
     def __call__(self) -> bool:
         return self.held
@@ -43,7 +42,6 @@ class Lease:
         if held != self.held:
             log.info("%s the %s lease", "took" if held else "lost", self.name)
             self.held = held
-            self.changed.set()
         return held
 
     async def keep(self, stop: asyncio.Event) -> None:

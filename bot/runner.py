@@ -237,13 +237,8 @@ async def _until_first(*tasks: asyncio.Task[Any]) -> None:
 
 
 async def run_polling(settings: Settings, **options: Any) -> None:
-    """``returns-desk run``: long polling (one process)."""
+    """Long polling (the demo runs the bot this way)."""
     await run_bot(settings, use_webhook=False, **options)
 
 
-async def run_webhook(settings: Settings, **options: Any) -> None:
-    """``returns-desk run --webhook``: an aiohttp server behind the load balancer."""
-    await run_bot(settings, use_webhook=True, **options)
-
-
-__all__ = ["conversation_storage", "run_bot", "run_polling", "run_timers", "run_webhook"]
+__all__ = ["conversation_storage", "run_bot", "run_polling", "run_timers"]

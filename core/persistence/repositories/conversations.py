@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.persistence.repositories._common import dialect_insert
@@ -38,44 +38,6 @@ class ConversationRepository:
                 index_elements=["key"], set_=values
             )
         )
-
-    async def set_state(self, key: str, state: str | None, at: datetime) -> None:
-        await self._upsert(key, at, state=state)
-
-    async def set_data(self, key: str, data: dict[str, Any], at: datetime) -> None:
-        await self._upsert(key, at, data=data)
-
-    async def _upsert(self, key: str, at: datetime, **values: Any) -> None:
-        result = await self.session.execute(
-            update(ConversationStateRow)
-            .where(ConversationStateRow.key == key)
-            .values(updated_at=at, **values)
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            self.session.add(
-                ConversationStateRow(
-                    key=key,
-                    state=values.get("state"),
-                    data=values.get("data", {}),
-                    updated_at=at,
-                )
-            )
-            await self.session.flush()
-        await self._drop_if_empty(key)
-
-    async def _drop_if_empty(self, key: str) -> None:
-        """A chat with no state and no data keeps no row: the table only holds live talks."""
-        row = (
-            await self.session.execute(
-                select(ConversationStateRow.state, ConversationStateRow.data).where(
-                    ConversationStateRow.key == key
-                )
-            )
-        ).one_or_none()
-        if row is not None and row.state is None and not row.data:
-            await self.session.execute(
-                delete(ConversationStateRow).where(ConversationStateRow.key == key)
-            )
 
     async def purge_idle(self, before: datetime) -> int:
         """Forget conversations nobody touched since ``before`` (abandoned half-way)."""
