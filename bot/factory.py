@@ -42,9 +42,14 @@ def create_dispatcher(
     *,
     isolation: BaseEventIsolation | None = None,
     agents_chat_id: int | None = None,
+    inbox: bool = False,
 ) -> Dispatcher:
     """The dispatcher; conversation state in the database and per-chat locks in this process
-    unless ``storage`` / ``isolation`` say otherwise (Redis, shared by several processes)."""
+    unless ``storage`` / ``isolation`` say otherwise (Redis, shared by several processes).
+
+    ``inbox``: updates come from the inbox (bot.inbox), which keeps each one once, durably,
+    and may run one again after a failure; without it (updates fed straight in, as the
+    in-process tests do) a repeated update id is dropped in memory."""
     catalogs = catalogs or Catalogs()
     dispatcher = Dispatcher(
         storage=storage or DatabaseStorage(core.unit_of_work, core.clock),
@@ -52,7 +57,8 @@ def create_dispatcher(
     )
     if isinstance(dispatcher.storage, DatabaseStorage):  # outermost: after everything else
         dispatcher.update.outer_middleware(FlushConversations(dispatcher.storage))
-    dispatcher.update.outer_middleware(DropRedelivered())
+    if not inbox:
+        dispatcher.update.outer_middleware(DropRedelivered())
     dispatcher.update.outer_middleware(UserContext(core, catalogs))
     dispatcher.include_routers(
         errors.make_router(catalogs),

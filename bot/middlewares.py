@@ -42,8 +42,7 @@ class UserContext(BaseMiddleware):
 class DropRedelivered(BaseMiddleware):
     """Telegram delivers an update at least once: the same update_id a second time is
     dropped, silently, before it reaches any handler (the last few thousand are remembered).
-    The inbox does this durably in production; this guards updates fed to the dispatcher
-    directly (the in-process test driver)."""
+    For updates fed to the dispatcher directly; the inbox does it durably in production."""
 
     def __init__(self, remember: int = 5000) -> None:
         self.remember = remember
@@ -56,8 +55,6 @@ class DropRedelivered(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         update_id = getattr(event, "update_id", None)
-        if "inbox_attempt" in data:  # the inbox deduplicated it and may be trying it again
-            update_id = None
         if update_id is not None:
             if update_id in self._seen:
                 return None

@@ -134,6 +134,7 @@ async def run_bot(
             storage=storage,
             isolation=isolation,
             agents_chat_id=settings.agents_chat_id,
+            inbox=True,
         )
         if handled is not None:
             _report_handled(dispatcher, handled)
