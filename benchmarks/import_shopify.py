@@ -35,15 +35,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))  # this checkout, for bot.config
 
 from make_shopify_export import write_shopify_export  # noqa: E402
 
+from bot.config import without_settings  # noqa: E402
+
 TARGET_ROWS_PER_S = 5_000
 TARGET_PEAK_MB = 200
-SETTINGS_VARIABLES = {
-    "DATA_DIR", "DATABASE_URL", "CONFIG_FILE", "BOT_TOKEN", "BOT_API_URL", "AGENTS_CHAT_ID",
-    "REDIS_URL", "LOG_LEVEL",
-}
 _REPORT = re.compile(
     r"Imported (\d+) orders with (\d+) lines .* in ([\d.]+) s: (\d+) new, (\d+) updated, "
     r"(\d+) unchanged"
@@ -65,7 +64,7 @@ def command() -> list[str]:
 
 
 def clean_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTINGS_VARIABLES}
+    env = without_settings(os.environ)
     env["DATA_DIR"] = str(data_dir)
     return env
 

@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.config import without_settings  # noqa: E402
 from bot.testing import FakeApiError, FakeTelegram, FakeTelegramServer  # noqa: E402
 from core.orders.numbers import normalize_order_number  # noqa: E402
 from core.policy.config import Config, load_config  # noqa: E402
@@ -98,19 +99,6 @@ GRACE = 1.0  # s to wait for the right screen once the expected number of screen
 START_TIMEOUT = 60.0
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
-SETTINGS_VARIABLES = {
-    "DATA_DIR",
-    "DATABASE_URL",
-    "CONFIG_FILE",
-    "BOT_TOKEN",
-    "BOT_API_URL",
-    "AGENTS_CHAT_ID",
-    "REDIS_URL",
-    "LOG_LEVEL",
-    "WEBHOOK_URL",
-    "WEBHOOK_LISTEN",
-    "WEBHOOK_SECRET",
-}
 # Bot API calls that count as "the bot answered" (the first one to the chat after an update);
 # the screen methods are the ones that change what the buyer sees.
 SCREEN_METHODS = frozenset(
@@ -508,7 +496,7 @@ def _kill_leftovers() -> None:
 def clean_env(**values: str) -> dict[str, str]:
     """This environment without any Returns Desk setting, plus ``values`` (and this checkout
     first on the import path)."""
-    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTINGS_VARIABLES}
+    env = without_settings(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(values)
     return env

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -144,6 +145,13 @@ class Settings(BaseSettings):
 
     def logging_level(self) -> int:
         return int(logging.getLevelName(self.log_level))
+
+
+def without_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without any variable the settings read (any case, as pydantic matches
+    them): what a clean process of the product must start from (tests, benchmarks)."""
+    names = {field.alias.upper() for field in Settings.model_fields.values() if field.alias}
+    return {key: value for key, value in environ.items() if key.upper() not in names}
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import without_settings
 from core.persistence.migrate import head_revision
 from core.policy.config import load_config
 from core.services.link_tokens import verify_order_token
@@ -31,21 +32,6 @@ SAMPLE_CSV = SAMPLE / "orders.sample.csv"
 SAMPLE_SHOPIFY = SAMPLE / "shopify-orders-export.sample.csv"
 SAMPLE_CONFIG = SAMPLE / "shops.toml"
 DB_NAME = "returns-desk.sqlite3"
-
-# Every variable bot.config.Settings reads (case-insensitively), and .env-style leftovers.
-SETTINGS_VARIABLES = {
-    "DATA_DIR",
-    "DATABASE_URL",
-    "CONFIG_FILE",
-    "BOT_TOKEN",
-    "BOT_API_URL",
-    "AGENTS_CHAT_ID",
-    "REDIS_URL",
-    "LOG_LEVEL",
-    "WEBHOOK_URL",
-    "WEBHOOK_LISTEN",
-    "WEBHOOK_SECRET",
-}
 
 
 def _command() -> list[str]:
@@ -64,7 +50,7 @@ class Run:
     def __init__(self, tmp_path: Path, args: Sequence[str | Path], **env: str) -> None:
         self.args = [*COMMAND, *(str(a) for a in args)]
         self.cwd = tmp_path
-        self.env = {k: v for k, v in os.environ.items() if k.upper() not in SETTINGS_VARIABLES}
+        self.env = without_settings(os.environ)  # nothing of the developer's leaks in
         self.env["DATA_DIR"] = str(tmp_path / "data")
         self.env.update(env)
 

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bot.app import open_app
-from bot.config import load_settings
+from bot.config import load_settings, without_settings
 from core.cases.model import Case
 from core.orders.numbers import normalize_order_number
 from core.persistence.repositories.users import TelegramUser
@@ -48,16 +48,6 @@ SAMPLE_ORDERS = ROOT / "core" / "sample" / "orders.sample.json"
 SAMPLE_DAY = date(2026, 11, 22)  # the day the sample orders describe (shared/data/README.md)
 DB_NAME = "returns-desk.sqlite3"
 TOKEN = "4242:E2E" + "x" * 32
-SETTINGS_VARIABLES = {
-    "DATA_DIR",
-    "DATABASE_URL",
-    "CONFIG_FILE",
-    "BOT_TOKEN",
-    "BOT_API_URL",
-    "AGENTS_CHAT_ID",
-    "REDIS_URL",
-    "LOG_LEVEL",
-}
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
 HANDLED = re.compile(r"Update id=(\d+) is (?:not )?handled")
 START_TIMEOUT = 30.0
@@ -66,7 +56,7 @@ T = TypeVar("T")
 
 def clean_env(**values: str) -> dict[str, str]:
     """This environment without any Returns Desk setting, plus ``values``."""
-    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTINGS_VARIABLES}
+    env = without_settings(os.environ)
     env.update(values)
     return env
 
@@ -92,6 +82,64 @@ def start_payload(shop: str, number: str) -> str:
     """The /start payload of the link in the order e-mail (``returns-desk link``)."""
     secret = load_config().shop(shop).link_secret
     return make_order_token(shop, normalize_order_number(number), secret)
+
+
+async def send_album_of(person: Person, contents: list[bytes]) -> list[dict[str, Any]]:
+    """An album whose photos hold these bytes (one update per photo, one media group); the
+    bot's messages that came after it."""
+    chat = person.fake.chats[person.id]
+    before = chat.last_message_id
+    group = f"album-{person.id}-{len(person.fake.update_log)}"
+    for content in contents:
+        person.fake.user_photo(person.id, None, group, content=content)
+    await person.driver.deliver()
+    return [m for m in person.messages() if m["message_id"] > before]
+
+
+# the lamp return's buttons and words: Spanish, or English for a language with no catalogue
+LAMP_WORDS = {
+    "es": (
+        "Devolución o reembolso",
+        "Llegó dañado",
+        "La base llegó rota",
+        "3 de al menos 3",
+        "Listo",
+        "Reembolso",
+    ),
+    "en": (
+        "Return or refund",
+        "Arrived damaged",
+        "The base is broken",
+        "Received 3 of at least 3",
+        "Done",
+        "Refund",
+    ),
+}
+
+
+async def lamp_return_up_to_confirm(
+    person: Person,
+    order: str,
+    photos: list[bytes],
+    midway: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """An Aurora lamp that arrived damaged, reported from the order e-mail's link with a
+    description and an album of three photos, a refund wanted: up to the summary with its
+    Confirm button. ``midway`` runs once the photos are in."""
+    menu, damaged, story, received, done, refund = LAMP_WORDS[
+        "es" if person.language == "es" else "en"
+    ]
+    await person.send(f"/start {start_payload('aurora', order)}")
+    await person.press(menu)
+    await person.press(order)
+    await person.press(damaged)
+    await person.send(story)
+    await send_album_of(person, photos)
+    assert received in person.last()
+    if midway is not None:
+        await midway()
+    await person.press(done)
+    await person.press(refund)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from bot.testing.people import visible_text
 from core.cases.lifecycle import CaseStatus
 from core.cases.reasons import Reason, Resolution
 from core.money import Money
-from tests.e2e.conftest import E2E, start_payload
+from tests.e2e.conftest import E2E, send_album_of, start_payload
 from tests.support import Person
 
 LUCIA = 910021  # AUR-10021, the damaged lamp (es)
@@ -31,17 +31,6 @@ LAMP_PRICE = "39,90\u00a0€"  # as Spanish writes it: a no-break space before t
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-async def send_album_of(person: Person, contents: list[bytes]) -> list[dict[str, Any]]:
-    """An album whose photos hold these bytes (one update per photo, one media group)."""
-    chat = person.fake.chats[person.id]
-    before = chat.last_message_id
-    group = f"album-{person.id}-{len(person.fake.update_log)}"
-    for content in contents:
-        person.fake.user_photo(person.id, None, group, content=content)
-    await person.driver.deliver()
-    return [m for m in person.messages() if m["message_id"] > before]
 
 
 async def lamp_case_until_evidence(lucia: Person) -> None:

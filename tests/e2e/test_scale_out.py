@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,17 +26,16 @@ from tests.e2e.conftest import (
     BotProcesses,
     add_staff,
     clean_env,
+    lamp_return_up_to_confirm,
     outbox_of,
-    start_payload,
 )
 from tests.e2e.test_three_sides import (
     AURORA_STAFF_CHAT,
     LUCIA,
     eventually,
-    send_album_of,
     texts_in,
 )
-from tests.support import FakeTelegram, FakeTelegramServer, Person
+from tests.support import FakeTelegram, FakeTelegramServer
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 # Buyers with an Aurora order each (orders.sample.json), for cases opened at the same time.
@@ -104,29 +103,6 @@ async def scaled(tmp_path: Path, imported_data: Path) -> AsyncIterator[tuple[E2E
         await admin.dispose()
 
 
-async def open_lamp_case(
-    person: Person,
-    order: str,
-    yes: str,
-    photos: list[bytes],
-    midway: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """The damaged-lamp return with an album, in Spanish or (no catalogue) English;
-    ``midway`` runs once the photos are in."""
-    spanish = person.language == "es"
-    await person.send(f"/start {start_payload('aurora', order)}")
-    await person.press("Devolución o reembolso" if spanish else "Return or refund")
-    await person.press(order)
-    await person.press("Llegó dañado" if spanish else "Arrived damaged")
-    await person.send("La base llegó rota" if spanish else "The base is broken")
-    await send_album_of(person, photos)
-    if midway is not None:
-        await midway()
-    await person.press("Listo" if spanish else "Done")
-    await person.press("Reembolso" if spanish else "Refund")
-    await person.press(yes)
-
-
 async def test_the_return_case_end_to_end_on_postgresql_and_redis(
     scaled: tuple[E2E, dict[str, str]],
 ) -> None:
@@ -147,7 +123,8 @@ async def test_the_return_case_end_to_end_on_postgresql_and_redis(
         assert all(0 < ttl <= 30 * 86400 for ttl in expiries), expiries
 
     try:
-        await open_lamp_case(lucia, "AUR-10021", "Confirmar", photos, state_is_in_redis)
+        await lamp_return_up_to_confirm(lucia, "AUR-10021", photos, state_is_in_redis)
+        await lucia.press("Confirmar")
         assert any(b"930021" in key for key in midway_keys)
     finally:
         await client.aclose()
@@ -183,7 +160,8 @@ async def test_two_webhook_processes_share_the_load_with_no_duplicate(
         async def one(user: int) -> None:
             order, language = AURORA_BUYERS[user]
             yes = "Confirmar" if language == "es" else "Confirm"
-            await open_lamp_case(people[user], order, yes, photos[user])
+            await lamp_return_up_to_confirm(people[user], order, photos[user])
+            await people[user].press(yes)
 
         await asyncio.gather(*(one(user) for user in people))
         await e2e.driver.deliver()
@@ -238,17 +216,12 @@ async def test_postgresql_restarted_in_the_middle_of_a_conversation_loses_nothin
     e2e, _ = scaled
     await e2e.start_bot()
     lucia = e2e.person(LUCIA, "Lucía", "es")
-    await lucia.send(f"/start {start_payload('aurora', 'AUR-10021')}")
-    await lucia.press("Devolución o reembolso")
-    await lucia.press("AUR-10021")
-    await lucia.press("Llegó dañado")
 
-    await asyncio.to_thread(restart_postgresql)  # every connection the bot holds is gone
+    async def restart() -> None:  # every connection the bot holds is gone
+        await asyncio.to_thread(restart_postgresql)
 
-    await lucia.send("La base llegó rota")
-    await send_album_of(lucia, [sample_png(seed) for seed in (71, 72, 73)])
-    await lucia.press("Listo")
-    await lucia.press("Reembolso")
+    photos = [sample_png(seed) for seed in (71, 72, 73)]
+    await lamp_return_up_to_confirm(lucia, "AUR-10021", photos, midway=restart)
     await lucia.press("Confirmar")
     [case] = await e2e.cases_of(LUCIA)
     assert case.number in lucia.last() and len(case.evidence) == 3

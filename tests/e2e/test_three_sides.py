@@ -18,8 +18,13 @@ from core.cases.lifecycle import CaseStatus, MoneyStatus
 from core.cases.model import Case, Owner
 from core.cases.reasons import Reason, Resolution
 from core.money import Money
-from tests.e2e.conftest import E2E, outbox_of, start_payload
-from tests.support import Person
+from tests.e2e.conftest import (
+    E2E,
+    lamp_return_up_to_confirm,
+    outbox_of,
+    send_album_of,
+    start_payload,
+)
 
 LUCIA = 930021  # AUR-10021, the damaged lamp (es)
 JOAO = 935502  # NV-5502, the charger that looks fake (pt)
@@ -86,14 +91,6 @@ async def only_case(e2e: E2E, buyer: int) -> Case:
     return cases[0]
 
 
-async def send_album_of(person: Person, contents: list[bytes]) -> None:
-    """An album whose photos hold these bytes (one update per photo, one media group)."""
-    group = f"album-{person.id}-{len(person.fake.update_log)}"
-    for content in contents:
-        person.fake.user_photo(person.id, None, group, content=content)
-    await person.driver.deliver()
-
-
 def with_agents_group(e2e: E2E) -> None:
     """The agents' forum supergroup, with the bot in it, and AGENTS_CHAT_ID in the bot's .env
     (the settings file an operator would write next to the process)."""
@@ -108,15 +105,7 @@ async def lamp_refund_case(e2e: E2E, photos: list[bytes]) -> str:
     """Lucía reports the damaged lamp with an album of three photos and asks for a refund:
     under Aurora's automatic limit, approved at once; the refund is still to be made."""
     lucia = e2e.person(LUCIA, "Lucía", "es")
-    await lucia.send(f"/start {start_payload('aurora', 'AUR-10021')}")
-    await lucia.press("Devolución o reembolso")
-    await lucia.press("AUR-10021")
-    await lucia.press("Llegó dañado")
-    await lucia.send("La base llegó rota")
-    await send_album_of(lucia, photos)
-    assert "3 de al menos 3" in lucia.last()
-    await lucia.press("Listo")
-    await lucia.press("Reembolso")
+    await lamp_return_up_to_confirm(lucia, "AUR-10021", photos)
     await lucia.press("Confirmar")
     case = await only_case(e2e, LUCIA)
     assert case.number in lucia.last() and LAMP_PRICE_ES in lucia.last()
