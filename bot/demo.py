@@ -199,7 +199,7 @@ class Demo:
         elif command == "/sticker":
             answer = await self.person.send_sticker()
         elif line.isdigit():
-            buttons = self.person.buttons()
+            buttons = self.person.buttons() if self.person.messages() else []
             index = int(line) - 1
             if not 0 <= index < len(buttons):
                 self.out(f"(no button {line}: the last message has {len(buttons)})")

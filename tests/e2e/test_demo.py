@@ -19,6 +19,8 @@ from tests.e2e.conftest import SAMPLE_DAY, clean_env
 
 SCRIPT = """\
 # a buyer in Spain reports her damaged lamp, then a buyer in Singapore says hello
+# (a button pressed before the bot has said anything is refused, not a crash)
+1
 /start
 /link AUR-10021
 1
@@ -58,6 +60,7 @@ def test_the_demo_replays_a_script_as_a_spanish_buyer_then_a_chinese_one(tmp_pat
 
     shift = (datetime.now(UTC).date() - SAMPLE_DAY).days
     assert f"17 sample orders loaded (dates moved by {shift} days)." in transcript
+    assert "(no button 1: the last message has 0)" in transcript
     assert "¡Hola, Lucía!" in transcript
     assert "Tu pedido AUR-10021 está vinculado" in transcript
     assert "Lo que escribiste: La base llegó rota & 💡 <b>" in transcript
