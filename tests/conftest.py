@@ -9,6 +9,13 @@
   ``core.persistence.create_engine(database_url)`` anywhere (a subprocess too) sees only it.
 * ``engine``: the engine for that URL, migrated to head; disposed afterwards.
 * ``session_factory``: ``async_sessionmaker`` on it; ``session``: one session, closed after.
+
+Before anything is collected, ``pytest_configure`` removes every Returns Desk setting from
+the environment (each variable ``Settings`` reads, in any case: ``without_settings``) and
+stops ``Settings`` from reading a ``.env`` in the working directory, for the whole session:
+every test, and every process it starts, runs on the settings it sets itself, whatever the
+developer has exported or put in ``.env``. The harness's own variables (``TEST_POSTGRES_URL``,
+``TEST_REDIS_URL``) are not settings and stay. ``tests/test_settings_isolation.py`` checks it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.config import Settings, without_settings  # noqa: E402
 from core.persistence.engine import (  # noqa: E402
     create_engine,
     create_session_factory,
@@ -38,6 +46,17 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No setting of the developer's reaches a test or a process it starts (see above)."""
+    patch = pytest.MonkeyPatch()
+    kept = without_settings(os.environ)
+    for name in [name for name in os.environ if name not in kept]:
+        patch.delenv(name)
+    patch.setitem(Settings.model_config, "env_file", None)
+    config.add_cleanup(patch.undo)
+
 
 # url → None when it answered, else why not; checked once per test session.
 _postgres_checked: dict[str, str | None] = {}
