@@ -12,6 +12,7 @@ from bot.routers import my_cases, open_case
 from bot.routers.common import buyer
 from bot.routers.open_case import evidence_of
 from bot.states import OpenCase
+from core.cases.escalation import mentions_payment_dispute
 from core.cases.numbers import find_case_numbers
 from core.errors import CoreError
 from core.orders.numbers import find_order_numbers
@@ -46,7 +47,7 @@ def make_router() -> Router:
             except CoreError:
                 continue
         numbers = find_order_numbers(words)
-        if numbers and open_case.ESCALATION_WORDS.search(words):
+        if numbers and mentions_payment_dispute(words):
             await state.update_data(wants_person=True)  # a chargeback threat: a person decides
         for number in numbers:
             try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -16,27 +14,10 @@ from bot.routers import open_case
 from bot.routers.common import buyer
 from bot.routers.my_cases import human_next_steps
 from bot.states import CaseFollowUp, OpenCase
+from core.cases.escalation import asks_for_person, word_lists
 from core.errors import CoreError
 from core.services import cases as case_service
 from core.services.context import CoreContext
-
-HUMAN_WORDS = re.compile(
-    r"\b(agent|human|person|operator|real person|support|"  # en
-    r"оператор|человек|живой|менеджер|"  # ru
-    r"agente|humano|persona|operador|atendente|pessoa|"  # es, pt
-    r"conseiller|humain|personne|opérateur|"  # fr
-    r"mensch|mitarbeiter|berater|"  # de
-    r"موظف|شخص|إنسان|خدمة العملاء)\b|人工|客服|真人",  # ar, zh
-    re.IGNORECASE,
-)
-
-
-def asks_for_person(text: str | None) -> bool:
-    """A short message that asks for a person ("agent", "оператор", "人工"); long messages
-    that merely mention one are someone's story, not a request."""
-    if not text:
-        return False
-    return len(text.split()) <= 5 and HUMAN_WORDS.search(text) is not None
 
 
 async def hand_to_person(
@@ -80,6 +61,7 @@ async def hand_to_person(
 
 
 def make_router() -> Router:
+    word_lists()  # a broken locales/<lang>/escalation.toml stops the start, not a message
     router = Router(name="human")
 
     @router.message(Command("human"))
