@@ -23,7 +23,6 @@ from bot.callbacks import (
     ShopCb,
 )
 from bot.i18n import NATIVE_NAMES, SUPPORTED, Translator
-from core.cases.lifecycle import CaseStatus
 from core.cases.model import Case
 from core.cases.reasons import BUYER_REASONS, Reason
 from core.orders.model import Order
@@ -180,42 +179,6 @@ def case_list(tr: Translator, cases: Sequence[Case]) -> InlineKeyboardMarkup:
         label = f"{texts.STATUS_ICONS[case.status]} {case.number} · {texts.reason(tr, case.reason)}"
         builder.row(_button(label[:60], CaseCb(number=case.number)))
     builder.row(_button("🏠 " + tr("Main menu"), MenuCb(action="home")))
-    return builder.as_markup()
-
-
-def case_actions(tr: Translator, case: Case) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    if case.is_open:
-        if case.status is CaseStatus.AWAITING_BUYER_INFO:
-            builder.row(
-                _button(
-                    "📷 " + tr("Add photos or videos"),
-                    CaseCb(number=case.number, action="evidence"),
-                )
-            )
-            builder.row(
-                _button(
-                    "✅ " + tr("I have sent everything"), CaseCb(number=case.number, action="sent")
-                )
-            )
-        builder.row(
-            _button("💬 " + tr("Add a message"), CaseCb(number=case.number, action="message"))
-        )
-        if case.status is not CaseStatus.AWAITING_AGENT:
-            builder.row(
-                _button("🙋 " + tr("Talk to a person"), CaseCb(number=case.number, action="human"))
-            )
-        builder.row(
-            _button("🗑 " + tr("Withdraw this case"), CaseCb(number=case.number, action="withdraw"))
-        )
-    elif case.status is CaseStatus.REJECTED:
-        builder.row(
-            _button(
-                "🙋 " + tr("Disagree: ask a person to review"),
-                CaseCb(number=case.number, action="reopen"),
-            )
-        )
-    builder.row(_button("📂 " + tr("My cases"), MenuCb(action="cases")))
     return builder.as_markup()
 
 

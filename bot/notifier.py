@@ -28,21 +28,23 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InputMediaPhoto, InputMediaVideo
 
-from bot import notifications, texts
+from bot import texts
 from bot.i18n import Catalogs, Translator
 from bot.routers.common import send
+from bot.views import events as event_views
+from core.cases import events as ev
+from core.cases.events import CLOSING_KINDS
 from core.cases.model import Case, Evidence
 from core.orders.model import Order
 from core.persistence.repositories.outbox import OutboxMessage
+from core.services import access, notify, people
 from core.services import cases as case_service
-from core.services import people
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.notifier")
 
 MAX_ATTEMPTS = 8
 CLAIM_SECONDS = 60  # a message being sent is claimed this long (a dead sender's claim expires)
-CLOSING_KINDS = frozenset({"cancelled", "expired", "resolved", "rejected", "withdrawn", "refunded"})
 
 
 class SendLimits:
@@ -179,13 +181,24 @@ class Notifier:
             order = await uow.orders.get(case.order_id) if case is not None else None
         return case, order
 
-    @staticmethod
-    def _render(
-        message: OutboxMessage, tr: Translator, case: Case | None, order: Order | None
-    ) -> notifications.Rendered | None:
-        if message.recipient_role == "buyer":
-            return notifications.for_buyer(tr, message, case)
-        return notifications.for_staff(tr, message, case, order)
+    async def _render(
+        self, message: OutboxMessage, tr: Translator, case: Case | None, order: Order | None
+    ) -> event_views.Rendered:
+        if message.kind == "parcel_reminder":
+            return event_views.parcel_reminder(tr, message.payload)
+        on_duty = True
+        if case is not None:
+            async with self.core.unit_of_work() as uow:
+                on_duty = await access.agents_on_duty(uow, self.core.config, case.shop)
+        return event_views.render(
+            tr,
+            message.kind,
+            message.recipient_role,
+            message.payload,
+            case,
+            order,
+            agents_on_duty=on_duty,
+        )
 
     async def _deliver(self, message: OutboxMessage, chats: list[int]) -> int:
         now = self.core.now()
@@ -196,6 +209,12 @@ class Notifier:
             await uow.commit()
         if not claimed:
             return 0
+        if message.kind not in ev.EVENT_TYPES and message.kind != "parcel_reminder":
+            log.error("notification %s has an unknown kind %r", message.id, message.kind)
+            async with self.core.unit_of_work() as uow:
+                await uow.outbox.mark_failed(message.id, f"unknown kind {message.kind}", None)
+                await uow.commit()
+            return 1
         done = self._delivered.setdefault(message.id, set())
         case, order = await self._subject(message)
         try:
@@ -203,9 +222,7 @@ class Notifier:
                 if (chat_id, "text") in done:
                     continue  # this recipient has it already (an earlier attempt)
                 tr = await self._language(message, chat_id)
-                rendered = self._render(message, tr, case, order)
-                if rendered is None:
-                    continue  # nothing this recipient needs to read
+                rendered = await self._render(message, tr, case, order)
                 await self.limits.wait_turn()
                 thread = None
                 if chat_id == self.agents_chat_id and case is not None:
@@ -284,7 +301,7 @@ class Notifier:
                 self._topic_names[case.id or 0] = name
             if message.kind in CLOSING_KINDS:
                 await self.bot.close_forum_topic(self.agents_chat_id, case.agent_topic_id)
-            elif message.kind == "reopened":
+            elif message.kind == ev.Reopened.kind:
                 await self.bot.reopen_forum_topic(self.agents_chat_id, case.agent_topic_id)
         except TelegramBadRequest as exc:
             log.info("topic of %s not updated: %s", case.number, exc)
@@ -315,16 +332,6 @@ class Notifier:
             if message.recipient_role == "buyer" and message.case_id is not None:
                 case = await uow.cases.get(message.case_id)
                 if case is not None:
-                    from core.services import notify
-
-                    await notify.queue(
-                        uow,
-                        self.core.config,
-                        case,
-                        "buyer_unreachable",
-                        now,
-                        to_buyer=False,
-                        to_staff=True,
-                    )
+                    await notify.queue(uow, self.core.config, case, ev.BuyerUnreachable(), now)
             await uow.commit()
         log.info("chat %s blocked the bot; notification %s dropped", message.chat_id, message.id)

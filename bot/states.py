@@ -20,3 +20,5 @@ class OpenCase(StatesGroup):
 class CaseFollowUp(StatesGroup):
     message = State()  # a message for an open case
     evidence = State()  # more photos for a case waiting on the buyer
+    return_tracking = State()  # "I've sent it": carrier and tracking number (optional)
+    return_receipt = State()  # then a photo of the postage receipt (optional)

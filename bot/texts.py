@@ -392,10 +392,11 @@ def order_summary(tr: Translator, order: Order) -> str:
     return "\n".join(lines)
 
 
-def case_line(tr: Translator, case: Case) -> str:
+def case_line(tr: Translator, case: Case, *, staff: bool = False) -> str:
+    """One line of a list of cases, worded for the buyer or (``staff=True``) for the shop."""
     return (
         f"{STATUS_ICONS[case.status]} <b>{escape(case.number)}</b> · "
-        f"{escape(reason(tr, case.reason))} · {escape(status(tr, case.status))}"
+        f"{escape(reason(tr, case.reason))} · {escape(status_for(tr, case.status, staff=staff))}"
     )
 
 
@@ -478,9 +479,8 @@ def return_instructions(tr: Translator, case: Case) -> str:
     return "\n".join(parts)
 
 
-def timeline_entry(
-    tr: Translator, at: datetime, action: str, note: str | None, *, staff: bool = False
-) -> str:
+def timeline_label(tr: Translator, action: str, *, staff: bool = False) -> str:
+    """An audit action in words: the case's history, and what changed a case under a press."""
     words = {
         "open": tr("Case opened"),
         "approve": tr("Approved"),
@@ -507,10 +507,26 @@ def timeline_entry(
         "take_over": tr("A support agent joined"),
         "hand_back": tr("Back with the assistant"),
         "note": tr("Internal note"),
+        "return_overdue": tr("Return parcel overdue"),
     }
-    label = words.get(action, escape(action))
+    return words.get(action, escape(action))
+
+
+def timeline_entry(
+    tr: Translator, at: datetime, action: str, note: str | None, *, staff: bool = False
+) -> str:
+    label = timeline_label(tr, action, staff=staff)
     text = f"{escape(tr.date(at))} · {label}"
-    if note and action in ("message", "reject", "request_info", "cancel", "note"):
+    if note and action in (
+        "message",
+        "reject",
+        "request_info",
+        "cancel",
+        "note",
+        "return_shipped",
+        "goods_lost",
+        "refund_failed",
+    ):
         text += f": <i>{escape(note[:300])}</i>"
     return text
 
@@ -518,63 +534,175 @@ def timeline_entry(
 # ── errors ─────────────────────────────────────────────────────────────────────────────────
 
 
+ErrorText = Callable[[Translator, dict[str, Any]], str]
+
+
+def _amount_limit(tr: Translator, p: dict[str, Any]) -> str:
+    if p.get("maximum") is None or p.get("currency") is None:
+        return tr("That amount is not possible for this case. Check it and type it again.")
+    return tr(
+        "The amount must be above zero and at most {amount}. Type it again.",
+        amount=tr.money({"amount": p["maximum"], "currency": p["currency"]}),
+    )
+
+
+def _previously_rejected(tr: Translator, p: dict[str, Any]) -> str:
+    when = p.get("decided_at")
+    if when:
+        return tr(
+            "This item's claim was already decided: case {number} was not approved on {date}. "
+            "Filing it again will not change that, but a person can review the decision: "
+            "press “Talk to a person”.",
+            number=p.get("case", ""),
+            date=tr.date(datetime.fromisoformat(when)) if isinstance(when, str) else tr.date(when),
+        )
+    return tr(
+        "This item's claim was already decided: case {number} was not approved. Filing it again "
+        "will not change that, but a person can review the decision: press “Talk to a person”.",
+        number=p.get("case", ""),
+    )
+
+
+# Every core error code (core.errors.ErrorCode) as a sentence: what happened and what to do.
+ERRORS: dict[str, ErrorText] = {
+    "core_error": lambda tr, p: tr(
+        "Sorry, that did not work. Please try again, or type /human to reach a person."
+    ),
+    "not_found": lambda tr, p: tr("I cannot find that. Check the number and try again."),
+    "forbidden": lambda tr, p: tr("You cannot do that here."),
+    "invalid_transition": lambda tr, p: tr(
+        "That is not possible at this stage of the case. Open the case to see what you can do."
+    ),
+    "conflict": lambda tr, p: tr("Somebody else just did this. Here is where it stands now."),
+    "rate_limited": lambda tr, p: tr("Too many attempts. Please try again in an hour."),
+    "invalid": lambda tr, p: tr("That is not valid. Please check it and try again."),
+    "not_staff": lambda tr, p: tr(
+        "This is for the shop's staff. Ask the shop owner for an invitation link."
+    ),
+    "not_your_shop": lambda tr, p: tr("This case belongs to a shop you do not work for."),
+    "role_not_allowed": lambda tr, p: tr(
+        "That is not yours to do on this case. Open the case to see what you can do."
+    ),
+    "unknown_shop": lambda tr, p: tr("There is no shop with that name in the configuration."),
+    "unknown_role": lambda tr, p: tr("A staff member is either a seller or an agent."),
+    "invite_expired": lambda tr, p: tr(
+        "This invitation has expired or was already used. Ask for a new one."
+    ),
+    "order_not_linked": lambda tr, p: tr(
+        "I could not match that order number with those details. Check both and try again."
+    ),
+    "order_check_failed": lambda tr, p: tr(
+        "I could not match that order number with those details. Check both and try again."
+    ),
+    "order_not_found": lambda tr, p: tr(
+        "I cannot find that order. Check the number on your confirmation e-mail and try again."
+    ),
+    "order_line_not_found": lambda tr, p: tr(
+        "That item is not part of this order. Choose it again from the list."
+    ),
+    "order_fully_refunded": lambda tr, p: tr(
+        "Everything you chose from order {order} was already refunded or is covered by "
+        "another case: there is nothing left to claim. See “My cases”, or press "
+        "“Talk to a person” if something is wrong.",
+        order=p.get("order", ""),
+    ),
+    "link_token_invalid": lambda tr, p: tr(
+        "This link is not valid. Type your order number instead."
+    ),
+    "not_eligible": lambda tr, p: tr(
+        "The return policy does not cover this claim. Press “Talk to a person” if you think "
+        "it should."
+    ),
+    "previously_rejected": _previously_rejected,
+    "line_has_open_case": lambda tr, p: tr(
+        "This item is already part of an open case. See “My cases”."
+    ),
+    "duplicate_case_number": lambda tr, p: tr(
+        "Two cases were opened at the same moment. Please press the button again."
+    ),
+    "evidence_too_large": lambda tr, p: tr(
+        "That file is too large. Please send a photo or a shorter video."
+    ),
+    "evidence_still_missing": lambda tr, p: tr(
+        "Something is still missing before the case can go on: add the photos or words "
+        "asked for, then press “I have sent everything”."
+    ),
+    "case_not_found": lambda tr, p: tr("I cannot find that case among yours."),
+    "case_closed": lambda tr, p: tr(
+        "This case is closed. Open “My cases” to see how it ended, or start a new one."
+    ),
+    "not_waiting_on_you": lambda tr, p: tr(
+        "This case is not waiting for anything from you right now."
+    ),
+    "already_handled": lambda tr, p: tr("This case has just changed. Here is where it stands now."),
+    "stale_case": lambda tr, p: tr("This case has just changed. Here is where it stands now."),
+    "wrong_status": lambda tr, p: tr(
+        "That is not possible at this stage of the case. Open the case to see what you can do."
+    ),
+    "wrong_target": lambda tr, p: tr(
+        "That is not possible at this stage of the case. Open the case to see what you can do."
+    ),
+    "unknown_action": lambda tr, p: tr("That button is no longer in use. Open the case again."),
+    "already_escalated": lambda tr, p: tr(
+        "This case is already with a support agent, who will reply here."
+    ),
+    "needs_an_agent": lambda tr, p: tr(
+        "A support agent decides this case (the policy asks for one). You can add a note or "
+        "a message; the agent sees it."
+    ),
+    "taken_by_other_agent": lambda tr, p: tr(
+        "Another agent is already talking to this buyer. Ask them to hand it back first."
+    ),
+    "not_your_conversation": lambda tr, p: tr(
+        "This conversation is not yours: only the agent who took it can hand it back."
+    ),
+    "resolution_not_allowed": lambda tr, p: tr(
+        "The return policy does not offer that outcome for this case. Choose one of the "
+        "buttons under the case."
+    ),
+    "no_refund_due": lambda tr, p: tr("No refund is due on this case."),
+    "refund_pending": lambda tr, p: tr(
+        "The buyer is still owed a refund: record the refund first, then the case closes."
+    ),
+    "no_replacement_due": lambda tr, p: tr("This case was not decided as a replacement."),
+    "replacement_pending": lambda tr, p: tr(
+        "A replacement is still due: record the shipment with its tracking number."
+    ),
+    "no_return_due": lambda tr, p: tr("Nothing has to be sent back on this case."),
+    "text_too_long": lambda tr, p: tr(
+        "That is too long: please keep it under {limit} characters.", limit=p.get("limit", 4000)
+    ),
+    "reason_required": lambda tr, p: tr("Please type a few words: this cannot be empty."),
+    "empty": lambda tr, p: tr("Please type a few words: this cannot be empty."),
+    "amount_required": lambda tr, p: tr(
+        "That is not an amount: type it in digits, for example 12.50."
+    ),
+    "invalid_amount": lambda tr, p: tr(
+        "That is not an amount: type it in digits, for example 12.50."
+    ),
+    "amount_out_of_range": _amount_limit,
+    "wrong_currency": _amount_limit,
+    "pack_too_large": lambda tr, p: tr(
+        "The evidence pack would be over {limit} MB, more than Telegram lets a bot "
+        "send. The original files stay in the evidence store on the server.",
+        limit=p.get("limit_mb", 50),
+    ),
+}
+
+
 def error(tr: Translator, exc: CoreError) -> str:
-    """A core refusal as one clear sentence."""
-    code = exc.code
-    match code:
-        case "order_not_linked" | "order_check_failed":
-            return tr(
-                "I could not match that order number with those details. Check both and try again."
-            )
-        case "rate_limited":
-            return tr("Too many attempts. Please try again in an hour.")
-        case "link_token_invalid":
-            return tr("This link is not valid. Type your order number instead.")
-        case "case_not_found" | "not_your_case":
-            return tr("I cannot find that case among yours.")
-        case "text_too_long":
-            return tr(
-                "That is too long: please keep it under {limit} characters.",
-                limit=exc.params.get("limit", 4000),
-            )
-        case "evidence_still_missing":
-            return tr("Something is still missing before the case can go on.")
-        case "case_closed":
-            return tr("This case is closed.")
-        case "not_waiting_on_you":
-            return tr("This case is not waiting for anything from you right now.")
-        case "already_handled" | "stale_case":
-            return tr("This case has just changed. Here is where it stands now.")
-        case "line_has_open_case":
-            return tr("This item is already part of an open case. See “My cases”.")
-        case "evidence_too_large":
-            return tr("That file is too large. Please send a photo or a shorter video.")
-        case "wrong_status" | "role_not_allowed" | "wrong_target":
-            return tr("That is not possible at this stage of the case.")
-        case "invalid_amount" | "amount_required":
-            return tr("That is not an amount: type it in digits, for example 12.50.")
-        case "amount_out_of_range" | "wrong_currency":
-            maximum = exc.params.get("maximum")
-            currency = exc.params.get("currency")
-            if maximum is None or currency is None:
-                return tr("That amount is not possible for this case.")
-            return tr(
-                "The amount must be above zero and at most {amount}.",
-                amount=tr.money({"amount": maximum, "currency": currency}),
-            )
-        case "reason_required" | "empty":
-            return tr("Please type a few words: this cannot be empty.")
-        case "not_your_shop":
-            return tr("This case belongs to a shop you do not work for.")
-        case "pack_too_large":
-            return tr(
-                "The evidence pack would be over {limit} MB, more than Telegram lets a bot "
-                "send. The original files stay in the evidence store on the server.",
-                limit=exc.params.get("limit_mb", 50),
-            )
-        case _:
-            return tr("Sorry, that did not work. Please try again.")
+    """A core refusal as one clear sentence: what happened and what to do next."""
+    words = ERRORS.get(str(exc.code)) or ERRORS["core_error"]
+    return words(tr, exc.params)
 
 
 def staff_role(tr: Translator, role: str) -> str:
-    return tr("a support agent") if role == "agent" else tr("a seller")
+    """Who did something, as staff read it."""
+    match role:
+        case "agent":
+            return tr("a support agent")
+        case "buyer":
+            return tr("the buyer")
+        case "system":
+            return tr("automatically")
+    return tr("a seller")

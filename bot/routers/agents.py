@@ -20,11 +20,14 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, TelegramObject, User
 
 from bot import texts
-from bot.i18n import Translator
+from bot.i18n import Catalogs, Translator
 from bot.routers.open_case import evidence_of, store_evidence
+from bot.views import events as event_views
+from core.cases import events as ev
 from core.cases.model import Actor, Case
 from core.errors import CoreError
 from core.services import cases as case_service
+from core.services import people
 from core.services import staff as staff_service
 from core.services.context import CoreContext
 
@@ -126,6 +129,19 @@ async def mirror_edit(bot: Bot, copies: Copies, message: Message) -> None:
         )
 
 
+async def tell_buyer_agent_joined(
+    bot: Bot, case: Case, core: CoreContext, catalogs: Catalogs
+) -> None:
+    """ "An agent has joined", sent before the agent's first words, in the buyer's language."""
+    if case.buyer_id is None:
+        return
+    tr = catalogs.get(await people.language_of(core, case.buyer_id))
+    rendered = event_views.render(
+        tr, ev.AgentJoined.kind, "buyer", {"case": case.number}, case, None
+    )
+    await bot.send_message(case.buyer_id, rendered.text, reply_markup=rendered.markup)
+
+
 def make_router(agents_chat_id: int | None) -> Router:
     router = Router(name="agents")
     copies = Copies()
@@ -190,14 +206,21 @@ def make_router(agents_chat_id: int | None) -> Router:
 
     @router.message(InCaseTopic(agents_chat_id), ~F.text.startswith("/"))
     async def to_buyer(
-        message: Message, case: Case, agent: Actor, bot: Bot, tr: Translator, core: CoreContext
+        message: Message,
+        case: Case,
+        agent: Actor,
+        bot: Bot,
+        tr: Translator,
+        core: CoreContext,
+        catalogs: Catalogs,
     ) -> None:
         """The agent's words (or photos) reach the buyer from the bot."""
         if case.buyer_id is None:
             return
         try:
             if case.owner_agent_id != agent.user_id:  # writing in the topic takes the case
-                case = await case_service.take_over(core, agent, case.number)
+                case = await case_service.take_over(core, agent, case.number, buyer_told=True)
+                await tell_buyer_agent_joined(bot, case, core, catalogs)
             copy = await bot.copy_message(case.buyer_id, message.chat.id, message.message_id)
             copies.add(message, case.buyer_id, copy.message_id)
             await case_service.add_message(

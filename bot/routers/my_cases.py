@@ -1,4 +1,9 @@
-"""My cases: the list, one case's card and timeline, and what a buyer can do on it."""
+"""My cases: the list, one case's card and timeline, and what a buyer can do on it.
+
+The buttons under a case come from what the core lets the buyer do now (bot.views.actions);
+each button code maps to one handler here. "I've sent it" asks for the carrier and tracking
+number and a photo of the postage receipt, both optional, then tells the shop.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
 from bot import keyboards, texts
 from bot.callbacks import CaseCb, MenuCb, NavCb
@@ -14,6 +19,8 @@ from bot.i18n import Translator
 from bot.routers.common import buyer, fresh_start, send
 from bot.routers.open_case import Flow, evidence_of, store_evidence
 from bot.states import CaseFollowUp
+from bot.views.actions import buyer_actions
+from core.cases.lifecycle import Action
 from core.errors import CoreError
 from core.services import cases as case_service
 from core.services.context import CoreContext
@@ -39,198 +46,7 @@ async def show_case(
     lines = [texts.case_card(tr, view.case, view.order), "", tr("History:")]
     for event in view.timeline[-TIMELINE_ENTRIES:]:
         lines.append(texts.timeline_entry(tr, event.at, event.action, event.note))
-    await send(bot, chat_id, "\n".join(lines), keyboards.case_actions(tr, view.case))
-
-
-def make_router() -> Router:
-    router = Router(name="my_cases")
-
-    @router.message(Command("cases"))
-    async def cases_command(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        assert message.from_user is not None
-        await fresh_start(state)
-        await show_list(bot, message.chat.id, message.from_user, tr, core)
-
-    @router.callback_query(MenuCb.filter(F.action == "cases"))
-    async def cases_button(
-        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await query.answer()
-        await fresh_start(state)
-        await show_list(bot, query.from_user.id, query.from_user, tr, core)
-
-    @router.callback_query(CaseCb.filter())
-    async def case_action(
-        query: CallbackQuery,
-        callback_data: CaseCb,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        user = query.from_user
-        number = callback_data.number
-        try:
-            match callback_data.action:
-                case "message":
-                    await case_service.get_case(core, buyer(user), number)  # theirs?
-                    await state.set_state(CaseFollowUp.message)
-                    await state.update_data(case=number)
-                    await bot.send_message(
-                        user.id,
-                        tr("Type your message for case {number}.", number=number),
-                        reply_markup=keyboards.only_nav(tr, back=False),
-                    )
-                case "evidence":
-                    await case_service.get_case(core, buyer(user), number)
-                    await state.set_state(CaseFollowUp.evidence)
-                    await state.update_data(case=number, evidence=[])
-                    await bot.send_message(
-                        user.id,
-                        tr("Send the photos or videos now, then press Done."),
-                        reply_markup=keyboards.evidence(tr, can_finish=True),
-                    )
-                case "sent":
-                    case = await case_service.provide_info(core, buyer(user), number)
-                    await bot.send_message(
-                        user.id,
-                        tr(
-                            "Thank you. Case {number}: {status}.",
-                            number=number,
-                            status=texts.status(tr, case.status),
-                        ),
-                        reply_markup=keyboards.home(tr),
-                    )
-                case "withdraw":
-                    await case_service.get_case(core, buyer(user), number)  # theirs?
-                    await bot.send_message(
-                        user.id,
-                        tr(
-                            "Withdraw case {number}? The shop will stop working on it.",
-                            number=number,
-                        ),
-                        reply_markup=keyboards.confirm_withdraw(tr, number),
-                    )
-                case "withdraw_yes":
-                    await case_service.withdraw(core, buyer(user), number)
-                    await bot.send_message(
-                        user.id,
-                        tr("Case {number} is withdrawn.", number=number),
-                        reply_markup=keyboards.home(tr),
-                    )
-                case "human":
-                    await case_service.escalate(core, buyer(user), number, "buyer_asked")
-                    await bot.send_message(
-                        user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr)
-                    )
-                case "reopen":
-                    await case_service.reopen(core, buyer(user), number, "buyer_disagrees")
-                    await bot.send_message(
-                        user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr)
-                    )
-                case _:
-                    await show_case(bot, user.id, user, number, tr, core)
-        except CoreError as exc:
-            await query.answer(texts.error(tr, exc), show_alert=True)
-            return
-        await query.answer()
-
-    @router.message(CaseFollowUp.message, F.text)
-    async def follow_up_message(
-        message: Message, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        assert message.from_user is not None and message.text is not None
-        data = await state.get_data()
-        try:
-            await case_service.add_message(
-                core, buyer(message.from_user), data["case"], message.text
-            )
-        except CoreError as exc:
-            if exc.code == "text_too_long":  # let them shorten it and send it again
-                await message.answer(
-                    texts.error(tr, exc), reply_markup=keyboards.only_nav(tr, back=False)
-                )
-                return
-            await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
-            await state.clear()
-            return
-        await state.clear()
-        await message.answer(
-            tr(
-                "Your message was added to case {number}. The shop will see it.",
-                number=data["case"],
-            ),
-            reply_markup=keyboards.home(tr),
-        )
-
-    @router.message(CaseFollowUp.message)
-    async def follow_up_not_text(message: Message, tr: Translator) -> None:
-        await message.answer(
-            tr("Please type your message as text."), reply_markup=keyboards.only_nav(tr, back=False)
-        )
-
-    @router.message(CaseFollowUp.evidence)
-    async def follow_up_evidence(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        assert message.from_user is not None
-        item, _ = evidence_of(message)
-        if item is None:
-            await message.answer(
-                tr("Please send photos or a video here, or press Done."),
-                reply_markup=keyboards.evidence(tr, can_finish=True),
-            )
-            return
-        item["media_group_id"] = message.media_group_id
-        data = await state.get_data()
-        flow = Flow(bot, message.from_user, state, tr, core)
-        stored = await store_evidence(flow, [item])
-        try:
-            case, added = await case_service.add_evidence(
-                core, buyer(message.from_user), data["case"], stored
-            )
-        except CoreError as exc:
-            await state.clear()
-            await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
-            return
-        if not added:
-            return  # Telegram delivered it twice
-        text = tr.plural(
-            "Case {number} has one photo or video.",
-            "Case {number} has {n} photos or videos.",
-            len(case.evidence),
-            number=case.number,
-        )
-        markup = keyboards.evidence(tr, can_finish=True)
-        albums = dict((await state.get_data()).get("album_messages", {}))
-        group = message.media_group_id
-        if group and group in albums:
-            try:  # one answer per album: the count is updated in place
-                await bot.edit_message_text(
-                    text, chat_id=message.chat.id, message_id=albums[group], reply_markup=markup
-                )
-                return
-            except TelegramBadRequest:
-                pass  # that answer is gone: send a new one
-        sent = await message.answer(text, reply_markup=markup)
-        if group:
-            albums[group] = sent.message_id
-            await state.update_data(album_messages=albums)
-
-    @router.callback_query(
-        NavCb.filter(F.action.in_({"done", "back", "cancel"})), CaseFollowUp.evidence
-    )
-    async def follow_up_done(
-        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await query.answer()
-        data = await state.get_data()
-        await state.clear()
-        await show_case(bot, query.from_user.id, query.from_user, data["case"], tr, core)
-
-    return router
+    await send(bot, chat_id, "\n".join(lines), buyer_actions(tr, view.case, user.id))
 
 
 def human_next_steps(tr: Translator, core: CoreContext) -> str:
@@ -240,3 +56,380 @@ def human_next_steps(tr: Translator, core: CoreContext) -> str:
         "hours. You do not need to do anything else.",
         hours=hours,
     )
+
+
+def _skip_or_cancel(tr: Translator) -> InlineKeyboardMarkup:
+    return keyboards.with_skip(tr)
+
+
+# ── what each button does ──────────────────────────────────────────────────────────────────
+
+
+async def _message(
+    bot: Bot, user: User, number: str, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await case_service.get_case(core, buyer(user), number)  # theirs?
+    await state.set_state(CaseFollowUp.message)
+    await state.update_data(case=number)
+    await bot.send_message(
+        user.id,
+        tr("Type your message for case {number}.", number=number),
+        reply_markup=keyboards.only_nav(tr, back=False),
+    )
+
+
+async def _evidence(
+    bot: Bot, user: User, number: str, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await case_service.get_case(core, buyer(user), number)
+    await state.set_state(CaseFollowUp.evidence)
+    await state.update_data(case=number, evidence=[])
+    await bot.send_message(
+        user.id,
+        tr("Send the photos or videos now, then press Done."),
+        reply_markup=keyboards.evidence(tr, can_finish=True),
+    )
+
+
+async def _sent(
+    bot: Bot, user: User, number: str, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    case = await case_service.provide_info(core, buyer(user), number)
+    await bot.send_message(
+        user.id,
+        tr(
+            "Thank you. Case {number}: {status}.",
+            number=number,
+            status=texts.status(tr, case.status),
+        ),
+        reply_markup=keyboards.home(tr),
+    )
+
+
+async def _shipped(
+    bot: Bot, user: User, number: str, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    """I've sent it: first the carrier and tracking number (optional)."""
+    view = await case_service.get_case(core, buyer(user), number)
+    refusal = view.case.refusal(Action.RETURN_SHIPPED, buyer(user))
+    if refusal is not None:  # an old button: say why, before asking anything
+        raise CoreError("not now", code=refusal)
+    await state.set_state(CaseFollowUp.return_tracking)
+    await state.update_data(case=number, tracking=None)
+    await bot.send_message(
+        user.id,
+        tr(
+            "Type the carrier and the tracking number of your parcel (for example: "
+            "DHL 00340434161234567890), or press Skip if you have none."
+        ),
+        reply_markup=_skip_or_cancel(tr),
+    )
+
+
+async def _withdraw(
+    bot: Bot, user: User, number: str, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await case_service.get_case(core, buyer(user), number)  # theirs?
+    await bot.send_message(
+        user.id,
+        tr("Withdraw case {number}? The shop will stop working on it.", number=number),
+        reply_markup=keyboards.confirm_withdraw(tr, number),
+    )
+
+
+async def _withdraw_yes(
+    bot: Bot, user: User, number: str, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await case_service.withdraw(core, buyer(user), number)
+    await bot.send_message(
+        user.id,
+        tr("Case {number} is withdrawn.", number=number),
+        reply_markup=keyboards.home(tr),
+    )
+
+
+async def _human(
+    bot: Bot, user: User, number: str, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await case_service.escalate(core, buyer(user), number, "buyer_asked")
+    await bot.send_message(user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr))
+
+
+async def _reopen(
+    bot: Bot, user: User, number: str, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await case_service.reopen(core, buyer(user), number, "buyer_disagrees")
+    await bot.send_message(user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr))
+
+
+async def _show(
+    bot: Bot, user: User, number: str, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await show_case(bot, user.id, user, number, tr, core)
+
+
+# Button code (CaseCb.action) → handler. The codes that perform a lifecycle action are those
+# of bot.views.actions.BUYER_BUTTONS; the others only open a step or a screen.
+CASE_BUTTONS = {
+    "show": _show,
+    "message": _message,
+    "evidence": _evidence,
+    "sent": _sent,
+    "shipped": _shipped,
+    "withdraw": _withdraw,
+    "withdraw_yes": _withdraw_yes,
+    "human": _human,
+    "reopen": _reopen,
+}
+
+
+async def cases_command(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    assert message.from_user is not None
+    await fresh_start(state)
+    await show_list(bot, message.chat.id, message.from_user, tr, core)
+
+
+async def cases_button(
+    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    await fresh_start(state)
+    await show_list(bot, query.from_user.id, query.from_user, tr, core)
+
+
+async def case_action(
+    query: CallbackQuery,
+    callback_data: CaseCb,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    handler = CASE_BUTTONS.get(callback_data.action, _show)
+    try:
+        await handler(bot, query.from_user, callback_data.number, state, tr, core)
+    except CoreError as exc:
+        await query.answer(texts.error(tr, exc), show_alert=True)
+        if exc.code not in ("case_not_found",):  # show what they can do now instead
+            await show_case(
+                bot, query.from_user.id, query.from_user, callback_data.number, tr, core
+            )
+        return
+    await query.answer()
+
+
+async def follow_up_message(
+    message: Message, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    assert message.from_user is not None and message.text is not None
+    data = await state.get_data()
+    try:
+        await case_service.add_message(core, buyer(message.from_user), data["case"], message.text)
+    except CoreError as exc:
+        if exc.code == "text_too_long":  # let them shorten it and send it again
+            await message.answer(
+                texts.error(tr, exc), reply_markup=keyboards.only_nav(tr, back=False)
+            )
+            return
+        await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
+        await state.clear()
+        return
+    await state.clear()
+    await message.answer(
+        tr("Your message was added to case {number}. The shop will see it.", number=data["case"]),
+        reply_markup=keyboards.home(tr),
+    )
+
+
+async def follow_up_not_text(message: Message, tr: Translator) -> None:
+    await message.answer(
+        tr("Please type your message as text."), reply_markup=keyboards.only_nav(tr, back=False)
+    )
+
+
+async def follow_up_evidence(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    assert message.from_user is not None
+    item, _ = evidence_of(message)
+    if item is None:
+        await message.answer(
+            tr("Please send photos or a video here, or press Done."),
+            reply_markup=keyboards.evidence(tr, can_finish=True),
+        )
+        return
+    item["media_group_id"] = message.media_group_id
+    data = await state.get_data()
+    flow = Flow(bot, message.from_user, state, tr, core)
+    stored = await store_evidence(flow, [item])
+    try:
+        case, added = await case_service.add_evidence(
+            core, buyer(message.from_user), data["case"], stored
+        )
+    except CoreError as exc:
+        await state.clear()
+        await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
+        return
+    if not added:
+        return  # Telegram delivered it twice
+    text = tr.plural(
+        "Case {number} has one photo or video.",
+        "Case {number} has {n} photos or videos.",
+        len(case.evidence),
+        number=case.number,
+    )
+    markup = keyboards.evidence(tr, can_finish=True)
+    albums = dict((await state.get_data()).get("album_messages", {}))
+    group = message.media_group_id
+    if group and group in albums:
+        try:  # one answer per album: the count is updated in place
+            await bot.edit_message_text(
+                text, chat_id=message.chat.id, message_id=albums[group], reply_markup=markup
+            )
+            return
+        except TelegramBadRequest:
+            pass  # that answer is gone: send a new one
+    sent = await message.answer(text, reply_markup=markup)
+    if group:
+        albums[group] = sent.message_id
+        await state.update_data(album_messages=albums)
+
+
+async def follow_up_done(
+    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    data = await state.get_data()
+    await state.clear()
+    await show_case(bot, query.from_user.id, query.from_user, data["case"], tr, core)
+
+
+# ── I've sent it ───────────────────────────────────────────────────────────────────────────
+
+
+def carrier_and_tracking(text: str) -> tuple[str | None, str | None]:
+    """ "DHL 00340434161234567890" → ("DHL", "0034…"); a lone number is the tracking."""
+    words = text.split()
+    if len(words) >= 2 and not any(ch.isdigit() for ch in words[0]):
+        return words[0], " ".join(words[1:])
+    return None, text.strip() or None
+
+
+async def return_tracking_typed(message: Message, state: FSMContext, tr: Translator) -> None:
+    assert message.text is not None
+    if len(message.text) > 64:
+        await message.answer(
+            texts.error(tr, CoreError("long", code="text_too_long", limit=64)),
+            reply_markup=_skip_or_cancel(tr),
+        )
+        return
+    await state.update_data(tracking=message.text.strip())
+    await _ask_receipt(message.chat.id, message.bot, state, tr)  # type: ignore[arg-type]
+
+
+async def return_tracking_skipped(query: CallbackQuery, state: FSMContext, tr: Translator) -> None:
+    await query.answer()
+    await _ask_receipt(query.from_user.id, query.bot, state, tr)  # type: ignore[arg-type]
+
+
+async def _ask_receipt(chat_id: int, bot: Bot, state: FSMContext, tr: Translator) -> None:
+    await state.set_state(CaseFollowUp.return_receipt)
+    await bot.send_message(
+        chat_id,
+        tr("If you have a postage receipt, send a photo of it now. Otherwise press Skip."),
+        reply_markup=_skip_or_cancel(tr),
+    )
+
+
+async def return_tracking_not_text(message: Message, tr: Translator) -> None:
+    await message.answer(
+        tr("Please type the carrier and tracking number as text, or press Skip."),
+        reply_markup=_skip_or_cancel(tr),
+    )
+
+
+async def return_receipt_sent(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    assert message.from_user is not None
+    item, _ = evidence_of(message)
+    if item is None:
+        await message.answer(
+            tr("Please send a photo of the receipt, or press Skip."),
+            reply_markup=_skip_or_cancel(tr),
+        )
+        return
+    data = await state.get_data()
+    stored = await store_evidence(Flow(bot, message.from_user, state, tr, core), [item])
+    try:
+        await case_service.add_evidence(core, buyer(message.from_user), data["case"], stored)
+    except CoreError as exc:
+        await state.clear()
+        await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
+        return
+    await _mark_shipped(message.from_user, bot, state, tr, core)
+
+
+async def return_receipt_skipped(
+    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    await _mark_shipped(query.from_user, bot, state, tr, core)
+
+
+async def _mark_shipped(
+    user: User, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    data = await state.get_data()
+    await state.clear()
+    carrier, tracking = carrier_and_tracking(data.get("tracking") or "")
+    try:
+        case = await case_service.mark_return_shipped(
+            core, buyer(user), data["case"], tracking, carrier=carrier
+        )
+    except CoreError as exc:
+        await bot.send_message(user.id, texts.error(tr, exc), reply_markup=keyboards.home(tr))
+        return
+    await bot.send_message(
+        user.id,
+        tr(
+            "Thank you. The shop knows your return for case {number} is on its way and "
+            "expects it by {date}. You will hear from us when it arrives.",
+            number=case.number,
+            date=tr.date(case.deadline_at) if case.deadline_at else "",
+        ),
+        reply_markup=buyer_actions(tr, case, user.id),
+    )
+
+
+def make_router() -> Router:
+    router = Router(name="my_cases")
+    router.message.register(cases_command, Command("cases"))
+    router.callback_query.register(cases_button, MenuCb.filter(F.action == "cases"))
+    router.callback_query.register(case_action, CaseCb.filter())
+    router.message.register(follow_up_message, CaseFollowUp.message, F.text)
+    router.message.register(follow_up_not_text, CaseFollowUp.message)
+    router.message.register(follow_up_evidence, CaseFollowUp.evidence)
+    router.callback_query.register(
+        follow_up_done,
+        NavCb.filter(F.action.in_({"done", "back", "cancel"})),
+        CaseFollowUp.evidence,
+    )
+    router.message.register(
+        return_tracking_typed, CaseFollowUp.return_tracking, F.text & ~F.text.startswith("/")
+    )
+    router.callback_query.register(
+        return_tracking_skipped, NavCb.filter(F.action == "skip"), CaseFollowUp.return_tracking
+    )
+    router.message.register(
+        return_tracking_not_text, CaseFollowUp.return_tracking, ~F.text.startswith("/")
+    )
+    router.message.register(
+        return_receipt_sent, CaseFollowUp.return_receipt, ~F.text.startswith("/")
+    )
+    router.callback_query.register(
+        return_receipt_skipped, NavCb.filter(F.action == "skip"), CaseFollowUp.return_receipt
+    )
+    return router

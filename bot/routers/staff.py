@@ -1,9 +1,11 @@
-"""Sellers and agents in private chat: joining by invitation, the case queue, a case's card,
-and one-tap decisions on the alerts (approve, partial refund, reject, ask for more, pass to an
-agent, return label, goods received, refund, shipment, close).
+"""Sellers and agents: joining by invitation, the case queue, a case's card, and the buttons
+under alerts and cards, in private chat, in the shop's staff group and in the agents' topics.
 
-Every press carries the case version it was made for: when two staff press at once, the first
-decision wins and the second is told so; nothing is applied twice.
+The buttons come from ``Case.available_actions`` (bot.views.actions); a press names the status
+its button was made for. When the case has moved on meanwhile (another seller decided, the
+buyer answered), the pressed message is refreshed in place with the case as it stands and who
+changed it; nothing is applied twice. A question a button asks ("type the reason") is asked in
+the chat and topic where it was pressed, and the next line typed there answers it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart, Filter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, Message, TelegramObject, User
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InaccessibleMessage,
+    Message,
+    TelegramObject,
+    User,
+)
 
-from bot import staff_keyboards, texts
+from bot import texts
 from bot.i18n import Translator
 from bot.routers.common import send
-from bot.staff_keyboards import StaffCb
-from core.cases.lifecycle import CaseStatus
+from bot.views.actions import STAFF_BUTTONS, STATUS_OF_CODE, StaffCb, staff_actions
+from core.cases.lifecycle import Action, CaseStatus
 from core.cases.model import Actor, Case
 from core.cases.numbers import find_case_numbers
 from core.cases.reasons import Reason, Resolution
@@ -35,6 +45,7 @@ from core.services.context import CoreContext
 from core.services.staff import StaffIdentity
 
 TYPED = F.text & ~F.text.startswith("/")  # a command (/cancel) is never taken as an answer
+NONE_WORDS = frozenset({"-", "—", "no", "none"})  # "no tracking number"
 
 
 class StaffInput(StatesGroup):
@@ -42,7 +53,11 @@ class StaffInput(StatesGroup):
     reject = State()  # the reason for the buyer
     info = State()  # what the buyer must send
     refund = State()  # amount and reference of a refund made
+    refund_failed = State()  # what the payment provider said
     tracking = State()  # the tracking number of a replacement or reship
+    return_tracking = State()  # carrier and tracking of the buyer's return parcel
+    lost = State()  # what the carrier says of the lost return parcel
+    cancel = State()  # why the case is called off, for the buyer
     label = State()  # return instructions (text) or a label (PDF)
 
 
@@ -60,9 +75,18 @@ class IsStaff(Filter):
         return {"staff": identity} if identity is not None else False
 
 
-async def show_card(
-    bot: Bot, chat_id: int, staff: StaffIdentity, number: str, tr: Translator, core: CoreContext
-) -> None:
+class AnswerHere(Filter):
+    """A message in the chat and topic where the question was asked."""
+
+    async def __call__(self, message: Message, state: FSMContext) -> bool:
+        data = await state.get_data()
+        return data.get("thread") == message.message_thread_id
+
+
+async def card_of(
+    staff: StaffIdentity, number: str, tr: Translator, core: CoreContext, *, history: bool = True
+) -> tuple[str, Any]:
+    """A case's card for staff (with its history) and the buttons they may press now."""
     view = await case_service.get_case(core, staff.actor, number)
     lines = [texts.case_card(tr, view.case, view.order, staff=True)]
     buyer = view.order.buyer
@@ -74,22 +98,61 @@ async def show_card(
             language=buyer.language or "?",
         )
     )
-    lines += ["", tr("History:")]
-    lines += [
-        texts.timeline_entry(tr, e.at, e.action, e.note, staff=True) for e in view.timeline[-15:]
-    ]
-    await send(
-        bot,
-        chat_id,
-        "\n".join(lines),
-        staff_keyboards.case_actions(tr, view.case, staff.actor.role),
+    if history:
+        lines += ["", tr("History:")]
+        lines += [
+            texts.timeline_entry(tr, e.at, e.action, e.note, staff=True)
+            for e in view.timeline[-15:]
+        ]
+    actions = await case_service.available_actions(core, staff.actor, view.case)
+    return "\n".join(lines), staff_actions(tr, view.case, actions)
+
+
+async def show_card(
+    bot: Bot,
+    chat_id: int,
+    staff: StaffIdentity,
+    number: str,
+    tr: Translator,
+    core: CoreContext,
+    *,
+    thread_id: int | None = None,
+) -> None:
+    text, markup = await card_of(staff, number, tr, core)
+    await send(bot, chat_id, text, markup, thread_id=thread_id)
+
+
+async def _refresh_in_place(
+    query: CallbackQuery, staff: StaffIdentity, number: str, tr: Translator, core: CoreContext
+) -> None:
+    """The pressed message shows the case as it stands now, with the buttons that apply."""
+    text, markup = await card_of(staff, number, tr, core, history=False)
+    message = query.message
+    if message is None or isinstance(message, InaccessibleMessage):
+        return
+    try:
+        if message.text is not None:
+            await message.edit_text(text, reply_markup=markup)
+        else:  # a photo's caption or a document: only the buttons change
+            await message.edit_reply_markup(reply_markup=markup)
+    except TelegramBadRequest:  # unchanged, or too old to edit: send it afresh there
+        await send(query.bot, message.chat.id, text, markup, thread_id=message.message_thread_id)  # type: ignore[arg-type]
+
+
+async def _what_changed(
+    tr: Translator, staff: StaffIdentity, number: str, core: CoreContext
+) -> str:
+    """ "This case has just changed": what the last change was and who made it."""
+    view = await case_service.get_case(core, staff.actor, number)
+    if not view.timeline:
+        return texts.error(tr, CoreError("changed", code="already_handled"))
+    last = view.timeline[-1]
+    return tr(
+        "This case has just changed: {what} ({who}, {when}). Here is where it stands now.",
+        what=texts.timeline_label(tr, last.action, staff=True),
+        who=texts.staff_role(tr, last.actor_role.value),
+        when=tr.date(last.at),
     )
-
-
-async def _drop_buttons(query: CallbackQuery) -> None:
-    """Take the buttons off the alert that was pressed."""
-    if query.message is not None and hasattr(query.message, "edit_reply_markup"):
-        await query.message.edit_reply_markup(reply_markup=None)
 
 
 def _done_line(tr: Translator, case: Case) -> str:
@@ -107,13 +170,18 @@ class Answer:
     core: CoreContext
     actor: Actor
     number: str
-    version: int | None
+    status: CaseStatus | None
     message: Message
     bot: Bot
 
     @property
     def text(self) -> str:
         return (self.message.text or "").strip()
+
+    @property
+    def optional_text(self) -> str | None:
+        """The typed text, or None for "-" (nothing to add)."""
+        return None if self.text.casefold() in NONE_WORDS else self.text
 
     async def amount(self, text: str) -> Money:
         """An amount as staff type it ("12.50" or "12,50"), in the case's currency."""
@@ -131,17 +199,17 @@ async def _partial_refund(a: Answer) -> Case:
         a.number,
         Resolution.PARTIAL_REFUND,
         refund_amount=await a.amount(a.text),
-        expected_version=a.version,
+        expected_status=a.status,
     )
 
 
 async def _reject(a: Answer) -> Case:
-    return await case_service.reject(a.core, a.actor, a.number, a.text, expected_version=a.version)
+    return await case_service.reject(a.core, a.actor, a.number, a.text, expected_status=a.status)
 
 
 async def _ask(a: Answer) -> Case:
     return await case_service.request_info(
-        a.core, a.actor, a.number, a.text, expected_version=a.version
+        a.core, a.actor, a.number, a.text, expected_status=a.status
     )
 
 
@@ -152,8 +220,24 @@ async def _refund_made(a: Answer) -> Case:
     )
 
 
+async def _refund_failed(a: Answer) -> Case:
+    return await case_service.record_refund_failed(a.core, a.actor, a.number, a.optional_text)
+
+
 async def _shipped(a: Answer) -> Case:
-    return await case_service.record_replacement(a.core, a.actor, a.number, a.text)
+    return await case_service.record_replacement(a.core, a.actor, a.number, a.optional_text)
+
+
+async def _return_sent(a: Answer) -> Case:
+    return await case_service.mark_return_shipped(a.core, a.actor, a.number, a.optional_text)
+
+
+async def _lost(a: Answer) -> Case:
+    return await case_service.mark_goods_lost(a.core, a.actor, a.number, a.optional_text)
+
+
+async def _cancel(a: Answer) -> Case:
+    return await case_service.cancel(a.core, a.actor, a.number, a.text)
 
 
 async def _label(a: Answer) -> Case:
@@ -171,7 +255,11 @@ ANSWERS: dict[str, Callable[[Answer], Awaitable[Case]]] = {
     str(StaffInput.reject.state): _reject,
     str(StaffInput.info.state): _ask,
     str(StaffInput.refund.state): _refund_made,
+    str(StaffInput.refund_failed.state): _refund_failed,
     str(StaffInput.tracking.state): _shipped,
+    str(StaffInput.return_tracking.state): _return_sent,
+    str(StaffInput.lost.state): _lost,
+    str(StaffInput.cancel.state): _cancel,
     str(StaffInput.label.state): _label,
 }
 # Mistakes in the typed answer itself: the question stays open so it can be typed again.
@@ -183,252 +271,281 @@ CORRECTABLE = frozenset(
         "amount_required",
         "invalid_amount",
         "empty",
+        "text_too_long",
     }
 )
 
 
+def _questions(tr: Translator) -> dict[str, tuple[State, str]]:
+    """The buttons that need a line typed: the state that waits for it and the question."""
+    skip = tr("(or - if there is none)")
+    return {
+        "part": (
+            StaffInput.amount,
+            tr("Type the amount to refund (the buyer keeps the item), for example 12.50."),
+        ),
+        "no": (StaffInput.reject, tr("Type the reason for the buyer (it is sent to them).")),
+        "info": (StaffInput.info, tr("Type what the buyer must send or answer.")),
+        "paid": (
+            StaffInput.refund,
+            tr("Type the amount refunded and the payment reference, for example: 39.90 PAY-123."),
+        ),
+        "fail": (
+            StaffInput.refund_failed,
+            tr("Type what the payment provider said") + " " + skip,
+        ),
+        "ship": (
+            StaffInput.tracking,
+            tr("Type the tracking number of the parcel sent.") + " " + skip,
+        ),
+        "sent": (
+            StaffInput.return_tracking,
+            tr("Type the carrier and tracking number of the buyer's return parcel") + " " + skip,
+        ),
+        "lost": (StaffInput.lost, tr("Type what the carrier says about the parcel") + " " + skip),
+        "cancel": (StaffInput.cancel, tr("Type why the case is cancelled (the buyer reads it).")),
+        "label": (
+            StaffInput.label,
+            tr("Send the return label as a PDF, or type the return instructions."),
+        ),
+    }
+
+
+# The buttons that act at once: each calls one core service.
+OneTap = Callable[[CoreContext, Actor, StaffCb, CaseStatus | None], Awaitable[Case]]
+ONE_TAP: dict[str, OneTap] = {
+    "ok": lambda core, actor, cb, status: case_service.approve(
+        core, actor, cb.number, Resolution(cb.resolution), expected_status=status
+    ),
+    "esc": lambda core, actor, cb, _: case_service.escalate(core, actor, cb.number, "seller_asked"),
+    "recv": lambda core, actor, cb, _: case_service.mark_goods_received(core, actor, cb.number),
+    "close": lambda core, actor, cb, _: case_service.resolve(core, actor, cb.number),
+    "take": lambda core, actor, cb, _: case_service.take_over(core, actor, cb.number),
+    "back": lambda core, actor, cb, _: case_service.hand_back(core, actor, cb.number),
+    "reopen": lambda core, actor, cb, _: case_service.reopen(core, actor, cb.number),
+}
+
+
+async def join(
+    message: Message, command: CommandObject, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    assert message.from_user is not None
+    await state.clear()
+    try:
+        shop, role = await staff_service.accept_invite(
+            core, message.from_user.id, command.args or ""
+        )
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
+        return
+    await message.answer(
+        tr(
+            "Welcome! You are now {role} for {shop}. New cases will reach "
+            "you here; /cases shows the open ones.",
+            role=texts.staff_role(tr, role.value),
+            shop=core.config.shop(shop).name,
+        )
+    )
+
+
+async def queue(
+    message: Message,
+    command: CommandObject,
+    staff: StaffIdentity,
+    tr: Translator,
+    core: CoreContext,
+    bot: Bot,
+) -> None:
+    status = reason = None
+    for word in (command.args or "").split():
+        if word in CaseStatus.__members__.values():
+            status = CaseStatus(word)
+        elif word in Reason.__members__.values():
+            reason = Reason(word)
+    try:
+        cases = await case_service.open_cases(core, staff.actor, status=status, reason=reason)
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
+        return
+    if not cases:
+        await message.answer(tr("No open cases. 🎉"))
+        return
+    lines = [tr("Open cases, nearest deadline first:")]
+    for case in cases[:30]:
+        due = f" · {tr.date(case.deadline_at)}" if case.deadline_at else ""
+        lines.append(f"{texts.case_line(tr, case, staff=True)}{due}")
+    lines.append(tr("Open one with /case followed by its number."))
+    await send(bot, message.chat.id, "\n".join(lines))
+
+
+async def case(
+    message: Message,
+    command: CommandObject,
+    staff: StaffIdentity,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+    bot: Bot,
+) -> None:
+    numbers = find_case_numbers(command.args or "")
+    if not numbers:
+        await message.answer(tr("Give the case number, for example /case R-2611-0042."))
+        return
+    number = numbers[0]
+    try:
+        if command.command == "take":
+            await case_service.take_over(core, staff.actor, number)
+            if staff.actor.role.value == "agent":  # what they write now goes to the buyer
+                from bot.routers.agents import AgentChat
+
+                await state.set_state(AgentChat.talking)
+                await state.update_data(case=number)
+        await show_card(bot, message.chat.id, staff, number, tr, core)
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
+
+
+async def export(
+    message: Message,
+    command: CommandObject,
+    staff: StaffIdentity,
+    tr: Translator,
+    core: CoreContext,
+    bot: Bot,
+) -> None:
+    """The case's evidence pack: a ZIP ready to upload to a marketplace dispute."""
+    numbers = find_case_numbers(command.args or "")
+    if not numbers:
+        await message.answer(tr("Give the case number, for example /export R-2611-0042."))
+        return
+    number = numbers[0]
+    await bot.send_chat_action(message.chat.id, "upload_document")
+    try:
+        pack = await export_service.evidence_pack(core, staff.actor, number)
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
+        return
+    caption = tr(
+        "Evidence pack for case {number}: the summary, the order and its tracking, the "
+        "timeline, the conversation and the original photos and videos, ready to upload "
+        "to the marketplace dispute.",
+        number=texts.bold(number),
+    )
+    if pack.only_on_telegram:
+        caption += "\n" + tr.plural(
+            "One photo or video was never downloaded: the manifest lists it by its "
+            "Telegram file id.",
+            "{n} photos or videos were never downloaded: the manifest lists them by their "
+            "Telegram file ids.",
+            len(pack.only_on_telegram),
+        )
+    await bot.send_document(
+        message.chat.id, BufferedInputFile(pack.data, pack.filename), caption=caption
+    )
+
+
+async def act(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    staff: StaffIdentity,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+    bot: Bot,
+) -> None:
+    """A button under an alert or a card, wherever it was pressed."""
+    number, code = callback_data.number, callback_data.action
+    made_for = STATUS_OF_CODE.get(callback_data.status)
+    message = query.message
+    chat_id = message.chat.id if message is not None else query.from_user.id
+    thread = message.message_thread_id if isinstance(message, Message) else None
+    try:
+        view = await case_service.get_case(core, staff.actor, number)
+        if code == "card":
+            await query.answer()
+            await show_card(bot, chat_id, staff, number, tr, core, thread_id=thread)
+            return
+        action = STAFF_BUTTONS.get(code)
+        now_allowed = await case_service.available_actions(core, staff.actor, view.case)
+        if action is None or view.case.status is not made_for or action not in now_allowed:
+            await query.answer(await _what_changed(tr, staff, number, core), show_alert=True)
+            await _refresh_in_place(query, staff, number, tr, core)
+            return
+        questions = _questions(tr)
+        if code in questions:
+            next_state, question = questions[code]
+            await state.set_state(next_state)
+            await state.update_data(case=number, status=view.case.status.value, thread=thread)
+            await query.answer()
+            await bot.send_message(chat_id, question, message_thread_id=thread)
+            return
+        done = await ONE_TAP[code](core, staff.actor, callback_data, made_for)
+    except CoreError as exc:
+        if exc.code == "already_handled":
+            await query.answer(await _what_changed(tr, staff, number, core), show_alert=True)
+            await _refresh_in_place(query, staff, number, tr, core)
+            return
+        await query.answer(texts.error(tr, exc), show_alert=True)
+        return
+    await query.answer(_done_line(tr, done).replace("<b>", "").replace("</b>", ""))
+    await _refresh_in_place(query, staff, number, tr, core)
+
+
+async def answer(
+    message: Message,
+    state: FSMContext,
+    staff: StaffIdentity,
+    tr: Translator,
+    core: CoreContext,
+    bot: Bot,
+) -> None:
+    """The line of text (or the PDF) a button asked for: apply it to the case."""
+    current = await state.get_state()
+    data = await state.get_data()
+    status = CaseStatus(data["status"]) if data.get("status") else None
+    thread = message.message_thread_id
+    try:
+        done = await ANSWERS[current or ""](
+            Answer(core, staff.actor, data["case"], status, message, bot)
+        )
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
+        if exc.code not in CORRECTABLE:  # else they can type it again, right away
+            await state.clear()
+        return
+    await state.clear()
+    actions = await case_service.available_actions(core, staff.actor, done)
+    await bot.send_message(
+        message.chat.id,
+        _done_line(tr, done),
+        reply_markup=staff_actions(tr, done, actions),
+        message_thread_id=thread,
+    )
+
+
+async def unexpected(message: Message, tr: Translator) -> None:
+    await message.answer(tr("Please answer with text (or a PDF for a label), or /cancel."))
+
+
 def make_router() -> Router:
     router = Router(name="staff")
-    router.message.filter(F.chat.type == "private")
-
-    @router.message(CommandStart(deep_link=True, magic=F.args.startswith("s")))
-    async def join(
-        message: Message,
-        command: CommandObject,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        assert message.from_user is not None
-        await state.clear()
-        try:
-            shop, role = await staff_service.accept_invite(
-                core, message.from_user.id, command.args or ""
-            )
-        except CoreError as exc:
-            await message.answer(texts.error(tr, exc))
-            return
-        await message.answer(
-            tr(
-                "Welcome! You are now {role} for {shop}. New cases will reach "
-                "you here; /cases shows the open ones.",
-                role=texts.staff_role(tr, role.value),
-                shop=core.config.shop(shop).name,
-            )
-        )
-
-    @router.message(Command("cases", "queue"), IsStaff())
-    async def queue(
-        message: Message,
-        command: CommandObject,
-        staff: StaffIdentity,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        status = reason = None
-        for word in (command.args or "").split():
-            if word in CaseStatus.__members__.values():
-                status = CaseStatus(word)
-            elif word in Reason.__members__.values():
-                reason = Reason(word)
-        cases = await case_service.open_cases(core, staff.actor, status=status, reason=reason)
-        if not cases:
-            await message.answer(tr("No open cases. 🎉"))
-            return
-        lines = [tr("Open cases, nearest deadline first:")]
-        for case in cases[:30]:
-            due = f" · {tr.date(case.deadline_at)}" if case.deadline_at else ""
-            lines.append(f"{texts.case_line(tr, case)}{due}")
-        lines.append(tr("Open one with /case followed by its number."))
-        await send(bot, message.chat.id, "\n".join(lines))
-
-    @router.message(Command("case", "take"), IsStaff())
-    async def case(
-        message: Message,
-        command: CommandObject,
-        staff: StaffIdentity,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        numbers = find_case_numbers(command.args or "")
-        if not numbers:
-            await message.answer(tr("Give the case number, for example /case R-2611-0042."))
-            return
-        number = numbers[0]
-        try:
-            if command.command == "take":
-                await case_service.take_over(core, staff.actor, number)
-                if staff.actor.role.value == "agent":  # what they write now goes to the buyer
-                    from bot.routers.agents import AgentChat
-
-                    await state.set_state(AgentChat.talking)
-                    await state.update_data(case=number)
-            await show_card(bot, message.chat.id, staff, number, tr, core)
-        except CoreError as exc:
-            await message.answer(texts.error(tr, exc))
-
-    @router.message(Command("export"), IsStaff())
-    async def export(
-        message: Message,
-        command: CommandObject,
-        staff: StaffIdentity,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        """The case's evidence pack: a ZIP ready to upload to a marketplace dispute."""
-        numbers = find_case_numbers(command.args or "")
-        if not numbers:
-            await message.answer(tr("Give the case number, for example /export R-2611-0042."))
-            return
-        number = numbers[0]
-        await bot.send_chat_action(message.chat.id, "upload_document")
-        try:
-            pack = await export_service.evidence_pack(core, staff.actor, number)
-        except CoreError as exc:
-            await message.answer(texts.error(tr, exc))
-            return
-        caption = tr(
-            "Evidence pack for case {number}: the summary, the order and its tracking, the "
-            "timeline, the conversation and the original photos and videos, ready to upload "
-            "to the marketplace dispute.",
-            number=texts.bold(number),
-        )
-        if pack.only_on_telegram:
-            caption += "\n" + tr.plural(
-                "One photo or video was never downloaded: the manifest lists it by its "
-                "Telegram file id.",
-                "{n} photos or videos were never downloaded: the manifest lists them by their "
-                "Telegram file ids.",
-                len(pack.only_on_telegram),
-            )
-        await bot.send_document(
-            message.chat.id, BufferedInputFile(pack.data, pack.filename), caption=caption
-        )
-
-    @router.callback_query(StaffCb.filter(), IsStaff())
-    async def act(
-        query: CallbackQuery,
-        callback_data: StaffCb,
-        staff: StaffIdentity,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        number, version = callback_data.number, callback_data.version
-        actor = staff.actor
-        asks = {
-            "part": (
-                StaffInput.amount,
-                tr("Type the amount to refund (the buyer keeps the item), for example 12.50."),
-            ),
-            "no": (StaffInput.reject, tr("Type the reason for the buyer (it is sent to them).")),
-            "info": (StaffInput.info, tr("Type what the buyer must send or answer.")),
-            "paid": (
-                StaffInput.refund,
-                tr(
-                    "Type the amount refunded and the payment reference, "
-                    "for example: 39.90 PAY-123."
-                ),
-            ),
-            "ship": (StaffInput.tracking, tr("Type the tracking number of the parcel sent.")),
-            "label": (
-                StaffInput.label,
-                tr("Send the return label as a PDF, or type the return instructions."),
-            ),
-        }
-        try:
-            if callback_data.action in asks:
-                # the case must still be where the button was made, before asking anything
-                view = await case_service.get_case(core, actor, number)
-                if view.case.version != version:
-                    raise CoreError("changed", code="already_handled")
-                next_state, question = asks[callback_data.action]
-                await state.set_state(next_state)
-                await state.update_data(case=number, version=version)
-                await query.answer()
-                await bot.send_message(query.from_user.id, question)
-                return
-            match callback_data.action:
-                case "ok":
-                    done = await case_service.approve(
-                        core,
-                        actor,
-                        number,
-                        Resolution(callback_data.resolution),
-                        expected_version=version,
-                    )
-                case "esc":
-                    done = await case_service.escalate(core, actor, number, "seller_asked")
-                case "recv":
-                    done = await case_service.mark_goods_received(core, actor, number)
-                case "close":
-                    done = await case_service.resolve(core, actor, number)
-                case "take":
-                    done = await case_service.take_over(core, actor, number)
-                case _:
-                    await query.answer()
-                    await show_card(bot, query.from_user.id, staff, number, tr, core)
-                    return
-        except CoreError as exc:
-            await query.answer(texts.error(tr, exc), show_alert=True)
-            if exc.code in ("already_handled", "stale_case"):  # "here is where it stands now"
-                await _drop_buttons(query)  # they were made for the case as it was
-                await show_card(bot, query.from_user.id, staff, number, tr, core)
-            return
-        await query.answer()
-        await _drop_buttons(query)  # one decision per alert
-        await bot.send_message(
-            query.from_user.id,
-            _done_line(tr, done),
-            reply_markup=staff_keyboards.case_actions(tr, done, actor.role),
-        )
-
-    @router.message(
-        StateFilter(
-            StaffInput.amount,
-            StaffInput.reject,
-            StaffInput.info,
-            StaffInput.refund,
-            StaffInput.tracking,
-        ),
-        TYPED,
-        IsStaff(),
+    private = F.chat.type == "private"
+    router.message.register(
+        join, private, CommandStart(deep_link=True, magic=F.args.startswith("s"))
     )
-    @router.message(StaffInput.label, TYPED | F.document, IsStaff())
-    async def answer(
-        message: Message,
-        state: FSMContext,
-        staff: StaffIdentity,
-        tr: Translator,
-        core: CoreContext,
-        bot: Bot,
-    ) -> None:
-        """The line of text (or the PDF) a one-tap action asked for: apply it to the case."""
-        current = await state.get_state()
-        data = await state.get_data()
-        try:
-            done = await ANSWERS[current or ""](
-                Answer(core, staff.actor, data["case"], data.get("version"), message, bot)
-            )
-        except CoreError as exc:
-            await message.answer(texts.error(tr, exc))
-            if exc.code not in CORRECTABLE:  # else they can type it again, right away
-                await state.clear()
-            return
-        await state.clear()
-        await bot.send_message(
-            message.chat.id,
-            _done_line(tr, done),
-            reply_markup=staff_keyboards.case_actions(tr, done, staff.actor.role),
-        )
-
-    @router.message(StateFilter(StaffInput), ~F.text.startswith("/"), IsStaff())
-    async def unexpected(message: Message, tr: Translator) -> None:
-        await message.answer(tr("Please answer with text (or a PDF for a label), or /cancel."))
-
+    router.message.register(queue, private, Command("cases", "queue"), IsStaff())
+    router.message.register(case, private, Command("case", "take"), IsStaff())
+    router.message.register(export, private, Command("export"), IsStaff())
+    router.callback_query.register(act, StaffCb.filter(), IsStaff())
+    waiting = [s for s in StaffInput.__all_states__ if s is not StaffInput.label]
+    router.message.register(answer, StateFilter(*waiting), TYPED, AnswerHere(), IsStaff())
+    router.message.register(
+        answer, StateFilter(StaffInput.label), TYPED | F.document, AnswerHere(), IsStaff()
+    )
+    router.message.register(
+        unexpected, StateFilter(StaffInput), ~F.text.startswith("/"), AnswerHere(), IsStaff()
+    )
     return router
+
+
+__all__ = ["Action", "StaffCb", "StaffInput", "make_router", "show_card"]

@@ -7,8 +7,9 @@
          ─approve─▶ awaiting_return ─return_shipped─▶ return_in_transit ─goods_received─┐
          ─approve─▶ awaiting_resolution ◀──────────────────────────────────────────────┘
          ─reject─▶ rejected
-    awaiting_resolution ─resolve─▶ resolved
     resolved / rejected ─reopen─▶ reopened (or awaiting_agent)
+    return_in_transit ─goods_lost─▶ awaiting_resolution (the shop settles what is owed)
+    awaiting_resolution ─record_refund / ship_replacement / close─▶ resolved
     any open status ─withdraw (buyer) / cancel (staff) / expire (system)─▶ cancelled
 
 Goods (where the items are) and money (where the refund is) are tracked apart from the status.
@@ -93,7 +94,8 @@ class Role(StrEnum):
 
 
 class Action(StrEnum):
-    OPEN = "open"
+    """Everything a person or the system can do to a case; ``Case`` has a method for each."""
+
     REQUEST_INFO = "request_info"
     PROVIDE_INFO = "provide_info"
     ESCALATE = "escalate"
@@ -103,7 +105,12 @@ class Action(StrEnum):
     RETURN_SHIPPED = "return_shipped"
     GOODS_RECEIVED = "goods_received"
     GOODS_LOST = "goods_lost"
-    RESOLVE = "resolve"
+    RECORD_REFUND = "record_refund"
+    REFUND_FAILED = "refund_failed"
+    SHIP_REPLACEMENT = "ship_replacement"
+    CLOSE = "close"  # an approved outcome that needs no money or parcel is done
+    TAKE = "take"  # an agent owns the conversation
+    HAND_BACK = "hand_back"
     WITHDRAW = "withdraw"
     CANCEL = "cancel"
     EXPIRE = "expire"
@@ -127,6 +134,8 @@ R = Role
 STAFF = (R.SELLER, R.AGENT)
 _AFTER_DECISION = (S.AWAITING_RETURN, S.AWAITING_RESOLUTION)
 
+# Who may do what from where. The case's facts (its goods, money, outcome and owner) narrow
+# this further: see ``Case.refusal``. Actions that keep the status list it as their target.
 TRANSITIONS: dict[Action, Transition] = {
     t.action: t
     for t in (
@@ -134,19 +143,19 @@ TRANSITIONS: dict[Action, Transition] = {
             Action.REQUEST_INFO,
             DECIDABLE | {S.AWAITING_RESOLUTION},
             {S.AWAITING_BUYER_INFO},
-            (*STAFF, R.SYSTEM),
+            STAFF,
         ),
         _t(
             Action.PROVIDE_INFO,
             {S.AWAITING_BUYER_INFO},
             {S.AWAITING_SELLER, S.AWAITING_AGENT, *_AFTER_DECISION},
-            (R.BUYER, *STAFF, R.SYSTEM),  # the system: an approved case's question timed out
+            (R.BUYER, R.SYSTEM),  # the system: an approved case's question timed out
         ),
         _t(
             Action.ESCALATE,
             OPEN_STATUSES - {S.AWAITING_AGENT},
             # an approved case keeps its status: the return or refund goes on, watched by an agent
-            {S.AWAITING_AGENT, *_AFTER_DECISION, S.RETURN_IN_TRANSIT},
+            {S.AWAITING_AGENT, *_AFTER_DECISION, S.RETURN_IN_TRANSIT, S.AWAITING_BUYER_INFO},
             (R.BUYER, R.SELLER, R.SYSTEM),
         ),
         _t(Action.APPROVE, DECIDABLE, _AFTER_DECISION, (*STAFF, R.SYSTEM)),
@@ -164,8 +173,23 @@ TRANSITIONS: dict[Action, Transition] = {
             {S.AWAITING_RESOLUTION},
             STAFF,
         ),
-        _t(Action.GOODS_LOST, {S.RETURN_IN_TRANSIT}, {S.AWAITING_SELLER}, (*STAFF, R.SYSTEM)),
-        _t(Action.RESOLVE, {S.AWAITING_RESOLUTION}, {S.RESOLVED}, (*STAFF, R.SYSTEM)),
+        _t(
+            Action.GOODS_LOST,
+            {S.RETURN_IN_TRANSIT},
+            {S.AWAITING_RESOLUTION},
+            (*STAFF, R.SYSTEM),
+        ),
+        _t(Action.RECORD_REFUND, {S.AWAITING_RESOLUTION}, {S.RESOLVED}, (*STAFF, R.SYSTEM)),
+        _t(
+            Action.REFUND_FAILED,
+            {S.AWAITING_RESOLUTION},
+            {S.AWAITING_RESOLUTION},
+            (*STAFF, R.SYSTEM),
+        ),
+        _t(Action.SHIP_REPLACEMENT, {S.AWAITING_RESOLUTION}, {S.RESOLVED}, STAFF),
+        _t(Action.CLOSE, {S.AWAITING_RESOLUTION}, {S.RESOLVED}, (*STAFF, R.SYSTEM)),
+        _t(Action.TAKE, OPEN_STATUSES, OPEN_STATUSES, (R.AGENT,)),
+        _t(Action.HAND_BACK, OPEN_STATUSES, OPEN_STATUSES, (R.AGENT,)),
         _t(Action.WITHDRAW, OPEN_STATUSES, {S.CANCELLED}, (R.BUYER,)),
         _t(Action.CANCEL, OPEN_STATUSES, {S.CANCELLED}, STAFF),
         _t(
@@ -186,18 +210,22 @@ TRANSITIONS: dict[Action, Transition] = {
 
 def check_transition(action: Action, current: CaseStatus, target: CaseStatus, role: Role) -> None:
     """Refuse a transition the table does not allow, saying exactly why."""
-    transition = TRANSITIONS.get(action)
-    if transition is None:
-        raise InvalidTransition(f"'{action}' is not a lifecycle transition", code="unknown_action")
-    if role not in transition.roles:
-        raise InvalidTransition(
-            f"a {role} may not {action} a case", code="role_not_allowed", action=action
-        )
-    if current not in transition.sources:
-        raise InvalidTransition(
-            f"cannot {action} a case that is {current}", code="wrong_status", action=action
-        )
-    if target not in transition.targets:
+    code = table_refusal(action, current, role)
+    if code is not None:
+        raise InvalidTransition(f"a {role} cannot {action} a case that is {current}", code=code)
+    if target not in TRANSITIONS[action].targets:
         raise InvalidTransition(
             f"{action} cannot lead from {current} to {target}", code="wrong_target", action=action
         )
+
+
+def table_refusal(action: Action, current: CaseStatus, role: Role) -> str | None:
+    """Why the table refuses ``action`` (an error code), or None when it allows it."""
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        return "unknown_action"
+    if role not in transition.roles:
+        return "role_not_allowed"
+    if current not in transition.sources:
+        return "case_closed" if current in CLOSED_STATUSES else "wrong_status"
+    return None

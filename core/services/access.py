@@ -62,3 +62,8 @@ async def seller_ids(uow: UnitOfWork, config: Config, shop_id: str) -> list[int]
     ids = set(config.shop(shop_id).sellers)
     ids.update(await uow.staff.members(shop_id, "seller"))
     return sorted(ids)
+
+
+async def agents_on_duty(uow: UnitOfWork, config: Config, shop_id: str) -> bool:
+    """Whether any support agent can take this shop's cases (else its sellers decide them)."""
+    return bool(config.deployment.agents) or bool(await uow.staff.members(shop_id, "agent"))

@@ -1,9 +1,10 @@
 """Use cases of a return case: open it, decide it, move it through its lifecycle, list it.
 
-Every change goes through ``_change``: it loads the case, checks who acts, validates the
-transition against the lifecycle table, writes the audit event and queues the notifications,
-all in one transaction. Two staff pressing at once: the case version makes the second one fail
-with a Conflict, so nothing is applied twice.
+The case decides (``Case`` has one method per action, which checks the lifecycle table and
+the case's facts and returns typed events); a service loads the case, calls the method, saves
+it, and writes each event to the audit trail and the outbox, all in one transaction
+(``_change``). Two staff pressing at once: the second press names the status its button was
+made for (or the version it read), and fails with a Conflict, so nothing is applied twice.
 """
 
 from __future__ import annotations
@@ -14,29 +15,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.cases.lifecycle import (
-    Action,
-    CaseStatus,
-    GoodsStatus,
-    MoneyStatus,
-    Role,
-    check_transition,
-)
-from core.cases.model import Actor, AuditEvent, Case, CaseLine, Evidence, Owner
+from core.cases import events as ev
+from core.cases.lifecycle import Action, CaseStatus, GoodsStatus, Role
+from core.cases.model import Actor, Assessment, AuditEvent, Case, CaseLine, Evidence
 from core.cases.reasons import Reason, Resolution
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.money import Money
 from core.orders.model import Order
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
-from core.policy.decision import Claim, Decision, EvidenceCount, Review, decide
+from core.policy.decision import Claim, Decision, EvidenceCount, decide
 from core.services import notify
-from core.services.access import check_actor_role, check_case_access, is_agent, seller_shops
+from core.services.access import (
+    agents_on_duty,
+    check_actor_role,
+    check_case_access,
+    is_agent,
+    seller_shops,
+)
 from core.services.context import CoreContext
 from core.services.linking import owns
 
 MAX_DESCRIPTION = 4000
 MAX_NOTE = 1000
+MAX_TRACKING = 64
 
 
 # Refusals about the claim itself (no such line, too many units): nothing for a person to weigh.
@@ -182,85 +184,19 @@ async def preview(
         return await _decide(ctx, uow, order, claims, reason, evidence)
 
 
-def _initial_state(
-    case: Case, decision: Decision, new: NewCase, config: Config, now: datetime
-) -> None:
-    """Where a new case starts: waiting on the buyer for what is missing, on a person, or
-    approved at once. A claim the policy refuses reaches a person only when the buyer asked
-    for one: an agent may still make an exception."""
-    if not decision.eligible:
-        case.status = CaseStatus.AWAITING_AGENT
-        case.escalated = True
-    elif decision.missing:
-        case.status = CaseStatus.AWAITING_BUYER_INFO
-        case.escalated = decision.review is Review.AGENT or new.wants_person
-    elif decision.review is Review.AGENT or new.wants_person:
-        case.status = CaseStatus.AWAITING_AGENT
-        case.escalated = True
-    elif not _approve_automatically(case, decision):
-        case.status = CaseStatus.AWAITING_SELLER
-    case.deadline_at = deadline_for(config, case.status, now)
-
-
-def _approve_automatically(case: Case, decision: Decision) -> bool:
-    """Approve at once when the policy allows it, with the buyer's preferred outcome if it
-    is offered. A partial refund always needs a person to set the amount."""
-    if (
-        not decision.eligible
-        or decision.review is not Review.AUTOMATIC
-        or case.preferred_resolution is Resolution.PARTIAL_REFUND
-    ):
-        return False
-    resolution = (
-        case.preferred_resolution
-        if case.preferred_resolution in decision.resolutions
-        else decision.resolutions[0]
-    )
-    _apply_approval(case, resolution, None, Role.SYSTEM)
-    return True
-
-
-def _resume_after_approval(case: Case) -> None:
-    """An approved case that was waiting on the buyer goes back to where it stood."""
-    case.status = (
-        CaseStatus.AWAITING_RETURN
-        if case.goods is GoodsStatus.NOT_RETURNED and case.return_required
-        else CaseStatus.AWAITING_RESOLUTION
-    )
-
-
-def _returns_goods(case: Case, resolution: Resolution) -> bool:
-    """Goods come back when the policy says so, unless the buyer keeps them by this outcome."""
-    keeps_item = resolution in (
-        Resolution.PARTIAL_REFUND,
-        Resolution.RESHIP,
-        Resolution.CANCEL,
-        Resolution.ADDRESS_CHANGE,
-    )
-    return bool(case.decision_snapshot.get("return_required")) and not keeps_item
-
-
-def _apply_approval(case: Case, resolution: Resolution, amount: Money | None, by: Role) -> None:
-    case.resolution = resolution
-    case.decided_by = by
-    case.return_required = _returns_goods(case, resolution)
-    if not case.return_required:
-        case.return_paid_by = None
-    case.goods = GoodsStatus.NOT_RETURNED if case.return_required else GoodsStatus.NOT_REQUIRED
-    if resolution.moves_money:
-        case.refund_amount = amount if amount is not None else _refundable(case)
-        case.money = MoneyStatus.PENDING if case.refund_amount.minor > 0 else MoneyStatus.REFUNDED
-    else:
-        case.refund_amount = None
-        case.money = MoneyStatus.NONE
-    case.status = (
-        CaseStatus.AWAITING_RETURN if case.return_required else CaseStatus.AWAITING_RESOLUTION
+def assessment_of(decision: Decision) -> Assessment:
+    return Assessment(
+        eligible=decision.eligible,
+        missing=bool(decision.missing),
+        review=decision.review.value,
+        resolutions=tuple(decision.resolutions),
+        snapshot=decision.to_dict(),
     )
 
 
 async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
     """Open a case for a buyer's claim: decide it by the policy, store it with its evidence,
-    audit it and tell the buyer and the shop."""
+    audit it and tell the shop (the buyer reads the outcome in the conversation)."""
     description = _clean_text(new.description, MAX_DESCRIPTION, "description")
     now = ctx.now()
     async with ctx.unit_of_work() as uow:
@@ -303,7 +239,8 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
                 dataclasses.replace(e, added_at=e.added_at or now) for e in _unique(new.evidence)
             ),
         )
-        _initial_state(case, decision, new, ctx.config, now)
+        events = case.open(assessment_of(decision), wants_person=new.wants_person)
+        case.deadline_at = deadline_for(ctx.config, case.status, now)
         try:
             case = await uow.cases.add(case)
         except Conflict:
@@ -311,39 +248,36 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             if existing is not None:
                 return CaseOpened(existing, existing.decision_snapshot, created=False)
             raise
-        await _audit(
-            uow,
-            case,
-            actor,
-            "open",
-            None,
-            case.status,
-            now,
-            data={
+        for event in events:
+            if isinstance(event, ev.Approved):  # automatic: the system decided
+                # audited only: the buyer read it in the chat, the shop's alert shows it
+                await _audit(
+                    uow,
+                    case,
+                    Actor.system(),
+                    event.audit_action or "approve",
+                    case.status,
+                    case.status,
+                    now,
+                    data={"resolution": event.resolution, "automatic": True},
+                )
+                continue
+            data = {
                 "review": decision.review.value,
                 "refund_total": decision.to_dict()["refund_total"],
-            },
-        )
-        if case.resolution is not None:
-            await _audit(
+            }
+            await _record(
                 uow,
+                ctx.config,
                 case,
-                Actor.system(),
-                "approve",
-                case.status,
+                actor,
+                event,
+                None,
                 case.status,
                 now,
-                data={"resolution": case.resolution.value, "automatic": True},
+                data=data,
+                quiet_buyer=True,
             )
-        await notify.queue(
-            uow,
-            ctx.config,
-            case,
-            "case_opened",
-            now,
-            to_agents=case.escalated,
-            review=decision.review.value,
-        )
         await uow.commit()
     return CaseOpened(case, case.decision_snapshot, created=True)
 
@@ -433,6 +367,29 @@ async def _audit(
     await uow.cases.add_audit(event, case.id)
 
 
+async def _record(
+    uow: UnitOfWork,
+    config: Config,
+    case: Case,
+    actor: Actor,
+    event: ev.CaseEvent,
+    before: CaseStatus | None,
+    after: CaseStatus | None,
+    at: datetime,
+    *,
+    data: dict[str, Any] | None = None,
+    quiet_buyer: bool = False,
+    dedupe: str = "",
+) -> None:
+    """One event: its line in the audit trail and its notifications, in the caller's unit of
+    work. ``quiet_buyer``: the buyer is in the conversation that caused it and saw it there."""
+    if event.audit_action is not None:
+        await _audit(uow, case, actor, event.audit_action, before, after, at, event.note, data)
+    if quiet_buyer and actor.role is not Role.BUYER:
+        actor = dataclasses.replace(actor, role=Role.BUYER, user_id=None)
+    await notify.queue(uow, config, case, event, at, actor=actor, dedupe=dedupe)
+
+
 async def _load(uow: UnitOfWork, ctx: CoreContext, actor: Actor, number: str) -> Case:
     await check_actor_role(uow, ctx.config, actor)
     case = await uow.cases.get_by_number(number.strip().upper())
@@ -443,26 +400,30 @@ async def _load(uow: UnitOfWork, ctx: CoreContext, actor: Actor, number: str) ->
     return case
 
 
+Act = Callable[[Case, bool], list[ev.CaseEvent]]  # (case, agents on duty) → events
+
+
 async def _change(
     ctx: CoreContext,
     actor: Actor,
     number: str,
-    action: Action,
-    mutate: Callable[[Case], None],
+    act: Act,
     *,
-    notification: str,
-    note: str | None = None,
     expected_version: int | None = None,
+    expected_status: CaseStatus | None = None,
     data: dict[str, Any] | None = None,
-    to_agents: bool = False,
-    audit_action: str | None = None,
+    buyer_told: bool = False,
 ) -> Case:
-    """Apply one lifecycle action to a case, atomically, or refuse it with a clear error."""
-    note = _clean_text(note, MAX_NOTE, "note")
+    """Apply one action to a case, atomically, or refuse it with a clear error: load, let the
+    case decide, save, record its events. ``buyer_told``: the bot tells the buyer itself, in
+    order with what it sends next."""
     now = ctx.now()
     async with ctx.unit_of_work() as uow:
         case = await _load(uow, ctx, actor, number)
-        if expected_version is not None and case.version != expected_version:
+        stale = (expected_version is not None and case.version != expected_version) or (
+            expected_status is not None and case.status is not expected_status
+        )
+        if stale:
             raise Conflict(
                 "somebody else changed this case first",
                 code="already_handled",
@@ -470,36 +431,26 @@ async def _change(
             )
         before = case.status
         changed = dataclasses.replace(case)
-        mutate(changed)
-        check_transition(action, before, changed.status, actor.role)
+        on_duty = await agents_on_duty(uow, ctx.config, case.shop)
+        events = act(changed, on_duty)
         changed.updated_at = now
-        if changed.status != before or action in (Action.ISSUE_LABEL,):
+        if changed.status is not before or any(
+            isinstance(e, ev.LabelIssued | ev.RefundFailed) for e in events
+        ):
             changed.deadline_at = deadline_for(ctx.config, changed.status, now)
         saved = await uow.cases.save(changed)
-        await _audit(
-            uow,
-            saved,
-            actor,
-            audit_action or action.value,
-            before,
-            saved.status,
-            now,
-            note=note,
-            data=data,
-        )
-        await notify.queue(
-            uow,
-            ctx.config,
-            saved,
-            notification,
-            now,
-            to_agents=to_agents,
-            actor_id=actor.user_id,
-            note=note,
-            **(data or {}),
-        )
+        for event in events:
+            await _record(
+                uow, ctx.config, saved, actor, event, before, saved.status, now, data=data
+            )
         await uow.commit()
     return saved
+
+
+def _amount_data(amount: Money | None) -> dict[str, Any]:
+    if amount is None:
+        return {}
+    return {"amount": {"amount": amount.as_decimal_string(), "currency": amount.currency}}
 
 
 async def approve(
@@ -511,98 +462,42 @@ async def approve(
     refund_amount: Money | None = None,
     note: str | None = None,
     expected_version: int | None = None,
+    expected_status: CaseStatus | None = None,
 ) -> Case:
     """Approve with the proposed resolution or another the policy allows; a partial refund
     needs an amount up to what the policy offered."""
-
-    def mutate(case: Case) -> None:
-        allowed = case.decision_snapshot.get("resolutions") or []
-        if resolution.value not in allowed:
-            raise ValidationFailed(
-                f"{resolution} is not allowed for this case",
-                code="resolution_not_allowed",
-                allowed=allowed,
-            )
-        amount = _check_amount(case, resolution, refund_amount)
-        _apply_approval(case, resolution, amount, actor.role)
-        case.decision_note = note
-
-    data: dict[str, Any] = {"resolution": resolution.value}
-    if refund_amount is not None:
-        data["amount"] = {
-            "amount": refund_amount.as_decimal_string(),
-            "currency": refund_amount.currency,
-        }
+    note = _clean_text(note, MAX_NOTE, "note")
     return await _change(
         ctx,
         actor,
         number,
-        Action.APPROVE,
-        mutate,
-        notification="approved",
-        note=note,
+        lambda case, on_duty: case.approve(
+            actor, resolution, refund_amount, note, agents_on_duty=on_duty
+        ),
         expected_version=expected_version,
-        data=data,
+        expected_status=expected_status,
+        data={"resolution": resolution.value, **_amount_data(refund_amount)},
     )
-
-
-def _refundable(case: Case) -> Money:
-    """What the policy offered, less what was already paid on this case."""
-    offered = Money.parse(
-        (case.decision_snapshot.get("refund_total") or {}).get("amount", "0"), case.currency
-    )
-    return (offered - (case.refunded_amount or Money.zero(case.currency))).clamp_min_zero()
-
-
-def _check_amount(case: Case, resolution: Resolution, amount: Money | None) -> Money | None:
-    offered = _refundable(case)
-    if resolution is Resolution.PARTIAL_REFUND and amount is None:
-        raise ValidationFailed("a partial refund needs an amount", code="amount_required")
-    if amount is None:
-        return None
-    return _within(case, amount, offered)
-
-
-def _within(case: Case, amount: Money, maximum: Money) -> Money:
-    """An amount in the case's currency, above zero and at most ``maximum``."""
-    if amount.currency != case.currency:
-        raise ValidationFailed(
-            f"the amount must be in {case.currency}",
-            code="wrong_currency",
-            currency=case.currency,
-        )
-    if amount.minor <= 0 or amount > maximum:
-        raise ValidationFailed(
-            f"the amount must be above zero and at most {maximum}",
-            code="amount_out_of_range",
-            maximum=maximum.as_decimal_string(),
-            currency=case.currency,
-        )
-    return amount
 
 
 async def reject(
-    ctx: CoreContext, actor: Actor, number: str, note: str, *, expected_version: int | None = None
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    note: str,
+    *,
+    expected_version: int | None = None,
+    expected_status: CaseStatus | None = None,
 ) -> Case:
     """Reject; the buyer is told the reason and how to ask for a person."""
-    if not note or not note.strip():
-        raise ValidationFailed("a rejection needs a reason for the buyer", code="reason_required")
-
-    def mutate(case: Case) -> None:
-        case.status = CaseStatus.REJECTED
-        case.decided_by = actor.role
-        case.decision_note = note.strip()
-        case.money = MoneyStatus.NONE
-
+    note = _clean_text(note, MAX_NOTE, "reason") or ""
     return await _change(
         ctx,
         actor,
         number,
-        Action.REJECT,
-        mutate,
-        notification="rejected",
-        note=note,
+        lambda case, on_duty: case.reject(actor, note, agents_on_duty=on_duty),
         expected_version=expected_version,
+        expected_status=expected_status,
     )
 
 
@@ -614,25 +509,243 @@ async def request_info(
     *,
     missing: Sequence[str] = (),
     expected_version: int | None = None,
+    expected_status: CaseStatus | None = None,
 ) -> Case:
     """Ask the buyer for more: a question and, optionally, what kind of evidence."""
-    if not what or not what.strip():
-        raise ValidationFailed("say what the buyer must send", code="reason_required")
-
-    def mutate(case: Case) -> None:
-        case.status = CaseStatus.AWAITING_BUYER_INFO
-
+    what = _clean_text(what, MAX_NOTE, "question") or ""
     return await _change(
         ctx,
         actor,
         number,
-        Action.REQUEST_INFO,
-        mutate,
-        notification="info_requested",
-        note=what,
+        lambda case, on_duty: case.request_info(
+            actor, what, tuple(missing), agents_on_duty=on_duty
+        ),
         expected_version=expected_version,
+        expected_status=expected_status,
         data={"missing": list(missing)},
     )
+
+
+async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
+    """The buyer has sent what was asked. The policy looks again: still missing evidence is
+    refused, a claim now complete under the automatic limit is approved at once."""
+    async with ctx.unit_of_work() as uow:
+        case = await _load(uow, ctx, actor, number)
+        order = await uow.orders.get(case.order_id)
+        assert order is not None and case.id is not None
+        decision = await _decide(
+            ctx,
+            uow,
+            order,
+            [Claim(line.line_no, line.quantity) for line in case.lines],
+            case.reason,
+            evidence_count(case.evidence, case.description),
+            exclude_case=case.id,
+        )
+    assessment = assessment_of(decision)
+    return await _change(ctx, actor, number, lambda case, _: case.provide_info(actor, assessment))
+
+
+async def escalate(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
+    """Hand the case to a person (the buyer asked, the seller wants help, or a timer ran out).
+    An approved case keeps its status (the return or refund goes on); an agent watches it."""
+    return await _change(ctx, actor, number, lambda case, _: case.escalate(actor, note))
+
+
+async def issue_label(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
+    """Return instructions or a prepaid label were sent to the buyer."""
+    note = _clean_text(note, MAX_DESCRIPTION, "instructions")
+    return await _change(ctx, actor, number, lambda case, _: case.issue_label(actor, note))
+
+
+async def mark_return_shipped(
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    tracking: str | None = None,
+    *,
+    carrier: str | None = None,
+) -> Case:
+    """The goods are on their way back: the case waits on the carrier, for the configured
+    transit time, instead of running out while the parcel travels."""
+    tracking = _clean_text(tracking, MAX_TRACKING, "tracking number")
+    carrier = _clean_text(carrier, MAX_TRACKING, "carrier")
+    arrive_by = ctx.now() + timedelta(days=ctx.config.lifecycle.return_transit_days)
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.mark_return_shipped(actor, carrier, tracking, arrive_by),
+        data={"tracking": tracking, "carrier": carrier},
+    )
+
+
+async def mark_goods_received(ctx: CoreContext, actor: Actor, number: str) -> Case:
+    return await _change(ctx, actor, number, lambda case, _: case.mark_goods_received(actor))
+
+
+async def mark_goods_lost(
+    ctx: CoreContext, actor: Actor, number: str, note: str | None = None
+) -> Case:
+    note = _clean_text(note, MAX_NOTE, "note")
+    return await _change(ctx, actor, number, lambda case, _: case.mark_goods_lost(actor, note))
+
+
+async def record_refund(
+    ctx: CoreContext, actor: Actor, number: str, amount: Money, reference: str | None = None
+) -> Case:
+    """The money went back: amount and reference are recorded and the case is resolved."""
+    reference = _clean_text(reference, 128, "reference")
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.record_refund(actor, amount, reference),
+        data={**_amount_data(amount), "reference": reference},
+    )
+
+
+async def record_refund_failed(
+    ctx: CoreContext, actor: Actor, number: str, note: str | None = None
+) -> Case:
+    """The payment provider refused the refund: the buyer is told, the case waits on."""
+    note = _clean_text(note, MAX_NOTE, "note")
+    return await _change(ctx, actor, number, lambda case, _: case.record_refund_failed(actor, note))
+
+
+async def record_replacement(
+    ctx: CoreContext, actor: Actor, number: str, tracking: str | None = None
+) -> Case:
+    """A replacement, exchange or reship went out; the buyer gets the tracking number."""
+    tracking = _clean_text(tracking, MAX_TRACKING, "tracking number")
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.ship_replacement(actor, tracking),
+        data={"tracking": tracking},
+    )
+
+
+async def resolve(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
+    """Close an approved case whose outcome needs no money or parcel (address changed, …)."""
+    note = _clean_text(note, MAX_NOTE, "note")
+    return await _change(ctx, actor, number, lambda case, _: case.close(actor, note))
+
+
+async def withdraw(ctx: CoreContext, actor: Actor, number: str) -> Case:
+    return await _change(ctx, actor, number, lambda case, _: case.withdraw(actor))
+
+
+async def cancel(ctx: CoreContext, actor: Actor, number: str, note: str) -> Case:
+    """Staff call the case off; the buyer reads the reason."""
+    note = _clean_text(note, MAX_NOTE, "reason") or ""
+    return await _change(ctx, actor, number, lambda case, _: case.cancel(actor, note))
+
+
+async def reopen(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
+    """A buyer who disagrees reaches a person; staff reopen to decide again."""
+    return await _change(ctx, actor, number, lambda case, _: case.reopen(actor, note))
+
+
+async def take_over(
+    ctx: CoreContext, actor: Actor, number: str, *, buyer_told: bool = False
+) -> Case:
+    """An agent owns the conversation: the bot stops answering this buyer on its own. Taking
+    a case one already owns changes nothing. ``buyer_told``: the agent's first message is
+    on its way, and the bot says "an agent has joined" right before it."""
+    async with ctx.unit_of_work() as uow:
+        case = await _load(uow, ctx, actor, number)
+    if case.refusal(Action.TAKE, actor) == "already_handled":
+        return case
+    return await _change(
+        ctx, actor, number, lambda case, _: case.take(actor), buyer_told=buyer_told
+    )
+
+
+async def hand_back(ctx: CoreContext, actor: Actor, number: str) -> Case:
+    return await _change(ctx, actor, number, lambda case, _: case.hand_back(actor))
+
+
+async def available_actions(ctx: CoreContext, actor: Actor, case: Case) -> list[Action]:
+    """What ``actor`` may do on ``case`` now: the list every keyboard is built from."""
+    async with ctx.unit_of_work() as uow:
+        on_duty = await agents_on_duty(uow, ctx.config, case.shop)
+    return case.available_actions(actor, agents_on_duty=on_duty)
+
+
+async def run_timers(ctx: CoreContext) -> dict[str, int]:
+    """Deadlines that passed: a case waiting on the buyer closes (an approved one goes on
+    without the answer); one waiting on a seller goes to an agent; a return parcel that
+    should have arrived is put in front of the shop, never closed. Safe to run from several
+    processes: a stale case is skipped, not doubled."""
+    now = ctx.now()
+    async with ctx.unit_of_work() as uow:
+        due = await uow.cases.due(now)
+    done = {"expired": 0, "escalated": 0, "back_to_shop": 0, "return_overdue": 0}
+    system = Actor.system()
+    for case in due:
+        act: Act | None = None
+        match case.status:
+            case CaseStatus.AWAITING_BUYER_INFO if case.resolution is not None:
+                act, counter = (lambda c, _: c.provide_info(system, None)), "back_to_shop"
+            case CaseStatus.AWAITING_BUYER_INFO | CaseStatus.AWAITING_RETURN:
+                act, counter = (lambda c, _: c.expire(system)), "expired"
+            case CaseStatus.AWAITING_SELLER | CaseStatus.REOPENED:
+                act, counter = (lambda c, _: c.escalate(system, "seller_decision")), "escalated"
+            case CaseStatus.RETURN_IN_TRANSIT:
+                act, counter = (lambda c, _: c.return_overdue()), "return_overdue"
+        if act is None:
+            continue
+        try:
+            await _change(ctx, system, case.number, act, expected_version=case.version)
+        except Conflict:
+            continue  # somebody acted on it meanwhile
+        done[counter] += 1
+    return done
+
+
+REMIND_BEFORE = timedelta(hours=24)
+# Who is reminded of a deadline coming, by what the case waits for.
+BUYER_REMINDED = frozenset({CaseStatus.AWAITING_BUYER_INFO, CaseStatus.AWAITING_RETURN})
+SELLER_REMINDED = frozenset(
+    {
+        CaseStatus.AWAITING_SELLER,
+        CaseStatus.REOPENED,
+        CaseStatus.AWAITING_RESOLUTION,
+        CaseStatus.RETURN_IN_TRANSIT,
+    }
+)
+
+
+async def send_reminders(ctx: CoreContext) -> int:
+    """A day before a deadline, whoever the case waits on is reminded (the buyer is warned
+    that it will close); an escalated case past its first-response time nudges the agents.
+    Once per waiting period: the reminder's key carries the case version."""
+    now = ctx.now()
+    queued = 0
+    async with ctx.unit_of_work() as uow:
+        for case in await uow.cases.due(now + REMIND_BEFORE):
+            assert case.deadline_at is not None
+            due = case.deadline_at.isoformat()
+            event: ev.CaseEvent
+            if case.status is CaseStatus.AWAITING_AGENT:
+                if case.deadline_at > now:
+                    continue
+                event = ev.AgentNudged()
+            elif case.deadline_at <= now:
+                continue  # the timers act on it
+            elif case.status in BUYER_REMINDED and not (
+                case.status is CaseStatus.AWAITING_BUYER_INFO and case.resolution is not None
+            ):
+                event = ev.BuyerReminded(due=due)
+            elif case.status in SELLER_REMINDED:
+                event = ev.SellerReminded(due=due)
+            else:
+                continue
+            queued += await notify.queue(uow, ctx.config, case, event, now)
+        await uow.commit()
+    return queued
 
 
 async def add_evidence(
@@ -648,6 +761,7 @@ async def add_evidence(
             CaseStatus.AWAITING_BUYER_INFO,
             CaseStatus.AWAITING_SELLER,
             CaseStatus.AWAITING_AGENT,
+            CaseStatus.AWAITING_RETURN,  # a photo of the postage receipt
         ):
             raise ValidationFailed(
                 "the case is not waiting for evidence", code="not_waiting_on_you"
@@ -688,437 +802,16 @@ async def add_message(
         case = await _load(uow, ctx, actor, number)
         if not case.is_open:
             raise ValidationFailed("the case is closed", code="case_closed")
+        event = ev.MessagePosted(text=text_clean, author=actor.role.value)
         await _audit(uow, case, actor, "message", case.status, case.status, now, note=text_clean)
-        assert case.id is not None
-        sequence = len(await uow.cases.audit_trail(case.id))  # messages leave the version alone
-        if not notify_others:
-            await uow.commit()
-            return case
-        await notify.queue(
-            uow,
-            ctx.config,
-            case,
-            "message",
-            now,
-            dedupe=f"m{sequence}",
-            to_buyer=actor.role is not Role.BUYER,
-            to_staff=actor.role is Role.BUYER,
-            to_agents=actor.role is Role.BUYER and case.escalated,
-            text=text_clean,
-        )
+        if notify_others:
+            assert case.id is not None
+            sequence = len(await uow.cases.audit_trail(case.id))  # messages keep the version
+            await notify.queue(
+                uow, ctx.config, case, event, now, actor=actor, dedupe=f"m{sequence}"
+            )
         await uow.commit()
     return case
-
-
-async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
-    """The buyer has sent what was asked. The policy looks again: still missing evidence is
-    refused, a claim now complete under the automatic limit is approved at once."""
-    async with ctx.unit_of_work() as uow:
-        case = await _load(uow, ctx, actor, number)
-        order = await uow.orders.get(case.order_id)
-        assert order is not None and case.id is not None
-        decision = await _decide(
-            ctx,
-            uow,
-            order,
-            [Claim(line.line_no, line.quantity) for line in case.lines],
-            case.reason,
-            evidence_count(case.evidence, case.description),
-            exclude_case=case.id,
-        )
-    if decision.missing and case.resolution is None:
-        raise ValidationFailed(
-            "evidence still missing",
-            code="evidence_still_missing",
-            missing=[{"what": m.what, "count": m.count} for m in decision.missing],
-        )
-
-    def mutate(case: Case) -> None:
-        if case.resolution is None:
-            case.decision_snapshot = decision.to_dict()  # what is missing now, not at opening
-        if case.resolution is not None:
-            _resume_after_approval(case)
-        elif case.escalated or decision.review is Review.AGENT:
-            case.status = CaseStatus.AWAITING_AGENT
-            case.escalated = True
-        elif not _approve_automatically(case, decision):
-            case.status = CaseStatus.AWAITING_SELLER
-
-    case = await _change(
-        ctx, actor, number, Action.PROVIDE_INFO, mutate, notification="info_provided"
-    )
-    if (
-        case.decided_by is Role.SYSTEM
-        and case.status in (CaseStatus.AWAITING_RETURN, CaseStatus.AWAITING_RESOLUTION)
-        and case.resolution is not None
-    ):
-        async with ctx.unit_of_work() as uow:  # the automatic approval, audited like any other
-            await _audit(
-                uow,
-                case,
-                Actor.system(),
-                "approve",
-                case.status,
-                case.status,
-                ctx.now(),
-                data={"resolution": case.resolution.value, "automatic": True},
-            )
-            await notify.queue(uow, ctx.config, case, "approved", ctx.now())
-            await uow.commit()
-    return case
-
-
-async def escalate(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
-    """Hand the case to a person (the buyer asked, the seller wants help, or a timer ran out).
-    An approved case keeps its status (the return or refund goes on); an agent watches it."""
-
-    def mutate(case: Case) -> None:
-        if case.resolution is None:
-            case.status = CaseStatus.AWAITING_AGENT
-        case.escalated = True
-
-    return await _change(
-        ctx,
-        actor,
-        number,
-        Action.ESCALATE,
-        mutate,
-        notification="escalated",
-        note=note,
-        to_agents=True,
-    )
-
-
-async def issue_label(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
-    """Return instructions or a prepaid label were sent to the buyer."""
-
-    def mutate(case: Case) -> None:
-        case.goods = GoodsStatus.LABEL_ISSUED
-
-    return await _change(
-        ctx, actor, number, Action.ISSUE_LABEL, mutate, notification="label_issued", note=note
-    )
-
-
-async def mark_return_shipped(
-    ctx: CoreContext, actor: Actor, number: str, tracking: str | None = None
-) -> Case:
-    tracking = _clean_text(tracking, 64, "tracking number")
-
-    def mutate(case: Case) -> None:
-        case.status = CaseStatus.RETURN_IN_TRANSIT
-        case.goods = GoodsStatus.IN_TRANSIT
-        case.return_tracking = tracking
-
-    return await _change(
-        ctx,
-        actor,
-        number,
-        Action.RETURN_SHIPPED,
-        mutate,
-        notification="return_shipped",
-        data={"tracking": tracking},
-    )
-
-
-async def mark_goods_received(ctx: CoreContext, actor: Actor, number: str) -> Case:
-    def mutate(case: Case) -> None:
-        case.status = CaseStatus.AWAITING_RESOLUTION
-        case.goods = GoodsStatus.RECEIVED
-
-    return await _change(
-        ctx, actor, number, Action.GOODS_RECEIVED, mutate, notification="goods_received"
-    )
-
-
-async def mark_goods_lost(
-    ctx: CoreContext, actor: Actor, number: str, note: str | None = None
-) -> Case:
-    def mutate(case: Case) -> None:
-        case.status = CaseStatus.AWAITING_SELLER
-        case.goods = GoodsStatus.LOST
-
-    return await _change(
-        ctx, actor, number, Action.GOODS_LOST, mutate, notification="goods_lost", note=note
-    )
-
-
-async def record_refund(
-    ctx: CoreContext, actor: Actor, number: str, amount: Money, reference: str | None = None
-) -> Case:
-    """The money went back: amount and reference are recorded and the case is resolved."""
-    reference = _clean_text(reference, 128, "reference")
-
-    def mutate(case: Case) -> None:
-        if case.resolution is None or not case.resolution.moves_money:
-            raise ValidationFailed("this case was not decided as a refund", code="no_refund_due")
-        _within(case, amount, case.refund_amount or Money.zero(case.currency))
-        case.refunded_amount = (case.refunded_amount or Money.zero(case.currency)) + amount
-        case.refund_reference = reference
-        case.money = MoneyStatus.REFUNDED
-        case.status = CaseStatus.RESOLVED
-
-    return await _change(
-        ctx,
-        actor,
-        number,
-        Action.RESOLVE,
-        mutate,
-        notification="refunded",
-        audit_action="refund_recorded",
-        data={
-            "amount": {"amount": amount.as_decimal_string(), "currency": amount.currency},
-            "reference": reference,
-        },
-    )
-
-
-async def record_refund_failed(ctx: CoreContext, actor: Actor, number: str, note: str) -> Case:
-    """The payment provider refused the refund: the money status says so, the case waits on."""
-    now = ctx.now()
-    async with ctx.unit_of_work() as uow:
-        case = await _load(uow, ctx, actor, number)
-        if actor.role not in (Role.SELLER, Role.AGENT, Role.SYSTEM):
-            raise Forbidden("only staff record refunds", code="role_not_allowed")
-        if case.money is not MoneyStatus.PENDING:
-            raise ValidationFailed("no refund is pending", code="no_refund_due")
-        case.money = MoneyStatus.FAILED
-        case.updated_at = now
-        saved = await uow.cases.save(case)
-        await _audit(
-            uow,
-            saved,
-            actor,
-            "refund_failed",
-            saved.status,
-            saved.status,
-            now,
-            note=_clean_text(note, MAX_NOTE, "note"),
-        )
-        await uow.commit()
-    return saved
-
-
-async def record_replacement(
-    ctx: CoreContext, actor: Actor, number: str, tracking: str | None = None
-) -> Case:
-    """A replacement, exchange or reship went out; the buyer gets the tracking number."""
-    tracking = _clean_text(tracking, 64, "tracking number")
-
-    def mutate(case: Case) -> None:
-        if case.resolution not in (Resolution.REPLACEMENT, Resolution.EXCHANGE, Resolution.RESHIP):
-            raise ValidationFailed(
-                "this case was not decided as a replacement", code="no_replacement_due"
-            )
-        case.replacement_tracking = tracking
-        case.status = CaseStatus.RESOLVED
-
-    return await _change(
-        ctx,
-        actor,
-        number,
-        Action.RESOLVE,
-        mutate,
-        notification="resolved",
-        audit_action="replacement_shipped",
-        data={"tracking": tracking},
-    )
-
-
-async def resolve(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
-    """Close an approved case whose outcome needs no money or parcel (address changed, …)."""
-
-    def mutate(case: Case) -> None:
-        if case.money in (MoneyStatus.PENDING, MoneyStatus.FAILED):  # the buyer is still owed
-            raise ValidationFailed("record the refund first", code="refund_pending")
-        case.status = CaseStatus.RESOLVED
-
-    return await _change(
-        ctx, actor, number, Action.RESOLVE, mutate, notification="resolved", note=note
-    )
-
-
-async def withdraw(ctx: CoreContext, actor: Actor, number: str) -> Case:
-    def mutate(case: Case) -> None:
-        case.status = CaseStatus.CANCELLED
-        case.money = MoneyStatus.NONE if case.money is MoneyStatus.PENDING else case.money
-
-    return await _change(
-        ctx, actor, number, Action.WITHDRAW, mutate, notification="withdrawn", to_agents=False
-    )
-
-
-async def cancel(ctx: CoreContext, actor: Actor, number: str, note: str) -> Case:
-    if not note or not note.strip():
-        raise ValidationFailed("say why the case is cancelled", code="reason_required")
-
-    def mutate(case: Case) -> None:
-        case.status = CaseStatus.CANCELLED
-        case.decision_note = note.strip()
-        case.money = MoneyStatus.NONE if case.money is MoneyStatus.PENDING else case.money
-
-    return await _change(
-        ctx, actor, number, Action.CANCEL, mutate, notification="cancelled", note=note
-    )
-
-
-async def reopen(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
-    """A buyer who disagrees reaches a person; staff reopen to decide again."""
-
-    def mutate(case: Case) -> None:
-        if actor.role is Role.BUYER and case.status is CaseStatus.REJECTED:
-            case.status = CaseStatus.AWAITING_AGENT
-            case.escalated = True
-        else:
-            case.status = CaseStatus.REOPENED
-        case.resolution = None
-        case.money = MoneyStatus.NONE if case.money is not MoneyStatus.REFUNDED else case.money
-
-    return await _change(
-        ctx,
-        actor,
-        number,
-        Action.REOPEN,
-        mutate,
-        notification="reopened",
-        note=note,
-        to_agents=actor.role is Role.BUYER,
-    )
-
-
-async def _set_owner(
-    ctx: CoreContext, actor: Actor, number: str, owner: Owner, notification: str, action: str
-) -> Case:
-    if actor.role is not Role.AGENT:
-        raise Forbidden("only an agent takes over a conversation", code="role_not_allowed")
-    now = ctx.now()
-    async with ctx.unit_of_work() as uow:
-        case = await _load(uow, ctx, actor, number)
-        if not case.is_open:
-            raise ValidationFailed("the case is closed", code="case_closed")
-        if case.owner is Owner.AGENT and case.owner_agent_id not in (None, actor.user_id):
-            raise Conflict("another agent has this conversation", code="taken_by_other_agent")
-        case.owner = owner
-        case.owner_agent_id = actor.user_id if owner is Owner.AGENT else None
-        case.updated_at = now
-        saved = await uow.cases.save(case)
-        await _audit(uow, saved, actor, action, saved.status, saved.status, now)
-        await notify.queue(uow, ctx.config, saved, notification, now)
-        await uow.commit()
-    return saved
-
-
-async def take_over(ctx: CoreContext, actor: Actor, number: str) -> Case:
-    """An agent owns the conversation: the bot stops answering this buyer on its own."""
-    return await _set_owner(ctx, actor, number, Owner.AGENT, "agent_joined", "take_over")
-
-
-async def hand_back(ctx: CoreContext, actor: Actor, number: str) -> Case:
-    return await _set_owner(ctx, actor, number, Owner.BOT, "bot_back", "hand_back")
-
-
-async def run_timers(ctx: CoreContext) -> dict[str, int]:
-    """Deadlines that passed: a case waiting on the buyer closes; one waiting on a seller goes
-    to an agent. Safe to run from several processes: a stale case is skipped, not doubled."""
-    now = ctx.now()
-    async with ctx.unit_of_work() as uow:
-        due = await uow.cases.due(now)
-    done = {"expired": 0, "escalated": 0, "back_to_shop": 0}
-    system = Actor.system()
-    for case in due:
-        try:
-            if case.status is CaseStatus.AWAITING_BUYER_INFO and case.resolution is not None:
-                await _change(
-                    ctx,
-                    system,
-                    case.number,
-                    Action.PROVIDE_INFO,
-                    _resume_after_approval,
-                    notification="info_not_received",
-                    expected_version=case.version,
-                    data={"timer": "buyer_info"},
-                )
-                done["back_to_shop"] += 1
-            elif case.status in (CaseStatus.AWAITING_BUYER_INFO, CaseStatus.AWAITING_RETURN):
-
-                def expire(c: Case) -> None:
-                    c.status = CaseStatus.CANCELLED
-                    c.money = MoneyStatus.NONE if c.money is MoneyStatus.PENDING else c.money
-
-                await _change(
-                    ctx,
-                    system,
-                    case.number,
-                    Action.EXPIRE,
-                    expire,
-                    notification="expired",
-                    expected_version=case.version,
-                )
-                done["expired"] += 1
-            elif case.status in (CaseStatus.AWAITING_SELLER, CaseStatus.REOPENED):
-
-                def to_agent(c: Case) -> None:
-                    c.status = CaseStatus.AWAITING_AGENT
-                    c.escalated = True
-
-                await _change(
-                    ctx,
-                    system,
-                    case.number,
-                    Action.ESCALATE,
-                    to_agent,
-                    notification="escalated",
-                    expected_version=case.version,
-                    to_agents=True,
-                    data={"timer": "seller_decision"},
-                )
-                done["escalated"] += 1
-        except Conflict:
-            continue  # somebody acted on it meanwhile
-    return done
-
-
-REMIND_BEFORE = timedelta(hours=24)
-REMINDERS = {  # who is reminded of a deadline coming, by what the case waits for
-    CaseStatus.AWAITING_BUYER_INFO: "reminder_buyer",
-    CaseStatus.AWAITING_RETURN: "reminder_buyer",
-    CaseStatus.AWAITING_SELLER: "reminder_seller",
-    CaseStatus.REOPENED: "reminder_seller",
-    CaseStatus.AWAITING_RESOLUTION: "reminder_seller",
-}
-
-
-async def send_reminders(ctx: CoreContext) -> int:
-    """A day before a deadline, whoever the case waits on is reminded (the buyer is warned
-    that it will close); an escalated case past its first-response time nudges the agents.
-    Once per waiting period: the reminder's key carries the case version."""
-    now = ctx.now()
-    queued = 0
-    async with ctx.unit_of_work() as uow:
-        for case in await uow.cases.due(now + REMIND_BEFORE):
-            assert case.deadline_at is not None
-            if case.status is CaseStatus.AWAITING_AGENT:
-                if case.deadline_at > now:
-                    continue
-                kind, to_buyer, to_staff, to_agents = "agent_nudge", False, False, True
-            elif case.status in REMINDERS and case.deadline_at > now:
-                kind = REMINDERS[case.status]
-                to_buyer = kind == "reminder_buyer"
-                to_staff, to_agents = not to_buyer, False
-            else:
-                continue
-            queued += await notify.queue(
-                uow,
-                ctx.config,
-                case,
-                kind,
-                now,
-                to_buyer=to_buyer,
-                to_staff=to_staff,
-                to_agents=to_agents,
-            )
-        await uow.commit()
-    return queued
 
 
 # ── reading cases ──────────────────────────────────────────────────────────────────────────

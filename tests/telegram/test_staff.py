@@ -144,7 +144,7 @@ async def test_recording_the_refund_needs_a_valid_amount(world: World, notifier:
     assert "amount" in seller.last().lower() or "not" in seller.last().lower()
     assert seller.last() == "That is not an amount: type it in digits, for example 12.50."
     await seller.send("99.00 PAY-123")  # more than was approved: asked again, nothing stored
-    assert seller.last() == "The amount must be above zero and at most $45.00."
+    assert seller.last() == "The amount must be above zero and at most $45.00. Type it again."
     async with world.core.unit_of_work() as uow:
         unchanged = await uow.cases.get_by_number(number)
     assert unchanged is not None and unchanged.money is MoneyStatus.PENDING

@@ -1,0 +1,1 @@
+"""What people see: texts, keyboards built from what the core allows, event renderers."""

@@ -1,0 +1,431 @@
+"""What happened to a case, as typed domain events.
+
+``Case`` methods return them; the services write each one to the audit trail and queue it in
+the outbox for the people who hear of it. Each event type says here who hears of it
+(``audience``): a role it does not name is told nothing, on purpose. The bot has one renderer
+per event type and role, and a test checks that none is missing.
+
+An event crosses the outbox as its ``kind`` and its fields (JSON primitives), and is rebuilt
+on the other side with ``from_payload``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from core.cases.lifecycle import Role
+
+
+class Audience(StrEnum):
+    BUYER = "buyer"
+    SELLERS = "sellers"  # the shop's sellers in private chat and the shop's staff group
+    AGENTS = "agents"  # the agents' forum group (a topic per case) or each agent
+
+
+class AgentsHear(StrEnum):
+    NEVER = "never"
+    IF_ESCALATED = "if_escalated"  # agents watch a case once it was passed to them
+    ALWAYS = "always"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    kind: ClassVar[str]
+    audit_action: ClassVar[str | None] = None  # None: not written to the audit trail
+    to_buyer: ClassVar[bool] = False
+    to_sellers: ClassVar[bool] = False
+    to_agents: ClassVar[AgentsHear] = AgentsHear.NEVER
+
+    def audience(self, *, escalated: bool, actor: Role) -> frozenset[Audience]:
+        """Who is told. Nobody is told of their own action: the buyer saw it in the chat,
+        and the acting seller is skipped by the outbox."""
+        heard = set()
+        if self.to_buyer and actor is not Role.BUYER:
+            heard.add(Audience.BUYER)
+        if self.to_sellers:
+            heard.add(Audience.SELLERS)
+        if self.to_agents is AgentsHear.ALWAYS or (
+            self.to_agents is AgentsHear.IF_ESCALATED and escalated
+        ):
+            heard.add(Audience.AGENTS)
+        return frozenset(heard)
+
+    @classmethod
+    def possible_audience(cls) -> frozenset[Audience]:
+        """Every role that may hear of this event type, whatever the case."""
+        heard = set()
+        if cls.to_buyer:
+            heard.add(Audience.BUYER)
+        if cls.to_sellers:
+            heard.add(Audience.SELLERS)
+        if cls.to_agents is not AgentsHear.NEVER:
+            heard.add(Audience.AGENTS)
+        return frozenset(heard)
+
+    def fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> CaseEvent:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in payload.items() if k in names})
+
+    @property
+    def note(self) -> str | None:  # what the audit trail keeps as the event's note
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOpened(CaseEvent):
+    kind = "case_opened"
+    audit_action = "open"
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    review: str = "seller"
+
+
+@dataclass(frozen=True, slots=True)
+class InfoRequested(CaseEvent):
+    kind = "info_requested"
+    audit_action = "request_info"
+    to_buyer = True
+    question: str = ""
+    missing: tuple[str, ...] = ()
+
+    @property
+    def note(self) -> str | None:
+        return self.question
+
+
+@dataclass(frozen=True, slots=True)
+class InfoProvided(CaseEvent):
+    kind = "info_provided"
+    audit_action = "provide_info"
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+
+
+@dataclass(frozen=True, slots=True)
+class InfoNotReceived(CaseEvent):
+    """The buyer did not answer in time on an approved case: the shop goes on with it."""
+
+    kind = "info_not_received"
+    audit_action = "provide_info"
+    to_buyer = True
+    to_sellers = True
+
+
+@dataclass(frozen=True, slots=True)
+class Approved(CaseEvent):
+    kind = "approved"
+    audit_action = "approve"
+    to_buyer = True
+    to_sellers = True  # an agent's or the system's decision the shop must carry out
+    to_agents = AgentsHear.IF_ESCALATED
+    resolution: str = ""
+    amount: dict[str, str] | None = None
+    automatic: bool = False
+    decided_by: str = ""  # the role that decided: staff see who it was
+    decider_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected(CaseEvent):
+    kind = "rejected"
+    audit_action = "reject"
+    to_buyer = True
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    reason: str = ""
+    decided_by: str = ""
+    decider_name: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        return self.reason
+
+
+@dataclass(frozen=True, slots=True)
+class LabelIssued(CaseEvent):
+    kind = "label_issued"
+    audit_action = "issue_label"
+    to_buyer = True
+    instructions: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        return self.instructions
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnShipped(CaseEvent):
+    kind = "return_shipped"
+    audit_action = "return_shipped"
+    to_buyer = True  # when the shop marked it: the buyer sees their parcel is known
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    carrier: str | None = None
+    tracking: str | None = None
+    arrive_by: str | None = None  # ISO date the shop expects it by
+
+    @property
+    def note(self) -> str | None:
+        return " ".join(p for p in (self.carrier, self.tracking) if p) or None
+
+
+@dataclass(frozen=True, slots=True)
+class GoodsReceived(CaseEvent):
+    kind = "goods_received"
+    audit_action = "goods_received"
+    to_buyer = True
+    to_agents = AgentsHear.IF_ESCALATED
+
+
+@dataclass(frozen=True, slots=True)
+class GoodsLost(CaseEvent):
+    kind = "goods_lost"
+    audit_action = "goods_lost"
+    to_buyer = True
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    detail: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        return self.detail
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRecorded(CaseEvent):
+    kind = "refunded"
+    audit_action = "refund_recorded"
+    to_buyer = True
+    to_agents = AgentsHear.IF_ESCALATED
+    amount: dict[str, str] | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundFailed(CaseEvent):
+    kind = "refund_failed"
+    audit_action = "refund_failed"
+    to_buyer = True
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    detail: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        return self.detail
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacementShipped(CaseEvent):
+    kind = "replacement_shipped"
+    audit_action = "replacement_shipped"
+    to_buyer = True
+    to_agents = AgentsHear.IF_ESCALATED
+    tracking: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Closed(CaseEvent):
+    """An approved outcome that needed no money or parcel is done (an address changed, …)."""
+
+    kind = "resolved"
+    audit_action = "resolve"
+    to_buyer = True
+    to_agents = AgentsHear.IF_ESCALATED
+    comment: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        return self.comment
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated(CaseEvent):
+    kind = "escalated"
+    audit_action = "escalate"
+    to_buyer = True
+    to_sellers = True
+    to_agents = AgentsHear.ALWAYS
+    why: str | None = None  # buyer_asked | seller_asked | seller_decision (timer) | …
+
+    @property
+    def note(self) -> str | None:
+        return self.why
+
+
+@dataclass(frozen=True, slots=True)
+class AgentJoined(CaseEvent):
+    kind = "agent_joined"
+    audit_action = "take_over"
+    to_buyer = True
+
+
+@dataclass(frozen=True, slots=True)
+class HandedBack(CaseEvent):
+    kind = "bot_back"
+    audit_action = "hand_back"
+    to_buyer = True
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn(CaseEvent):
+    kind = "withdrawn"
+    audit_action = "withdraw"
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled(CaseEvent):
+    kind = "cancelled"
+    audit_action = "cancel"
+    to_buyer = True
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    reason: str = ""
+
+    @property
+    def note(self) -> str | None:
+        return self.reason
+
+
+@dataclass(frozen=True, slots=True)
+class Expired(CaseEvent):
+    kind = "expired"
+    audit_action = "expire"
+    to_buyer = True
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    waited_for: str = ""  # the status that ran out of time
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened(CaseEvent):
+    kind = "reopened"
+    audit_action = "reopen"
+    to_buyer = True
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    why: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        return self.why
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePosted(CaseEvent):
+    """Words on the case: the buyer's reach the staff, the staff's reach the buyer."""
+
+    kind = "message"
+    audit_action = "message"
+    to_buyer = True
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    text: str = ""
+    author: str = "buyer"
+
+    def audience(self, *, escalated: bool, actor: Role) -> frozenset[Audience]:
+        if actor is Role.BUYER:
+            return frozenset({Audience.SELLERS, *([Audience.AGENTS] if escalated else [])})
+        return frozenset({Audience.BUYER})
+
+    @property
+    def note(self) -> str | None:
+        return self.text
+
+
+# Notices from the timers: no change of status, someone must act soon.
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerReminded(CaseEvent):
+    kind = "reminder_buyer"
+    to_buyer = True
+    due: str = ""  # ISO datetime of the deadline
+
+
+@dataclass(frozen=True, slots=True)
+class SellerReminded(CaseEvent):
+    kind = "reminder_seller"
+    to_sellers = True
+    due: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnOverdue(CaseEvent):
+    """The return parcel should have arrived: the shop checks its tracking, marks it received
+    or lost. The case is never closed for it: the goods are on their way."""
+
+    kind = "return_overdue"
+    audit_action = "return_overdue"
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    tracking: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentNudged(CaseEvent):
+    kind = "agent_nudge"
+    to_agents = AgentsHear.ALWAYS
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerUnreachable(CaseEvent):
+    kind = "buyer_unreachable"
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+
+
+EVENT_TYPES: dict[str, type[CaseEvent]] = {
+    cls.kind: cls
+    for cls in (
+        CaseOpened,
+        InfoRequested,
+        InfoProvided,
+        InfoNotReceived,
+        Approved,
+        Rejected,
+        LabelIssued,
+        ReturnShipped,
+        GoodsReceived,
+        GoodsLost,
+        RefundRecorded,
+        RefundFailed,
+        ReplacementShipped,
+        Closed,
+        Escalated,
+        AgentJoined,
+        HandedBack,
+        Withdrawn,
+        Cancelled,
+        Expired,
+        Reopened,
+        MessagePosted,
+        BuyerReminded,
+        SellerReminded,
+        ReturnOverdue,
+        AgentNudged,
+        BuyerUnreachable,
+    )
+}
+
+# Events after which the case is closed (agents' topics close with them).
+CLOSING_KINDS = frozenset(
+    {
+        Cancelled.kind,
+        Expired.kind,
+        Closed.kind,
+        Rejected.kind,
+        Withdrawn.kind,
+        RefundRecorded.kind,
+        ReplacementShipped.kind,
+    }
+)
