@@ -231,8 +231,12 @@ class Notifier:
                 if rendered.album and (chat_id, "album") not in done:
                     await self._send_album(chat_id, rendered.album, thread)
                     done.add((chat_id, "album"))
-                await send(self.bot, chat_id, rendered.text, rendered.markup, thread_id=thread)
+                sent = await send(
+                    self.bot, chat_id, rendered.text, rendered.markup, thread_id=thread
+                )
                 done.add((chat_id, "text"))
+                if case is not None and message.recipient_role != "buyer" and rendered.markup:
+                    await self._retire_older_alert(case, chat_id, sent.message_id)
                 self.limits.sent(chat_id)
         except TelegramRetryAfter as exc:
             await self._retry(message, f"429 retry after {exc.retry_after}s", exc.retry_after)
@@ -259,6 +263,24 @@ class Notifier:
         if case is not None:
             await self._sync_topic(message, case, order)
         return 1
+
+    async def _retire_older_alert(self, case: Case, chat_id: int, message_id: int) -> None:
+        """The newest alert about a case carries its buttons; the one before loses them, so
+        that nobody decides on what another person already decided."""
+        assert case.id is not None
+        async with self.core.unit_of_work() as uow:
+            older = await uow.outbox.replace_live_alert(
+                case.id, chat_id, message_id, self.core.now()
+            )
+            await uow.commit()
+        if older is None:
+            return
+        try:
+            await self.bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=older, reply_markup=None
+            )
+        except TelegramBadRequest as exc:  # deleted, or already without buttons
+            log.info("old alert %s in chat %s kept its buttons: %s", older, chat_id, exc)
 
     async def _send_album(
         self, chat_id: int, album: tuple[Evidence, ...], thread: int | None

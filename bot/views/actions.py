@@ -154,6 +154,9 @@ def buyer_actions(tr: Translator, case: Case, buyer_id: int | None = None) -> In
     builder.row(
         InlineKeyboardButton(
             text="📂 " + tr("My cases"), callback_data=MenuCb(action="cases").pack()
-        )
+        ),
+        InlineKeyboardButton(
+            text="🏠 " + tr("Main menu"), callback_data=MenuCb(action="home").pack()
+        ),
     )
     return builder.as_markup()

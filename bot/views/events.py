@@ -441,8 +441,12 @@ BUYER_RENDERERS: dict[str, Renderer] = {
 # (event kind, audience) → renderer: every pair an event type's audience names.
 RENDERERS: dict[tuple[str, Audience], Renderer] = {
     **{(kind, Audience.BUYER): render for kind, render in BUYER_RENDERERS.items()},
-    **{(kind, Audience.SELLERS): staff for kind in STAFF_HEADLINES},
-    **{(kind, Audience.AGENTS): staff for kind in STAFF_HEADLINES},
+    **{
+        (kind, audience): staff
+        for kind in STAFF_HEADLINES
+        for audience in (Audience.SELLERS, Audience.AGENTS)
+        if audience in ev.EVENT_TYPES[kind].possible_audience()
+    },
 }
 
 RECIPIENT_AUDIENCE = {

@@ -196,6 +196,9 @@ class Case:
             case Action.REOPEN:
                 if role is Role.BUYER and self.status is not CaseStatus.REJECTED:
                     return ErrorCode.WRONG_STATUS  # a resolved case: the buyer asks a person
+            case Action.PROVIDE_INFO:
+                if role is Role.SYSTEM and self.resolution is None:
+                    return ErrorCode.WRONG_STATUS  # only an approved case goes on unanswered
             case Action.EXPIRE:
                 if self.status is CaseStatus.AWAITING_BUYER_INFO and self.resolution is not None:
                     return ErrorCode.WRONG_STATUS  # an approved case goes on without the answer
@@ -522,7 +525,7 @@ class Case:
 
     def _call_off(self) -> None:
         self.status = CaseStatus.CANCELLED
-        if self.money is MoneyStatus.PENDING:
+        if self.money in (MoneyStatus.PENDING, MoneyStatus.FAILED):
             self.money = MoneyStatus.NONE  # no refund is owed on a cancelled case
 
     def _resume_after_approval(self) -> None:

@@ -349,6 +349,18 @@ class OutboxRow(Base):
     )
 
 
+class LiveAlertRow(Base):
+    """A staff message whose buttons still act on its case: the newest alert per case and
+    chat. When a newer one reaches that chat, the older one loses its buttons."""
+
+    __tablename__ = "live_alerts"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime]
+
+
 # --- conversation state -----------------------------------------------------------------------
 
 
@@ -427,6 +439,7 @@ evidence = _table(EvidenceRow)
 audit_events = _table(AuditEventRow)
 case_number_counters = _table(CaseNumberCounterRow)
 outbox = _table(OutboxRow)
+live_alerts = _table(LiveAlertRow)
 conversation_states = _table(ConversationStateRow)
 inbox_updates = _table(InboxUpdateRow)
 leases = _table(LeaseRow)

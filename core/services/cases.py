@@ -441,7 +441,16 @@ async def _change(
         saved = await uow.cases.save(changed)
         for event in events:
             await _record(
-                uow, ctx.config, saved, actor, event, before, saved.status, now, data=data
+                uow,
+                ctx.config,
+                saved,
+                actor,
+                event,
+                before,
+                saved.status,
+                now,
+                data=data,
+                quiet_buyer=buyer_told,
             )
         await uow.commit()
     return saved

@@ -11,7 +11,8 @@ import pytest
 
 from bot.factory import create_dispatcher
 from bot.notifier import Notifier, SendLimits
-from core.cases.model import Actor, Owner
+from bot.views.actions import StaffCb
+from core.cases.model import Actor, Evidence, EvidenceKind, Owner
 from core.cases.reasons import Reason
 from core.policy.decision import Claim
 from core.services import cases as case_service
@@ -149,3 +150,79 @@ async def test_edits_are_mirrored_both_ways(world: World, desk: Desk) -> None:
     await desk.buyer.driver.deliver()
     in_topic = world.fake.messages_to(AGENTS_CHAT, message_thread_id=topic)
     assert in_topic[-1]["text"] == "A etiqueta diz 45W"
+
+
+async def test_an_agent_who_wrote_in_the_topic_decides_from_the_card_there(
+    world: World, desk: Desk
+) -> None:
+    await desk.notifier.send_due()
+    topic = (await stored(world, desk.number)).agent_topic_id
+    [first_card] = [
+        m
+        for m in world.fake.messages_to(AGENTS_CHAT, message_thread_id=topic)
+        if m.get("reply_markup")
+    ]
+    photos = [Evidence(EvidenceKind.PHOTO, f"label-{n}", file_id=f"file-{n}") for n in range(3)]
+    await case_service.add_evidence(world.core, Actor.buyer(JOAO), desk.number, photos)
+    await case_service.provide_info(world.core, Actor.buyer(JOAO), desk.number)
+    await desk.notifier.send_due()  # "the buyer sent what was asked": a fresh card
+    [card] = [
+        m
+        for m in world.fake.messages_to(AGENTS_CHAT, message_thread_id=topic)
+        if m.get("reply_markup", {}).get("inline_keyboard")
+    ]
+    assert card["message_id"] > first_card["message_id"]  # the older card lost its buttons
+    refund = [
+        data
+        for row in world.fake.buttons(card)
+        for _, data in row
+        if data.startswith("t:") and StaffCb.unpack(data).resolution == "refund"
+    ]
+    assert len(refund) == 1  # an agent decides a counterfeit claim: the buttons are theirs
+    before_private = len(world.fake.messages_to(AGENT))
+
+    # writing in the topic takes the case: the buyer reads "an agent joined", then the words
+    await desk.agent.send_in(AGENTS_CHAT, "Olá João, vou resolver já.", topic)
+    to_buyer = [m.get("text") or "" for m in world.fake.messages_to(JOAO)]
+    assert to_buyer[-1] == "Olá João, vou resolver já."
+    assert desk.number in to_buyer[-2]  # the joining notice, just before
+    await desk.notifier.send_due()
+    assert [m.get("text") for m in world.fake.messages_to(JOAO)][-1] == to_buyer[-1]  # once
+
+    # the card's buttons were made before the agent took the case: they still decide
+    world.fake.press(AGENT, card["message_id"], refund[0], chat_id=AGENTS_CHAT)
+    await desk.agent.driver.deliver()
+    case = await stored(world, desk.number)
+    assert case.resolution is not None and case.resolution.value == "refund"
+    assert case.decided_by is not None and case.decided_by.value == "agent"
+    [refreshed] = [
+        m
+        for m in world.fake.messages_to(AGENTS_CHAT, message_thread_id=topic)
+        if m["message_id"] == card["message_id"]
+    ]
+    assert refreshed["text"] != card["text"]  # the card shows the case as it is now, in place
+    now_offered = [
+        StaffCb.unpack(data).action for row in world.fake.buttons(refreshed) for _, data in row
+    ]
+    assert "ok" not in now_offered and "no" not in now_offered
+    assert len(world.fake.messages_to(AGENT)) == before_private  # nothing in private chat
+
+
+async def test_after_handback_the_buyer_is_told_the_assistant_is_back(
+    world: World, desk: Desk
+) -> None:
+    await desk.notifier.send_due()
+    topic = (await stored(world, desk.number)).agent_topic_id
+    await desk.agent.send_in(AGENTS_CHAT, "Tudo certo?", topic)
+    await desk.agent.send_in(AGENTS_CHAT, "/handback", topic)
+    before = len(world.fake.messages_to(JOAO))
+    await desk.notifier.send_due()
+    told = [m.get("text") or "" for m in world.fake.messages_to(JOAO)][before:]
+    assert len(told) == 1 and desk.number in told[0]
+    async with world.core.unit_of_work() as uow:
+        case = await uow.cases.get_by_number(desk.number)
+        rows = await uow.outbox.list_for_case(case.id)
+    assert [(r.kind, r.status) for r in rows if r.recipient_role == "buyer"][-1] == (
+        "bot_back",
+        "sent",
+    )

@@ -173,3 +173,101 @@ async def test_a_seller_joins_by_invitation_and_sees_only_their_shop(world: Worl
     await stranger.send(f"/start {forged}")
     await stranger.send("/cases")
     assert "R-2611-0001" not in stranger.last()
+
+
+async def test_the_alert_offers_the_outcome_the_buyer_asked_for_first(
+    world: World, notifier: Notifier
+) -> None:
+    seller = world.person(NOVA_SELLER, "Wang", "en")
+    await earbud_case(world)  # Dmitri asked for a replacement
+    await notifier.send_due()
+    approvals = [b for b in seller.buttons() if "Approve" in b]
+    assert approvals[0] == "✅ Approve: Replacement (asked for)"
+    assert "✅ Approve: Refund" in approvals
+
+
+async def test_after_one_seller_decides_the_others_old_alert_loses_its_buttons(
+    world: World, notifier: Notifier
+) -> None:
+    first = world.person(NOVA_SELLER, "Wang", "en")
+    second = world.person(NOVA_SELLER_2, "Li", "en")
+    number = await earbud_case(world)
+    await notifier.send_due()
+    [old_alert] = [m for m in second.messages() if m.get("reply_markup", {}).get("inline_keyboard")]
+
+    await first.press("Approve: Replacement")
+    await notifier.send_due()
+    [old] = [m for m in second.messages() if m["message_id"] == old_alert["message_id"]]
+    assert not (old.get("reply_markup") or {}).get("inline_keyboard")  # nothing stale to press
+    assert second.last().startswith(f"Case {number} was approved by Wang")
+    assert "📥 Goods received" in second.buttons() and not any(
+        "Approve" in b for b in second.buttons()
+    )
+
+
+async def test_a_late_press_refreshes_the_pressed_alert_and_says_who_decided(
+    world: World, notifier: Notifier
+) -> None:
+    first = world.person(NOVA_SELLER, "Wang", "en")
+    second = world.person(NOVA_SELLER_2, "Li", "en")
+    number = await earbud_case(world)
+    await notifier.send_due()
+    pressed = second.last_message()["message_id"]
+
+    await first.press("Approve: Replacement")
+    await second.press("Approve: Refund")  # before the sender told Li
+    assert second.last_answer is not None
+    assert second.last_answer["text"].startswith("This case has just changed: Approved (a seller, ")
+    [refreshed] = [m for m in second.messages() if m["message_id"] == pressed]
+    assert number in refreshed["text"]
+    assert "Status: Approved: waiting for the buyer to send it back" in refreshed["text"]
+    labels = [text for row in world.fake.buttons(refreshed) for text, _ in row]
+    assert "📥 Goods received" in labels and not any("Approve" in label for label in labels)
+
+
+async def test_sellers_read_staff_wording_with_one_name_per_status(
+    world: World, notifier: Notifier
+) -> None:
+    seller = world.person(NOVA_SELLER, "Wang", "en")
+    number = await earbud_case(world)
+    await seller.send("/cases")
+    listed = seller.last()
+    assert "Waiting for the shop's decision" in listed
+    assert "With the shop for a decision" not in listed  # the buyer's wording
+    await seller.send(f"/case {number}")
+    assert "Status: Waiting for the shop's decision" in seller.last()
+
+
+async def test_a_counterfeit_claim_is_decided_by_an_agent_not_in_one_tap_by_a_seller(
+    world: World, notifier: Notifier
+) -> None:
+    seller = world.person(NOVA_SELLER, "Wang", "en")
+    order = await world.order("nova", "NV-5502")
+    link = await world.start_link("nova", "NV-5502")
+    await world.person(945502, "João", "pt").send(f"/start {link}")
+    opened = await case_service.open_case(
+        world.core,
+        Actor.buyer(945502),
+        case_service.NewCase(
+            order_id=order.id or 0,
+            claims=(Claim(2, 1),),
+            reason=Reason.COUNTERFEIT,
+            description="O carregador parece falso",
+            evidence=tuple(
+                Evidence(
+                    EvidenceKind.PHOTO,
+                    f"fake-{n}",
+                    file_id=world.fake.user_photo(945502)["message"]["photo"][-1]["file_id"],
+                )
+                for n in range(3)
+            ),
+        ),
+    )
+    assert opened.case.status is CaseStatus.AWAITING_AGENT
+    world.fake.take_updates()  # those uploads only made files
+    await notifier.send_due()
+    alert = [m for m in seller.messages() if opened.case.number in (m.get("text") or "")][-1]
+    labels = [text for row in world.fake.buttons(alert) for text, _ in row]
+    assert not any("Approve" in label or "Reject" in label for label in labels)
+    await seller.send(f"/case {opened.case.number}")
+    assert not any("Approve" in b or "Reject" in b for b in seller.buttons())

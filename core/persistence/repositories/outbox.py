@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import ensure_utc
 from core.persistence.repositories._common import insert_ignore
-from core.persistence.tables import outbox
+from core.persistence.tables import live_alerts, outbox
 
 PENDING = "pending"
 SENDING = "sending"  # claimed by a sender until next_attempt_at
@@ -139,6 +139,29 @@ class OutboxRepository:
             select(outbox).where(outbox.c.case_id == case_id).order_by(outbox.c.id)
         )
         return [_to_message(row) for row in result.mappings()]
+
+    async def replace_live_alert(
+        self, case_id: int, chat_id: int, message_id: int, at: datetime
+    ) -> int | None:
+        """``message_id`` is now the alert whose buttons act on the case in this chat; returns
+        the one it replaces (whose buttons must go), if any."""
+        where = (live_alerts.c.case_id == case_id) & (live_alerts.c.chat_id == chat_id)
+        result = await self.session.execute(select(live_alerts.c.message_id).where(where))
+        older = result.scalar_one_or_none()
+        if older is None:
+            await self.session.execute(
+                live_alerts.insert().values(
+                    case_id=case_id, chat_id=chat_id, message_id=message_id, sent_at=at
+                )
+            )
+        else:
+            await self.session.execute(
+                update(live_alerts).where(where).values(message_id=message_id, sent_at=at)
+            )
+        return older if older != message_id else None
+
+    async def forget_live_alerts(self, case_id: int) -> None:
+        await self.session.execute(delete(live_alerts).where(live_alerts.c.case_id == case_id))
 
     async def _update(self, message_id: int, **values: Any) -> None:
         await self.session.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
