@@ -48,8 +48,10 @@ from core.cases.model import Actor, Assessment, Case, CaseLine, Owner
 from core.cases.reasons import Reason, Resolution
 from core.errors import CoreError, ErrorCode
 from core.money import Money
+from core.services import cases, evidence_store, link_tokens, linking
 from tests.telegram.conftest import CATALOGS
 
+ERROR_MODULES = (cases, evidence_store, link_tokens, linking)  # every error class is loaded
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 AGENT, OTHER_AGENT, BUYER, SELLER = 700001, 700002, 920021, 600001
 ROOT = Path(__file__).resolve().parents[2]
@@ -327,11 +329,6 @@ def test_every_error_code_the_code_raises_is_listed() -> None:
 
 
 def _subclasses(cls: type) -> Iterator[type]:
-    import core.services.cases  # noqa: F401  (load every error class)
-    import core.services.evidence_store  # noqa: F401
-    import core.services.link_tokens  # noqa: F401
-    import core.services.linking  # noqa: F401
-
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)
@@ -341,8 +338,15 @@ def _subclasses(cls: type) -> Iterator[type]:
 def test_every_error_code_has_its_own_sentence_in_every_language(language: str) -> None:
     tr = CATALOGS.get(language)
     generic = texts.error(tr, CoreError("?"))
-    params = {"limit": 64, "maximum": "10.00", "currency": "EUR", "case": "R-2611-0001",
-              "decided_at": NOW.isoformat(), "order": "AUR-10021", "limit_mb": 50}
+    params = {
+        "limit": 64,
+        "maximum": "10.00",
+        "currency": "EUR",
+        "case": "R-2611-0001",
+        "decided_at": NOW.isoformat(),
+        "order": "AUR-10021",
+        "limit_mb": 50,
+    }
     english = CATALOGS.get("en")
     for code in ErrorCode:
         assert code.value in texts.ERRORS, code
