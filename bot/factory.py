@@ -61,9 +61,9 @@ def create_dispatcher(
         dispatcher.update.outer_middleware(DropRedelivered())
     dispatcher.update.outer_middleware(UserContext(core, catalogs))
     dispatcher.include_routers(
-        errors.make_router(catalogs),
+        errors.make_router(),
         staff.make_router(),
-        agents.make_router(agents_chat_id),
+        agents.make_router(),
         start.make_router(),
         human.make_router(),
         my_cases.make_router(),
@@ -72,6 +72,8 @@ def create_dispatcher(
         fallback.make_router(),
     )
     dispatcher["catalogs"] = catalogs
+    dispatcher["agents_chat_id"] = agents_chat_id  # the agents' forum group, if any
+    dispatcher["relay_copies"] = agents.Copies()  # relayed messages, so that edits follow
     return dispatcher
 
 

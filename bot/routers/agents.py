@@ -55,16 +55,17 @@ class WithAgent(Filter):
 class InCaseTopic(Filter):
     """A message in a case's topic of the agents' group, from an agent."""
 
-    def __init__(self, agents_chat_id: int | None) -> None:
-        self.agents_chat_id = agents_chat_id
-
     async def __call__(
-        self, event: TelegramObject, core: CoreContext, event_from_user: User | None = None
+        self,
+        event: TelegramObject,
+        core: CoreContext,
+        agents_chat_id: int | None = None,
+        event_from_user: User | None = None,
     ) -> bool | dict[str, Any]:
         if (
-            self.agents_chat_id is None
+            agents_chat_id is None
             or not isinstance(event, Message)
-            or event.chat.id != self.agents_chat_id
+            or event.chat.id != agents_chat_id
             or event.message_thread_id is None
             or event_from_user is None
         ):
@@ -142,132 +143,152 @@ async def tell_buyer_agent_joined(
     await bot.send_message(case.buyer_id, rendered.text, reply_markup=rendered.markup)
 
 
-def make_router(agents_chat_id: int | None) -> Router:
-    router = Router(name="agents")
-    copies = Copies()
+async def from_buyer(
+    message: Message,
+    case: Case,
+    bot: Bot,
+    tr: Translator,
+    core: CoreContext,
+    state: FSMContext,
+    agents_chat_id: int | None,
+    relay_copies: Copies,
+) -> None:
+    """Copy the buyer's message to the agent; photos and videos become evidence too."""
+    assert message.from_user is not None
+    actor = Actor.buyer(message.from_user.id, message.from_user.first_name)
+    if agents_chat_id is not None and case.agent_topic_id is not None:
+        target, thread = agents_chat_id, case.agent_topic_id
+    elif case.owner_agent_id is not None:
+        target, thread = case.owner_agent_id, None
+        await bot.send_message(target, f"💬 <b>{texts.escape(case.number)}</b>")
+    else:
+        return
+    copy = await bot.copy_message(
+        target, message.chat.id, message.message_id, message_thread_id=thread
+    )
+    relay_copies.add(message, target, copy.message_id)
+    item, _ = evidence_of(message)
+    try:
+        if item is not None:
+            from bot.routers.open_case import Flow
 
-    @router.message(F.chat.type == "private", WithAgent())
-    async def from_buyer(
-        message: Message, case: Case, bot: Bot, tr: Translator, core: CoreContext, state: FSMContext
-    ) -> None:
-        """Copy the buyer's message to the agent; photos and videos become evidence too."""
-        assert message.from_user is not None
-        actor = Actor.buyer(message.from_user.id, message.from_user.first_name)
-        if agents_chat_id is not None and case.agent_topic_id is not None:
-            target, thread = agents_chat_id, case.agent_topic_id
-        elif case.owner_agent_id is not None:
-            target, thread = case.owner_agent_id, None
-            await bot.send_message(target, f"💬 <b>{texts.escape(case.number)}</b>")
-        else:
-            return
-        copy = await bot.copy_message(
-            target, message.chat.id, message.message_id, message_thread_id=thread
+            stored = await store_evidence(Flow(bot, message.from_user, state, tr, core), [item])
+            await case_service.add_evidence(core, actor, case.number, stored)
+        await case_service.add_message(
+            core, actor, case.number, _summary(message), notify_others=False
         )
-        copies.add(message, target, copy.message_id)
-        item, _ = evidence_of(message)
-        try:
-            if item is not None:
-                from bot.routers.open_case import Flow
+    except CoreError:
+        log.info("could not record a relayed message on %s", case.number, exc_info=True)
 
-                stored = await store_evidence(Flow(bot, message.from_user, state, tr, core), [item])
-                await case_service.add_evidence(core, actor, case.number, stored)
-            await case_service.add_message(
-                core, actor, case.number, _summary(message), notify_others=False
-            )
-        except CoreError:
-            log.info("could not record a relayed message on %s", case.number, exc_info=True)
 
-    @router.message(Command("note"), InCaseTopic(agents_chat_id))
-    async def note(
-        message: Message,
-        command: CommandObject,
-        case: Case,
-        agent: Actor,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        try:
-            await case_service.add_note(core, agent, case.number, command.args or "")
-        except CoreError as exc:
-            await message.reply(texts.error(tr, exc))
+async def note(
+    message: Message,
+    command: CommandObject,
+    case: Case,
+    agent: Actor,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    try:
+        await case_service.add_note(core, agent, case.number, command.args or "")
+    except CoreError as exc:
+        await message.reply(texts.error(tr, exc))
+        return
+    await message.reply(tr("Noted (not shown to the buyer)."))
+
+
+async def handback(
+    message: Message, case: Case, agent: Actor, tr: Translator, core: CoreContext
+) -> None:
+    try:
+        await case_service.hand_back(core, agent, case.number)
+    except CoreError as exc:
+        await message.reply(texts.error(tr, exc))
+        return
+    await message.reply(tr("The assistant answers this buyer again."))
+
+
+async def to_buyer(
+    message: Message,
+    case: Case,
+    agent: Actor,
+    bot: Bot,
+    tr: Translator,
+    core: CoreContext,
+    catalogs: Catalogs,
+    relay_copies: Copies,
+) -> None:
+    """The agent's words (or photos) reach the buyer from the bot."""
+    if case.buyer_id is None:
+        return
+    try:
+        if case.owner_agent_id != agent.user_id:  # writing in the topic takes the case
+            case = await case_service.take_over(core, agent, case.number, buyer_told=True)
+            await tell_buyer_agent_joined(bot, case, core, catalogs)
+        copy = await bot.copy_message(case.buyer_id, message.chat.id, message.message_id)
+        relay_copies.add(message, case.buyer_id, copy.message_id)
+        await case_service.add_message(
+            core, agent, case.number, _summary(message), notify_others=False
+        )
+    except CoreError as exc:
+        await message.reply(texts.error(tr, exc))
+
+
+async def edited(message: Message, bot: Bot, relay_copies: Copies) -> None:
+    """Edits are mirrored: the other side sees the corrected message."""
+    await mirror_edit(bot, relay_copies, message)
+
+
+async def handback_private(
+    message: Message, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    assert message.from_user is not None
+    data = await state.get_data()
+    await state.clear()
+    try:
+        await case_service.hand_back(core, Actor.agent(message.from_user.id), data["case"])
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
+        return
+    await message.answer(tr("The assistant answers this buyer again."))
+
+
+async def to_buyer_private(
+    message: Message,
+    state: FSMContext,
+    bot: Bot,
+    tr: Translator,
+    core: CoreContext,
+    relay_copies: Copies,
+) -> None:
+    assert message.from_user is not None
+    agent = Actor.agent(message.from_user.id, message.from_user.first_name)
+    data = await state.get_data()
+    try:
+        view = await case_service.get_case(core, agent, data["case"])
+        if view.case.buyer_id is None or view.case.owner_agent_id != agent.user_id:
+            await state.clear()
+            await message.answer(tr("This conversation is no longer yours."))
             return
-        await message.reply(tr("Noted (not shown to the buyer)."))
+        copy = await bot.copy_message(view.case.buyer_id, message.chat.id, message.message_id)
+        relay_copies.add(message, view.case.buyer_id, copy.message_id)
+        await case_service.add_message(
+            core, agent, view.case.number, _summary(message), notify_others=False
+        )
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
 
-    @router.message(Command("handback"), InCaseTopic(agents_chat_id))
-    async def handback(
-        message: Message, case: Case, agent: Actor, tr: Translator, core: CoreContext
-    ) -> None:
-        try:
-            await case_service.hand_back(core, agent, case.number)
-        except CoreError as exc:
-            await message.reply(texts.error(tr, exc))
-            return
-        await message.reply(tr("The assistant answers this buyer again."))
 
-    @router.message(InCaseTopic(agents_chat_id), ~F.text.startswith("/"))
-    async def to_buyer(
-        message: Message,
-        case: Case,
-        agent: Actor,
-        bot: Bot,
-        tr: Translator,
-        core: CoreContext,
-        catalogs: Catalogs,
-    ) -> None:
-        """The agent's words (or photos) reach the buyer from the bot."""
-        if case.buyer_id is None:
-            return
-        try:
-            if case.owner_agent_id != agent.user_id:  # writing in the topic takes the case
-                case = await case_service.take_over(core, agent, case.number, buyer_told=True)
-                await tell_buyer_agent_joined(bot, case, core, catalogs)
-            copy = await bot.copy_message(case.buyer_id, message.chat.id, message.message_id)
-            copies.add(message, case.buyer_id, copy.message_id)
-            await case_service.add_message(
-                core, agent, case.number, _summary(message), notify_others=False
-            )
-        except CoreError as exc:
-            await message.reply(texts.error(tr, exc))
-
-    @router.edited_message(F.chat.type == "private", WithAgent())
-    @router.edited_message(InCaseTopic(agents_chat_id))
-    async def edited(message: Message, bot: Bot) -> None:
-        """Edits are mirrored: the other side sees the corrected message."""
-        await mirror_edit(bot, copies, message)
-
-    @router.message(Command("handback"), AgentChat.talking)
-    async def handback_private(
-        message: Message, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        assert message.from_user is not None
-        data = await state.get_data()
-        await state.clear()
-        try:
-            await case_service.hand_back(core, Actor.agent(message.from_user.id), data["case"])
-        except CoreError as exc:
-            await message.answer(texts.error(tr, exc))
-            return
-        await message.answer(tr("The assistant answers this buyer again."))
-
-    @router.message(AgentChat.talking, ~F.text.startswith("/"))
-    async def to_buyer_private(
-        message: Message, state: FSMContext, bot: Bot, tr: Translator, core: CoreContext
-    ) -> None:
-        assert message.from_user is not None
-        agent = Actor.agent(message.from_user.id, message.from_user.first_name)
-        data = await state.get_data()
-        try:
-            view = await case_service.get_case(core, agent, data["case"])
-            if view.case.buyer_id is None or view.case.owner_agent_id != agent.user_id:
-                await state.clear()
-                await message.answer(tr("This conversation is no longer yours."))
-                return
-            copy = await bot.copy_message(view.case.buyer_id, message.chat.id, message.message_id)
-            copies.add(message, view.case.buyer_id, copy.message_id)
-            await case_service.add_message(
-                core, agent, view.case.number, _summary(message), notify_others=False
-            )
-        except CoreError as exc:
-            await message.answer(texts.error(tr, exc))
-
+def make_router() -> Router:
+    """The agents' router; the forum group's id and the relayed copies are workflow data
+    (``agents_chat_id``, ``relay_copies``), set by the dispatcher's factory."""
+    router = Router(name="agents")
+    router.message.register(from_buyer, F.chat.type == "private", WithAgent())
+    router.message.register(note, Command("note"), InCaseTopic())
+    router.message.register(handback, Command("handback"), InCaseTopic())
+    router.message.register(to_buyer, InCaseTopic(), ~F.text.startswith("/"))
+    router.edited_message.register(edited, F.chat.type == "private", WithAgent())
+    router.edited_message.register(edited, InCaseTopic())
+    router.message.register(handback_private, Command("handback"), AgentChat.talking)
+    router.message.register(to_buyer_private, AgentChat.talking, ~F.text.startswith("/"))
     return router

@@ -123,38 +123,40 @@ def policy_text(tr: Translator, config: Config, shop: Shop) -> str:
     return "\n".join(lines)
 
 
+async def show(
+    bot: Bot, chat_id: int, tr: Translator, core: CoreContext, shop_ids: list[str]
+) -> None:
+    text = "\n\n".join(policy_text(tr, core.config, core.config.shop(s)) for s in shop_ids)
+    await send(bot, chat_id, text, keyboards.home(tr))
+
+
+async def policy(query: CallbackQuery, bot: Bot, tr: Translator, core: CoreContext) -> None:
+    await query.answer()
+    orders = await linking.buyer_orders(core, buyer(query.from_user))
+    shops = sorted({order.shop for order in orders})
+    if not shops and len(core.config.shops) == 1:
+        shops = list(core.config.shops)
+    if shops:
+        await show(bot, query.from_user.id, tr, core, shops)
+        return
+    choices = [(shop_id, shop.name) for shop_id, shop in core.config.shops.items()]
+    await bot.send_message(
+        query.from_user.id,
+        tr("Which shop did you buy from?"),
+        reply_markup=keyboards.shops(choices),
+    )
+
+
+async def policy_of(
+    query: CallbackQuery, callback_data: ShopCb, bot: Bot, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    if callback_data.shop in core.config.shops:
+        await show(bot, query.from_user.id, tr, core, [callback_data.shop])
+
+
 def make_router() -> Router:
     router = Router(name="policy")
-
-    async def show(
-        bot: Bot, chat_id: int, tr: Translator, core: CoreContext, shop_ids: list[str]
-    ) -> None:
-        text = "\n\n".join(policy_text(tr, core.config, core.config.shop(s)) for s in shop_ids)
-        await send(bot, chat_id, text, keyboards.home(tr))
-
-    @router.callback_query(MenuCb.filter(F.action == "policy"))
-    async def policy(query: CallbackQuery, bot: Bot, tr: Translator, core: CoreContext) -> None:
-        await query.answer()
-        orders = await linking.buyer_orders(core, buyer(query.from_user))
-        shops = sorted({order.shop for order in orders})
-        if not shops and len(core.config.shops) == 1:
-            shops = list(core.config.shops)
-        if shops:
-            await show(bot, query.from_user.id, tr, core, shops)
-            return
-        choices = [(shop_id, shop.name) for shop_id, shop in core.config.shops.items()]
-        await bot.send_message(
-            query.from_user.id,
-            tr("Which shop did you buy from?"),
-            reply_markup=keyboards.shops(choices),
-        )
-
-    @router.callback_query(ShopCb.filter())
-    async def policy_of(
-        query: CallbackQuery, callback_data: ShopCb, bot: Bot, tr: Translator, core: CoreContext
-    ) -> None:
-        await query.answer()
-        if callback_data.shop in core.config.shops:
-            await show(bot, query.from_user.id, tr, core, [callback_data.shop])
-
+    router.callback_query.register(policy, MenuCb.filter(F.action == "policy"))
+    router.callback_query.register(policy_of, ShopCb.filter())
     return router

@@ -29,123 +29,129 @@ def greeting(tr: Translator, name: str | None) -> str:
     )
 
 
-def make_router() -> Router:
-    router = Router(name="start")
-
-    @router.message(CommandStart(deep_link=True))
-    async def start_with_link(
-        message: Message,
-        command: CommandObject,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        assert message.from_user is not None
-        await fresh_start(state)
-        try:
-            result = await linking.link_by_token(core, message.from_user.id, command.args or "")
-        except CoreError as exc:
-            await message.answer(texts.error(tr, exc))
-            await message.answer(
-                greeting(tr, message.from_user.first_name), reply_markup=keyboards.main_menu(tr)
-            )
-            return
-        await send(  # an order of many lines can be longer than one message
-            bot,
-            message.chat.id,
-            tr("Your order {number} is linked to this chat.", number=result.order.number)
-            + "\n\n"
-            + texts.order_summary(tr, result.order)
-            + "\n\n"
-            + tr("What do you need help with?"),
-            keyboards.main_menu(tr),
-        )
-
-    @router.message(CommandStart())
-    @router.message(Command("menu"))
-    async def start(message: Message, state: FSMContext, tr: Translator) -> None:
-        assert message.from_user is not None
-        await fresh_start(state)
+async def start_with_link(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    assert message.from_user is not None
+    await fresh_start(state)
+    try:
+        result = await linking.link_by_token(core, message.from_user.id, command.args or "")
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
         await message.answer(
             greeting(tr, message.from_user.first_name), reply_markup=keyboards.main_menu(tr)
         )
-
-    @router.message(Command("cancel"))
-    async def cancel(message: Message, state: FSMContext, tr: Translator) -> None:
-        had = await state.get_state()
-        await state.clear()
-        text = tr("Cancelled. Nothing was sent.") if had else tr("There is nothing to cancel.")
-        await message.answer(text, reply_markup=keyboards.main_menu(tr))
-
-    @router.message(Command("help"))
-    async def help_(message: Message, tr: Translator) -> None:
-        await message.answer(
-            "\n".join(
-                [
-                    tr(
-                        "Tap a button below, or write to me, for example: "
-                        "“my order #1001 arrived broken”."
-                    ),
-                    tr(
-                        "/cases shows your cases, /language changes the language, /cancel stops "
-                        "what we are doing, and /human asks for a person."
-                    ),
-                ]
-            ),
-            reply_markup=keyboards.main_menu(tr),
-        )
-
-    @router.message(Command("language"))
-    async def language(message: Message, tr: Translator) -> None:
-        await message.answer(tr("Choose your language:"), reply_markup=keyboards.languages())
-
-    @router.callback_query(LangCb.filter())
-    async def set_language(
-        query: CallbackQuery, callback_data: LangCb, catalogs: Catalogs, core: CoreContext
-    ) -> None:
-        tr = catalogs.get(callback_data.code)  # from now on, the chosen language
-        await people.choose_language(core, query.from_user.id, tr.language)
-        await query.answer()
-        assert query.message is not None
-        await query.message.answer(
-            tr("I will speak English with you from now on."), reply_markup=keyboards.main_menu(tr)
-        )
-
-    @router.callback_query(
-        MenuCb.filter(F.action.in_({"return", "problem", "track", "change", "lang", "home"}))
+        return
+    await send(  # an order of many lines can be longer than one message
+        bot,
+        message.chat.id,
+        tr("Your order {number} is linked to this chat.", number=result.order.number)
+        + "\n\n"
+        + texts.order_summary(tr, result.order)
+        + "\n\n"
+        + tr("What do you need help with?"),
+        keyboards.main_menu(tr),
     )
-    async def menu(
-        query: CallbackQuery,
-        callback_data: MenuCb,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        await query.answer()
-        flow = open_case.Flow(bot, query.from_user, state, tr, core)
-        match callback_data.action:
-            case "return" | "problem":
-                await open_case.start(flow, purpose="case")
-            case "track":
-                await open_case.start(flow, purpose="track")
-            case "change":
-                await open_case.start(flow, purpose="change")
-            case "lang":
-                await bot.send_message(
-                    query.from_user.id,
-                    tr("Choose your language:"),
-                    reply_markup=keyboards.languages(),
-                )
-            case _:
-                await fresh_start(state)
-                await bot.send_message(
-                    query.from_user.id,
-                    tr("What do you need help with?"),
-                    reply_markup=keyboards.main_menu(tr),
-                )
 
+
+async def start(message: Message, state: FSMContext, tr: Translator) -> None:
+    assert message.from_user is not None
+    await fresh_start(state)
+    await message.answer(
+        greeting(tr, message.from_user.first_name), reply_markup=keyboards.main_menu(tr)
+    )
+
+
+async def cancel(message: Message, state: FSMContext, tr: Translator) -> None:
+    had = await state.get_state()
+    await state.clear()
+    text = tr("Cancelled. Nothing was sent.") if had else tr("There is nothing to cancel.")
+    await message.answer(text, reply_markup=keyboards.main_menu(tr))
+
+
+async def help_(message: Message, tr: Translator) -> None:
+    await message.answer(
+        "\n".join(
+            [
+                tr(
+                    "Tap a button below, or write to me, for example: "
+                    "“my order #1001 arrived broken”."
+                ),
+                tr(
+                    "/cases shows your cases, /language changes the language, /cancel stops "
+                    "what we are doing, and /human asks for a person."
+                ),
+            ]
+        ),
+        reply_markup=keyboards.main_menu(tr),
+    )
+
+
+async def language(message: Message, tr: Translator) -> None:
+    await message.answer(tr("Choose your language:"), reply_markup=keyboards.languages())
+
+
+async def set_language(
+    query: CallbackQuery, callback_data: LangCb, catalogs: Catalogs, core: CoreContext
+) -> None:
+    tr = catalogs.get(callback_data.code)  # from now on, the chosen language
+    await people.choose_language(core, query.from_user.id, tr.language)
+    await query.answer()
+    assert query.message is not None
+    await query.message.answer(
+        tr("I will speak English with you from now on."), reply_markup=keyboards.main_menu(tr)
+    )
+
+
+async def menu(
+    query: CallbackQuery,
+    callback_data: MenuCb,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    await query.answer()
+    flow = open_case.Flow(bot, query.from_user, state, tr, core)
+    match callback_data.action:
+        case "return" | "problem":
+            await open_case.start(flow, purpose="case")
+        case "track":
+            await open_case.start(flow, purpose="track")
+        case "change":
+            await open_case.start(flow, purpose="change")
+        case "lang":
+            await bot.send_message(
+                query.from_user.id,
+                tr("Choose your language:"),
+                reply_markup=keyboards.languages(),
+            )
+        case _:
+            await fresh_start(state)
+            await bot.send_message(
+                query.from_user.id,
+                tr("What do you need help with?"),
+                reply_markup=keyboards.main_menu(tr),
+            )
+
+
+def make_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start_with_link, CommandStart(deep_link=True))
+    router.message.register(start, CommandStart())
+    router.message.register(start, Command("menu"))
+    router.message.register(cancel, Command("cancel"))
+    router.message.register(help_, Command("help"))
+    router.message.register(language, Command("language"))
+    router.callback_query.register(set_language, LangCb.filter())
+    router.callback_query.register(
+        menu, MenuCb.filter(F.action.in_({"return", "problem", "track", "change", "lang", "home"}))
+    )
     return router
 
 
