@@ -60,33 +60,35 @@ async def hand_to_person(
     )
 
 
+async def human_command(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    assert message.from_user is not None
+    await hand_to_person(bot, message.from_user, state, tr, core)
+
+
+async def human_button(
+    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    await hand_to_person(bot, query.from_user, state, tr, core)
+
+
+async def human_words(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    assert message.from_user is not None
+    await hand_to_person(bot, message.from_user, state, tr, core)
+
+
 def make_router() -> Router:
     word_lists()  # a broken locales/<lang>/escalation.toml stops the start, not a message
     router = Router(name="human")
-
-    @router.message(Command("human"))
-    async def human_command(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        assert message.from_user is not None
-        await hand_to_person(bot, message.from_user, state, tr, core)
-
-    @router.callback_query(MenuCb.filter(F.action == "human"))
-    async def human_button(
-        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await query.answer()
-        await hand_to_person(bot, query.from_user, state, tr, core)
-
-    # Where the buyer is writing their own words (what happened, a new address, a message on a
-    # case), "the support is broken" is their story, not a request: /human and the button stay.
-    @router.message(
-        F.text.func(asks_for_person), ~StateFilter(OpenCase.description, CaseFollowUp.message)
+    router.message.register(human_command, Command("human"))
+    router.callback_query.register(human_button, MenuCb.filter(F.action == "human"))
+    router.message.register(
+        human_words,
+        F.text.func(asks_for_person),
+        ~StateFilter(OpenCase.description, CaseFollowUp.message),
     )
-    async def human_words(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        assert message.from_user is not None
-        await hand_to_person(bot, message.from_user, state, tr, core)
-
     return router

@@ -9,38 +9,35 @@ conversation state as they arrive (an album is several updates), so a restart lo
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, User
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
 from bot import keyboards, texts
 from bot.callbacks import ChangeCb, LineCb, NavCb, OrderCb, QtyCb, ReasonCb, RemindCb, ResolutionCb
 from bot.i18n import Translator, escape
 from bot.routers.common import buyer, send
 from bot.states import OpenCase
+from bot.views.actions import buyer_actions
+from core.cases.escalation import mentions_payment_dispute
 from core.cases.lifecycle import CaseStatus
 from core.cases.model import Case, Evidence, EvidenceKind
 from core.cases.reasons import BUYER_REASONS, Reason, Resolution
 from core.errors import CoreError, RateLimited
 from core.orders.model import Order, OrderStatus
 from core.orders.numbers import find_order_numbers, normalize_order_number
-from core.policy.decision import Claim, Decision, EvidenceCount
+from core.policy.choices import ReasonChoices
+from core.policy.decision import Arrival, Claim, Decision, EvidenceCount
 from core.services import cases as case_service
+from core.services import claims as claim_service
 from core.services import linking
 from core.services.context import CoreContext
 from core.services.evidence_store import EvidenceTooLarge
 
 log = logging.getLogger(__name__)
-
-ESCALATION_WORDS = re.compile(
-    r"charge\s?back|paypal|\bbank\b|contracargo|\bbanco\b|\bbanque\b|\bbank(en)?\b|"
-    r"rückbuchung|банк|чарджбэк|银行|拒付|البنك|استرداد المبلغ من البنك",
-    re.IGNORECASE,
-)
 
 
 # ── state helpers ──────────────────────────────────────────────────────────────────────────
@@ -205,6 +202,8 @@ async def ask_quantity(flow: Flow) -> None:
 
 
 async def after_items(flow: Flow) -> None:
+    if not await claimable(flow):
+        return
     data = await flow.data()
     purpose = data.get("purpose", "case")
     if purpose == "change":
@@ -215,12 +214,99 @@ async def after_items(flow: Flow) -> None:
         await flow.step("reason")
 
 
+async def claimable(flow: Flow) -> bool:
+    """Check, right after the items are chosen, what opening the case would refuse at the end
+    (a claim already rejected, an open case on an item, everything refunded already)."""
+    data = await flow.data()
+    line_nos = [int(k) for k in (data.get("chosen") or {})]
+    try:
+        await claim_service.check_claimable(flow.core, flow.actor, data["order_id"], line_nos)
+    except CoreError as exc:
+        await refuse_claim(flow, exc)
+        return False
+    return True
+
+
+async def refuse_claim(flow: Flow, exc: CoreError) -> None:
+    """These items cannot be claimed again: say why now, with a person to turn to; the flow
+    ends. "Talk to a person" then takes it from here (see ``refused_claim_to_person``)."""
+    data = await flow.data()
+    await flow.state.clear()
+    refused: dict[str, Any] = {
+        "order_id": data["order_id"],
+        "chosen": data.get("chosen") or {},
+        "error": exc.code,
+    }
+    case = exc.params.get("case")
+    if exc.code == "previously_rejected" and case:
+        refused["reopen"] = case  # a person reviews the rejected case
+    elif exc.code == "line_has_open_case" and case:
+        refused["escalate"] = case  # a person takes the open one
+    else:
+        refused["reason"] = Reason.OTHER.value  # a person looks at it as a new request
+    await flow.update(refused=refused)
+    await flow.say(texts.error(flow.tr, exc), keyboards.after_refusal(flow.tr))
+
+
+# Said above the reason question: why the usual reasons are missing (where the parcel is).
+FACT_NOTES = (
+    "order_cancelled",
+    "order_already_refunded",
+    "not_shipped_yet",
+    "not_delivered_yet",
+    "not_overdue_yet",
+)
+
+
+def fact_notes(tr: Translator, choices: ReasonChoices) -> list[str]:
+    found = {e.code: e for e in choices.reasons_not_offered() if e.code in FACT_NOTES}
+    if choices.arrival is not Arrival.IN_TRANSIT:  # it may be in their hands: no estimates
+        found.pop("not_overdue_yet", None)
+    if choices.arrival is Arrival.NOT_SHIPPED or "not_overdue_yet" in found:
+        found.pop("not_delivered_yet", None)  # said better by "not shipped" / "not overdue"
+    explained = {
+        "explanations": [
+            {"code": code, "params": found[code].params} for code in FACT_NOTES if code in found
+        ]
+    }
+    return texts.decision_lines(tr, explained)
+
+
 async def ask_reason(flow: Flow) -> None:
-    if (await flow.data()).get("purpose") == "change":
+    """The reasons the order's facts allow for the chosen items (no "arrived damaged" before
+    delivery); above them, why the others are not there and what the buyer can do."""
+    data = await flow.data()
+    if data.get("purpose") == "change":
         await ask_change(flow)
         return
+    tr = flow.tr
+    choices = await claim_service.reason_choices(
+        flow.core, flow.actor, data["order_id"], await flow.claims()
+    )
+    notes = fact_notes(tr, choices)
+    offered = list(choices.allowed)  # the problems; before shipping, cancel or a new address
+    if not offered:  # nothing to claim now (a cancelled order): the refusal, and a person
+        await flow.update(reason=Reason.OTHER.value)
+        refusal = texts.refusal(
+            tr,
+            {
+                "explanations": [
+                    {"code": e.code, "params": e.params} for e in choices.reasons_not_offered()
+                ]
+            },
+        )
+        await refuse_with(flow, refusal)
+        return
     await flow.state.set_state(OpenCase.reason)
-    await flow.say(flow.tr("What happened?"), keyboards.reasons(flow.tr, BUYER_REASONS))
+    await flow.update(offered_reasons=[reason.value for reason in offered])
+    question = tr("What happened?")
+    markup = keyboards.reasons(tr, offered)
+    why = choices.why_not(Reason.NOT_RECEIVED)
+    if choices.arrival is Arrival.IN_TRANSIT and why is not None and why.code == "not_overdue_yet":
+        # on its way, not overdue yet: a reminder on the day a claim becomes possible
+        remind = keyboards.remind(tr, data["order_id"]).inline_keyboard[0]
+        markup = InlineKeyboardMarkup(inline_keyboard=[remind, *markup.inline_keyboard])
+    await flow.say("\n\n".join(["\n".join(notes), question]) if notes else question, markup)
 
 
 async def ask_change(flow: Flow) -> None:
@@ -263,7 +349,11 @@ def _evidence_missing(data: dict[str, Any]) -> list[tuple[str, int]]:
     return missing
 
 
-def _evidence_prompt(tr: Translator, data: dict[str, Any]) -> str:
+def _evidence_prompt(tr: Translator, data: dict[str, Any], *, received: bool = False) -> str:
+    """What to send next and how far along the buyer is, the count said once: "Received 2 of
+    at least 3" when a minimum applies, "Received 2 photos or videos" when none does (or when
+    something came that does not count, followed by what is still needed).
+    ``received``: the answer to a photo or video that just arrived."""
     need = data.get("need", {})
     have = data.get("evidence", [])
     guide = data.get("guide", [])
@@ -279,7 +369,11 @@ def _evidence_prompt(tr: Translator, data: dict[str, Any]) -> str:
             lines.append(shot(tr))
     if need.get("videos"):
         lines.append(tr.plural("A video is needed.", "{n} videos are needed.", need["videos"]))
-    if total:
+    if total and missing and progress < len(have):  # something came that does not count
+        lines.append(_received(tr, len(have)))
+        items = ", ".join(texts.missing_line(tr, what, count) for what, count in missing)
+        lines.append(tr("Still needed: {items}.", items=items))
+    elif total:
         lines.append(
             tr(
                 "Received {have} of at least {total}. You can send several at once.",
@@ -287,14 +381,18 @@ def _evidence_prompt(tr: Translator, data: dict[str, Any]) -> str:
                 total=total,
             )
         )
-        if missing and progress < len(have):  # something came that does not count
-            items = ", ".join(texts.missing_line(tr, what, count) for what, count in missing)
-            lines.append(tr("Still needed: {items}.", items=items))
+    elif received and have:
+        lines.append(_received(tr, len(have)))
+        lines.append(tr("Send more if you like, or press Done."))
     else:
         lines.append(
             tr("Photos or a short video help the shop decide quickly. Send them, or press Done.")
         )
     return "\n".join(lines)
+
+
+def _received(tr: Translator, count: int) -> str:
+    return tr.plural("Received one photo or video.", "Received {n} photos or videos.", count)
 
 
 def _evidence_complete(data: dict[str, Any]) -> bool:
@@ -394,6 +492,14 @@ ASK = {
 
 async def refuse(flow: Flow, decision: Decision) -> None:
     """The policy says no: explain why and what the buyer can still do; the flow ends."""
+    await refuse_with(
+        flow,
+        texts.refusal(flow.tr, decision.to_dict()),
+        remind=decision.refusal == "not_overdue_yet",
+    )
+
+
+async def refuse_with(flow: Flow, text: str, *, remind: bool = False) -> None:
     tr = flow.tr
     data = await flow.data()
     await flow.state.clear()
@@ -406,12 +512,10 @@ async def refuse(flow: Flow, decision: Decision) -> None:
                 "description": data.get("description"),
             }
         )
-    if decision.refusal == "not_overdue_yet" and data.get("order_id"):
-        await flow.say(
-            texts.refusal(tr, decision.to_dict()), keyboards.remind(tr, data["order_id"])
-        )
+    if remind and data.get("order_id"):
+        await flow.say(text, keyboards.remind(tr, data["order_id"]))
         return
-    await flow.say(texts.refusal(tr, decision.to_dict()), keyboards.after_refusal(tr))
+    await flow.say(text, keyboards.after_refusal(tr))
 
 
 async def choose_reason(flow: Flow, reason: Reason) -> None:
@@ -467,7 +571,8 @@ async def order_chosen(flow: Flow, order: Order) -> None:
         return
     if data.get("purpose") == "change":
         await flow.update(chosen={str(line.line_no): line.quantity for line in order.lines})
-        await flow.step("change")
+        if await claimable(flow):  # the whole order: refused now, not after the summary
+            await flow.step("change")
         return
     await flow.step("items")
 
@@ -616,10 +721,21 @@ async def take_evidence(flow: Flow, message: Message) -> None:
                 keyboards.evidence(tr, can_finish=_evidence_complete(await flow.data())),
             )
         else:
-            await flow.say(
-                tr("Please send photos or a video here, or press Done."),
-                keyboards.evidence(tr, can_finish=_evidence_complete(await flow.data())),
-            )
+            data = await flow.data()
+            can_finish = _evidence_complete(data)
+            if can_finish:
+                text = tr("Please send photos or a video here, or press Done.")
+            else:  # no Done button yet: say what is still needed instead
+                items = ", ".join(
+                    texts.missing_line(tr, what, count) for what, count in _evidence_missing(data)
+                )
+                text = "\n".join(
+                    [
+                        tr("Please send photos or a video here."),
+                        tr("Still needed: {items}.", items=items),
+                    ]
+                )
+            await flow.say(text, keyboards.evidence(tr, can_finish=can_finish))
         return
     limit = flow.core.config.deployment.evidence_max_bytes
     if item["size"] and item["size"] > limit:
@@ -644,10 +760,7 @@ async def take_evidence(flow: Flow, message: Message) -> None:
         return
     await flow.update(evidence=evidence)
     data = await flow.data()
-    text = tr.plural(
-        "Received one photo or video.", "Received {n} photos or videos.", len(evidence)
-    )
-    text += "\n" + _evidence_prompt(tr, data)
+    text = _evidence_prompt(tr, data, received=True)
     markup = keyboards.evidence(tr, can_finish=_evidence_complete(data))
     albums = dict(data.get("album_messages", {}))
     group = message.media_group_id
@@ -839,6 +952,8 @@ def make_router() -> Router:
             if not chosen:
                 await ask_items(flow)
                 return
+            if not await claimable(flow):  # told now, before "how many" and the rest
+                return
             await flow.update(pending_qty=lines_needing_quantity(order, chosen))
             await flow.step("quantity")
             return
@@ -921,7 +1036,9 @@ def make_router() -> Router:
             reason = Reason(callback_data.code)
         except ValueError:
             return
-        if reason not in BUYER_REASONS:
+        offered = (await flow.data()).get("offered_reasons")
+        if reason.value not in (offered if offered is not None else BUYER_REASONS):
+            await ask_reason(flow)  # not one of the buttons shown now: ask again
             return
         await choose_reason(flow, reason)
 
@@ -957,7 +1074,7 @@ def make_router() -> Router:
                 keyboards.only_nav(tr),
             )
             return
-        wants_person = bool(ESCALATION_WORDS.search(text))
+        wants_person = mentions_payment_dispute(text)  # a chargeback threat: a person decides
         await flow.update(description=text, **({"wants_person": True} if wants_person else {}))
         await after_description(flow)
 
@@ -1045,7 +1162,8 @@ def make_router() -> Router:
             await flow.say(texts.error(tr, exc), keyboards.home(tr))
             return
         await state.clear()
-        await flow.say(case_opened_text(tr, opened.case, core), keyboards.home(tr))
+        # the buttons of the case as it stands: "I've sent it" for a return to post
+        await flow.say(case_opened_text(tr, opened.case, core), buyer_actions(tr, opened.case))
 
     @router.callback_query(RemindCb.filter())
     async def on_remind(
@@ -1113,9 +1231,26 @@ def make_router() -> Router:
 
 async def refused_claim_to_person(flow: Flow) -> Case | None:
     """The buyer was just told no and asks for a person: the same claim goes to an agent, who
-    may still make an exception. None when there is no such claim (or it cannot be)."""
+    may still make an exception; a claim rejected before is reopened for a person's review, an
+    open case on the items is escalated. None when there is no such claim (or it cannot be)."""
     refused = (await flow.data()).get("refused")
     if not refused:
+        return None
+    if refused.get("reopen") or refused.get("escalate"):
+        try:
+            if refused.get("reopen"):  # the rejected claim goes to a person for review
+                case = await case_service.reopen(
+                    flow.core, flow.actor, refused["reopen"], "buyer_disagrees"
+                )
+            else:  # the open case on these items: a person takes it
+                case = await case_service.escalate(
+                    flow.core, flow.actor, refused["escalate"], "buyer_asked"
+                )
+        except CoreError:
+            return None
+        await flow.state.clear()
+        return case
+    if not refused.get("reason"):
         return None
     new = case_service.NewCase(
         order_id=refused["order_id"],

@@ -7,6 +7,7 @@ key and what is wrong, and the program refuses to start. See ``core/sample/shops
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -112,6 +113,8 @@ class NotReceivedRule(_Strict):
 
 
 class Policy(_Strict):
+    """A shop's return policy; every amount is in the shop's currency (``Shop.currency``)."""
+
     window_from: WindowFrom = WindowFrom.DELIVERY
     change_of_mind: bool = True
     change_of_mind_days: Days = 30
@@ -164,7 +167,7 @@ class Shop(_Strict):
     def _currency(cls, value: str) -> str:
         if len(value) != 3 or not value.isalpha():
             raise ValueError("must be an ISO 4217 code such as EUR")
-        return value.upper()
+        return value.upper()  # the currency of every limit in this shop's policy
 
 
 class MinimumRights(_Strict):
@@ -192,6 +195,60 @@ class Lifecycle(_Strict):
     conversation_idle_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
 
+def _currency_code(value: str) -> str:
+    if len(value) != 3 or not value.isalpha():
+        raise ValueError(f"{value!r} is not an ISO 4217 code such as EUR")
+    return value.upper()
+
+
+class ExchangeRates(_Strict):
+    """Rates for comparing an order's amount with limits written in the shop's currency.
+
+    ``rates`` says what one unit of ``base`` is worth in each currency ("1 EUR = 7.8 CNY" is
+    ``base = "EUR"``, ``CNY = 7.8``); any two listed currencies convert through the base.
+    ``set_on`` is the day they were set, kept with every decision that used them.
+    """
+
+    base: str
+    set_on: date
+    rates: dict[str, Annotated[Decimal, Field(gt=0)]]
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        return _currency_code(value)
+
+    @field_validator("rates")
+    @classmethod
+    def _codes(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        return {_currency_code(code): rate for code, rate in value.items()}
+
+    def per_base(self, currency: str) -> Decimal | None:
+        """Units of ``currency`` one unit of the base buys; None when it is not listed."""
+        currency = currency.upper()
+        if currency == self.base:
+            return Decimal(1)
+        return self.rates.get(currency)
+
+    def rate(self, source: str, target: str) -> Decimal | None:
+        """Units of ``target`` one unit of ``source`` is worth; None when either is unknown."""
+        if source.upper() == target.upper():
+            return Decimal(1)
+        from_base, to_base = self.per_base(source), self.per_base(target)
+        if from_base is None or to_base is None:
+            return None
+        return to_base / from_base
+
+    def convert(self, amount: Decimal, source: str, target: str) -> Decimal | None:
+        """``amount`` of ``source`` in ``target``, unrounded; None when no rate is known."""
+        if source.upper() == target.upper():
+            return amount
+        from_base, to_base = self.per_base(source), self.per_base(target)
+        if from_base is None or to_base is None:
+            return None
+        return amount * to_base / from_base
+
+
 class Deployment(_Strict):
     bot_username: str = "ReturnsDeskBot"
     case_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,3}$")] = "R"
@@ -205,6 +262,8 @@ class Config(_Strict):
     suppliers: dict[str, Supplier] = {}
     shops: dict[str, Shop]
     minimum_rights: dict[str, MinimumRights] = {}
+    # Shops write their limits in their own currency; orders in another one are converted.
+    exchange_rates: ExchangeRates | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

@@ -163,7 +163,8 @@ def _money(value: Money) -> dict[str, str]:
 
 
 def _limit(amount: Decimal, currency: str) -> dict[str, str]:
-    """A configured limit shown in the order's currency (rounded to its minor unit)."""
+    """An amount (a limit of the shop's policy, a converted value) in ``currency``, rounded
+    half up to its minor unit."""
     exponent = currency_exponent(currency)
     value = amount.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_UP)
     return {"amount": f"{value:.{exponent}f}", "currency": currency}
@@ -197,6 +198,128 @@ class _Draft:
         self.explain(code, **params)
 
 
+class Arrival(StrEnum):
+    """Where the claimed items are, by the order's own facts (its shipments and the clock).
+
+    Ordered from the least to the most advanced; several lines take the least advanced.
+    """
+
+    NOT_SHIPPED = "not_shipped"  # no parcel carries them yet
+    IN_TRANSIT = "in_transit"  # tracking follows the parcel and shows no delivery, or too early
+    UNKNOWN = "unknown"  # shipped without tracking and past the earliest estimate: the buyer knows
+    DELIVERED = "delivered"  # tracking (or the order's status) says they arrived
+
+    @property
+    def in_hand(self) -> bool:
+        """The buyer may have the items: claims about the goods themselves make sense."""
+        return self in (Arrival.UNKNOWN, Arrival.DELIVERED)
+
+
+_ARRIVAL_ORDER = list(Arrival)
+
+
+def _line_arrival(order: Order, line: OrderLine, now: datetime) -> Arrival:
+    shipments = order.shipments_for(line.sku)
+    if not shipments:
+        return Arrival.NOT_SHIPPED
+    if order.status is OrderStatus.DELIVERED or any(s.delivered_at for s in shipments):
+        return Arrival.DELIVERED
+    if any(s.registered and s.events for s in shipments):
+        return Arrival.IN_TRANSIT  # the tracking the shop imports would show a delivery
+    earliest = [s.earliest_expected for s in shipments if s.earliest_expected is not None]
+    if earliest and now < min(earliest):
+        return Arrival.IN_TRANSIT  # it cannot have arrived yet
+    return Arrival.UNKNOWN
+
+
+def arrival(order: Order, lines: list[OrderLine] | tuple[OrderLine, ...], now: datetime) -> Arrival:
+    """Where these lines' items are; no lines: the whole order's."""
+    found = [_line_arrival(order, line, now) for line in (lines or order.lines)]
+    return min(found, key=_ARRIVAL_ORDER.index, default=Arrival.NOT_SHIPPED)
+
+
+class ShopValue:
+    """The claimed value in the shop's currency, in which its policy's limits are written.
+
+    Converted on first use with the configured exchange rates, and the conversion is explained
+    (the rates and the day they were set); with no rate for the order's currency the amount is
+    unknown (None), the decision says so, and no limit can be passed on a guess.
+    """
+
+    def __init__(self, config: Config, shop: Shop, value: Money, draft: _Draft) -> None:
+        self.config, self.shop, self.value, self.draft = config, shop, value, draft
+        self._converted = False
+        self._amount: Decimal | None = None
+
+    def amount(self) -> Decimal | None:
+        if not self._converted:
+            self._converted = True
+            self._amount = self._convert()
+        return self._amount
+
+    def _convert(self) -> Decimal | None:
+        source, target = self.value.currency, self.shop.currency
+        if source == target:
+            return self.value.amount
+        rates = self.config.exchange_rates
+        converted = rates.convert(self.value.amount, source, target) if rates else None
+        if rates is None or converted is None:
+            self.draft.explain("exchange_rate_unknown", currency=source, shop_currency=target)
+            return None
+        self.draft.explain(
+            "currency_converted",
+            amount=_money(self.value),
+            converted=_limit(converted, target),
+            base=rates.base,
+            rates={code: str(rates.per_base(code)) for code in (source, target)},
+            set_on=rates.set_on.isoformat(),
+        )
+        return converted
+
+
+def check_facts(
+    config: Config,
+    order: Order,
+    lines: list[tuple[OrderLine, int]],
+    reason: Reason,
+    now: datetime,
+    draft: _Draft,
+    value: ShopValue | None = None,
+) -> None:
+    """What the order and its shipments allow, before any window, evidence or amount: the
+    order's state, whether the shop handles the reason at all, and whether the reason fits
+    where the items are (nothing "arrived damaged" before it arrived). The reason menu
+    (``core.policy.choices.reasons_for``) and ``decide`` both ask this, so they never disagree.
+    """
+    shop = config.shop(order.shop)
+    _check_order_state(order, reason, draft)
+    if not effective_rule(reason, shop.policy.reasons.get(reason)).allowed:
+        draft.refuse("reason_not_offered", reason=reason.value)
+    if draft.refusal is not None:
+        return
+    if reason.kind is ReasonKind.ORDER_CHANGE:
+        _order_change(order, reason, shop, value, draft)
+    elif reason is Reason.NOT_RECEIVED:
+        _not_received(order, lines, shop.policy, now, draft)
+    elif reason is Reason.ARRIVED_LATE:
+        _arrived_late(order, lines, draft)
+    else:
+        _goods_in_hand(order, lines, reason, now, draft)
+
+
+def _goods_in_hand(
+    order: Order, lines: list[tuple[OrderLine, int]], reason: Reason, now: datetime, draft: _Draft
+) -> None:
+    """A claim about the goods needs goods: before shipping the buyer can cancel; on the way
+    they can report the parcel as not received once it is overdue. "Something else" stays open
+    once the parcel has left, for a person to read."""
+    where = arrival(order, [line for line, _ in lines], now)
+    if where is Arrival.NOT_SHIPPED:
+        draft.refuse("not_shipped_yet", options=_before_shipping_options(order))
+    elif not where.in_hand and reason is not Reason.OTHER:
+        draft.refuse("not_delivered_yet")
+
+
 def decide(
     *,
     config: Config,
@@ -220,23 +343,15 @@ def decide(
     zero = Money.zero(currency)
 
     lines = _check_claims(order, claims, already_claimed or {}, draft)
-    _check_order_state(order, reason, draft)
-    if not rule.allowed:
-        draft.refuse("reason_not_offered", reason=reason.value)
-
     claimed_value = sum((line.unit_price * q for line, q in lines), zero)
+    value = ShopValue(config, shop, claimed_value, draft)
 
-    if draft.refusal is None:
-        if reason.kind is ReasonKind.ORDER_CHANGE:
-            _order_change(order, reason, shop, claimed_value, draft)
-        elif reason is Reason.NOT_RECEIVED:
-            _not_received(order, lines, policy, now, draft)
-        elif reason is Reason.ARRIVED_LATE:
-            _arrived_late(order, lines, draft)
-        else:
-            _goods_window(order, lines, reason, policy, rights, now, draft)
+    check_facts(config, order, lines, reason, now, draft, value)
+    if draft.refusal is None and reason.kind is ReasonKind.GOODS:
+        _goods_window(order, lines, reason, policy, rights, now, draft)
     if draft.refusal is not None:
         return _refused(draft, reason, rule, zero)
+    in_hand = arrival(order, [line for line, _ in lines], now).in_hand
 
     missing = _missing_evidence(rule, evidence)
     override = policy.reasons.get(reason)
@@ -244,13 +359,13 @@ def decide(
         rule, policy, override is not None and override.resolutions is not None
     )
     return_required, paid_by, address = _return_terms(
-        config, shop, order, lines, reason, rule, claimed_value, draft
+        config, shop, lines, reason, rule, value, in_hand, draft
     )
     refund_lines, fees = _refunds(policy, rights, order, lines, reason, draft)
     refund_total = sum((line.net for line in refund_lines), zero)
     shipping_refund = _shipping_refund(order, lines, reason, policy, rights, draft)
     refund_total = _cap_by_previous_refunds(order, refund_total + shipping_refund, draft)
-    review = _review(rule, policy, order, reason, claimed_value, draft)
+    review = _review(rule, shop, reason, value, draft)
     gaps = _supplier_gaps(
         config, order, lines, reason, evidence, return_required, refund_lines, now
     )
@@ -390,18 +505,31 @@ def _check_order_state(order: Order, reason: Reason, draft: _Draft) -> None:
         draft.refuse("order_already_refunded", refunded=_money(order.refunded_amount))  # type: ignore[arg-type]
 
 
-def _order_change(order: Order, reason: Reason, shop: Shop, value: Money, draft: _Draft) -> None:
+def _changeable(order: Order) -> bool:
+    """Nothing has left yet: the order can still be cancelled or sent elsewhere."""
+    return order.status in (OrderStatus.PENDING, OrderStatus.PAID) and not order.shipments
+
+
+def _before_shipping_options(order: Order) -> list[str]:
+    return ["cancel_order"] if _changeable(order) else []
+
+
+def _order_change(
+    order: Order, reason: Reason, shop: Shop, value: ShopValue | None, draft: _Draft
+) -> None:
     """Cancel or redirect: possible only before the parcel leaves; after, explain the options."""
-    if order.status in (OrderStatus.PENDING, OrderStatus.PAID) and not order.shipments:
+    if _changeable(order):
         draft.explain("not_shipped_yet_change_possible")
         return
-    if order.status is OrderStatus.DELIVERED:
+    if order.status is OrderStatus.DELIVERED or order.delivered_at is not None:
         draft.refuse("already_delivered", options=["return_after_delivery"])
         return
     options = ["refuse_delivery", "return_after_delivery"]
-    limit = shop.policy.reship_allowed_below
-    if limit is not None and value.amount < limit and reason is Reason.CHANGE_ADDRESS:
-        options.append("reship_possible")
+    limit = shop.policy.reship_allowed_below  # in the shop's currency
+    if limit is not None and reason is Reason.CHANGE_ADDRESS and value is not None:
+        amount = value.amount()
+        if amount is not None and amount < limit:
+            options.append("reship_possible")
     draft.refuse("already_shipped", options=options)
 
 
@@ -412,7 +540,7 @@ def _not_received(
     tracking movement for N days."""
     shipments = [s for line, _ in lines for s in order.shipments_for(line.sku)]
     if not shipments:
-        draft.refuse("not_shipped_yet", options=["cancel_order"])
+        draft.refuse("not_shipped_yet", options=_before_shipping_options(order))
         return
     if all(s.delivered_at is not None for s in shipments):
         delivered = max(s.delivered_at for s in shipments if s.delivered_at)
@@ -539,7 +667,7 @@ def _line_window(
 
     start, basis = _window_start(order, [(line, quantity)], policy.window_from)
     if start is None:
-        draft.refuse("not_shipped_yet", options=["cancel_order"])
+        draft.refuse("not_shipped_yet", options=_before_shipping_options(order))
         return None
     shop_end = end_of_day(start, days)
     legal_end = None
@@ -568,7 +696,7 @@ def _goods_window(
     the legal guarantee takes over after it.
     """
     if not order.shipments:
-        draft.refuse("not_shipped_yet", options=["cancel_order"])
+        draft.refuse("not_shipped_yet", options=_before_shipping_options(order))
         return
     windows = []
     for line, quantity in lines:
@@ -638,24 +766,30 @@ def _resolutions(rule: ReasonRule, policy: Policy, explicit: bool) -> list[Resol
 def _return_terms(
     config: Config,
     shop: Shop,
-    order: Order,
     lines: list[tuple[OrderLine, int]],
     reason: Reason,
     rule: ReasonRule,
-    value: Money,
+    value: ShopValue,
+    in_hand: bool,
     draft: _Draft,
 ) -> tuple[bool, Party | None, str | None]:
-    """Must the goods come back, who pays the label, and where do they go."""
-    if reason.kind is not ReasonKind.GOODS or not rule.item_must_return:
-        if reason.kind is ReasonKind.GOODS:
+    """Must the goods come back, who pays the label, and where do they go.
+
+    "You keep the item" is said only of items the buyer has: not of a parcel still on its way,
+    nor of a missing part or unit (it never arrived).
+    """
+    if reason.kind is not ReasonKind.GOODS or not in_hand:
+        return False, None, None
+    has_it = reason is not Reason.MISSING_PART
+    if not rule.item_must_return:
+        if has_it:
             draft.explain("keep_item")
         return False, None, None
-    threshold = _keep_threshold(shop.policy, lines)
-    if threshold is not None and value.amount < threshold:
-        draft.explain(
-            "keep_item_low_value",
-            threshold=_limit(threshold, order.currency),
-        )
+    threshold = _keep_threshold(shop.policy, lines)  # in the shop's currency
+    amount = value.amount() if threshold is not None else None
+    if threshold is not None and amount is not None and amount < threshold:
+        if has_it:
+            draft.explain("keep_item_low_value", threshold=_limit(threshold, shop.currency))
         return False, None, None
     paid_by = rule.return_shipping or (Party.BUYER if reason.fault is Fault.BUYER else Party.SELLER)
     address = _return_address(config, shop, lines, reason)
@@ -780,13 +914,17 @@ def _cap_by_previous_refunds(order: Order, refund: Money, draft: _Draft) -> Mone
 
 def _review(
     rule: ReasonRule,
-    policy: Policy,
-    order: Order,
+    shop: Shop,
     reason: Reason,
-    value: Money,
+    value: ShopValue,
     draft: _Draft,
 ) -> Review:
-    """Who decides: approved at once, the seller, or an agent."""
+    """Who decides: approved at once, the seller, or an agent.
+
+    The value limits are in the shop's currency; when the claimed value cannot be converted
+    into it, nothing is approved automatically: the seller looks (the decision says why).
+    """
+    policy = shop.policy
     codes = {e.code for e in draft.explanations}
     if rule.review == "agent" or reason in policy.agent_review_reasons:
         draft.explain("review_by_agent_reason", reason=reason.value)
@@ -794,19 +932,23 @@ def _review(
     if "tracking_shows_delivered" in codes:
         draft.explain("review_by_agent_tracking")
         return Review.AGENT
-    if policy.agent_review_above is not None and value.amount > policy.agent_review_above:
+    amount = value.amount()
+    if amount is None:
+        draft.explain("review_by_seller")
+        return Review.SELLER
+    if policy.agent_review_above is not None and amount > policy.agent_review_above:
         draft.explain(
             "review_by_agent_value",
-            limit=_limit(policy.agent_review_above, order.currency),
+            limit=_limit(policy.agent_review_above, shop.currency),
         )
         return Review.AGENT
     if rule.review == "seller":
         draft.explain("review_by_seller")
         return Review.SELLER
-    if rule.review == "auto" or value.amount < policy.auto_approve_below:
+    if rule.review == "auto" or amount < policy.auto_approve_below:
         draft.explain(
             "approved_automatically",
-            limit=_limit(policy.auto_approve_below, order.currency),
+            limit=_limit(policy.auto_approve_below, shop.currency),
         )
         return Review.AUTOMATIC
     draft.explain("review_by_seller")

@@ -229,6 +229,7 @@ SCENARIOS = [
             codes=(
                 "parcel_overdue",
                 "shipping_refunded",
+                "currency_converted",
                 "approved_automatically",
                 "supplier_gap",
                 "refund_amount",
@@ -242,7 +243,15 @@ SCENARIOS = [
                     "last_tracking_update": "2026-10-08",
                 },
                 "shipping_refunded": {"amount": money("5.00", "USD")},
-                "approved_automatically": {"limit": money("50.00", "USD")},
+                # aurora's limits are in euros: 29.99 USD at 1 EUR = 1.05 USD is 28.56 EUR
+                "currency_converted": {
+                    "amount": money("29.99", "USD"),
+                    "converted": money("28.56", "EUR"),
+                    "base": "EUR",
+                    "rates": {"USD": "1.05", "EUR": "1"},
+                    "set_on": "2026-11-01",
+                },
+                "approved_automatically": {"limit": money("50.00", "EUR")},
                 "refund_amount": {"amount": money("34.99", "USD")},
             },
             gaps=(("carrier_claim_only", "gz-kitchen", 1, "29.99", {}),),
@@ -301,8 +310,23 @@ SCENARIOS = [
             return_paid_by=Party.SELLER,
             return_to="supplier:sz-bright",
             refund="159.00",
-            codes=("within_window", "return_required", "review_by_agent_value", "refund_amount"),
-            params={"review_by_agent_value": {"limit": money("150.00", "USD")}},
+            codes=(
+                "within_window",
+                "currency_converted",
+                "return_required",
+                "review_by_agent_value",
+                "refund_amount",
+            ),
+            params={  # 159.00 USD is 151.43 EUR: over aurora's 150.00 EUR
+                "currency_converted": {
+                    "amount": money("159.00", "USD"),
+                    "converted": money("151.43", "EUR"),
+                    "base": "EUR",
+                    "rates": {"USD": "1.05", "EUR": "1"},
+                    "set_on": "2026-11-01",
+                },
+                "review_by_agent_value": {"limit": money("150.00", "EUR")},
+            },
             deadlines={
                 "window_ends": eod("2026-12-18"),
                 "return_by": eod("2026-12-06"),
@@ -320,7 +344,12 @@ SCENARIOS = [
             resolutions=("cancel",),
             refund="15.50",
             shipping_refund="3.00",
-            codes=("not_shipped_yet_change_possible", "review_by_seller", "refund_amount"),
+            codes=(
+                "not_shipped_yet_change_possible",
+                "currency_converted",
+                "review_by_seller",
+                "refund_amount",
+            ),
             params={"refund_amount": {"amount": money("15.50", "USD")}},
             deadlines={"decision_by": datetime(2026, 11, 24, 12, 0, tzinfo=UTC)},
         ),
@@ -334,7 +363,7 @@ SCENARIOS = [
             review=Review.SELLER,
             resolutions=("address_change",),
             missing=(Missing("description"),),
-            codes=("not_shipped_yet_change_possible", "review_by_seller"),
+            codes=("not_shipped_yet_change_possible", "currency_converted", "review_by_seller"),
             deadlines={"decision_by": datetime(2026, 11, 24, 12, 0, tzinfo=UTC)},
         ),
         id="AUR-10027-change-address-before-shipping-needs-the-new-address",
@@ -347,7 +376,7 @@ SCENARIOS = [
             EvidenceCount(has_description=True),
             review=Review.SELLER,
             resolutions=("address_change",),
-            codes=("not_shipped_yet_change_possible", "review_by_seller"),
+            codes=("not_shipped_yet_change_possible", "currency_converted", "review_by_seller"),
             deadlines={"decision_by": datetime(2026, 11, 24, 12, 0, tzinfo=UTC)},
         ),
         id="AUR-10027-change-address-with-the-new-address-complete",
@@ -486,6 +515,7 @@ SCENARIOS = [
             refund="24.99",
             codes=(
                 "within_window",
+                "currency_converted",
                 "return_required",
                 "review_by_agent_reason",
                 "supplier_holds_authorisation",
@@ -514,6 +544,7 @@ SCENARIOS = [
             codes=(
                 "parcel_overdue",
                 "unregistered_shipment",
+                "currency_converted",
                 "review_by_agent_value",
                 "supplier_gap",
                 "refund_amount",
@@ -526,7 +557,15 @@ SCENARIOS = [
                     "expected_to": "2026-11-05",
                 },
                 "unregistered_shipment": {},
-                "review_by_agent_value": {"limit": money("100.00", "GBP")},
+                # nova's limits are in dollars: 129.00 GBP is 159.35 USD (via 1 EUR)
+                "currency_converted": {
+                    "amount": money("129.00", "GBP"),
+                    "converted": money("159.35", "USD"),
+                    "base": "EUR",
+                    "rates": {"GBP": "0.85", "USD": "1.05"},
+                    "set_on": "2026-11-01",
+                },
+                "review_by_agent_value": {"limit": money("100.00", "USD")},
             },
             gaps=(("carrier_claim_only", "sz-volt", 1, "129.00", {}),),
             deadlines={"decision_by": datetime(2026, 11, 23, 12, 0, tzinfo=UTC)},
@@ -541,7 +580,7 @@ SCENARIOS = [
             EvidenceCount(has_description=True),
             refusal="already_shipped",
             review=Review.NONE,
-            codes=("already_shipped",),
+            codes=("currency_converted", "already_shipped"),  # 61.95 USD: over nova's 30.00
             params={"already_shipped": {"options": ["refuse_delivery", "return_after_delivery"]}},
         ),
         id="NV-5504-change-address-after-shipping-refused-no-reship-at-59",
@@ -590,8 +629,14 @@ SCENARIOS = [
             EvidenceCount(photos=1, has_description=True),
             resolutions=("reship", "partial_refund", "refund"),
             refund="3.50",
-            codes=("within_window", "keep_item", "approved_automatically", "refund_amount"),
-            params={"approved_automatically": {"limit": money("30.00", "EUR")}},
+            # no "you keep the item": the missing cable never arrived
+            codes=(
+                "within_window",
+                "currency_converted",
+                "approved_automatically",
+                "refund_amount",
+            ),
+            params={"approved_automatically": {"limit": money("30.00", "USD")}},
             gaps=(),  # the unit never arrived: nothing the supplier needs back
             deadlines={"window_ends": eod("2027-02-11")},
         ),
@@ -807,10 +852,14 @@ def test_swimwear_change_of_mind_is_refused_even_for_an_eu_buyer(
 def test_window_counts_from_the_latest_estimate_when_delivery_is_unknown(
     config: Config, orders: dict[str, Order]
 ) -> None:
-    # shipped 2026-10-22T03:00Z, estimate up to 25 days → 2026-11-16, + 30 days
+    # shipped 2026-10-22T03:00Z, estimate up to 25 days → 2026-11-16, + 30 days; sent without
+    # tracking, so only the buyer knows it arrived
     order = dataclasses.replace(
         with_delivery(orders["AUR-10021"], None), status=OrderStatus.SHIPPED
     )
+    (shipment,) = order.shipments
+    untracked = dataclasses.replace(shipment, registered=False, tracking_number=None, events=())
+    order = dataclasses.replace(order, shipments=(untracked,))
 
     decision = run(config, order, [(1, 1)], Reason.DAMAGED, EvidenceCount(photos=3))
 

@@ -777,10 +777,20 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
     assert silent.case.status is CaseStatus.AWAITING_BUYER_INFO
     assert slow.case.status is CaseStatus.AWAITING_SELLER
 
-    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0, "back_to_shop": 0, "return_overdue": 0}
+    assert await svc.run_timers(ctx) == {
+        "expired": 0,
+        "escalated": 0,
+        "back_to_shop": 0,
+        "return_overdue": 0,
+    }
 
     clock.advance(hours=48, seconds=1)
-    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 1, "back_to_shop": 0, "return_overdue": 0}
+    assert await svc.run_timers(ctx) == {
+        "expired": 0,
+        "escalated": 1,
+        "back_to_shop": 0,
+        "return_overdue": 0,
+    }
     escalated = await stored_case(ctx, slow.case.number)
     assert escalated.status is CaseStatus.AWAITING_AGENT and escalated.escalated is True
     assert ("agents", None, "escalated") in await outbox(ctx, slow.case.number)
@@ -792,13 +802,23 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
     )
 
     clock.advance(days=5)  # 7 days and a second since the claim
-    assert await svc.run_timers(ctx) == {"expired": 1, "escalated": 0, "back_to_shop": 0, "return_overdue": 0}
+    assert await svc.run_timers(ctx) == {
+        "expired": 1,
+        "escalated": 0,
+        "back_to_shop": 0,
+        "return_overdue": 0,
+    }
     expired = await stored_case(ctx, silent.case.number)
     assert expired.status is CaseStatus.CANCELLED
     assert ("buyer", DMITRI, "expired") in await outbox(ctx, silent.case.number)
 
     before = (await trail(ctx, silent.case.number), await trail(ctx, slow.case.number))
-    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0, "back_to_shop": 0, "return_overdue": 0}
+    assert await svc.run_timers(ctx) == {
+        "expired": 0,
+        "escalated": 0,
+        "back_to_shop": 0,
+        "return_overdue": 0,
+    }
     after = (await trail(ctx, silent.case.number), await trail(ctx, slow.case.number))
     assert after == before
 
@@ -927,7 +947,12 @@ async def test_an_approved_case_whose_question_goes_unanswered_returns_to_the_sh
     await svc.request_info(ctx, AURORA, number, "Which colour was the lamp?")
     clock.advance(days=8)
 
-    assert await svc.run_timers(ctx) == {"expired": 0, "escalated": 0, "back_to_shop": 1, "return_overdue": 0}
+    assert await svc.run_timers(ctx) == {
+        "expired": 0,
+        "escalated": 0,
+        "back_to_shop": 1,
+        "return_overdue": 0,
+    }
     case = await stored_case(ctx, number)
     assert case.status is CaseStatus.AWAITING_RESOLUTION
     assert case.money is MoneyStatus.PENDING and case.refund_amount == eur("39.90")
