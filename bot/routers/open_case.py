@@ -823,409 +823,433 @@ REVIEW_CODES = frozenset(
 )
 
 
+def flow_of(
+    event: Message | CallbackQuery,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> Flow:
+    assert event.from_user is not None
+    return Flow(bot, event.from_user, state, tr, core)
+
+
+async def after_description(flow: Flow) -> None:
+    data = await flow.data()
+    if data.get("reason") == Reason.CHANGE_ADDRESS:
+        await flow.step("confirm")
+        return
+    await flow.step("evidence")
+
+
+async def on_cancel(
+    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    await flow_of(query, bot, state, tr, core).cancel()
+
+
+async def on_back(
+    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    await flow_of(query, bot, state, tr, core).back()
+
+
+async def on_order_pick(
+    query: CallbackQuery,
+    callback_data: OrderCb,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    await query.answer()
+    flow = flow_of(query, bot, state, tr, core)
+    if await state.get_state() is None:  # "report not received" from a tracking message
+        await flow.update(purpose="case", reason=Reason.NOT_RECEIVED.value, history=[])
+    if callback_data.order_id == 0:
+        await flow.state.set_state(OpenCase.order)
+        await flow.update(typing_other=True)
+        await flow.say(tr("Please type your order number."), keyboards.only_nav(tr))
+        return
+    order = await linking.buyer_order(core, flow.actor, callback_data.order_id)
+    if order is not None:  # never trust the button: it must be theirs
+        await order_chosen(flow, order)
+        return
+    await flow.say(
+        tr("I could not match that order number with those details. Check both and try again.")
+    )
+
+
+async def on_order_text(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    flow = flow_of(message, bot, state, tr, core)
+    assert message.text is not None
+    candidates = find_order_numbers(message.text) or [normalize_order_number(message.text)]
+    for number in candidates:
+        try:
+            order = await linking.find_linked_order(core, flow.actor, number)
+        except CoreError:
+            continue
+        await order_chosen(flow, order)
+        return
+    if not candidates[0] or len(candidates[0]) > 64:
+        await flow.say(
+            tr(
+                "That does not look like an order number. Please type it as in "
+                "your order e-mail, for example #1001 or AUR-10021."
+            ),
+            keyboards.only_nav(tr, back=False),
+        )
+        return
+    await flow.update(typed_number=candidates[0])
+    await flow.step("check")
+
+
+async def on_check(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    flow = flow_of(message, bot, state, tr, core)
+    data = await flow.data()
+    assert message.text is not None
+    try:
+        result = await linking.link_by_check(
+            core, flow.user.id, data.get("typed_number", ""), message.text
+        )
+    except RateLimited as exc:
+        await state.clear()
+        await flow.say(texts.error(tr, exc), keyboards.home(tr))
+        return
+    except CoreError as exc:
+        await flow.say(
+            texts.error(tr, exc) + "\n" + tr("Please type your order number again."),
+            keyboards.only_nav(tr, back=bool(data.get("typing_other"))),
+        )
+        await state.set_state(OpenCase.order)
+        return
+    await flow.say(
+        tr("Thank you, order {number} is now linked to this chat.", number=result.order.number)
+    )
+    await order_chosen(flow, result.order)
+
+
+async def on_line(
+    query: CallbackQuery,
+    callback_data: LineCb,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    await query.answer()
+    flow = flow_of(query, bot, state, tr, core)
+    order = await flow.order()
+    if order is None:
+        await ask_order(flow)
+        return
+    data = await flow.data()
+    chosen = dict(data.get("chosen") or {})
+    if callback_data.line_no == 0:
+        if not chosen:
+            await ask_items(flow)
+            return
+        if not await claimable(flow):  # told now, before "how many" and the rest
+            return
+        await flow.update(pending_qty=lines_needing_quantity(order, chosen))
+        await flow.step("quantity")
+        return
+    line = order.line(callback_data.line_no)
+    if line is None:
+        return
+    key = str(line.line_no)
+    if key in chosen:
+        chosen.pop(key)
+    else:
+        chosen[key] = line.quantity
+    await flow.update(chosen=chosen)
+    if query.message is not None and hasattr(query.message, "edit_reply_markup"):
+        await query.message.edit_reply_markup(
+            reply_markup=keyboards.lines(tr, order, {int(k): v for k, v in chosen.items()})
+        )
+
+
+async def on_quantity(
+    query: CallbackQuery,
+    callback_data: QtyCb,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    await query.answer()
+    flow = flow_of(query, bot, state, tr, core)
+    data = await flow.data()
+    pending = list(data.get("pending_qty", []))
+    if not pending or pending[0] != callback_data.line_no:
+        return  # an old button
+    order = await flow.order()
+    line = order.line(callback_data.line_no) if order else None
+    if line is None or not 1 <= callback_data.quantity <= line.quantity:
+        await ask_quantity(flow)  # a forged button: ask again
+        return
+    chosen = dict(data.get("chosen") or {})
+    chosen[str(callback_data.line_no)] = callback_data.quantity
+    await flow.update(chosen=chosen, pending_qty=pending[1:])
+    await ask_quantity(flow)
+
+
+async def on_quantity_text(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    flow = flow_of(message, bot, state, tr, core)
+    data = await flow.data()
+    pending = list(data.get("pending_qty", []))
+    order = await flow.order()
+    assert message.text is not None
+    if not pending or order is None:
+        await ask_quantity(flow)
+        return
+    line = order.line(pending[0])
+    quantity = int(message.text)
+    if line is None or not 1 <= quantity <= line.quantity:
+        await flow.say(
+            tr("Please choose a number from 1 to {most}.", most=line.quantity if line else 1)
+        )
+        return
+    chosen = dict(data.get("chosen") or {})
+    chosen[str(line.line_no)] = quantity
+    await flow.update(chosen=chosen, pending_qty=pending[1:])
+    await ask_quantity(flow)
+
+
+async def on_reason(
+    query: CallbackQuery,
+    callback_data: ReasonCb,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    await query.answer()
+    flow = flow_of(query, bot, state, tr, core)
+    try:
+        reason = Reason(callback_data.code)
+    except ValueError:
+        return
+    offered = (await flow.data()).get("offered_reasons")
+    if reason.value not in (offered if offered is not None else BUYER_REASONS):
+        await ask_reason(flow)  # not one of the buttons shown now: ask again
+        return
+    await choose_reason(flow, reason)
+
+
+async def on_change_kind(
+    query: CallbackQuery,
+    callback_data: ChangeCb,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    await query.answer()
+    flow = flow_of(query, bot, state, tr, core)
+    if callback_data.kind not in (Reason.CANCEL_ORDER, Reason.CHANGE_ADDRESS):
+        return
+    await choose_reason(flow, Reason(callback_data.kind))
+
+
+async def on_description(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    flow = flow_of(message, bot, state, tr, core)
+    assert message.text is not None
+    text = message.text.strip()
+    if len(text) > case_service.MAX_DESCRIPTION:
+        await flow.say(
+            tr(
+                "That is too long: please keep it under {limit} characters.",
+                limit=case_service.MAX_DESCRIPTION,
+            ),
+            keyboards.only_nav(tr),
+        )
+        return
+    wants_person = mentions_payment_dispute(text)  # a chargeback threat: a person decides
+    await flow.update(description=text, **({"wants_person": True} if wants_person else {}))
+    await after_description(flow)
+
+
+async def on_skip_description(
+    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    flow = flow_of(query, bot, state, tr, core)
+    data = await flow.data()
+    if data.get("description_required"):
+        await ask_description(flow)
+        return
+    await after_description(flow)
+
+
+async def on_evidence(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await take_evidence(flow_of(message, bot, state, tr, core), message)
+
+
+async def on_evidence_done(
+    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    flow = flow_of(query, bot, state, tr, core)
+    data = await flow.data()
+    if not _evidence_complete(data):
+        await ask_evidence(flow)
+        return
+    await flow.step("resolution")
+
+
+async def on_resolution(
+    query: CallbackQuery,
+    callback_data: ResolutionCb,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    await query.answer()
+    flow = flow_of(query, bot, state, tr, core)
+    if callback_data.code not in (await flow.data()).get("offered", []):
+        await ask_resolution(flow)  # not one of the buttons shown: ask again
+        return
+    await flow.update(resolution=callback_data.code)
+    await flow.step("confirm")
+
+
+async def on_confirm(
+    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await query.answer()
+    flow = flow_of(query, bot, state, tr, core)
+    data = await flow.data()
+    evidence = await store_evidence(flow, data.get("evidence", []))
+    new = case_service.NewCase(
+        order_id=data["order_id"],
+        claims=tuple(await flow.claims()),
+        reason=Reason(data["reason"]),
+        description=data.get("description"),
+        evidence=tuple(evidence),
+        preferred_resolution=Resolution(data["resolution"]) if data.get("resolution") else None,
+        wants_person=bool(data.get("wants_person")),
+    )
+    try:
+        opened = await case_service.open_case(core, flow.actor, new)
+    except case_service.NotEligible as exc:
+        await refuse(flow, exc.decision)
+        return
+    except CoreError as exc:
+        await state.clear()
+        await flow.say(texts.error(tr, exc), keyboards.home(tr))
+        return
+    await state.clear()
+    # the buttons of the case as it stands: "I've sent it" for a return to post
+    await flow.say(case_opened_text(tr, opened.case, core), buyer_actions(tr, opened.case))
+
+
+async def on_remind(
+    query: CallbackQuery,
+    callback_data: RemindCb,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+) -> None:
+    flow = flow_of(query, bot, state, tr, core)
+    try:
+        when = await case_service.remind_when_claim_possible(
+            core, flow.actor, callback_data.order_id
+        )
+    except CoreError as exc:
+        await query.answer(texts.error(tr, exc), show_alert=True)
+        return
+    await query.answer()
+    await flow.say(
+        tr("I will remind you on {date} if it has not arrived.", date=tr.date(when)),
+        keyboards.home(tr),
+    )
+
+
+async def expect_text(message: Message, tr: Translator) -> None:
+    await message.answer(tr("Please type it as text."), reply_markup=keyboards.only_nav(tr))
+
+
+async def expect_button(message: Message, tr: Translator) -> None:
+    await message.answer(
+        tr("Please choose one of the buttons above."), reply_markup=keyboards.only_nav(tr)
+    )
+
+
+async def expect_number(message: Message, tr: Translator) -> None:
+    await message.answer(
+        tr("Please choose how many with the buttons above, or type a number."),
+        reply_markup=keyboards.only_nav(tr),
+    )
+
+
+async def expect_description(message: Message, tr: Translator) -> None:
+    await message.answer(
+        tr(
+            "Please type your answer as text (stickers, voice notes and "
+            "locations cannot be read here)."
+        ),
+        reply_markup=keyboards.only_nav(tr),
+    )
+
+
+async def expect_media(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    await take_evidence(flow_of(message, bot, state, tr, core), message)
+
+
 def make_router() -> Router:
     router = Router(name="open_case")
 
-    def flow_of(
-        event: Message | CallbackQuery,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> Flow:
-        assert event.from_user is not None
-        return Flow(bot, event.from_user, state, tr, core)
-
-    @router.callback_query(NavCb.filter(F.action == "cancel"))
-    async def on_cancel(
-        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await query.answer()
-        await flow_of(query, bot, state, tr, core).cancel()
-
-    @router.callback_query(NavCb.filter(F.action == "back"), StateFilter(OpenCase))
-    async def on_back(
-        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await query.answer()
-        await flow_of(query, bot, state, tr, core).back()
-
-    # order
-    @router.callback_query(OrderCb.filter(), StateFilter(OpenCase.order, None))
-    async def on_order_pick(
-        query: CallbackQuery,
-        callback_data: OrderCb,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        await query.answer()
-        flow = flow_of(query, bot, state, tr, core)
-        if await state.get_state() is None:  # "report not received" from a tracking message
-            await flow.update(purpose="case", reason=Reason.NOT_RECEIVED.value, history=[])
-        if callback_data.order_id == 0:
-            await flow.state.set_state(OpenCase.order)
-            await flow.update(typing_other=True)
-            await flow.say(tr("Please type your order number."), keyboards.only_nav(tr))
-            return
-        order = await linking.buyer_order(core, flow.actor, callback_data.order_id)
-        if order is not None:  # never trust the button: it must be theirs
-            await order_chosen(flow, order)
-            return
-        await flow.say(
-            tr("I could not match that order number with those details. Check both and try again.")
-        )
-
-    @router.message(OpenCase.order, F.text)
-    async def on_order_text(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        flow = flow_of(message, bot, state, tr, core)
-        assert message.text is not None
-        candidates = find_order_numbers(message.text) or [normalize_order_number(message.text)]
-        for number in candidates:
-            try:
-                order = await linking.find_linked_order(core, flow.actor, number)
-            except CoreError:
-                continue
-            await order_chosen(flow, order)
-            return
-        if not candidates[0] or len(candidates[0]) > 64:
-            await flow.say(
-                tr(
-                    "That does not look like an order number. Please type it as in "
-                    "your order e-mail, for example #1001 or AUR-10021."
-                ),
-                keyboards.only_nav(tr, back=False),
-            )
-            return
-        await flow.update(typed_number=candidates[0])
-        await flow.step("check")
-
-    @router.message(OpenCase.check, F.text)
-    async def on_check(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        flow = flow_of(message, bot, state, tr, core)
-        data = await flow.data()
-        assert message.text is not None
-        try:
-            result = await linking.link_by_check(
-                core, flow.user.id, data.get("typed_number", ""), message.text
-            )
-        except RateLimited as exc:
-            await state.clear()
-            await flow.say(texts.error(tr, exc), keyboards.home(tr))
-            return
-        except CoreError as exc:
-            await flow.say(
-                texts.error(tr, exc) + "\n" + tr("Please type your order number again."),
-                keyboards.only_nav(tr, back=bool(data.get("typing_other"))),
-            )
-            await state.set_state(OpenCase.order)
-            return
-        await flow.say(
-            tr("Thank you, order {number} is now linked to this chat.", number=result.order.number)
-        )
-        await order_chosen(flow, result.order)
-
-    # items and quantities
-    @router.callback_query(LineCb.filter(), OpenCase.items)
-    async def on_line(
-        query: CallbackQuery,
-        callback_data: LineCb,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        await query.answer()
-        flow = flow_of(query, bot, state, tr, core)
-        order = await flow.order()
-        if order is None:
-            await ask_order(flow)
-            return
-        data = await flow.data()
-        chosen = dict(data.get("chosen") or {})
-        if callback_data.line_no == 0:
-            if not chosen:
-                await ask_items(flow)
-                return
-            if not await claimable(flow):  # told now, before "how many" and the rest
-                return
-            await flow.update(pending_qty=lines_needing_quantity(order, chosen))
-            await flow.step("quantity")
-            return
-        line = order.line(callback_data.line_no)
-        if line is None:
-            return
-        key = str(line.line_no)
-        if key in chosen:
-            chosen.pop(key)
-        else:
-            chosen[key] = line.quantity
-        await flow.update(chosen=chosen)
-        if query.message is not None and hasattr(query.message, "edit_reply_markup"):
-            await query.message.edit_reply_markup(
-                reply_markup=keyboards.lines(tr, order, {int(k): v for k, v in chosen.items()})
-            )
-
-    @router.callback_query(QtyCb.filter(), OpenCase.quantity)
-    async def on_quantity(
-        query: CallbackQuery,
-        callback_data: QtyCb,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        await query.answer()
-        flow = flow_of(query, bot, state, tr, core)
-        data = await flow.data()
-        pending = list(data.get("pending_qty", []))
-        if not pending or pending[0] != callback_data.line_no:
-            return  # an old button
-        order = await flow.order()
-        line = order.line(callback_data.line_no) if order else None
-        if line is None or not 1 <= callback_data.quantity <= line.quantity:
-            await ask_quantity(flow)  # a forged button: ask again
-            return
-        chosen = dict(data.get("chosen") or {})
-        chosen[str(callback_data.line_no)] = callback_data.quantity
-        await flow.update(chosen=chosen, pending_qty=pending[1:])
-        await ask_quantity(flow)
-
-    @router.message(OpenCase.quantity, F.text.regexp(r"^\s*\d{1,4}\s*$"))
-    async def on_quantity_text(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        flow = flow_of(message, bot, state, tr, core)
-        data = await flow.data()
-        pending = list(data.get("pending_qty", []))
-        order = await flow.order()
-        assert message.text is not None
-        if not pending or order is None:
-            await ask_quantity(flow)
-            return
-        line = order.line(pending[0])
-        quantity = int(message.text)
-        if line is None or not 1 <= quantity <= line.quantity:
-            await flow.say(
-                tr("Please choose a number from 1 to {most}.", most=line.quantity if line else 1)
-            )
-            return
-        chosen = dict(data.get("chosen") or {})
-        chosen[str(line.line_no)] = quantity
-        await flow.update(chosen=chosen, pending_qty=pending[1:])
-        await ask_quantity(flow)
-
-    # reason
-    @router.callback_query(ReasonCb.filter(), OpenCase.reason)
-    async def on_reason(
-        query: CallbackQuery,
-        callback_data: ReasonCb,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        await query.answer()
-        flow = flow_of(query, bot, state, tr, core)
-        try:
-            reason = Reason(callback_data.code)
-        except ValueError:
-            return
-        offered = (await flow.data()).get("offered_reasons")
-        if reason.value not in (offered if offered is not None else BUYER_REASONS):
-            await ask_reason(flow)  # not one of the buttons shown now: ask again
-            return
-        await choose_reason(flow, reason)
-
-    @router.callback_query(ChangeCb.filter(), OpenCase.reason)
-    async def on_change_kind(
-        query: CallbackQuery,
-        callback_data: ChangeCb,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        await query.answer()
-        flow = flow_of(query, bot, state, tr, core)
-        if callback_data.kind not in (Reason.CANCEL_ORDER, Reason.CHANGE_ADDRESS):
-            return
-        await choose_reason(flow, Reason(callback_data.kind))
-
-    # description
-    @router.message(OpenCase.description, F.text)
-    async def on_description(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        flow = flow_of(message, bot, state, tr, core)
-        assert message.text is not None
-        text = message.text.strip()
-        if len(text) > case_service.MAX_DESCRIPTION:
-            await flow.say(
-                tr(
-                    "That is too long: please keep it under {limit} characters.",
-                    limit=case_service.MAX_DESCRIPTION,
-                ),
-                keyboards.only_nav(tr),
-            )
-            return
-        wants_person = mentions_payment_dispute(text)  # a chargeback threat: a person decides
-        await flow.update(description=text, **({"wants_person": True} if wants_person else {}))
-        await after_description(flow)
-
-    @router.callback_query(NavCb.filter(F.action == "skip"), OpenCase.description)
-    async def on_skip_description(
-        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await query.answer()
-        flow = flow_of(query, bot, state, tr, core)
-        data = await flow.data()
-        if data.get("description_required"):
-            await ask_description(flow)
-            return
-        await after_description(flow)
-
-    async def after_description(flow: Flow) -> None:
-        data = await flow.data()
-        if data.get("reason") == Reason.CHANGE_ADDRESS:
-            await flow.step("confirm")
-            return
-        await flow.step("evidence")
-
-    # evidence
-    @router.message(OpenCase.evidence, F.photo | F.video | F.document)
-    async def on_evidence(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await take_evidence(flow_of(message, bot, state, tr, core), message)
-
-    @router.callback_query(NavCb.filter(F.action == "done"), OpenCase.evidence)
-    async def on_evidence_done(
-        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await query.answer()
-        flow = flow_of(query, bot, state, tr, core)
-        data = await flow.data()
-        if not _evidence_complete(data):
-            await ask_evidence(flow)
-            return
-        await flow.step("resolution")
-
-    # resolution
-    @router.callback_query(ResolutionCb.filter(), OpenCase.resolution)
-    async def on_resolution(
-        query: CallbackQuery,
-        callback_data: ResolutionCb,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        await query.answer()
-        flow = flow_of(query, bot, state, tr, core)
-        if callback_data.code not in (await flow.data()).get("offered", []):
-            await ask_resolution(flow)  # not one of the buttons shown: ask again
-            return
-        await flow.update(resolution=callback_data.code)
-        await flow.step("confirm")
-
-    # confirm
-    @router.callback_query(NavCb.filter(F.action == "confirm"), OpenCase.confirm)
-    async def on_confirm(
-        query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await query.answer()
-        flow = flow_of(query, bot, state, tr, core)
-        data = await flow.data()
-        evidence = await store_evidence(flow, data.get("evidence", []))
-        new = case_service.NewCase(
-            order_id=data["order_id"],
-            claims=tuple(await flow.claims()),
-            reason=Reason(data["reason"]),
-            description=data.get("description"),
-            evidence=tuple(evidence),
-            preferred_resolution=Resolution(data["resolution"]) if data.get("resolution") else None,
-            wants_person=bool(data.get("wants_person")),
-        )
-        try:
-            opened = await case_service.open_case(core, flow.actor, new)
-        except case_service.NotEligible as exc:
-            await refuse(flow, exc.decision)
-            return
-        except CoreError as exc:
-            await state.clear()
-            await flow.say(texts.error(tr, exc), keyboards.home(tr))
-            return
-        await state.clear()
-        # the buttons of the case as it stands: "I've sent it" for a return to post
-        await flow.say(case_opened_text(tr, opened.case, core), buyer_actions(tr, opened.case))
-
-    @router.callback_query(RemindCb.filter())
-    async def on_remind(
-        query: CallbackQuery,
-        callback_data: RemindCb,
-        bot: Bot,
-        state: FSMContext,
-        tr: Translator,
-        core: CoreContext,
-    ) -> None:
-        flow = flow_of(query, bot, state, tr, core)
-        try:
-            when = await case_service.remind_when_claim_possible(
-                core, flow.actor, callback_data.order_id
-            )
-        except CoreError as exc:
-            await query.answer(texts.error(tr, exc), show_alert=True)
-            return
-        await query.answer()
-        await flow.say(
-            tr("I will remind you on {date} if it has not arrived.", date=tr.date(when)),
-            keyboards.home(tr),
-        )
-
-    # unexpected input, one per state: say what is expected instead
-    @router.message(OpenCase.order)
-    @router.message(OpenCase.check)
-    async def expect_text(message: Message, tr: Translator) -> None:
-        await message.answer(tr("Please type it as text."), reply_markup=keyboards.only_nav(tr))
-
-    @router.message(OpenCase.items)
-    @router.message(OpenCase.reason)
-    @router.message(OpenCase.resolution)
-    @router.message(OpenCase.confirm)
-    async def expect_button(message: Message, tr: Translator) -> None:
-        await message.answer(
-            tr("Please choose one of the buttons above."), reply_markup=keyboards.only_nav(tr)
-        )
-
-    @router.message(OpenCase.quantity)
-    async def expect_number(message: Message, tr: Translator) -> None:
-        await message.answer(
-            tr("Please choose how many with the buttons above, or type a number."),
-            reply_markup=keyboards.only_nav(tr),
-        )
-
-    @router.message(OpenCase.description)
-    async def expect_description(message: Message, tr: Translator) -> None:
-        await message.answer(
-            tr(
-                "Please type your answer as text (stickers, voice notes and "
-                "locations cannot be read here)."
-            ),
-            reply_markup=keyboards.only_nav(tr),
-        )
-
-    @router.message(OpenCase.evidence)
-    async def expect_media(
-        message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-    ) -> None:
-        await take_evidence(flow_of(message, bot, state, tr, core), message)
-
+    router.callback_query.register(on_cancel, NavCb.filter(F.action == "cancel"))
+    router.callback_query.register(on_back, NavCb.filter(F.action == "back"), StateFilter(OpenCase))
+    router.callback_query.register(
+        on_order_pick, OrderCb.filter(), StateFilter(OpenCase.order, None)
+    )
+    router.message.register(on_order_text, OpenCase.order, F.text)
+    router.message.register(on_check, OpenCase.check, F.text)
+    router.callback_query.register(on_line, LineCb.filter(), OpenCase.items)
+    router.callback_query.register(on_quantity, QtyCb.filter(), OpenCase.quantity)
+    router.message.register(on_quantity_text, OpenCase.quantity, F.text.regexp(r"^\s*\d{1,4}\s*$"))
+    router.callback_query.register(on_reason, ReasonCb.filter(), OpenCase.reason)
+    router.callback_query.register(on_change_kind, ChangeCb.filter(), OpenCase.reason)
+    router.message.register(on_description, OpenCase.description, F.text)
+    router.callback_query.register(
+        on_skip_description, NavCb.filter(F.action == "skip"), OpenCase.description
+    )
+    router.message.register(on_evidence, OpenCase.evidence, F.photo | F.video | F.document)
+    router.callback_query.register(
+        on_evidence_done, NavCb.filter(F.action == "done"), OpenCase.evidence
+    )
+    router.callback_query.register(on_resolution, ResolutionCb.filter(), OpenCase.resolution)
+    router.callback_query.register(
+        on_confirm, NavCb.filter(F.action == "confirm"), OpenCase.confirm
+    )
+    router.callback_query.register(on_remind, RemindCb.filter())
+    router.message.register(expect_text, OpenCase.order)
+    router.message.register(expect_text, OpenCase.check)
+    router.message.register(expect_button, OpenCase.items)
+    router.message.register(expect_button, OpenCase.reason)
+    router.message.register(expect_button, OpenCase.resolution)
+    router.message.register(expect_button, OpenCase.confirm)
+    router.message.register(expect_number, OpenCase.quantity)
+    router.message.register(expect_description, OpenCase.description)
+    router.message.register(expect_media, OpenCase.evidence)
     return router
 
 
