@@ -68,7 +68,7 @@ def cli() -> None:
 def run_command(use_webhook: bool) -> None:
     """Run the bot: long polling against Telegram (or the Bot API server in BOT_API_URL), or
     a webhook server with --webhook. SIGTERM stops it gracefully."""
-    from bot.runner import run_bot
+    from bot.receiving.runner import run_bot
 
     try:  # a bad setting or configuration stops here, with one clear line
         settings = _settings()

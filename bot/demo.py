@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings, load_settings
-from bot.runner import run_polling
+from bot.receiving.runner import run_polling
 from bot.testing import FakeTelegram, FakeTelegramServer, Person, PollingDriver
 from core.orders.model import Order
 from core.orders.numbers import normalize_order_number

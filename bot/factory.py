@@ -11,12 +11,13 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 
-from bot import errors, retries
-from bot.i18n import DEFAULT, SUPPORTED, Catalogs, Translator
-from bot.middlewares import DropRedelivered, UserContext
-from bot.response_types import KeepResponseTypes
-from bot.routers import agents, fallback, human, my_cases, open_case, policy, staff, start
-from bot.storage import ChatLocks, DatabaseStorage, FlushConversations
+from bot.conversations import agents, errors, staff
+from bot.conversations.buyer import fallback, human, my_cases, open_case, policy, start
+from bot.delivery import retries
+from bot.delivery.response_types import KeepResponseTypes
+from bot.receiving.middlewares import DropRedelivered, UserContext
+from bot.receiving.storage import ChatLocks, DatabaseStorage, FlushConversations
+from bot.views.i18n import DEFAULT, SUPPORTED, Catalogs, Translator
 from core.services.context import CoreContext
 
 
@@ -47,8 +48,8 @@ def create_dispatcher(
     """The dispatcher; conversation state in the database and per-chat locks in this process
     unless ``storage`` / ``isolation`` say otherwise (Redis, shared by several processes).
 
-    ``inbox``: updates come from the inbox (bot.inbox), which keeps each one once, durably,
-    and may run one again after a failure; without it (updates fed straight in, as the
+    ``inbox``: updates come from the inbox (bot.receiving.inbox), which keeps each one once,
+    durably, and may run one again after a failure; without it (updates fed straight in, as the
     in-process tests do) a repeated update id is dropped in memory."""
     catalogs = catalogs or Catalogs()
     dispatcher = Dispatcher(

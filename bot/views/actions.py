@@ -13,9 +13,9 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot import texts
-from bot.callbacks import CaseCb, MenuCb
-from bot.i18n import Translator
+from bot.conversations.callbacks import CaseCb, MenuCb
+from bot.views import texts
+from bot.views.i18n import Translator
 from core.cases.lifecycle import Action, CaseStatus, Role
 from core.cases.model import Actor, Case
 from core.cases.reasons import Resolution

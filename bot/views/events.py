@@ -15,9 +15,9 @@ from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
 
-from bot import keyboards, texts
-from bot.i18n import Html, Translator, escape
 from bot.views import actions as action_views
+from bot.views import keyboards, texts
+from bot.views.i18n import Html, Translator, escape
 from core.cases import events as ev
 from core.cases.events import Audience
 from core.cases.lifecycle import CaseStatus, Role

@@ -15,7 +15,7 @@ from core.cases.escalation import (
     variants,
 )
 
-LANGUAGES = ("en", "zh", "ru", "es", "pt", "fr", "de", "ar")  # bot.i18n.SUPPORTED
+LANGUAGES = ("en", "zh", "ru", "es", "pt", "fr", "de", "ar")  # bot.views.i18n.SUPPORTED
 
 PERSON: dict[str, list[str]] = {
     "en": ["agent", "Human please", "I want a real person", "operator!", "customer service"],

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.factory import create_dispatcher
-from bot.i18n import Catalogs
+from bot.views.i18n import Catalogs
 from core.clock import FixedClock
 from core.orders.model import Order
 from core.orders.numbers import normalize_order_number

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.delivery.notifier import Notifier, SendLimits
 from bot.factory import create_dispatcher
-from bot.notifier import Notifier, SendLimits
 from bot.views.actions import StaffCb
 from core.cases.model import Actor, Evidence, EvidenceKind, Owner
 from core.cases.reasons import Reason

@@ -12,7 +12,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot.i18n import LOCALES_DIR, SUPPORTED, Catalogs
+from bot.views.i18n import LOCALES_DIR, SUPPORTED, Catalogs
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYWORDS = {"tr": None, "plural": (1, 2)}
@@ -111,7 +111,7 @@ def test_plural_forms_that_cover_many_numbers_show_the_number() -> None:
 
 
 def test_languages_resolve_from_telegram_tags_with_english_fallback() -> None:
-    from bot.i18n import resolve_language
+    from bot.views.i18n import resolve_language
 
     assert resolve_language("pt-br") == "pt"
     assert resolve_language("zh-hans") == "zh"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiogram.fsm.storage.base import StorageKey
 
-from bot.storage import DatabaseStorage
+from bot.receiving.storage import DatabaseStorage
 from core.persistence.engine import create_engine, create_session_factory
 from core.persistence.migrate import upgrade
 from core.persistence.unit_of_work import UnitOfWork

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot import inbox
 from bot.factory import create_dispatcher
-from bot.inbox import InboxWorker
+from bot.receiving import inbox
+from bot.receiving.inbox import InboxWorker
 from core.services import people
 from tests.support import create_fake_bot
 from tests.telegram.conftest import CATALOGS, World

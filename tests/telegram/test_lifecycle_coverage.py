@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import texts
-from bot.callbacks import CaseCb
-from bot.routers.my_cases import CASE_BUTTONS
-from bot.routers.staff import ONE_TAP, _questions
+from bot.conversations.buyer.my_cases import CASE_BUTTONS
+from bot.conversations.callbacks import CaseCb
+from bot.conversations.staff import ONE_TAP, _questions
 from bot.views import events as event_views
+from bot.views import texts
 from bot.views.actions import (
     BUYER_BUTTONS,
     STAFF_BUTTONS,

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from bot.factory import create_dispatcher, register_commands
-from bot.i18n import SUPPORTED
+from bot.views.i18n import SUPPORTED
 from core.cases.reasons import Party, Reason
 from core.policy.config import Config, MinimumRights, ReasonRule, WindowFrom
 from tests.support import FeedDriver, Person, create_fake_bot

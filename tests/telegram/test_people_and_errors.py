@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from bot.routers.common import TELEGRAM_TEXT_LIMIT, split_text
+from bot.conversations.common import TELEGRAM_TEXT_LIMIT, split_text
 from bot.testing.entities import parse_text
 from core.cases.lifecycle import CaseStatus
 from core.cases.model import Actor

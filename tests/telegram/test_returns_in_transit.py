@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.notifier import Notifier, SendLimits
+from bot.delivery.notifier import Notifier, SendLimits
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus
 from core.cases.model import Actor
 from core.services import cases as case_service

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.notifier import Notifier, SendLimits
+from bot.delivery.notifier import Notifier, SendLimits
 from core.cases.lifecycle import CaseStatus, MoneyStatus
 from core.cases.model import Actor, Evidence, EvidenceKind
 from core.cases.reasons import Reason, Resolution

@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
-from bot.i18n import Catalogs, resolve_language
+from bot.views.i18n import Catalogs, resolve_language
 from core.services import people
 from core.services.context import CoreContext
 

@@ -19,10 +19,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, TelegramObject, User
 
-from bot import texts
-from bot.i18n import Catalogs, Translator
-from bot.routers.open_case import evidence_of, store_evidence
+from bot.conversations.buyer.open_case import evidence_of, store_evidence
 from bot.views import events as event_views
+from bot.views import texts
+from bot.views.i18n import Catalogs, Translator
 from core.cases import events as ev
 from core.cases.model import Actor, Case
 from core.errors import CoreError
@@ -170,7 +170,7 @@ async def from_buyer(
     item, _ = evidence_of(message)
     try:
         if item is not None:
-            from bot.routers.open_case import Flow
+            from bot.conversations.buyer.open_case import Flow
 
             stored = await store_evidence(Flow(bot, message.from_user, state, tr, core), [item])
             await case_service.add_evidence(core, actor, case.number, stored)

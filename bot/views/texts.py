@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.i18n import Html, Translator, escape
+from bot.views.i18n import Html, Translator, escape
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus
 from core.cases.model import Case
 from core.cases.reasons import Party, Reason, Resolution

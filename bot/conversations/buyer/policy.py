@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery
 
-from bot import keyboards, texts
-from bot.callbacks import MenuCb, ShopCb
-from bot.i18n import Html, Translator, escape
-from bot.routers.common import buyer, send
+from bot.conversations.callbacks import MenuCb, ShopCb
+from bot.conversations.common import buyer, send
+from bot.views import keyboards, texts
+from bot.views.i18n import Html, Translator, escape
 from core.cases.reasons import Party, Reason
 from core.money import Money
 from core.policy.config import Config, Shop, WindowFrom

@@ -16,12 +16,21 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
-from bot import keyboards, texts
-from bot.callbacks import ChangeCb, LineCb, NavCb, OrderCb, QtyCb, ReasonCb, RemindCb, ResolutionCb
-from bot.i18n import Translator, escape
-from bot.routers.common import buyer, send
-from bot.states import OpenCase
+from bot.conversations.callbacks import (
+    ChangeCb,
+    LineCb,
+    NavCb,
+    OrderCb,
+    QtyCb,
+    ReasonCb,
+    RemindCb,
+    ResolutionCb,
+)
+from bot.conversations.common import buyer, send
+from bot.conversations.states import OpenCase
+from bot.views import keyboards, texts
 from bot.views.actions import buyer_actions
+from bot.views.i18n import Translator, escape
 from core.cases.escalation import mentions_payment_dispute
 from core.cases.lifecycle import CaseStatus
 from core.cases.model import Case, Evidence, EvidenceKind

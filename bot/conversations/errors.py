@@ -15,7 +15,7 @@ from aiogram import Bot, Router
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import ErrorEvent
 
-from bot.i18n import Catalogs, Translator
+from bot.views.i18n import Catalogs, Translator
 from core.services import people
 
 log = logging.getLogger("returns_desk.errors")

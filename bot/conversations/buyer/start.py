@@ -7,11 +7,11 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards, texts
-from bot.callbacks import LangCb, MenuCb
-from bot.i18n import Catalogs, Translator
-from bot.routers import open_case
-from bot.routers.common import buyer, fresh_start, send
+from bot.conversations.buyer import open_case
+from bot.conversations.callbacks import LangCb, MenuCb
+from bot.conversations.common import buyer, fresh_start, send
+from bot.views import keyboards, texts
+from bot.views.i18n import Catalogs, Translator
 from core.errors import CoreError
 from core.services import linking, people
 from core.services.context import CoreContext

@@ -28,10 +28,10 @@ from aiogram.types import (
     User,
 )
 
-from bot import texts
-from bot.i18n import Translator
-from bot.routers.common import send
+from bot.conversations.common import send
+from bot.views import texts
 from bot.views.actions import STAFF_BUTTONS, STATUS_OF_CODE, StaffCb, staff_actions
+from bot.views.i18n import Translator
 from core.cases.lifecycle import Action, CaseStatus
 from core.cases.model import Actor, Case
 from core.cases.numbers import find_case_numbers
@@ -396,7 +396,7 @@ async def case(
         if command.command == "take":
             await case_service.take_over(core, staff.actor, number)
             if staff.actor.role.value == "agent":  # what they write now goes to the buyer
-                from bot.routers.agents import AgentChat
+                from bot.conversations.agents import AgentChat
 
                 await state.set_state(AgentChat.talking)
                 await state.update_data(case=number)
@@ -481,7 +481,7 @@ async def act(
             return
         done = await ONE_TAP[code](core, staff.actor, callback_data, made_for)
     except CoreError as exc:
-        if exc.code == "already_handled":
+        if exc.code in ("already_handled", "stale_case"):  # somebody else was first
             await query.answer(await _what_changed(tr, staff, number, core), show_alert=True)
             await _refresh_in_place(query, staff, number, tr, core)
             return

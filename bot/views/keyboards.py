@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot import texts
-from bot.callbacks import (
+from bot.conversations.callbacks import (
     CaseCb,
     ChangeCb,
     LangCb,
@@ -22,7 +21,8 @@ from bot.callbacks import (
     ResolutionCb,
     ShopCb,
 )
-from bot.i18n import NATIVE_NAMES, SUPPORTED, Translator
+from bot.views import texts
+from bot.views.i18n import NATIVE_NAMES, SUPPORTED, Translator
 from core.cases.model import Case
 from core.cases.reasons import BUYER_REASONS, Reason
 from core.orders.model import Order

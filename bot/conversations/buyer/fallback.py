@@ -6,12 +6,12 @@ from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards
-from bot.i18n import Translator
-from bot.routers import my_cases, open_case
-from bot.routers.common import buyer
-from bot.routers.open_case import evidence_of
-from bot.states import OpenCase
+from bot.conversations.buyer import my_cases, open_case
+from bot.conversations.buyer.open_case import evidence_of
+from bot.conversations.common import buyer
+from bot.conversations.states import OpenCase
+from bot.views import keyboards
+from bot.views.i18n import Translator
 from core.cases.escalation import mentions_payment_dispute
 from core.cases.numbers import find_case_numbers
 from core.errors import CoreError

@@ -7,13 +7,13 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, User
 
-from bot import keyboards
-from bot.callbacks import MenuCb
-from bot.i18n import Translator
-from bot.routers import open_case
-from bot.routers.common import buyer
-from bot.routers.my_cases import human_next_steps
-from bot.states import CaseFollowUp, OpenCase
+from bot.conversations.buyer import open_case
+from bot.conversations.buyer.my_cases import human_next_steps
+from bot.conversations.callbacks import MenuCb
+from bot.conversations.common import buyer
+from bot.conversations.states import CaseFollowUp, OpenCase
+from bot.views import keyboards
+from bot.views.i18n import Translator
 from core.cases.escalation import asks_for_person, word_lists
 from core.errors import CoreError
 from core.services import cases as case_service

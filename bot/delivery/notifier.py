@@ -28,10 +28,10 @@ from aiogram.exceptions import (
 )
 from aiogram.types import InputMediaPhoto, InputMediaVideo
 
-from bot import texts
-from bot.i18n import Catalogs, Translator
-from bot.routers.common import send
+from bot.conversations.common import send
 from bot.views import events as event_views
+from bot.views import texts
+from bot.views.i18n import Catalogs, Translator
 from core.cases import events as ev
 from core.cases.events import CLOSING_KINDS
 from core.cases.model import Case, Evidence

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from bot import inbox
+from bot.receiving import inbox
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.webhook")

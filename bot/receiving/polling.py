@@ -11,7 +11,7 @@ from aiogram import Bot
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
-from bot import inbox
+from bot.receiving import inbox
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.polling")

@@ -13,13 +13,13 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
-from bot import keyboards, texts
-from bot.callbacks import CaseCb, MenuCb, NavCb
-from bot.i18n import Translator
-from bot.routers.common import buyer, fresh_start, send
-from bot.routers.open_case import Flow, evidence_of, store_evidence
-from bot.states import CaseFollowUp
+from bot.conversations.buyer.open_case import Flow, evidence_of, store_evidence
+from bot.conversations.callbacks import CaseCb, MenuCb, NavCb
+from bot.conversations.common import buyer, fresh_start, send
+from bot.conversations.states import CaseFollowUp
+from bot.views import keyboards, texts
 from bot.views.actions import buyer_actions
+from bot.views.i18n import Translator
 from core.cases.lifecycle import Action
 from core.errors import CoreError
 from core.services import cases as case_service

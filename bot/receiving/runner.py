@@ -22,15 +22,15 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKey
 from aiogram.types import TelegramObject
 from aiohttp import web
 
-from bot import polling, webhook
 from bot.app import open_app
 from bot.config import Settings, SettingsError
+from bot.delivery.notifier import Notifier
 from bot.factory import create_bot, create_dispatcher, register_commands
-from bot.i18n import Catalogs
-from bot.inbox import InboxWorker, process_name
-from bot.leader import Lease
-from bot.notifier import Notifier
-from bot.storage import ChatLocks, DatabaseStorage
+from bot.receiving import polling, webhook
+from bot.receiving.inbox import InboxWorker, process_name
+from bot.receiving.leader import Lease
+from bot.receiving.storage import ChatLocks, DatabaseStorage
+from bot.views.i18n import Catalogs
 from core.services import cases as case_service
 from core.services import housekeeping
 from core.services.context import CoreContext

@@ -1,1 +1,0 @@
-"""One router per flow, each built by ``make_router()``."""
