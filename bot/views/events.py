@@ -396,12 +396,12 @@ def staff(tr: Translator, s: Subject) -> Rendered:
                     len(case.evidence),
                 )
             )
-        for gap in case.decision_snapshot.get("supplier_gaps", []):
+        for gap in case.decision.supplier_gaps:
             lines.append(
                 tr(
                     "Not recoverable from supplier {supplier}: {amount}",
-                    supplier=gap.get("supplier") or "?",
-                    amount=_money(tr, gap.get("unrecoverable")),
+                    supplier=gap.supplier or "?",
+                    amount=_money(tr, gap.unrecoverable.as_dict() if gap.unrecoverable else None),
                 )
             )
     lines += _details(tr, s)

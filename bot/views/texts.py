@@ -463,9 +463,9 @@ def case_card(
 
 def return_instructions(tr: Translator, case: Case) -> str:
     """Where to send the item back, who pays, and by when."""
-    decision = case.decision_snapshot
+    decision = case.decision
     parts = [tr("How to return it:")]
-    address = decision.get("return_address")
+    address = decision.return_address
     if address:
         parts.append(tr("Send it to: {address}", address=address))
     parts.append(tr("Write the case number {number} on the parcel.", number=case.number))
@@ -473,7 +473,7 @@ def return_instructions(tr: Translator, case: Case) -> str:
         parts.append(tr("You pay the return postage. Keep the receipt and tracking number."))
     else:
         parts.append(tr("The shop pays the return postage: a prepaid label will follow here."))
-    deadline = decision.get("deadlines", {}).get("return_by")
+    deadline = decision.deadlines.get("return_by")
     if deadline:
         parts.append(tr("Please send it by {date}.", date=tr.date(deadline)))
     return "\n".join(parts)

@@ -20,6 +20,7 @@ from core.cases.lifecycle import (
 from core.cases.reasons import Party, Reason, Resolution
 from core.errors import Conflict, CoreError, ErrorCode, InvalidTransition, ValidationFailed
 from core.money import Money
+from core.policy.record import DecisionRecord
 
 # Outcomes carried out by sending goods, and outcomes by which the buyer keeps the item.
 SHIPPING_RESOLUTIONS = frozenset({Resolution.REPLACEMENT, Resolution.EXCHANGE, Resolution.RESHIP})
@@ -98,7 +99,7 @@ class Assessment:
     missing: bool  # evidence or words still to come from the buyer
     review: str  # automatic | seller | agent | none
     resolutions: tuple[Resolution, ...]
-    snapshot: dict[str, Any]  # the decision as shown to the buyer (Decision.to_dict())
+    record: DecisionRecord  # the decision as shown to the buyer
 
 
 @dataclass(slots=True)
@@ -133,7 +134,7 @@ class Case:
     deadline_at: datetime | None = None
     return_tracking: str | None = None
     replacement_tracking: str | None = None
-    decision_snapshot: dict[str, Any] = field(default_factory=dict)  # the policy decision shown
+    decision: DecisionRecord = field(default_factory=DecisionRecord)  # as shown to the buyer
     evidence: tuple[Evidence, ...] = ()
     version: int = 1  # optimistic concurrency: two staff pressing at once
     id: int | None = None
@@ -215,7 +216,7 @@ class Case:
 
     def allowed_resolutions(self) -> list[Resolution]:
         """The outcomes the policy offers, the buyer's preferred one first."""
-        offered = [Resolution(r) for r in self.decision_snapshot.get("resolutions") or []]
+        offered = [Resolution(r) for r in self.decision.resolutions]
         if self.preferred_resolution in offered:
             offered.remove(self.preferred_resolution)
             offered.insert(0, self.preferred_resolution)
@@ -329,9 +330,9 @@ class Case:
             raise ValidationFailed(
                 "evidence still missing",
                 code="evidence_still_missing",
-                missing=assessment.snapshot.get("missing", []),
+                missing=[m.model_dump() for m in assessment.record.missing],
             )
-        self.decision_snapshot = assessment.snapshot  # what is missing now, not at opening
+        self.decision = assessment.record  # what is missing now, not at opening
         events: list[ev.CaseEvent] = [ev.InfoProvided()]
         if self.escalated or assessment.review == "agent":
             self.status, self.escalated = CaseStatus.AWAITING_AGENT, True
@@ -539,9 +540,7 @@ class Case:
         self.resolution = resolution
         self.decided_by = by
         # goods come back when the policy says so, unless the buyer keeps them by this outcome
-        self.return_required = (
-            bool(self.decision_snapshot.get("return_required")) and resolution not in KEEPS_ITEM
-        )
+        self.return_required = self.decision.return_required and resolution not in KEEPS_ITEM
         if not self.return_required:
             self.return_paid_by = None
         self.goods = GoodsStatus.NOT_RETURNED if self.return_required else GoodsStatus.NOT_REQUIRED
@@ -559,9 +558,7 @@ class Case:
 
     def refundable(self) -> Money:
         """What the policy offered, less what was already paid on this case."""
-        offered = Money.parse(
-            (self.decision_snapshot.get("refund_total") or {}).get("amount", "0"), self.currency
-        )
+        offered = self.decision.refund_total_money(self.currency)
         return (offered - (self.refunded_amount or Money.zero(self.currency))).clamp_min_zero()
 
     def _within(self, amount: Money, maximum: Money) -> Money:

@@ -29,6 +29,7 @@ from core.policy.config import (
     WindowFrom,
 )
 from core.policy.defaults import effective_rule
+from core.policy.record import DecisionRecord
 
 
 class Review(StrEnum):
@@ -115,6 +116,10 @@ class Decision:
 
     def codes(self) -> list[str]:
         return [explanation.code for explanation in self.explanations]
+
+    def to_record(self) -> DecisionRecord:
+        """What a case keeps of this decision: typed, versioned, stored as JSON."""
+        return DecisionRecord.model_validate(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready snapshot, stored with the case as the decision shown to the buyer."""

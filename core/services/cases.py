@@ -25,6 +25,7 @@ from core.orders.model import Order
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
 from core.policy.decision import Claim, Decision, EvidenceCount, decide
+from core.policy.record import DecisionRecord
 from core.services import notify
 from core.services.access import (
     agents_on_duty,
@@ -77,7 +78,7 @@ class NewCase:
 @dataclass(frozen=True, slots=True)
 class CaseOpened:
     case: Case
-    decision: dict[str, Any]  # Decision.to_dict(): what the buyer was shown
+    decision: DecisionRecord  # what the buyer was shown
     created: bool  # False when an identical open case already existed (a double tap)
 
 
@@ -190,7 +191,7 @@ def assessment_of(decision: Decision) -> Assessment:
         missing=bool(decision.missing),
         review=decision.review.value,
         resolutions=tuple(decision.resolutions),
-        snapshot=decision.to_dict(),
+        record=decision.to_record(),
     )
 
 
@@ -204,7 +205,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
         assert order.id is not None
         existing = await _same_open_case(uow, order.id, actor, new)
         if existing is not None:  # a double tap or a redelivered update: the same case
-            return CaseOpened(existing, existing.decision_snapshot, created=False)
+            return CaseOpened(existing, existing.decision, created=False)
         await _refuse_if_rejected_before(uow, order.id, actor, new)
         counts = evidence_count(new.evidence, description)
         decision = await _decide(ctx, uow, order, new.claims, new.reason, counts)
@@ -234,7 +235,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             goods=GoodsStatus.NOT_RETURNED
             if decision.return_required
             else GoodsStatus.NOT_REQUIRED,
-            decision_snapshot=decision.to_dict(),
+            decision=decision.to_record(),
             evidence=tuple(
                 dataclasses.replace(e, added_at=e.added_at or now) for e in _unique(new.evidence)
             ),
@@ -246,7 +247,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
         except Conflict:
             existing = await _same_open_case(uow, order.id, actor, new)
             if existing is not None:
-                return CaseOpened(existing, existing.decision_snapshot, created=False)
+                return CaseOpened(existing, existing.decision, created=False)
             raise
         for event in events:
             if isinstance(event, ev.Approved):  # automatic: the system decided
@@ -279,7 +280,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
                 quiet_buyer=True,
             )
         await uow.commit()
-    return CaseOpened(case, case.decision_snapshot, created=True)
+    return CaseOpened(case, case.decision, created=True)
 
 
 async def _refuse_if_rejected_before(

@@ -31,6 +31,7 @@ from core.cases.model import Actor, AuditEvent, Case, Evidence, EvidenceKind
 from core.errors import Forbidden, ValidationFailed
 from core.money import Money
 from core.orders.model import Order, Shipment
+from core.policy.record import DecisionRecord, MoneyValue
 from core.services.cases import get_case
 from core.services.context import CoreContext
 from core.services.evidence_store import EvidenceStore
@@ -264,7 +265,7 @@ def _summary(
     items: Sequence[_Item],
     generated: datetime,
 ) -> str:
-    decision = case.decision_snapshot or {}
+    decision = case.decision
     buyer = order.buyer
     lines = [
         f"Evidence pack for return case {case.number}",
@@ -355,38 +356,34 @@ def _summary(
     return "\n".join(lines) + "\n"
 
 
-def _decision_lines(decision: dict[str, Any]) -> list[str]:
-    if not decision:
-        return ["- no decision recorded"]
+def _money_line(value: MoneyValue | None) -> str:
+    return _param(value.as_dict() if value else None)
+
+
+def _decision_lines(decision: DecisionRecord) -> list[str]:
     lines = [
-        f"Eligible: {'yes' if decision.get('eligible') else 'no'}"
-        + (f" (refused: {decision['refusal']})" if decision.get("refusal") else ""),
-        f"Review: {_value(decision.get('review'))}",
-        f"Outcomes allowed: {', '.join(decision.get('resolutions') or []) or '-'}",
-        f"Refund total: {_param(decision.get('refund_total'))}",
-        f"Shipping refunded: {_param(decision.get('shipping_refund'))}",
-        f"Fees: {_param(decision.get('fees'))}",
-        f"Return required: {'yes' if decision.get('return_required') else 'no'}"
-        + (
-            f", postage paid by {decision['return_paid_by']}"
-            if decision.get("return_paid_by")
-            else ""
-        ),
+        f"Eligible: {'yes' if decision.eligible else 'no'}"
+        + (f" (refused: {decision.refusal})" if decision.refusal else ""),
+        f"Review: {_value(decision.review)}",
+        f"Outcomes allowed: {', '.join(decision.resolutions) or '-'}",
+        f"Refund total: {_money_line(decision.refund_total)}",
+        f"Shipping refunded: {_money_line(decision.shipping_refund)}",
+        f"Fees: {_money_line(decision.fees)}",
+        f"Return required: {'yes' if decision.return_required else 'no'}"
+        + (f", postage paid by {decision.return_paid_by}" if decision.return_paid_by else ""),
         "Explanation codes:",
     ]
-    explanations = decision.get("explanations") or []
-    if not explanations:
+    if not decision.explanations:
         lines.append("- none")
-    for explanation in explanations:
-        lines.append(f"- {explanation.get('code')}{_params(explanation.get('params') or {})}")
+    for explanation in decision.explanations:
+        lines.append(f"- {explanation.code}{_params(explanation.params)}")
     lines.append("Supplier gaps (what the supplier's terms will not cover):")
-    gaps = decision.get("supplier_gaps") or []
-    if not gaps:
+    if not decision.supplier_gaps:
         lines.append("- none")
-    for gap in gaps:
+    for gap in decision.supplier_gaps:
         lines.append(
-            f"- supplier {gap.get('supplier')}, line {gap.get('line_no')}: {gap.get('code')}, "
-            f"unrecoverable {_param(gap.get('unrecoverable'))}{_params(gap.get('params') or {})}"
+            f"- supplier {gap.supplier}, line {gap.line_no}: {gap.code}, "
+            f"unrecoverable {_money_line(gap.unrecoverable)}{_params(gap.params)}"
         )
     return lines
 
@@ -522,7 +519,7 @@ def _case_json(
         "owner_agent_id": case.owner_agent_id,
         "escalated": case.escalated,
         "version": case.version,
-        "decision": case.decision_snapshot,
+        "decision": case.decision.to_json(),
         "evidence": evidence,
     }
 

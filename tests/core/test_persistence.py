@@ -30,9 +30,16 @@ from core.persistence.engine import create_engine
 from core.persistence.repositories import Repositories
 from core.persistence.tables import cases as cases_table
 from core.persistence.tables import orders as orders_table
+from core.policy.record import DecisionRecord, ExplanationRecord, MoneyValue
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 Sessions = async_sessionmaker[AsyncSession]
+
+DECISION = DecisionRecord(
+    resolutions=("refund", "replacement"),
+    refund_total=MoneyValue(amount="19.90", currency="EUR"),
+    explanations=(ExplanationRecord(code="within_window", params={"days": 30}),),
+)
 
 
 # --- builders -------------------------------------------------------------------------------
@@ -121,7 +128,7 @@ def make_case(
         description="The lid is cracked",
         preferred_resolution=Resolution.REFUND,
         deadline_at=deadline_at,
-        decision_snapshot={"rule": "damaged_within_window", "days_left": 12},
+        decision=DECISION,
         evidence=evidence,
     )
 
@@ -357,7 +364,7 @@ async def test_a_case_comes_back_with_its_lines_and_evidence(session_factory: Se
     assert loaded.evidence[0] == photo("a1", media_group_id="g1")
     assert loaded.refund_amount == Money(1990, "EUR")
     assert loaded.return_paid_by is Party.SELLER
-    assert loaded.decision_snapshot == {"rule": "damaged_within_window", "days_left": 12}
+    assert loaded.decision == DECISION  # typed in memory, JSON in the database
     assert loaded.deadline_at == T0 + timedelta(days=3)
     assert loaded.deadline_at.tzinfo is UTC
     assert loaded.version == 1

@@ -32,6 +32,7 @@ from core.policy.decision import (
     decide,
     end_of_day,
 )
+from core.policy.record import DecisionRecord
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 NO_EVIDENCE = EvidenceCount()
@@ -709,6 +710,28 @@ def test_decision_snapshot_is_json_and_round_trips_the_refund(
     assert {k: datetime.fromisoformat(v) for k, v in snapshot["deadlines"].items()} == (
         decision.deadlines
     )
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_stored_record_is_typed_versioned_and_round_trips(
+    scenario: Scenario, config: Config, orders: dict[str, Order]
+) -> None:
+    decision = run(config, orders[scenario.order], scenario.claims, scenario.reason)
+    record = decision.to_record()
+    stored = json.loads(json.dumps(record.to_json()))
+
+    assert stored["version"] == 1
+    assert DecisionRecord.model_validate(stored) == record
+    assert record.resolutions == tuple(r.value for r in decision.resolutions)
+    assert record.refund_total_money(decision.refund_total.currency) == decision.refund_total
+    assert record.deadlines == decision.deadlines
+
+
+def test_a_record_from_before_versions_reads_and_one_from_the_future_is_refused() -> None:
+    old = {"eligible": True, "resolutions": ["refund"], "review": "seller", "rule": "gone"}
+    assert DecisionRecord.model_validate(old).version == 1  # unknown old keys are ignored
+    with pytest.raises(ValueError, match="newer"):
+        DecisionRecord.model_validate({**old, "version": 99})
 
 
 def test_sample_evidence_terms_tell_the_bot_which_shots_to_ask_for(

@@ -110,8 +110,8 @@ async def test_damaged_lamp_with_three_photos_is_approved_at_once(ctx: CoreConte
     assert case.refund_amount == eur("39.90")
     assert case.goods is GoodsStatus.NOT_REQUIRED and case.return_required is False
     assert case.deadline_at == NOW.replace(day=27)  # resolution_days = 5
-    assert opened.decision["review"] == "automatic"
-    assert opened.decision["refund_total"] == {"amount": "39.90", "currency": "EUR"}
+    assert opened.decision.review == "automatic"
+    assert opened.decision.refund_total_money("EUR") == eur("39.90")
 
     stored = await stored_case(ctx, case.number)
     assert stored.status is CaseStatus.AWAITING_RESOLUTION
@@ -171,7 +171,7 @@ async def test_high_value_not_as_described_goes_to_an_agent(ctx: CoreContext) ->
     assert case.escalated is True
     assert case.resolution is None and case.money is MoneyStatus.NONE
     assert case.deadline_at == NOW.replace(day=23)  # agent_first_response_hours = 24
-    assert opened.decision["review"] == "agent"
+    assert opened.decision.review == "agent"
     assert ("agents", None, "case_opened") in await outbox(ctx, case.number)
 
 
@@ -189,7 +189,7 @@ async def test_earbud_without_video_waits_for_the_buyer_then_goes_to_the_seller(
     )
     number = opened.case.number
     assert opened.case.status is CaseStatus.AWAITING_BUYER_INFO
-    assert opened.decision["missing"] == [{"what": "videos", "count": 1}]
+    assert [m.model_dump() for m in opened.decision.missing] == [{"what": "videos", "count": 1}]
     assert opened.case.deadline_at == NOW.replace(day=29)  # buyer_info_days = 7
 
     with pytest.raises(ValidationFailed) as still_missing:
@@ -333,7 +333,7 @@ async def test_the_same_photo_sent_three_times_counts_once(ctx: CoreContext) -> 
     opened = await open_case(ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=same)
 
     assert opened.case.status is CaseStatus.AWAITING_BUYER_INFO  # not approved on one photo
-    assert opened.decision["missing"] == [{"what": "photos", "count": 2}]
+    assert [m.model_dump() for m in opened.decision.missing] == [{"what": "photos", "count": 2}]
     assert [e.file_unique_id for e in opened.case.evidence] == ["same-uniq"]
     stored = await stored_case(ctx, opened.case.number)
     assert [e.file_unique_id for e in stored.evidence] == ["same-uniq"]

@@ -153,7 +153,7 @@ async def test_the_pack_holds_the_case_order_timeline_transcript_and_original_fi
     case_json = json.loads(archive.read("case.json"))
     case = (await case_service.get_case(ctx, seller, number)).case
     assert case_json["number"] == number and case_json["status"] == "rejected"
-    assert case_json["decision"] == case.decision_snapshot
+    assert case_json["decision"] == case.decision.to_json()
     assert case_json["lines"] == [
         {
             "line_no": 1,

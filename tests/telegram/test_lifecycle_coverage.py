@@ -48,6 +48,7 @@ from core.cases.model import Actor, Assessment, Case, CaseLine, Owner
 from core.cases.reasons import Reason, Resolution
 from core.errors import CoreError, ErrorCode
 from core.money import Money
+from core.policy.record import DecisionRecord, MoneyValue
 from core.services import cases, evidence_store, link_tokens, linking
 from tests.telegram.conftest import CATALOGS
 
@@ -97,11 +98,11 @@ def case_with(
         owner=Owner.AGENT if owner else Owner.BOT,
         owner_agent_id=owner,
         escalated=escalated,
-        decision_snapshot={
-            "resolutions": ["refund", "replacement", "partial_refund"],
-            "refund_total": {"amount": "39.90", "currency": "EUR"},
-            "return_required": return_required,
-        },
+        decision=DecisionRecord(
+            resolutions=("refund", "replacement", "partial_refund"),
+            refund_total=MoneyValue(amount="39.90", currency="EUR"),
+            return_required=return_required,
+        ),
         id=1,
     )
 
@@ -132,7 +133,9 @@ ASSESSMENT = Assessment(
     missing=False,
     review="seller",
     resolutions=(Resolution.REFUND,),
-    snapshot={"resolutions": ["refund"], "refund_total": {"amount": "39.90", "currency": "EUR"}},
+    record=DecisionRecord(
+        resolutions=("refund",), refund_total=MoneyValue(amount="39.90", currency="EUR")
+    ),
 )
 
 # How each action is performed on a case, with plausible values.

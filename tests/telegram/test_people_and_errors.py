@@ -418,5 +418,5 @@ async def test_after_a_refusal_talk_to_a_person_hands_that_claim_to_an_agent(
     await emily.press("Talk to a person")
     [case] = await world.cases_of(925025)
     assert case.status.value == "awaiting_agent" and case.escalated
-    assert case.decision_snapshot["refusal"] == "outside_window"  # the agent sees why
+    assert case.decision.refusal == "outside_window"  # the agent sees why
     assert "support agent" in emily.last()

@@ -28,6 +28,7 @@ from core.persistence.tables import (
     orders,
 )
 from core.persistence.types import UTCDateTime
+from core.policy.record import DecisionRecord
 
 _OPEN = sorted(status.value for status in OPEN_STATUSES)
 _OPEN_LINE_INDEX = "uq_case_lines_open_order_line_id"
@@ -415,7 +416,7 @@ def _case_row(case: Case) -> dict[str, Any]:
         "deadline_at": case.deadline_at,
         "return_tracking": case.return_tracking,
         "replacement_tracking": case.replacement_tracking,
-        "decision": case.decision_snapshot,
+        "decision": case.decision.to_json(),
         "opened_at": case.opened_at,
         "updated_at": case.updated_at,
         "version": case.version,
@@ -494,7 +495,7 @@ def _to_case(row: RowMapping, lines: tuple[CaseLine, ...], items: tuple[Evidence
         deadline_at=row["deadline_at"],
         return_tracking=row["return_tracking"],
         replacement_tracking=row["replacement_tracking"],
-        decision_snapshot=dict(row["decision"] or {}),
+        decision=DecisionRecord.model_validate(row["decision"] or {}),
         evidence=items,
         version=row["version"],
         id=row["id"],
