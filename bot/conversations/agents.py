@@ -197,15 +197,22 @@ async def note(
     await message.reply(tr("Noted (not shown to the buyer)."))
 
 
-async def handback(
-    message: Message, case: Case, agent: Actor, tr: Translator, core: CoreContext
+async def _hand_back(
+    message: Message, agent: Actor, number: str, tr: Translator, core: CoreContext
 ) -> None:
+    """The conversation goes back to the bot; the buyer is told by the outbox."""
     try:
-        await case_service.hand_back(core, agent, case.number)
+        await case_service.hand_back(core, agent, number)
     except CoreError as exc:
         await message.reply(texts.error(tr, exc))
         return
     await message.reply(tr("The assistant answers this buyer again."))
+
+
+async def handback(
+    message: Message, case: Case, agent: Actor, tr: Translator, core: CoreContext
+) -> None:
+    await _hand_back(message, agent, case.number, tr, core)
 
 
 async def to_buyer(
@@ -245,12 +252,7 @@ async def handback_private(
     assert message.from_user is not None
     data = await state.get_data()
     await state.clear()
-    try:
-        await case_service.hand_back(core, Actor.agent(message.from_user.id), data["case"])
-    except CoreError as exc:
-        await message.answer(texts.error(tr, exc))
-        return
-    await message.answer(tr("The assistant answers this buyer again."))
+    await _hand_back(message, Actor.agent(message.from_user.id), data["case"], tr, core)
 
 
 async def to_buyer_private(

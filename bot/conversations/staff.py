@@ -88,16 +88,10 @@ async def card_of(
 ) -> tuple[str, Any]:
     """A case's card for staff (with its history) and the buttons they may press now."""
     view = await case_service.get_case(core, staff.actor, number)
-    lines = [texts.case_card(tr, view.case, view.order, staff=True)]
-    buyer = view.order.buyer
-    lines.append(
-        tr(
-            "Buyer: {name} ({country}, {language})",
-            name=buyer.name,
-            country=buyer.country or "?",
-            language=buyer.language or "?",
-        )
-    )
+    lines = [
+        texts.case_card(tr, view.case, view.order, staff=True),
+        texts.buyer_line(tr, view.order),
+    ]
     if history:
         lines += ["", tr("History:")]
         lines += [
@@ -378,6 +372,18 @@ async def queue(
     await send(bot, message.chat.id, "\n".join(lines))
 
 
+async def _case_number(message: Message, command: CommandObject, tr: Translator) -> str | None:
+    """The case number after a command (/case R-2611-0042), or a line saying how to give it."""
+    numbers = find_case_numbers(command.args or "")
+    if numbers:
+        return numbers[0]
+    if command.command == "export":
+        await message.answer(tr("Give the case number, for example /export R-2611-0042."))
+    else:
+        await message.answer(tr("Give the case number, for example /case R-2611-0042."))
+    return None
+
+
 async def case(
     message: Message,
     command: CommandObject,
@@ -387,11 +393,9 @@ async def case(
     core: CoreContext,
     bot: Bot,
 ) -> None:
-    numbers = find_case_numbers(command.args or "")
-    if not numbers:
-        await message.answer(tr("Give the case number, for example /case R-2611-0042."))
+    number = await _case_number(message, command, tr)
+    if number is None:
         return
-    number = numbers[0]
     try:
         if command.command == "take":
             await case_service.take_over(core, staff.actor, number)
@@ -414,11 +418,9 @@ async def export(
     bot: Bot,
 ) -> None:
     """The case's evidence pack: a ZIP ready to upload to a marketplace dispute."""
-    numbers = find_case_numbers(command.args or "")
-    if not numbers:
-        await message.answer(tr("Give the case number, for example /export R-2611-0042."))
+    number = await _case_number(message, command, tr)
+    if number is None:
         return
-    number = numbers[0]
     await bot.send_chat_action(message.chat.id, "upload_document")
     try:
         pack = await export_service.evidence_pack(core, staff.actor, number)

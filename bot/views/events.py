@@ -379,15 +379,7 @@ def staff(tr: Translator, s: Subject) -> Rendered:
     if case is not None:
         lines.append(texts.case_card(tr, case, order, staff=True))
         if order is not None:
-            buyer_ = order.buyer
-            lines.append(
-                tr(
-                    "Buyer: {name} ({country}, {language})",
-                    name=buyer_.name,
-                    country=buyer_.country or "?",
-                    language=buyer_.language or "?",
-                )
-            )
+            lines.append(texts.buyer_line(tr, order))
         if case.evidence:
             lines.append(
                 tr.plural(

@@ -461,6 +461,17 @@ def case_card(
     return "\n".join(lines)
 
 
+def buyer_line(tr: Translator, order: Order) -> str:
+    """Who the buyer is, for staff: name, country and language."""
+    buyer = order.buyer
+    return tr(
+        "Buyer: {name} ({country}, {language})",
+        name=buyer.name,
+        country=buyer.country or "?",
+        language=buyer.language or "?",
+    )
+
+
 def return_instructions(tr: Translator, case: Case) -> str:
     """Where to send the item back, who pays, and by when."""
     decision = case.decision
