@@ -574,16 +574,41 @@ def _previously_rejected(tr: Translator, p: dict[str, Any]) -> str:
     )
 
 
+# Codes that share a sentence.
+def _not_at_this_stage(tr: Translator, p: dict[str, Any]) -> str:
+    return tr(
+        "That is not possible at this stage of the case. Open the case to see what you can do."
+    )
+
+
+def _no_match(tr: Translator, p: dict[str, Any]) -> str:
+    return tr("I could not match that order number with those details. Check both and try again.")
+
+
+def _just_changed(tr: Translator, p: dict[str, Any]) -> str:
+    return tr("This case has just changed. Here is where it stands now.")
+
+
+def _not_empty(tr: Translator, p: dict[str, Any]) -> str:
+    return tr("Please type a few words: this cannot be empty.")
+
+
+def _not_an_amount(tr: Translator, p: dict[str, Any]) -> str:
+    return tr("That is not an amount: type it in digits, for example 12.50.")
+
+
 # Every core error code (core.errors.ErrorCode) as a sentence: what happened and what to do.
 ERRORS: dict[str, ErrorText] = {
+    **dict.fromkeys(("invalid_transition", "wrong_status", "wrong_target"), _not_at_this_stage),
+    **dict.fromkeys(("order_not_linked", "order_check_failed"), _no_match),
+    **dict.fromkeys(("already_handled", "stale_case"), _just_changed),
+    **dict.fromkeys(("reason_required", "empty"), _not_empty),
+    **dict.fromkeys(("amount_required", "invalid_amount"), _not_an_amount),
     "core_error": lambda tr, p: tr(
         "Sorry, that did not work. Please try again, or type /human to reach a person."
     ),
     "not_found": lambda tr, p: tr("I cannot find that. Check the number and try again."),
     "forbidden": lambda tr, p: tr("You cannot do that here."),
-    "invalid_transition": lambda tr, p: tr(
-        "That is not possible at this stage of the case. Open the case to see what you can do."
-    ),
     "conflict": lambda tr, p: tr("Somebody else just did this. Here is where it stands now."),
     "rate_limited": lambda tr, p: tr("Too many attempts. Please try again in an hour."),
     "invalid": lambda tr, p: tr("That is not valid. Please check it and try again."),
@@ -598,12 +623,6 @@ ERRORS: dict[str, ErrorText] = {
     "unknown_role": lambda tr, p: tr("A staff member is either a seller or an agent."),
     "invite_expired": lambda tr, p: tr(
         "This invitation has expired or was already used. Ask for a new one."
-    ),
-    "order_not_linked": lambda tr, p: tr(
-        "I could not match that order number with those details. Check both and try again."
-    ),
-    "order_check_failed": lambda tr, p: tr(
-        "I could not match that order number with those details. Check both and try again."
     ),
     "order_not_found": lambda tr, p: tr(
         "I cannot find that order. Check the number on your confirmation e-mail and try again."
@@ -645,14 +664,6 @@ ERRORS: dict[str, ErrorText] = {
     "not_waiting_on_you": lambda tr, p: tr(
         "This case is not waiting for anything from you right now."
     ),
-    "already_handled": lambda tr, p: tr("This case has just changed. Here is where it stands now."),
-    "stale_case": lambda tr, p: tr("This case has just changed. Here is where it stands now."),
-    "wrong_status": lambda tr, p: tr(
-        "That is not possible at this stage of the case. Open the case to see what you can do."
-    ),
-    "wrong_target": lambda tr, p: tr(
-        "That is not possible at this stage of the case. Open the case to see what you can do."
-    ),
     "unknown_action": lambda tr, p: tr("That button is no longer in use. Open the case again."),
     "already_escalated": lambda tr, p: tr(
         "This case is already with a support agent, who will reply here."
@@ -682,14 +693,6 @@ ERRORS: dict[str, ErrorText] = {
     "no_return_due": lambda tr, p: tr("Nothing has to be sent back on this case."),
     "text_too_long": lambda tr, p: tr(
         "That is too long: please keep it under {limit} characters.", limit=p.get("limit", 4000)
-    ),
-    "reason_required": lambda tr, p: tr("Please type a few words: this cannot be empty."),
-    "empty": lambda tr, p: tr("Please type a few words: this cannot be empty."),
-    "amount_required": lambda tr, p: tr(
-        "That is not an amount: type it in digits, for example 12.50."
-    ),
-    "invalid_amount": lambda tr, p: tr(
-        "That is not an amount: type it in digits, for example 12.50."
     ),
     "amount_out_of_range": _amount_limit,
     "wrong_currency": _amount_limit,
