@@ -8,6 +8,7 @@ from aiogram import Bot
 from aiogram.fsm.context import FSMContext
 from aiogram.types import InlineKeyboardMarkup, Message, User
 
+from bot.conversations.buyer import conversation
 from core.cases.model import Actor
 
 TELEGRAM_TEXT_LIMIT = 4096
@@ -22,10 +23,10 @@ def buyer(user: User) -> Actor:
 async def fresh_start(state: FSMContext) -> None:
     """Forget the conversation, but not that the buyer asked for a person: their next case
     still goes straight to an agent."""
-    wants_person = bool((await state.get_data()).get("wants_person"))
+    wants_person = (await conversation.read(state)).wants_person
     await state.clear()
     if wants_person:
-        await state.update_data(wants_person=True)
+        await conversation.write(state, wants_person=True)
 
 
 def _length(text: str) -> int:

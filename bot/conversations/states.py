@@ -1,4 +1,5 @@
-"""Every conversation state, one group per flow."""
+"""Every conversation state, one group per flow. The buyer's flows (OpenCase, CaseFollowUp)
+keep their data as one typed model, ``bot.conversations.buyer.conversation.BuyerConversation``."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ async def free_text(
             continue
     numbers = find_order_numbers(words)
     if numbers and mentions_payment_dispute(words):
-        await state.update_data(wants_person=True)  # a chargeback threat: a person decides
+        await flow.update(wants_person=True)  # a chargeback threat: a person decides
     for number in numbers:
         try:
             order = await linking.find_linked_order(core, buyer(message.from_user), number)
@@ -51,7 +51,7 @@ async def free_text(
         await open_case.start(flow, purpose="case", order=order, description=words)
         return
     if numbers:  # a number we cannot tie to this buyer yet: check ownership first
-        wants_person = bool((await state.get_data()).get("wants_person"))
+        wants_person = (await flow.conversation()).wants_person
         await state.clear()
         await state.set_state(OpenCase.order)  # Back from the check asks for the number
         await flow.update(

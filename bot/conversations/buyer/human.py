@@ -7,7 +7,7 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, User
 
-from bot.conversations.buyer import open_case
+from bot.conversations.buyer import conversation, open_case
 from bot.conversations.buyer.my_cases import human_next_steps
 from bot.conversations.callbacks import MenuCb
 from bot.conversations.common import buyer
@@ -43,13 +43,13 @@ async def hand_to_person(
         await bot.send_message(user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr))
         return
     if await state.get_state() is not None:
-        await state.update_data(wants_person=True)
+        await conversation.write(state, wants_person=True)
         await bot.send_message(
             user.id,
             tr("Noted: when you confirm this request, it goes straight to a support agent."),
         )
         return
-    await state.update_data(wants_person=True)
+    await conversation.write(state, wants_person=True)
     await bot.send_message(
         user.id,
         tr(

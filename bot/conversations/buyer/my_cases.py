@@ -13,6 +13,7 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
+from bot.conversations.buyer import conversation
 from bot.conversations.buyer.open_case import Flow, evidence_of, store_evidence
 from bot.conversations.callbacks import CaseCb, MenuCb, NavCb
 from bot.conversations.common import buyer, fresh_start, send
@@ -70,7 +71,7 @@ async def _message(
 ) -> None:
     await case_service.get_case(core, buyer(user), number)  # theirs?
     await state.set_state(CaseFollowUp.message)
-    await state.update_data(case=number)
+    await conversation.write(state, case=number)
     await bot.send_message(
         user.id,
         tr("Type your message for case {number}.", number=number),
@@ -83,7 +84,7 @@ async def _evidence(
 ) -> None:
     await case_service.get_case(core, buyer(user), number)
     await state.set_state(CaseFollowUp.evidence)
-    await state.update_data(case=number, evidence=[])
+    await conversation.write(state, case=number, evidence=[])
     await bot.send_message(
         user.id,
         tr("Send the photos or videos now, then press Done."),
@@ -115,7 +116,7 @@ async def _shipped(
     if refusal is not None:  # an old button: say why, before asking anything
         raise CoreError("not now", code=refusal)
     await state.set_state(CaseFollowUp.return_tracking)
-    await state.update_data(case=number, tracking=None)
+    await conversation.write(state, case=number, tracking=None)
     await bot.send_message(
         user.id,
         tr(
@@ -183,6 +184,13 @@ CASE_BUTTONS = {
 }
 
 
+async def _case_number(state: FSMContext) -> str:
+    """The case a follow-up step is about (set with the step, by the case's button)."""
+    number = (await conversation.read(state)).case
+    assert number is not None
+    return number
+
+
 async def cases_command(
     message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
 ) -> None:
@@ -224,9 +232,9 @@ async def follow_up_message(
     message: Message, state: FSMContext, tr: Translator, core: CoreContext
 ) -> None:
     assert message.from_user is not None and message.text is not None
-    data = await state.get_data()
+    number = await _case_number(state)
     try:
-        await case_service.add_message(core, buyer(message.from_user), data["case"], message.text)
+        await case_service.add_message(core, buyer(message.from_user), number, message.text)
     except CoreError as exc:
         if exc.code == "text_too_long":  # let them shorten it and send it again
             await message.answer(
@@ -238,7 +246,7 @@ async def follow_up_message(
         return
     await state.clear()
     await message.answer(
-        tr("Your message was added to case {number}. The shop will see it.", number=data["case"]),
+        tr("Your message was added to case {number}. The shop will see it.", number=number),
         reply_markup=keyboards.home(tr),
     )
 
@@ -260,13 +268,13 @@ async def follow_up_evidence(
             reply_markup=keyboards.evidence(tr, can_finish=True),
         )
         return
-    item["media_group_id"] = message.media_group_id
-    data = await state.get_data()
+    item.media_group_id = message.media_group_id
+    number = await _case_number(state)
     flow = Flow(bot, message.from_user, state, tr, core)
     stored = await store_evidence(flow, [item])
     try:
         case, added = await case_service.add_evidence(
-            core, buyer(message.from_user), data["case"], stored
+            core, buyer(message.from_user), number, stored
         )
     except CoreError as exc:
         await state.clear()
@@ -281,7 +289,7 @@ async def follow_up_evidence(
         number=case.number,
     )
     markup = keyboards.evidence(tr, can_finish=True)
-    albums = dict((await state.get_data()).get("album_messages", {}))
+    albums = dict((await conversation.read(state)).album_messages)
     group = message.media_group_id
     if group and group in albums:
         try:  # one answer per album: the count is updated in place
@@ -294,16 +302,16 @@ async def follow_up_evidence(
     sent = await message.answer(text, reply_markup=markup)
     if group:
         albums[group] = sent.message_id
-        await state.update_data(album_messages=albums)
+        await conversation.write(state, album_messages=albums)
 
 
 async def follow_up_done(
     query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
 ) -> None:
     await query.answer()
-    data = await state.get_data()
+    number = await _case_number(state)
     await state.clear()
-    await show_case(bot, query.from_user.id, query.from_user, data["case"], tr, core)
+    await show_case(bot, query.from_user.id, query.from_user, number, tr, core)
 
 
 # ── I've sent it ───────────────────────────────────────────────────────────────────────────
@@ -325,7 +333,7 @@ async def return_tracking_typed(message: Message, state: FSMContext, tr: Transla
             reply_markup=_skip_or_cancel(tr),
         )
         return
-    await state.update_data(tracking=message.text.strip())
+    await conversation.write(state, tracking=message.text.strip())
     await _ask_receipt(message.chat.id, message.bot, state, tr)  # type: ignore[arg-type]
 
 
@@ -361,10 +369,10 @@ async def return_receipt_sent(
             reply_markup=_skip_or_cancel(tr),
         )
         return
-    data = await state.get_data()
+    number = await _case_number(state)
     stored = await store_evidence(Flow(bot, message.from_user, state, tr, core), [item])
     try:
-        await case_service.add_evidence(core, buyer(message.from_user), data["case"], stored)
+        await case_service.add_evidence(core, buyer(message.from_user), number, stored)
     except CoreError as exc:
         await state.clear()
         await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
@@ -382,12 +390,13 @@ async def return_receipt_skipped(
 async def _mark_shipped(
     user: User, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
 ) -> None:
-    data = await state.get_data()
+    conv = await conversation.read(state)
+    assert conv.case is not None  # set with the step, by the case's button
     await state.clear()
-    carrier, tracking = carrier_and_tracking(data.get("tracking") or "")
+    carrier, tracking = carrier_and_tracking(conv.tracking or "")
     try:
         case = await case_service.mark_return_shipped(
-            core, buyer(user), data["case"], tracking, carrier=carrier
+            core, buyer(user), conv.case, tracking, carrier=carrier
         )
     except CoreError as exc:
         await bot.send_message(user.id, texts.error(tr, exc), reply_markup=keyboards.home(tr))

@@ -16,6 +16,14 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
+from bot.conversations.buyer.conversation import (
+    BuyerConversation,
+    EvidenceItem,
+    Purpose,
+    RefusedClaim,
+)
+from bot.conversations.buyer.conversation import read as read_conversation
+from bot.conversations.buyer.conversation import write as write_conversation
 from bot.conversations.callbacks import (
     ChangeCb,
     LineCb,
@@ -62,19 +70,19 @@ class Flow:
         self.chat_id = user.id
         self.actor = buyer(user)
 
-    async def data(self) -> dict[str, Any]:
-        return await self.state.get_data()
+    async def conversation(self) -> BuyerConversation:
+        return await read_conversation(self.state)
 
-    async def update(self, **values: Any) -> dict[str, Any]:
-        return await self.state.update_data(**values)
+    async def update(self, **changes: Any) -> BuyerConversation:
+        """Change the conversation (strictly: see ``conversation.write``)."""
+        return await write_conversation(self.state, **changes)
 
     async def say(self, text: str, markup=None) -> Message:
         return await send(self.bot, self.chat_id, text, markup)
 
     async def step(self, name: str) -> None:
         """Go to a step, remembering where we came from for Back."""
-        data = await self.data()
-        history = list(data.get("history", []))
+        history = list((await self.conversation()).history)
         current = await self.state.get_state()
         if current and (not history or history[-1] != current):
             history.append(current)
@@ -82,13 +90,13 @@ class Flow:
         await ASK[name](self)
 
     async def back(self) -> None:
-        data = await self.data()
-        history = list(data.get("history", []))
+        conv = await self.conversation()
+        history = list(conv.history)
         current = await self.state.get_state()
         while history and history[-1] == current:
             history.pop()
         if not history:
-            if current == OpenCase.order.state and data.get("typing_other"):
+            if current == OpenCase.order.state and conv.typing_other:
                 await self.update(typing_other=False)
                 await ask_order(self)  # from typing a number back to the list of their orders
                 return
@@ -98,7 +106,7 @@ class Flow:
         await self.update(history=history)
         if previous == "quantity":  # every quantity was answered: ask them all again
             order = await self.order()
-            chosen = (await self.data()).get("chosen") or {}
+            chosen = (await self.conversation()).chosen
             await self.update(pending_qty=lines_needing_quantity(order, chosen) if order else [])
         await ASK[previous](self)
 
@@ -107,30 +115,29 @@ class Flow:
         await self.say(self.tr("Cancelled. Nothing was sent."), keyboards.main_menu(self.tr))
 
     async def order(self) -> Order | None:
-        data = await self.data()
-        order_id = data.get("order_id")
+        order_id = (await self.conversation()).order_id
         if not order_id:
             return None
         return await linking.buyer_order(self.core, self.actor, order_id)
 
     async def claims(self) -> list[Claim]:
-        data = await self.data()
-        return [Claim(int(k), int(v)) for k, v in (data.get("chosen") or {}).items()]
+        chosen = (await self.conversation()).chosen
+        return [Claim(int(k), v) for k, v in chosen.items()]
 
     async def preview(self, reason: Reason, evidence: EvidenceCount) -> Decision:
-        data = await self.data()
+        order_id = (await self.conversation()).order_id
+        assert order_id is not None  # chosen before any question that needs a decision
         return await case_service.preview(
-            self.core, self.actor, data["order_id"], await self.claims(), reason, evidence
+            self.core, self.actor, order_id, await self.claims(), reason, evidence
         )
 
     async def evidence_count(self) -> EvidenceCount:
-        data = await self.data()
-        items = data.get("evidence", [])
-        videos = sum(1 for e in items if e["kind"] == "video")
+        conv = await self.conversation()
+        videos = sum(1 for e in conv.evidence if e.kind == "video")
         return EvidenceCount(
-            photos=len(items) - videos,
+            photos=len(conv.evidence) - videos,
             videos=videos,
-            has_description=bool(data.get("description")),
+            has_description=bool(conv.description),
         )
 
 
@@ -172,13 +179,13 @@ async def ask_items(flow: Flow) -> None:
     if order is None:
         await ask_order(flow)
         return
-    data = await flow.data()
+    conv = await flow.conversation()
     if len(order.lines) == 1 and order.lines[0].quantity == 1:
         await flow.update(chosen={str(order.lines[0].line_no): 1})
         await after_items(flow)
         return
     await flow.state.set_state(OpenCase.items)
-    chosen = {int(k): v for k, v in (data.get("chosen") or {}).items()}
+    chosen = {int(k): v for k, v in conv.chosen.items()}
     await flow.say(
         flow.tr("Which items is it about? Tap to select, then Continue."),
         keyboards.lines(flow.tr, order, chosen),
@@ -193,8 +200,7 @@ def lines_needing_quantity(order: Order, chosen: dict[str, int]) -> list[int]:
 
 
 async def ask_quantity(flow: Flow) -> None:
-    data = await flow.data()
-    pending = list(data.get("pending_qty", []))
+    pending = (await flow.conversation()).pending_qty
     order = await flow.order()
     if not pending or order is None:
         await after_items(flow)
@@ -213,12 +219,11 @@ async def ask_quantity(flow: Flow) -> None:
 async def after_items(flow: Flow) -> None:
     if not await claimable(flow):
         return
-    data = await flow.data()
-    purpose = data.get("purpose", "case")
-    if purpose == "change":
+    conv = await flow.conversation()
+    if conv.purpose == "change":
         await flow.step("change")
-    elif data.get("reason"):  # preset (a "not received" report from tracking)
-        await choose_reason(flow, Reason(data["reason"]))
+    elif conv.reason:  # preset (a "not received" report from tracking)
+        await choose_reason(flow, conv.reason)
     else:
         await flow.step("reason")
 
@@ -226,10 +231,11 @@ async def after_items(flow: Flow) -> None:
 async def claimable(flow: Flow) -> bool:
     """Check, right after the items are chosen, what opening the case would refuse at the end
     (a claim already rejected, an open case on an item, everything refunded already)."""
-    data = await flow.data()
-    line_nos = [int(k) for k in (data.get("chosen") or {})]
+    conv = await flow.conversation()
+    assert conv.order_id is not None  # the items are of the chosen order
+    line_nos = [int(k) for k in conv.chosen]
     try:
-        await claim_service.check_claimable(flow.core, flow.actor, data["order_id"], line_nos)
+        await claim_service.check_claimable(flow.core, flow.actor, conv.order_id, line_nos)
     except CoreError as exc:
         await refuse_claim(flow, exc)
         return False
@@ -239,11 +245,12 @@ async def claimable(flow: Flow) -> bool:
 async def refuse_claim(flow: Flow, exc: CoreError) -> None:
     """These items cannot be claimed again: say why now, with a person to turn to; the flow
     ends. "Talk to a person" then takes it from here (see ``refused_claim_to_person``)."""
-    data = await flow.data()
+    conv = await flow.conversation()
+    assert conv.order_id is not None
     await flow.state.clear()
     refused: dict[str, Any] = {
-        "order_id": data["order_id"],
-        "chosen": data.get("chosen") or {},
+        "order_id": conv.order_id,
+        "chosen": conv.chosen,
         "error": exc.code,
     }
     case = exc.params.get("case")
@@ -252,7 +259,7 @@ async def refuse_claim(flow: Flow, exc: CoreError) -> None:
     elif exc.code == "line_has_open_case" and case:
         refused["escalate"] = case  # a person takes the open one
     else:
-        refused["reason"] = Reason.OTHER.value  # a person looks at it as a new request
+        refused["reason"] = Reason.OTHER  # a person looks at it as a new request
     await flow.update(refused=refused)
     await flow.say(texts.error(flow.tr, exc), keyboards.after_refusal(flow.tr))
 
@@ -284,18 +291,19 @@ def fact_notes(tr: Translator, choices: ReasonChoices) -> list[str]:
 async def ask_reason(flow: Flow) -> None:
     """The reasons the order's facts allow for the chosen items (no "arrived damaged" before
     delivery); above them, why the others are not there and what the buyer can do."""
-    data = await flow.data()
-    if data.get("purpose") == "change":
+    conv = await flow.conversation()
+    if conv.purpose == "change":
         await ask_change(flow)
         return
+    assert conv.order_id is not None
     tr = flow.tr
     choices = await claim_service.reason_choices(
-        flow.core, flow.actor, data["order_id"], await flow.claims()
+        flow.core, flow.actor, conv.order_id, await flow.claims()
     )
     notes = fact_notes(tr, choices)
     offered = list(choices.allowed)  # the problems; before shipping, cancel or a new address
     if not offered:  # nothing to claim now (a cancelled order): the refusal, and a person
-        await flow.update(reason=Reason.OTHER.value)
+        await flow.update(reason=Reason.OTHER)
         refusal = texts.refusal(
             tr,
             {
@@ -307,13 +315,13 @@ async def ask_reason(flow: Flow) -> None:
         await refuse_with(flow, refusal)
         return
     await flow.state.set_state(OpenCase.reason)
-    await flow.update(offered_reasons=[reason.value for reason in offered])
+    await flow.update(offered_reasons=offered)
     question = tr("What happened?")
     markup = keyboards.reasons(tr, offered)
     why = choices.why_not(Reason.NOT_RECEIVED)
     if choices.arrival is Arrival.IN_TRANSIT and why is not None and why.code == "not_overdue_yet":
         # on its way, not overdue yet: a reminder on the day a claim becomes possible
-        remind = keyboards.remind(tr, data["order_id"]).inline_keyboard[0]
+        remind = keyboards.remind(tr, conv.order_id).inline_keyboard[0]
         markup = InlineKeyboardMarkup(inline_keyboard=[remind, *markup.inline_keyboard])
     await flow.say("\n\n".join(["\n".join(notes), question]) if notes else question, markup)
 
@@ -325,11 +333,11 @@ async def ask_change(flow: Flow) -> None:
 
 async def ask_description(flow: Flow) -> None:
     await flow.state.set_state(OpenCase.description)
-    data = await flow.data()
+    conv = await flow.conversation()
     tr = flow.tr
-    if data.get("reason") == Reason.CHANGE_ADDRESS:
+    if conv.reason == Reason.CHANGE_ADDRESS:
         await flow.say(tr("Please type the full new delivery address."), keyboards.only_nav(tr))
-    elif data.get("description_required"):
+    elif conv.description_required:
         await flow.say(tr("Please describe what happened in a few words."), keyboards.only_nav(tr))
     else:
         await flow.say(
@@ -338,12 +346,12 @@ async def ask_description(flow: Flow) -> None:
         )
 
 
-def _evidence_missing(data: dict[str, Any]) -> list[tuple[str, int]]:
+def _evidence_missing(conv: BuyerConversation) -> list[tuple[str, int]]:
     """What the policy still needs, as (photos | videos | media, how many): a photo does not
     stand in for a required video."""
-    need = data.get("need", {})
-    have = data.get("evidence", [])
-    videos = sum(1 for e in have if e["kind"] == "video")
+    need = conv.need
+    have = conv.evidence
+    videos = sum(1 for e in have if e.kind == "video")
     photos = len(have) - videos
     missing = []
     if photos < need.get("photos", 0):
@@ -358,16 +366,16 @@ def _evidence_missing(data: dict[str, Any]) -> list[tuple[str, int]]:
     return missing
 
 
-def _evidence_prompt(tr: Translator, data: dict[str, Any], *, received: bool = False) -> str:
+def _evidence_prompt(tr: Translator, conv: BuyerConversation, *, received: bool = False) -> str:
     """What to send next and how far along the buyer is, the count said once: "Received 2 of
     at least 3" when a minimum applies, "Received 2 photos or videos" when none does (or when
     something came that does not count, followed by what is still needed).
     ``received``: the answer to a photo or video that just arrived."""
-    need = data.get("need", {})
-    have = data.get("evidence", [])
-    guide = data.get("guide", [])
+    need = conv.need
+    have = conv.evidence
+    guide = conv.guide
     total = max(need.get("photos", 0) + need.get("videos", 0), need.get("media", 0))
-    missing = _evidence_missing(data)
+    missing = _evidence_missing(conv)
     # what counts towards the minimum: all of it once complete, else total less what is missing
     progress = len(have) if not missing else total - sum(count for _, count in missing)
     lines = []
@@ -404,23 +412,24 @@ def _received(tr: Translator, count: int) -> str:
     return tr.plural("Received one photo or video.", "Received {n} photos or videos.", count)
 
 
-def _evidence_complete(data: dict[str, Any]) -> bool:
-    return not _evidence_missing(data)
+def _evidence_complete(conv: BuyerConversation) -> bool:
+    return not _evidence_missing(conv)
 
 
 async def ask_evidence(flow: Flow) -> None:
     await flow.state.set_state(OpenCase.evidence)
-    data = await flow.data()
+    conv = await flow.conversation()
     await flow.say(
-        _evidence_prompt(flow.tr, data),
-        keyboards.evidence(flow.tr, can_finish=_evidence_complete(data)),
+        _evidence_prompt(flow.tr, conv),
+        keyboards.evidence(flow.tr, can_finish=_evidence_complete(conv)),
     )
 
 
 async def ask_resolution(flow: Flow) -> None:
-    data = await flow.data()
-    decision = await flow.preview(Reason(data["reason"]), await flow.evidence_count())
-    allowed = [r.value for r in decision.resolutions]
+    reason = (await flow.conversation()).reason
+    assert reason is not None  # chosen before the outcome is asked
+    decision = await flow.preview(reason, await flow.evidence_count())
+    allowed = list(decision.resolutions)
     if not decision.eligible:
         await refuse(flow, decision)
         return
@@ -430,13 +439,17 @@ async def ask_resolution(flow: Flow) -> None:
         return
     await flow.state.set_state(OpenCase.resolution)
     await flow.update(offered=allowed)
-    await flow.say(flow.tr("What would you prefer?"), keyboards.resolutions(flow.tr, allowed))
+    await flow.say(
+        flow.tr("What would you prefer?"),
+        keyboards.resolutions(flow.tr, [resolution.value for resolution in allowed]),
+    )
 
 
 async def ask_confirm(flow: Flow) -> None:
-    data = await flow.data()
+    conv = await flow.conversation()
     tr = flow.tr
-    reason = Reason(data["reason"])
+    reason = conv.reason
+    assert reason is not None  # chosen before the summary
     decision = await flow.preview(reason, await flow.evidence_count())
     if not decision.eligible:
         await refuse(flow, decision)
@@ -451,30 +464,30 @@ async def ask_confirm(flow: Flow) -> None:
         if line is not None:
             lines.append(f"• {escape(line.title)} × {claim.quantity}")
     lines.append(tr("Reason: {reason}", reason=texts.reason(tr, reason)))
-    if data.get("description"):
-        lines.append(tr("Your words: {text}", text=data["description"][:500]))
-    if data.get("evidence"):
+    if conv.description:
+        lines.append(tr("Your words: {text}", text=conv.description[:500]))
+    if conv.evidence:
         lines.append(
             tr.plural(
                 "One photo or video attached.",
                 "{n} photos or videos attached.",
-                len(data["evidence"]),
+                len(conv.evidence),
             )
         )
-    if data.get("resolution"):
+    if conv.resolution:
         lines.append(
-            tr("You prefer: {resolution}", resolution=texts.resolution(tr, data["resolution"]))
+            tr("You prefer: {resolution}", resolution=texts.resolution(tr, conv.resolution))
         )
     lines.append("")
     explained = decision.to_dict()
-    chosen = data.get("resolution")
-    if chosen and not Resolution(chosen).moves_money:  # no money changes hands: say nothing of it
+    chosen = conv.resolution
+    if chosen and not chosen.moves_money:  # no money changes hands: say nothing of it
         explained["explanations"] = [
             e
             for e in explained["explanations"]
             if e["code"] not in ("refund_amount", "shipping_refunded", "restocking_fee")
         ]
-    if data.get("wants_person"):  # a person decides, whatever the automatic review would say
+    if conv.wants_person:  # a person decides, whatever the automatic review would say
         explained["explanations"] = [
             e for e in explained["explanations"] if e["code"] not in REVIEW_CODES
         ] + [{"code": "review_by_agent_reason", "params": {}}]
@@ -510,19 +523,19 @@ async def refuse(flow: Flow, decision: Decision) -> None:
 
 async def refuse_with(flow: Flow, text: str, *, remind: bool = False) -> None:
     tr = flow.tr
-    data = await flow.data()
+    conv = await flow.conversation()
     await flow.state.clear()
-    if data.get("order_id") and data.get("reason"):  # "talk to a person" can take it from here
+    if conv.order_id and conv.reason:  # "talk to a person" can take it from here
         await flow.update(
-            refused={
-                "order_id": data["order_id"],
-                "chosen": data.get("chosen") or {},
-                "reason": data["reason"],
-                "description": data.get("description"),
-            }
+            refused=RefusedClaim(
+                order_id=conv.order_id,
+                chosen=conv.chosen,
+                reason=conv.reason,
+                description=conv.description,
+            )
         )
-    if remind and data.get("order_id"):
-        await flow.say(text, keyboards.remind(tr, data["order_id"]))
+    if remind and conv.order_id:
+        await flow.say(text, keyboards.remind(tr, conv.order_id))
         return
     await flow.say(text, keyboards.after_refusal(tr))
 
@@ -530,7 +543,7 @@ async def refuse_with(flow: Flow, text: str, *, remind: bool = False) -> None:
 async def choose_reason(flow: Flow, reason: Reason) -> None:
     """After the reason: refuse early when the policy already says no, else ask for what the
     policy needs (a description, evidence)."""
-    await flow.update(reason=reason.value)
+    await flow.update(reason=reason)
     decision = await flow.preview(reason, EvidenceCount())
     if not decision.eligible:
         await refuse(flow, decision)
@@ -538,13 +551,13 @@ async def choose_reason(flow: Flow, reason: Reason) -> None:
     required = decision.evidence_required
     needs_description = any(m.what == "description" for m in decision.missing)
     await flow.update(
-        need=required,
+        need=dict(required),
         guide=list(decision.evidence_guide),
         description_required=needs_description,
     )
     if reason in (Reason.NOT_RECEIVED, Reason.CANCEL_ORDER):
         await flow.step("resolution")
-    elif reason is Reason.CHANGE_ADDRESS or not (await flow.data()).get("description"):
+    elif reason is Reason.CHANGE_ADDRESS or not (await flow.conversation()).description:
         await flow.step("description")
     else:  # the buyer already said what happened (free text that named the order)
         await flow.step("evidence")
@@ -553,17 +566,17 @@ async def choose_reason(flow: Flow, reason: Reason) -> None:
 async def start(
     flow: Flow,
     *,
-    purpose: str,
+    purpose: Purpose,
     order: Order | None = None,
     reason: Reason | None = None,
     description: str | None = None,
 ) -> None:
     """Begin a flow from the menu, a deep link, tracking or free text."""
-    wanted_person = bool((await flow.data()).get("wants_person"))  # asked before starting
+    wanted_person = (await flow.conversation()).wants_person  # asked before starting
     await flow.state.clear()
     await flow.update(purpose=purpose, history=[], wants_person=wanted_person)
     if reason is not None:
-        await flow.update(reason=reason.value)
+        await flow.update(reason=reason)
     if description:
         await flow.update(description=description)
     if order is None:
@@ -573,12 +586,12 @@ async def start(
 
 
 async def order_chosen(flow: Flow, order: Order) -> None:
-    data = await flow.data()
+    purpose = (await flow.conversation()).purpose
     await flow.update(order_id=order.id, order_number=order.number, chosen={})
-    if data.get("purpose") == "track":
+    if purpose == "track":
         await show_tracking(flow, order)
         return
-    if data.get("purpose") == "change":
+    if purpose == "change":
         await flow.update(chosen={str(line.line_no): line.quantity for line in order.lines})
         if await claimable(flow):  # the whole order: refused now, not after the summary
             await flow.step("change")
@@ -683,39 +696,38 @@ def case_opened_text(tr: Translator, case: Case, core: CoreContext) -> str:
 # ── evidence intake ────────────────────────────────────────────────────────────────────────
 
 
-def evidence_of(message: Message) -> tuple[dict[str, Any] | None, str | None]:
+def evidence_of(message: Message) -> tuple[EvidenceItem | None, str | None]:
     """(evidence item, None) for a photo, video or image/video file; (None, why) otherwise."""
     if message.photo:
         photo = message.photo[-1]
-        return {
-            "kind": "photo",
-            "file_id": photo.file_id,
-            "file_unique_id": photo.file_unique_id,
-            "size": photo.file_size,
-            "mime": "image/jpeg",
-        }, None
+        return EvidenceItem(
+            kind="photo",
+            file_id=photo.file_id,
+            file_unique_id=photo.file_unique_id,
+            size=photo.file_size,
+            mime="image/jpeg",
+        ), None
     if message.video:
         video = message.video
-        return {
-            "kind": "video",
-            "file_id": video.file_id,
-            "file_unique_id": video.file_unique_id,
-            "size": video.file_size,
-            "mime": video.mime_type or "video/mp4",
-        }, None
+        return EvidenceItem(
+            kind="video",
+            file_id=video.file_id,
+            file_unique_id=video.file_unique_id,
+            size=video.file_size,
+            mime=video.mime_type or "video/mp4",
+        ), None
     if message.document:
         doc = message.document
         mime = doc.mime_type or ""
         if mime.startswith("image/") or mime.startswith("video/"):
-            kind = "video" if mime.startswith("video/") else "photo"
-            return {
-                "kind": kind,
-                "file_id": doc.file_id,
-                "file_unique_id": doc.file_unique_id,
-                "size": doc.file_size,
-                "mime": mime,
-                "document": True,
-            }, None
+            return EvidenceItem(
+                kind="video" if mime.startswith("video/") else "photo",
+                file_id=doc.file_id,
+                file_unique_id=doc.file_unique_id,
+                size=doc.file_size,
+                mime=mime,
+                document=True,
+            ), None
         return None, "not_media_file"
     return None, "not_media"
 
@@ -727,16 +739,16 @@ async def take_evidence(flow: Flow, message: Message) -> None:
         if why == "not_media_file":
             await flow.say(
                 tr("That file is not a photo or a video. Please send photos or videos."),
-                keyboards.evidence(tr, can_finish=_evidence_complete(await flow.data())),
+                keyboards.evidence(tr, can_finish=_evidence_complete(await flow.conversation())),
             )
         else:
-            data = await flow.data()
-            can_finish = _evidence_complete(data)
+            conv = await flow.conversation()
+            can_finish = _evidence_complete(conv)
             if can_finish:
                 text = tr("Please send photos or a video here, or press Done.")
             else:  # no Done button yet: say what is still needed instead
                 items = ", ".join(
-                    texts.missing_line(tr, what, count) for what, count in _evidence_missing(data)
+                    texts.missing_line(tr, what, count) for what, count in _evidence_missing(conv)
                 )
                 text = "\n".join(
                     [
@@ -747,31 +759,29 @@ async def take_evidence(flow: Flow, message: Message) -> None:
             await flow.say(text, keyboards.evidence(tr, can_finish=can_finish))
         return
     limit = flow.core.config.deployment.evidence_max_bytes
-    if item["size"] and item["size"] > limit:
+    if item.size and item.size > limit:
         await flow.say(
             tr(
                 "That file is too large (over {mb} MB). Please send a photo or a shorter video.",
                 mb=limit // (1024 * 1024),
             ),
-            keyboards.evidence(tr, can_finish=_evidence_complete(await flow.data())),
+            keyboards.evidence(tr, can_finish=_evidence_complete(await flow.conversation())),
         )
         return
-    item["media_group_id"] = message.media_group_id
+    item.media_group_id = message.media_group_id
     if message.caption:
-        item["caption"] = message.caption[:1000]
-    data = await flow.data()
-    evidence = list(data.get("evidence", []))
-    if any(e["file_unique_id"] == item["file_unique_id"] for e in evidence):
+        item.caption = message.caption[:1000]
+    evidence = list((await flow.conversation()).evidence)
+    if any(e.file_unique_id == item.file_unique_id for e in evidence):
         return  # Telegram delivered it twice
     evidence.append(item)
     if len(evidence) > 20:
         await flow.say(tr("That is plenty, thank you: at most 20 photos or videos."))
         return
-    await flow.update(evidence=evidence)
-    data = await flow.data()
-    text = _evidence_prompt(tr, data, received=True)
-    markup = keyboards.evidence(tr, can_finish=_evidence_complete(data))
-    albums = dict(data.get("album_messages", {}))
+    conv = await flow.update(evidence=evidence)
+    text = _evidence_prompt(tr, conv, received=True)
+    markup = keyboards.evidence(tr, can_finish=_evidence_complete(conv))
+    albums = dict(conv.album_messages)
     group = message.media_group_id
     if group and group in albums:
         try:  # one answer per album: the count is updated in place
@@ -787,32 +797,32 @@ async def take_evidence(flow: Flow, message: Message) -> None:
         await flow.update(album_messages=albums)
 
 
-async def store_evidence(flow: Flow, items: list[dict[str, Any]]) -> list[Evidence]:
+async def store_evidence(flow: Flow, items: list[EvidenceItem]) -> list[Evidence]:
     """Download each file into the evidence store (it must outlive Telegram); a download that
     fails keeps the Telegram reference so that nothing the buyer sent is lost."""
     stored = []
     for item in items:
-        sha, size = None, item.get("size")
+        sha, size = None, item.size
         try:
-            buffer = await flow.bot.download(item["file_id"])
+            buffer = await flow.bot.download(item.file_id)
             if buffer is not None:
                 saved = flow.core.evidence.put_bytes(buffer.getvalue())
                 sha, size = saved.sha256, saved.size
         except EvidenceTooLarge:
-            log.warning("evidence over the size limit kept by reference: %s", item["file_id"])
+            log.warning("evidence over the size limit kept by reference: %s", item.file_id)
         except Exception:
-            log.warning("could not download evidence %s", item["file_id"], exc_info=True)
-        kind = EvidenceKind.DOCUMENT if item.get("document") else EvidenceKind(item["kind"])
+            log.warning("could not download evidence %s", item.file_id, exc_info=True)
+        kind = EvidenceKind.DOCUMENT if item.document else EvidenceKind(item.kind)
         stored.append(
             Evidence(
                 kind=kind,
-                file_unique_id=item["file_unique_id"],
-                file_id=item["file_id"],
+                file_unique_id=item.file_unique_id,
+                file_id=item.file_id,
                 sha256=sha,
                 size=size,
-                mime_type=item.get("mime"),
-                media_group_id=item.get("media_group_id"),
-                caption=item.get("caption"),
+                mime_type=item.mime,
+                media_group_id=item.media_group_id,
+                caption=item.caption,
             )
         )
     return stored
@@ -844,8 +854,7 @@ def flow_of(
 
 
 async def after_description(flow: Flow) -> None:
-    data = await flow.data()
-    if data.get("reason") == Reason.CHANGE_ADDRESS:
+    if (await flow.conversation()).reason == Reason.CHANGE_ADDRESS:
         await flow.step("confirm")
         return
     await flow.step("evidence")
@@ -876,7 +885,7 @@ async def on_order_pick(
     await query.answer()
     flow = flow_of(query, bot, state, tr, core)
     if await state.get_state() is None:  # "report not received" from a tracking message
-        await flow.update(purpose="case", reason=Reason.NOT_RECEIVED.value, history=[])
+        await flow.update(purpose="case", reason=Reason.NOT_RECEIVED, history=[])
     if callback_data.order_id == 0:
         await flow.state.set_state(OpenCase.order)
         await flow.update(typing_other=True)
@@ -921,11 +930,11 @@ async def on_check(
     message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
 ) -> None:
     flow = flow_of(message, bot, state, tr, core)
-    data = await flow.data()
+    conv = await flow.conversation()
     assert message.text is not None
     try:
         result = await linking.link_by_check(
-            core, flow.user.id, data.get("typed_number", ""), message.text
+            core, flow.user.id, conv.typed_number or "", message.text
         )
     except RateLimited as exc:
         await state.clear()
@@ -934,7 +943,7 @@ async def on_check(
     except CoreError as exc:
         await flow.say(
             texts.error(tr, exc) + "\n" + tr("Please type your order number again."),
-            keyboards.only_nav(tr, back=bool(data.get("typing_other"))),
+            keyboards.only_nav(tr, back=conv.typing_other),
         )
         await state.set_state(OpenCase.order)
         return
@@ -958,8 +967,7 @@ async def on_line(
     if order is None:
         await ask_order(flow)
         return
-    data = await flow.data()
-    chosen = dict(data.get("chosen") or {})
+    chosen = dict((await flow.conversation()).chosen)
     if callback_data.line_no == 0:
         if not chosen:
             await ask_items(flow)
@@ -994,8 +1002,8 @@ async def on_quantity(
 ) -> None:
     await query.answer()
     flow = flow_of(query, bot, state, tr, core)
-    data = await flow.data()
-    pending = list(data.get("pending_qty", []))
+    conv = await flow.conversation()
+    pending = conv.pending_qty
     if not pending or pending[0] != callback_data.line_no:
         return  # an old button
     order = await flow.order()
@@ -1003,7 +1011,7 @@ async def on_quantity(
     if line is None or not 1 <= callback_data.quantity <= line.quantity:
         await ask_quantity(flow)  # a forged button: ask again
         return
-    chosen = dict(data.get("chosen") or {})
+    chosen = dict(conv.chosen)
     chosen[str(callback_data.line_no)] = callback_data.quantity
     await flow.update(chosen=chosen, pending_qty=pending[1:])
     await ask_quantity(flow)
@@ -1013,8 +1021,8 @@ async def on_quantity_text(
     message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
 ) -> None:
     flow = flow_of(message, bot, state, tr, core)
-    data = await flow.data()
-    pending = list(data.get("pending_qty", []))
+    conv = await flow.conversation()
+    pending = conv.pending_qty
     order = await flow.order()
     assert message.text is not None
     if not pending or order is None:
@@ -1027,7 +1035,7 @@ async def on_quantity_text(
             tr("Please choose a number from 1 to {most}.", most=line.quantity if line else 1)
         )
         return
-    chosen = dict(data.get("chosen") or {})
+    chosen = dict(conv.chosen)
     chosen[str(line.line_no)] = quantity
     await flow.update(chosen=chosen, pending_qty=pending[1:])
     await ask_quantity(flow)
@@ -1047,8 +1055,8 @@ async def on_reason(
         reason = Reason(callback_data.code)
     except ValueError:
         return
-    offered = (await flow.data()).get("offered_reasons")
-    if reason.value not in (offered if offered is not None else BUYER_REASONS):
+    offered = (await flow.conversation()).offered_reasons
+    if reason not in (offered if offered is not None else BUYER_REASONS):
         await ask_reason(flow)  # not one of the buttons shown now: ask again
         return
     await choose_reason(flow, reason)
@@ -1094,8 +1102,7 @@ async def on_skip_description(
 ) -> None:
     await query.answer()
     flow = flow_of(query, bot, state, tr, core)
-    data = await flow.data()
-    if data.get("description_required"):
+    if (await flow.conversation()).description_required:
         await ask_description(flow)
         return
     await after_description(flow)
@@ -1112,8 +1119,7 @@ async def on_evidence_done(
 ) -> None:
     await query.answer()
     flow = flow_of(query, bot, state, tr, core)
-    data = await flow.data()
-    if not _evidence_complete(data):
+    if not _evidence_complete(await flow.conversation()):
         await ask_evidence(flow)
         return
     await flow.step("resolution")
@@ -1129,10 +1135,10 @@ async def on_resolution(
 ) -> None:
     await query.answer()
     flow = flow_of(query, bot, state, tr, core)
-    if callback_data.code not in (await flow.data()).get("offered", []):
+    if callback_data.code not in (await flow.conversation()).offered:
         await ask_resolution(flow)  # not one of the buttons shown: ask again
         return
-    await flow.update(resolution=callback_data.code)
+    await flow.update(resolution=Resolution(callback_data.code))
     await flow.step("confirm")
 
 
@@ -1141,16 +1147,17 @@ async def on_confirm(
 ) -> None:
     await query.answer()
     flow = flow_of(query, bot, state, tr, core)
-    data = await flow.data()
-    evidence = await store_evidence(flow, data.get("evidence", []))
+    conv = await flow.conversation()
+    assert conv.order_id is not None and conv.reason is not None  # asked before the summary
+    evidence = await store_evidence(flow, conv.evidence)
     new = case_service.NewCase(
-        order_id=data["order_id"],
+        order_id=conv.order_id,
         claims=tuple(await flow.claims()),
-        reason=Reason(data["reason"]),
-        description=data.get("description"),
+        reason=conv.reason,
+        description=conv.description,
         evidence=tuple(evidence),
-        preferred_resolution=Resolution(data["resolution"]) if data.get("resolution") else None,
-        wants_person=bool(data.get("wants_person")),
+        preferred_resolution=conv.resolution,
+        wants_person=conv.wants_person,
     )
     try:
         opened = await case_service.open_case(core, flow.actor, new)
@@ -1266,30 +1273,31 @@ async def refused_claim_to_person(flow: Flow) -> Case | None:
     """The buyer was just told no and asks for a person: the same claim goes to an agent, who
     may still make an exception; a claim rejected before is reopened for a person's review, an
     open case on the items is escalated. None when there is no such claim (or it cannot be)."""
-    refused = (await flow.data()).get("refused")
+    refused = (await flow.conversation()).refused
     if not refused:
         return None
-    if refused.get("reopen") or refused.get("escalate"):
+    if refused.reopen or refused.escalate:
         try:
-            if refused.get("reopen"):  # the rejected claim goes to a person for review
+            if refused.reopen:  # the rejected claim goes to a person for review
                 case = await case_service.reopen(
-                    flow.core, flow.actor, refused["reopen"], "buyer_disagrees"
+                    flow.core, flow.actor, refused.reopen, "buyer_disagrees"
                 )
             else:  # the open case on these items: a person takes it
+                assert refused.escalate is not None
                 case = await case_service.escalate(
-                    flow.core, flow.actor, refused["escalate"], "buyer_asked"
+                    flow.core, flow.actor, refused.escalate, "buyer_asked"
                 )
         except CoreError:
             return None
         await flow.state.clear()
         return case
-    if not refused.get("reason"):
+    if not refused.reason:
         return None
     new = case_service.NewCase(
-        order_id=refused["order_id"],
-        claims=tuple(Claim(int(k), int(v)) for k, v in refused["chosen"].items()),
-        reason=Reason(refused["reason"]),
-        description=refused.get("description"),
+        order_id=refused.order_id,
+        claims=tuple(Claim(int(k), v) for k, v in refused.chosen.items()),
+        reason=refused.reason,
+        description=refused.description,
         wants_person=True,
     )
     try:
