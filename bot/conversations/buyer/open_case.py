@@ -9,12 +9,13 @@ conversation state as they arrive (an album is several updates), so a restart lo
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject, User
 
 from bot.conversations.buyer.conversation import (
     BuyerConversation,
@@ -842,15 +843,20 @@ REVIEW_CODES = frozenset(
 )
 
 
-def flow_of(
-    event: Message | CallbackQuery,
-    bot: Bot,
-    state: FSMContext,
-    tr: Translator,
-    core: CoreContext,
-) -> Flow:
-    assert event.from_user is not None
-    return Flow(bot, event.from_user, state, tr, core)
+class WithFlow(BaseMiddleware):
+    """Hands every handler of this router the buyer's ``flow`` (the conversation so far and
+    the steps to ask next), made from the update's bot, state, translator and core."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user = data.get("event_from_user")
+        if user is not None and "state" in data:
+            data["flow"] = Flow(data["bot"], user, data["state"], data["tr"], data["core"])
+        return await handler(event, data)
 
 
 async def after_description(flow: Flow) -> None:
@@ -861,29 +867,30 @@ async def after_description(flow: Flow) -> None:
 
 
 async def on_cancel(
-    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    query: CallbackQuery,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    await flow_of(query, bot, state, tr, core).cancel()
+    await flow.cancel()
 
 
 async def on_back(
-    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    query: CallbackQuery,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    await flow_of(query, bot, state, tr, core).back()
+    await flow.back()
 
 
 async def on_order_pick(
     query: CallbackQuery,
     callback_data: OrderCb,
-    bot: Bot,
     state: FSMContext,
     tr: Translator,
     core: CoreContext,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    flow = flow_of(query, bot, state, tr, core)
     if await state.get_state() is None:  # "report not received" from a tracking message
         await flow.update(purpose="case", reason=Reason.NOT_RECEIVED, history=[])
     if callback_data.order_id == 0:
@@ -901,9 +908,11 @@ async def on_order_pick(
 
 
 async def on_order_text(
-    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    message: Message,
+    tr: Translator,
+    core: CoreContext,
+    flow: Flow,
 ) -> None:
-    flow = flow_of(message, bot, state, tr, core)
     assert message.text is not None
     candidates = find_order_numbers(message.text) or [normalize_order_number(message.text)]
     for number in candidates:
@@ -927,9 +936,12 @@ async def on_order_text(
 
 
 async def on_check(
-    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    message: Message,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+    flow: Flow,
 ) -> None:
-    flow = flow_of(message, bot, state, tr, core)
     conv = await flow.conversation()
     assert message.text is not None
     try:
@@ -956,13 +968,10 @@ async def on_check(
 async def on_line(
     query: CallbackQuery,
     callback_data: LineCb,
-    bot: Bot,
-    state: FSMContext,
     tr: Translator,
-    core: CoreContext,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    flow = flow_of(query, bot, state, tr, core)
     order = await flow.order()
     if order is None:
         await ask_order(flow)
@@ -995,13 +1004,9 @@ async def on_line(
 async def on_quantity(
     query: CallbackQuery,
     callback_data: QtyCb,
-    bot: Bot,
-    state: FSMContext,
-    tr: Translator,
-    core: CoreContext,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    flow = flow_of(query, bot, state, tr, core)
     conv = await flow.conversation()
     pending = conv.pending_qty
     if not pending or pending[0] != callback_data.line_no:
@@ -1018,9 +1023,10 @@ async def on_quantity(
 
 
 async def on_quantity_text(
-    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    message: Message,
+    tr: Translator,
+    flow: Flow,
 ) -> None:
-    flow = flow_of(message, bot, state, tr, core)
     conv = await flow.conversation()
     pending = conv.pending_qty
     order = await flow.order()
@@ -1044,13 +1050,9 @@ async def on_quantity_text(
 async def on_reason(
     query: CallbackQuery,
     callback_data: ReasonCb,
-    bot: Bot,
-    state: FSMContext,
-    tr: Translator,
-    core: CoreContext,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    flow = flow_of(query, bot, state, tr, core)
     try:
         reason = Reason(callback_data.code)
     except ValueError:
@@ -1065,22 +1067,19 @@ async def on_reason(
 async def on_change_kind(
     query: CallbackQuery,
     callback_data: ChangeCb,
-    bot: Bot,
-    state: FSMContext,
-    tr: Translator,
-    core: CoreContext,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    flow = flow_of(query, bot, state, tr, core)
     if callback_data.kind not in (Reason.CANCEL_ORDER, Reason.CHANGE_ADDRESS):
         return
     await choose_reason(flow, Reason(callback_data.kind))
 
 
 async def on_description(
-    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    message: Message,
+    tr: Translator,
+    flow: Flow,
 ) -> None:
-    flow = flow_of(message, bot, state, tr, core)
     assert message.text is not None
     text = message.text.strip()
     if len(text) > case_service.MAX_DESCRIPTION:
@@ -1098,10 +1097,10 @@ async def on_description(
 
 
 async def on_skip_description(
-    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    query: CallbackQuery,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    flow = flow_of(query, bot, state, tr, core)
     if (await flow.conversation()).description_required:
         await ask_description(flow)
         return
@@ -1109,16 +1108,17 @@ async def on_skip_description(
 
 
 async def on_evidence(
-    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    message: Message,
+    flow: Flow,
 ) -> None:
-    await take_evidence(flow_of(message, bot, state, tr, core), message)
+    await take_evidence(flow, message)
 
 
 async def on_evidence_done(
-    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    query: CallbackQuery,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    flow = flow_of(query, bot, state, tr, core)
     if not _evidence_complete(await flow.conversation()):
         await ask_evidence(flow)
         return
@@ -1128,13 +1128,9 @@ async def on_evidence_done(
 async def on_resolution(
     query: CallbackQuery,
     callback_data: ResolutionCb,
-    bot: Bot,
-    state: FSMContext,
-    tr: Translator,
-    core: CoreContext,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    flow = flow_of(query, bot, state, tr, core)
     if callback_data.code not in (await flow.conversation()).offered:
         await ask_resolution(flow)  # not one of the buttons shown: ask again
         return
@@ -1143,10 +1139,13 @@ async def on_resolution(
 
 
 async def on_confirm(
-    query: CallbackQuery, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    query: CallbackQuery,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+    flow: Flow,
 ) -> None:
     await query.answer()
-    flow = flow_of(query, bot, state, tr, core)
     conv = await flow.conversation()
     assert conv.order_id is not None and conv.reason is not None  # asked before the summary
     evidence = await store_evidence(flow, conv.evidence)
@@ -1176,12 +1175,10 @@ async def on_confirm(
 async def on_remind(
     query: CallbackQuery,
     callback_data: RemindCb,
-    bot: Bot,
-    state: FSMContext,
     tr: Translator,
     core: CoreContext,
+    flow: Flow,
 ) -> None:
-    flow = flow_of(query, bot, state, tr, core)
     try:
         when = await case_service.remind_when_claim_possible(
             core, flow.actor, callback_data.order_id
@@ -1224,13 +1221,16 @@ async def expect_description(message: Message, tr: Translator) -> None:
 
 
 async def expect_media(
-    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+    message: Message,
+    flow: Flow,
 ) -> None:
-    await take_evidence(flow_of(message, bot, state, tr, core), message)
+    await take_evidence(flow, message)
 
 
 def make_router() -> Router:
     router = Router(name="open_case")
+    router.message.middleware(WithFlow())
+    router.callback_query.middleware(WithFlow())
 
     router.callback_query.register(on_cancel, NavCb.filter(F.action == "cancel"))
     router.callback_query.register(on_back, NavCb.filter(F.action == "back"), StateFilter(OpenCase))
