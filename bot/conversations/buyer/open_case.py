@@ -866,18 +866,12 @@ async def after_description(flow: Flow) -> None:
     await flow.step("evidence")
 
 
-async def on_cancel(
-    query: CallbackQuery,
-    flow: Flow,
-) -> None:
+async def on_cancel(query: CallbackQuery, flow: Flow) -> None:
     await query.answer()
     await flow.cancel()
 
 
-async def on_back(
-    query: CallbackQuery,
-    flow: Flow,
-) -> None:
+async def on_back(query: CallbackQuery, flow: Flow) -> None:
     await query.answer()
     await flow.back()
 
@@ -907,12 +901,7 @@ async def on_order_pick(
     )
 
 
-async def on_order_text(
-    message: Message,
-    tr: Translator,
-    core: CoreContext,
-    flow: Flow,
-) -> None:
+async def on_order_text(message: Message, tr: Translator, core: CoreContext, flow: Flow) -> None:
     assert message.text is not None
     candidates = find_order_numbers(message.text) or [normalize_order_number(message.text)]
     for number in candidates:
@@ -936,11 +925,7 @@ async def on_order_text(
 
 
 async def on_check(
-    message: Message,
-    state: FSMContext,
-    tr: Translator,
-    core: CoreContext,
-    flow: Flow,
+    message: Message, state: FSMContext, tr: Translator, core: CoreContext, flow: Flow
 ) -> None:
     conv = await flow.conversation()
     assert message.text is not None
@@ -965,12 +950,7 @@ async def on_check(
     await order_chosen(flow, result.order)
 
 
-async def on_line(
-    query: CallbackQuery,
-    callback_data: LineCb,
-    tr: Translator,
-    flow: Flow,
-) -> None:
+async def on_line(query: CallbackQuery, callback_data: LineCb, tr: Translator, flow: Flow) -> None:
     await query.answer()
     order = await flow.order()
     if order is None:
@@ -1001,11 +981,7 @@ async def on_line(
         )
 
 
-async def on_quantity(
-    query: CallbackQuery,
-    callback_data: QtyCb,
-    flow: Flow,
-) -> None:
+async def on_quantity(query: CallbackQuery, callback_data: QtyCb, flow: Flow) -> None:
     await query.answer()
     conv = await flow.conversation()
     pending = conv.pending_qty
@@ -1022,11 +998,7 @@ async def on_quantity(
     await ask_quantity(flow)
 
 
-async def on_quantity_text(
-    message: Message,
-    tr: Translator,
-    flow: Flow,
-) -> None:
+async def on_quantity_text(message: Message, tr: Translator, flow: Flow) -> None:
     conv = await flow.conversation()
     pending = conv.pending_qty
     order = await flow.order()
@@ -1047,11 +1019,7 @@ async def on_quantity_text(
     await ask_quantity(flow)
 
 
-async def on_reason(
-    query: CallbackQuery,
-    callback_data: ReasonCb,
-    flow: Flow,
-) -> None:
+async def on_reason(query: CallbackQuery, callback_data: ReasonCb, flow: Flow) -> None:
     await query.answer()
     try:
         reason = Reason(callback_data.code)
@@ -1064,22 +1032,14 @@ async def on_reason(
     await choose_reason(flow, reason)
 
 
-async def on_change_kind(
-    query: CallbackQuery,
-    callback_data: ChangeCb,
-    flow: Flow,
-) -> None:
+async def on_change_kind(query: CallbackQuery, callback_data: ChangeCb, flow: Flow) -> None:
     await query.answer()
     if callback_data.kind not in (Reason.CANCEL_ORDER, Reason.CHANGE_ADDRESS):
         return
     await choose_reason(flow, Reason(callback_data.kind))
 
 
-async def on_description(
-    message: Message,
-    tr: Translator,
-    flow: Flow,
-) -> None:
+async def on_description(message: Message, tr: Translator, flow: Flow) -> None:
     assert message.text is not None
     text = message.text.strip()
     if len(text) > case_service.MAX_DESCRIPTION:
@@ -1096,10 +1056,7 @@ async def on_description(
     await after_description(flow)
 
 
-async def on_skip_description(
-    query: CallbackQuery,
-    flow: Flow,
-) -> None:
+async def on_skip_description(query: CallbackQuery, flow: Flow) -> None:
     await query.answer()
     if (await flow.conversation()).description_required:
         await ask_description(flow)
@@ -1107,17 +1064,11 @@ async def on_skip_description(
     await after_description(flow)
 
 
-async def on_evidence(
-    message: Message,
-    flow: Flow,
-) -> None:
+async def on_evidence(message: Message, flow: Flow) -> None:
     await take_evidence(flow, message)
 
 
-async def on_evidence_done(
-    query: CallbackQuery,
-    flow: Flow,
-) -> None:
+async def on_evidence_done(query: CallbackQuery, flow: Flow) -> None:
     await query.answer()
     if not _evidence_complete(await flow.conversation()):
         await ask_evidence(flow)
@@ -1125,11 +1076,7 @@ async def on_evidence_done(
     await flow.step("resolution")
 
 
-async def on_resolution(
-    query: CallbackQuery,
-    callback_data: ResolutionCb,
-    flow: Flow,
-) -> None:
+async def on_resolution(query: CallbackQuery, callback_data: ResolutionCb, flow: Flow) -> None:
     await query.answer()
     if callback_data.code not in (await flow.conversation()).offered:
         await ask_resolution(flow)  # not one of the buttons shown: ask again
@@ -1139,11 +1086,7 @@ async def on_resolution(
 
 
 async def on_confirm(
-    query: CallbackQuery,
-    state: FSMContext,
-    tr: Translator,
-    core: CoreContext,
-    flow: Flow,
+    query: CallbackQuery, state: FSMContext, tr: Translator, core: CoreContext, flow: Flow
 ) -> None:
     await query.answer()
     conv = await flow.conversation()
@@ -1173,11 +1116,7 @@ async def on_confirm(
 
 
 async def on_remind(
-    query: CallbackQuery,
-    callback_data: RemindCb,
-    tr: Translator,
-    core: CoreContext,
-    flow: Flow,
+    query: CallbackQuery, callback_data: RemindCb, tr: Translator, core: CoreContext, flow: Flow
 ) -> None:
     try:
         when = await case_service.remind_when_claim_possible(
@@ -1220,10 +1159,7 @@ async def expect_description(message: Message, tr: Translator) -> None:
     )
 
 
-async def expect_media(
-    message: Message,
-    flow: Flow,
-) -> None:
+async def expect_media(message: Message, flow: Flow) -> None:
     await take_evidence(flow, message)
 
 
