@@ -19,7 +19,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, TelegramObject, User
 
-from bot.conversations.buyer.open_case import evidence_of, store_evidence
+from bot.conversations.evidence import evidence_of, store_evidence
 from bot.views import events as event_views
 from bot.views import texts
 from bot.views.i18n import Catalogs, Translator
@@ -170,9 +170,7 @@ async def from_buyer(
     item, _ = evidence_of(message)
     try:
         if item is not None:
-            from bot.conversations.buyer.open_case import Flow
-
-            stored = await store_evidence(Flow(bot, message.from_user, state, tr, core), [item])
+            stored = await store_evidence(bot, core, [item])
             await case_service.add_evidence(core, actor, case.number, stored)
         await case_service.add_message(
             core, actor, case.number, _summary(message), notify_others=False

@@ -7,8 +7,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.conversations.buyer import my_cases, open_case
-from bot.conversations.buyer.open_case import evidence_of
 from bot.conversations.common import buyer
+from bot.conversations.evidence import evidence_of
 from bot.conversations.states import OpenCase
 from bot.views import keyboards
 from bot.views.i18n import Translator

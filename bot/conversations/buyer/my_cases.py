@@ -14,9 +14,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
 from bot.conversations.buyer import conversation
-from bot.conversations.buyer.open_case import Flow, evidence_of, store_evidence
 from bot.conversations.callbacks import CaseCb, MenuCb, NavCb
 from bot.conversations.common import buyer, fresh_start, send
+from bot.conversations.evidence import evidence_of, store_evidence
 from bot.conversations.states import CaseFollowUp
 from bot.views import keyboards, texts
 from bot.views.actions import buyer_actions
@@ -270,8 +270,7 @@ async def follow_up_evidence(
         return
     item.media_group_id = message.media_group_id
     number = await _case_number(state)
-    flow = Flow(bot, message.from_user, state, tr, core)
-    stored = await store_evidence(flow, [item])
+    stored = await store_evidence(bot, core, [item])
     try:
         case, added = await case_service.add_evidence(
             core, buyer(message.from_user), number, stored
@@ -370,7 +369,7 @@ async def return_receipt_sent(
         )
         return
     number = await _case_number(state)
-    stored = await store_evidence(Flow(bot, message.from_user, state, tr, core), [item])
+    stored = await store_evidence(bot, core, [item])
     try:
         await case_service.add_evidence(core, buyer(message.from_user), number, stored)
     except CoreError as exc:

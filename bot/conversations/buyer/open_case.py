@@ -19,7 +19,6 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Telegram
 
 from bot.conversations.buyer.conversation import (
     BuyerConversation,
-    EvidenceItem,
     Purpose,
     RefusedClaim,
 )
@@ -36,13 +35,14 @@ from bot.conversations.callbacks import (
     ResolutionCb,
 )
 from bot.conversations.common import buyer, send
+from bot.conversations.evidence import evidence_of, store_evidence
 from bot.conversations.states import OpenCase
 from bot.views import keyboards, texts
 from bot.views.actions import buyer_actions
 from bot.views.i18n import Translator, escape
 from core.cases.escalation import mentions_payment_dispute
 from core.cases.lifecycle import CaseStatus
-from core.cases.model import Case, Evidence, EvidenceKind
+from core.cases.model import Case
 from core.cases.reasons import BUYER_REASONS, Reason, Resolution
 from core.errors import CoreError, RateLimited
 from core.orders.model import Order, OrderStatus
@@ -53,7 +53,6 @@ from core.services import cases as case_service
 from core.services import claims as claim_service
 from core.services import linking
 from core.services.context import CoreContext
-from core.services.evidence_store import EvidenceTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -697,42 +696,6 @@ def case_opened_text(tr: Translator, case: Case, core: CoreContext) -> str:
 # ── evidence intake ────────────────────────────────────────────────────────────────────────
 
 
-def evidence_of(message: Message) -> tuple[EvidenceItem | None, str | None]:
-    """(evidence item, None) for a photo, video or image/video file; (None, why) otherwise."""
-    if message.photo:
-        photo = message.photo[-1]
-        return EvidenceItem(
-            kind="photo",
-            file_id=photo.file_id,
-            file_unique_id=photo.file_unique_id,
-            size=photo.file_size,
-            mime="image/jpeg",
-        ), None
-    if message.video:
-        video = message.video
-        return EvidenceItem(
-            kind="video",
-            file_id=video.file_id,
-            file_unique_id=video.file_unique_id,
-            size=video.file_size,
-            mime=video.mime_type or "video/mp4",
-        ), None
-    if message.document:
-        doc = message.document
-        mime = doc.mime_type or ""
-        if mime.startswith("image/") or mime.startswith("video/"):
-            return EvidenceItem(
-                kind="video" if mime.startswith("video/") else "photo",
-                file_id=doc.file_id,
-                file_unique_id=doc.file_unique_id,
-                size=doc.file_size,
-                mime=mime,
-                document=True,
-            ), None
-        return None, "not_media_file"
-    return None, "not_media"
-
-
 async def take_evidence(flow: Flow, message: Message) -> None:
     tr = flow.tr
     item, why = evidence_of(message)
@@ -796,37 +759,6 @@ async def take_evidence(flow: Flow, message: Message) -> None:
     if group:
         albums[group] = sent.message_id
         await flow.update(album_messages=albums)
-
-
-async def store_evidence(flow: Flow, items: list[EvidenceItem]) -> list[Evidence]:
-    """Download each file into the evidence store (it must outlive Telegram); a download that
-    fails keeps the Telegram reference so that nothing the buyer sent is lost."""
-    stored = []
-    for item in items:
-        sha, size = None, item.size
-        try:
-            buffer = await flow.bot.download(item.file_id)
-            if buffer is not None:
-                saved = flow.core.evidence.put_bytes(buffer.getvalue())
-                sha, size = saved.sha256, saved.size
-        except EvidenceTooLarge:
-            log.warning("evidence over the size limit kept by reference: %s", item.file_id)
-        except Exception:
-            log.warning("could not download evidence %s", item.file_id, exc_info=True)
-        kind = EvidenceKind.DOCUMENT if item.document else EvidenceKind(item.kind)
-        stored.append(
-            Evidence(
-                kind=kind,
-                file_unique_id=item.file_unique_id,
-                file_id=item.file_id,
-                sha256=sha,
-                size=size,
-                mime_type=item.mime,
-                media_group_id=item.media_group_id,
-                caption=item.caption,
-            )
-        )
-    return stored
 
 
 # ── the router ─────────────────────────────────────────────────────────────────────────────
@@ -1091,7 +1023,7 @@ async def on_confirm(
     await query.answer()
     conv = await flow.conversation()
     assert conv.order_id is not None and conv.reason is not None  # asked before the summary
-    evidence = await store_evidence(flow, conv.evidence)
+    evidence = await store_evidence(flow.bot, flow.core, conv.evidence)
     new = case_service.NewCase(
         order_id=conv.order_id,
         claims=tuple(await flow.claims()),
