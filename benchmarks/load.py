@@ -1108,7 +1108,7 @@ class Run:
                 for index, port in enumerate(ports, start=1):
                     self.start_bot(
                         f"{name} bot {index}",
-                        ["-m", "bot", "run", "--webhook"],
+                        ["-m", "bot", "run", "--webhook", "--sample-config"],
                         dict(
                             env,
                             WEBHOOK_URL=f"{front}/telegram",
@@ -1118,7 +1118,7 @@ class Run:
                         listen_port=port,
                     )
             else:
-                self.start_bot(f"{name} bot", ["-m", "bot", "run"], env)
+                self.start_bot(f"{name} bot", ["-m", "bot", "run", "--sample-config"], env)
             await self.wait_until_up(fake, webhook)
             print(f"  bot up: {', '.join(f'{b.name} (pid {b.pid})' for b in self.bots)}")
             try:

@@ -5,12 +5,17 @@ A wrong value stops the program with a message that names the variable.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,}$")
@@ -54,13 +59,27 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file; it must be a folder (such as data)")
+        return value
+
+    @field_validator("config_file")
+    @classmethod
+    def _config_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
+            raise ValueError(f"{value} is a folder; it must be a TOML file such as shops.toml")
+        return value
+
     @field_validator("bot_token")
     @classmethod
     def _token(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
         if not _TOKEN.match(value):
-            raise ValueError("does not look like a token from @BotFather (digits:letters)")
+            raise ValueError(_token_problem(value))
         return value
 
     @field_validator("bot_api_url")
@@ -147,6 +166,203 @@ class Settings(BaseSettings):
         return int(logging.getLevelName(self.log_level))
 
 
+def _token_problem(value: str) -> str:
+    """Why ``value`` is not a token, in plain words, without repeating the token."""
+    number, colon, rest = value.partition(":")
+    if value != value.strip() or value[:1] in "\"'":
+        reason = "it has spaces or quotes around it"
+    elif not colon:
+        reason = "it has no colon"
+    elif not re.fullmatch(r"\d{3,20}", number):
+        reason = "the part before the colon must be 3 to 20 digits"
+    elif not re.fullmatch(r"[A-Za-z0-9_-]*", rest):
+        reason = "the part after the colon may only hold letters, digits, _ and -"
+    else:
+        reason = f"the part after the colon has {len(rest)} characters, not 30 or more"
+    return (
+        f"not a token from @BotFather: {reason} (a token is 3 to 20 digits, a colon and 30 or "
+        "more letters, digits, _ or -, such as 123456789:AAE…)"
+    )
+
+
+# pydantic's error types, said in plain words ("Input should be a valid tuple" is not)
+_PLAIN = {
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "decimal_type": "must be a number",
+    "decimal_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be text in quotes",
+    "tuple_type": "must be a list in brackets, such as [1, 2]",
+    "list_type": "must be a list in brackets, such as [1, 2]",
+    "set_type": "must be a list in brackets, such as [1, 2]",
+    "frozen_set_type": "must be a list in brackets, such as [1, 2]",
+    "dict_type": "must be a table ([section] or { key = value })",
+    "model_type": "must be a table ([section] or { key = value })",
+    "date_type": "must be a date such as 2026-11-01 (without quotes)",
+    "date_parsing": "must be a date such as 2026-11-01 (without quotes)",
+    "date_from_datetime_parsing": "must be a date such as 2026-11-01 (without quotes)",
+    "date_from_datetime_inexact": "must be a date such as 2026-11-01, without a time",
+    "datetime_type": "must be a date and time such as 2026-11-01T09:00:00",
+    "datetime_parsing": "must be a date and time such as 2026-11-01T09:00:00",
+    "path_type": "must be a path to a file",
+    "missing": "required but missing",
+    "extra_forbidden": "unknown key (check the spelling against the sample configuration)",
+}
+_SECRET_WORDS = ("secret", "token", "password")
+
+
+def plain_problem(error: ErrorDetails) -> str:
+    """One pydantic error in plain words, with the value given when it helps and is not a
+    secret: ``must be a list in brackets, such as [1, 2] (got 700001)``."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _PLAIN:
+        problem = _PLAIN[kind]
+    elif kind in ("enum", "literal_error"):
+        problem = f"must be one of {ctx.get('expected', '?')}"
+    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = ctx.get("ge", ctx.get("gt", ctx.get("le", ctx.get("lt"))))
+        word = {
+            "greater_than_equal": "at least",
+            "greater_than": "more than",
+            "less_than_equal": "at most",
+            "less_than": "less than",
+        }[kind]
+        problem = f"must be {word} {bound}"
+    elif kind == "string_too_short":
+        problem = f"must be at least {ctx.get('min_length')} characters long"
+    elif kind == "string_too_long":
+        problem = f"must be at most {ctx.get('max_length')} characters long"
+    elif kind == "too_short":
+        problem = f"must have at least {ctx.get('min_length')} item(s)"
+    elif kind == "too_long":
+        problem = f"must have at most {ctx.get('max_length')} item(s)"
+    elif kind == "string_pattern_mismatch":
+        problem = f"does not have the expected form ({ctx.get('pattern')})"
+    else:  # value_error and the rest: our own sentences, or pydantic's made plainer
+        message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return message.replace("Input should be", "must be", 1)
+    where = " ".join(str(part) for part in error["loc"]).lower()
+    value = error.get("input")
+    if kind == "missing" or any(word in where for word in _SECRET_WORDS):
+        return problem
+    shown = _shown(value)
+    return f"{problem} (got {shown})" if shown else problem
+
+
+def _shown(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal | date):
+        return str(value)
+    if isinstance(value, str) and len(value) <= 40:
+        return f'"{value}"'
+    return None
+
+
+def mask_url(url: str | None) -> str:
+    """``url`` with its password (and any ``password=`` query value) replaced by ***."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    masked = url
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        masked = masked.replace(parts.netloc, f"{user.partition(':')[0]}:***@{host}", 1)
+    if "password" in parts.query.lower():
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = urlencode(
+            [(k, "***" if "password" in k.lower() else v) for k, v in pairs], safe="*"
+        )
+        masked = masked.replace(parts.query, query, 1)
+    return masked
+
+
+def setting_names() -> list[str]:
+    """The variables the settings read, as written in ``.env`` (upper case)."""
+    return [field.alias.upper() for field in Settings.model_fields.values() if field.alias]
+
+
+def env_file_typos(path: Path | str | None = None) -> list[str]:
+    """Warnings for keys of the ``.env`` file that are not settings but look like one
+    (``CONFIG_FIL`` for ``CONFIG_FILE``): pydantic ignores them without a word."""
+    if path is None:
+        configured = Settings.model_config.get("env_file")
+        if not isinstance(configured, str | Path):
+            return []  # no .env read (the tests), or a list of them (not this product's)
+        path = configured
+    file = Path(path)
+    if not file.is_file():
+        return []
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    names = setting_names()
+    warnings = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#") or "=" not in text:
+            continue
+        key = text.removeprefix("export ").partition("=")[0].strip().upper()
+        if not key or key in names:
+            continue
+        if any(key.endswith(f"_{name}") or key.startswith(f"{name}_") for name in names):
+            continue  # another program's variable (TEST_REDIS_URL), not a typo of ours
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+        if close:
+            warnings.append(
+                f"{file.name} line {number}: {key} is not a setting and is ignored; "
+                f"did you mean {close[0]}?"
+            )
+    return warnings
+
+
+def setting_warnings(settings: Settings) -> list[str]:
+    """What the settings accept but will not work as meant."""
+    warnings = []
+    if not settings.bot_token:
+        warnings.append("BOT_TOKEN is not set: `returns-desk run` needs the token from @BotFather")
+    if settings.agents_chat_id is not None and settings.agents_chat_id >= 0:
+        warnings.append(
+            f"AGENTS_CHAT_ID={settings.agents_chat_id} is not a supergroup id: those are "
+            "negative, such as -1001234567890"
+        )
+    if settings.webhook_url and not settings.webhook_url.startswith("https://"):
+        warnings.append(
+            f"WEBHOOK_URL={mask_url(settings.webhook_url)} is not https: Telegram posts "
+            "updates only to https addresses"
+        )
+    return warnings
+
+
+def sqlite_path(settings: Settings) -> Path | None:
+    """The file of the SQLite database (absolute), or None for PostgreSQL or in memory."""
+    from sqlalchemy.engine import make_url
+
+    if not settings.is_sqlite:
+        return None
+    database = make_url(str(settings.database_url)).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def database_line(settings: Settings) -> str:
+    """Which database and data directory a command uses, in one line, password masked."""
+    data_dir = settings.data_dir.resolve()
+    path = sqlite_path(settings)
+    if path is None:
+        where = mask_url(settings.database_url)
+    else:
+        where = f"SQLite {path}" + ("" if path.exists() else " (not there yet: created now)")
+    return f"Database: {where}; data directory {data_dir}"
+
+
 def without_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """``environ`` without any variable the settings read (any case, as pydantic matches
     them): what a clean process of the product must start from (tests, benchmarks)."""
@@ -162,6 +378,5 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors():
             name = str(error["loc"][0]).upper() if error["loc"] else "settings"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{name}: {message}")
+            problems.append(f"{name}: {plain_problem(error)}")
         raise SettingsError("; ".join(problems)) from exc

@@ -151,7 +151,7 @@ def test_db_downgrade_to_base_then_upgrade(tmp_path: Path) -> None:
     assert f"revision {head_revision()}" in up.out
     assert "orders" in tables(tmp_path)
 
-    down = cli(tmp_path, "db", "downgrade", "base")
+    down = cli(tmp_path, "db", "downgrade", "base", "--yes")
     assert down.code == 0, down
     assert "base" in down.out and "None" not in down.out, down
     assert tables(tmp_path) <= {"alembic_version"}
@@ -161,9 +161,9 @@ def test_db_downgrade_to_base_then_upgrade(tmp_path: Path) -> None:
     assert f"revision {head_revision()}" in again.out
     assert order_count(tmp_path) == 0
 
-    unknown = cli(tmp_path, "db", "downgrade", "0042")
+    unknown = cli(tmp_path, "db", "downgrade", "0042", "--yes")
     assert unknown.code == 2, unknown
-    assert unknown.err.startswith("error:") and "0042" in unknown.err, unknown
+    assert unknown.err.splitlines()[-1].startswith("error:") and "0042" in unknown.err, unknown
     assert order_count(tmp_path) == 0  # still at head
 
 
@@ -306,7 +306,9 @@ def test_wrong_settings_and_database_trouble_are_one_clean_line(tmp_path: Path) 
 
     # Database trouble is one line and exit 2 too, not a traceback.
     assert not_a_db.code == 2, not_a_db
-    assert not_a_db.err.startswith("error: database") and "not a database" in not_a_db.err
+    assert not_a_db.err.splitlines()[0].startswith("Database: SQLite"), not_a_db  # then:
+    last = not_a_db.err.splitlines()[-1]
+    assert last.startswith("error: database") and "not a database" in last, not_a_db
     assert unreachable.code == 2, unreachable
     assert "cannot connect to the database (DATABASE_URL)" in unreachable.err, unreachable
 
@@ -319,7 +321,12 @@ TOKEN = "4242:" + "x" * 35
 def test_run_refuses_what_it_cannot_work_with_in_one_line(tmp_path: Path) -> None:
     no_hook, no_redis = run_all(
         Run(tmp_path, ["run", "--webhook"], BOT_TOKEN=TOKEN),
-        Run(tmp_path, ["run"], BOT_TOKEN=TOKEN, REDIS_URL="redis://127.0.0.1:1/0"),
+        Run(
+            tmp_path,
+            ["run", "--sample-config"],
+            BOT_TOKEN=TOKEN,
+            REDIS_URL="redis://127.0.0.1:1/0",
+        ),
     )
     assert no_hook.code == 2 and no_hook.err.startswith("error: WEBHOOK_URL: required"), no_hook
     assert no_redis.code == 2, no_redis  # after the start-up log lines, one clear line

@@ -45,7 +45,7 @@ from tests.support import FakeTelegram, FakeTelegramServer, Person, PollingDrive
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_ORDERS = ROOT / "core" / "sample" / "orders.sample.json"
-SAMPLE_DAY = date(2026, 11, 22)  # the day the sample orders describe (shared/data/README.md)
+SAMPLE_DAY = date(2026, 11, 22)  # the day core/sample/orders.sample.json describes
 DB_NAME = "returns-desk.sqlite3"
 TOKEN = "4242:E2E" + "x" * 32
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
@@ -198,10 +198,16 @@ class BotProcesses:
         ``webhook`` settings it runs ``run --webhook``."""
         log = self.cwd / f"bot-{len(self.logs) + 1}.log"
         self.logs.append(log)
-        command = [sys.executable, "-m", "bot", "run"]
+        # the tests run on the bundled sample shops, which `run` refuses without being asked
+        command = [sys.executable, "-m", "bot", "run", "--sample-config"]
         extra = dict(self.settings)
         if crash_at is not None:
-            command = [sys.executable, str(Path(__file__).with_name("crashing_bot.py")), "run"]
+            command = [
+                sys.executable,
+                str(Path(__file__).with_name("crashing_bot.py")),
+                "run",
+                "--sample-config",
+            ]
             extra.update(CRASH_AT=crash_at, PYTHONPATH=str(ROOT))
         if webhook is not None:
             command.append("--webhook")
