@@ -4,9 +4,10 @@
 API reference (``api.json`` of PaulSonOfLars/telegram-bot-api-spec, MIT licence): for every
 method, each parameter's name, its types as Telegram writes them (``"Integer or String"``,
 ``"InputFile or String"``, ``"Array of MessageEntity"``…) and whether it is required. It lives in
-the repository so that the tests need nothing outside it. Regenerate it after a Bot API update:
+the repository so that the tests need nothing outside it. Regenerate it after a Bot API update,
+from a downloaded ``api.json`` of that project:
 
-    python -m bot.testing.bot_api_spec /work/shared/telegram-bot-api/api.json
+    python -m bot.testing.bot_api_spec path/to/api.json
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def regenerate(api_json: Path, out: Path = SPEC_FILE) -> None:
 
 
 if __name__ == "__main__":
-    source = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/telegram-bot-api/api.json")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m bot.testing.bot_api_spec path/to/api.json")
+    source = Path(sys.argv[1])
     regenerate(source)
     print(f"{SPEC_FILE} written from {source} ({bot_api_version()})")

@@ -1,8 +1,8 @@
 """Table-driven tests of the policy decision, on the sample orders and the sample configuration.
 
-The clock is pinned at 2026-11-22T12:00:00Z, the date the sample data is written for
-(see shared/data/README.md). Every expected value is derived from ``core/sample/shops.toml``
-and the documented rules of ``core.policy.decision``; where the code disagrees with what a
+The clock is pinned at 2026-11-22T12:00:00Z, the day ``core/sample/orders.sample.json``
+describes. Every expected value is derived from ``core/sample/shops.toml`` and the documented
+rules of ``core.policy.decision``; where the code disagrees with what a
 seller would expect, the expectation stated is the seller's.
 """
 

@@ -13,25 +13,29 @@ from typing import Any
 
 import pytest
 
-from bot.demo import SAMPLE_ORDERS, shift_dates
+from bot.demo import SAMPLE_ORDERS, _match, shift_dates
 from core.orders.formats.detect import iter_orders
 from tests.e2e.conftest import SAMPLE_DAY, clean_env
 
 SCRIPT = """\
 # a buyer in Spain reports her damaged lamp, then a buyer in Singapore says hello
 # (a button pressed before the bot has said anything is refused, not a crash)
-1
+[1]
+/help
 /start
 /link AUR-10021
-1
-1
-1
+[Devolución]
+[1]
+[1]
 La base llegó rota & 💡 <b>
 /album 3
-1
-1
-1
+[Listo]
+[1]
+[Confirmar y enviar]
 /cases
+/as nobody
+1
+//help
 /as chinese
 /start
 /quit
@@ -60,7 +64,14 @@ def test_the_demo_replays_a_script_as_a_spanish_buyer_then_a_chinese_one(tmp_pat
 
     shift = (datetime.now(UTC).date() - SAMPLE_DAY).days
     assert f"17 sample orders loaded (dates moved by {shift} days)." in transcript
-    assert "(no button 1: the last message has 0)" in transcript
+    assert "The samples describe 22 Nov 2026" in transcript  # and why they were moved
+    assert "Lucía › [1]\n(no buttons to press in Lucía's private chat with the bot yet)" in (
+        transcript
+    )
+    # /help is the demo's: the bot never hears it (its greeting comes only after /start)
+    helped = transcript.split("Lucía › /help\n", 1)[1].split("Lucía › /start\n", 1)[0]
+    assert "[1] press button [1]" not in helped and "/as NAME" in helped
+    assert "bot ›" not in helped
     assert "¡Hola, Lucía!" in transcript
     assert "Tu pedido AUR-10021 está vinculado" in transcript
     assert "Lo que escribiste: La base llegó rota & 💡 <b>" in transcript
@@ -69,7 +80,28 @@ def test_the_demo_replays_a_script_as_a_spanish_buyer_then_a_chinese_one(tmp_pat
     assert "recibirás un reembolso de 39,90 €" in transcript
     assert f"✅ {number.group(1)} · Llegó dañado" in transcript  # /cases lists it
 
-    chinese = transcript.split("(now talking as 李伟)", 1)
+    # what the shop receives shows too: the seller's alert and the staff group's
+    seller = transcript.split("── to Wang (seller, private chat) · /as wang ──\n", 1)
+    assert len(seller) == 2, transcript
+    assert seller[1].startswith(f"bot › [album: 3 photos]\nbot › New case {number.group(1)}")
+    staff = "── in the staff group of Aurora Home & Living · /as wang + /in staff ──\n"
+    assert f"{staff}bot › [album: 3 photos]\nbot › New case {number.group(1)}" in transcript
+
+    # an unknown name is not sent to the bot: the names are listed instead
+    nobody = transcript.split("Lucía › /as nobody\n", 1)[1].split("\n", 1)[0]
+    assert nobody == (
+        "(nobody called “nobody” here /as one of: lucia, liwei, dmitry, fang, pedro, wang, "
+        "emma, sam; /who says who is who)"
+    )
+    # digits are text for the bot (with a word on how to press), //help is the bot's /help
+    digits = transcript.split("Lucía › 1\n", 1)[1].split("Lucía › //help\n", 1)
+    assert digits[0].startswith("bot › ")
+    assert "(sent to the bot as text; to press a button, type [1])" in digits[0]
+    assert digits[1].startswith("bot › Toca un botón de abajo o escríbeme")
+
+    chinese = transcript.split(
+        "(now talking as 李伟, buyer, in 李伟's private chat with the bot)", 1
+    )
     assert len(chinese) == 2, transcript
     assert "李伟 › /start" in chinese[1] and "您好" in chinese[1]
     assert "Hola" not in chinese[1]
@@ -117,3 +149,18 @@ def test_shifting_an_order_moves_every_date_and_keeps_its_shape(days: int) -> No
         before, after = _dates(order), _dates(moved)
         assert len(after) == len(before) and before, order.number
         assert {b - a for a, b in zip(before, after, strict=True)} == {timedelta(days=days)}
+
+
+def test_a_label_presses_the_button_it_starts_before_one_that_only_holds_it() -> None:
+    labels = [
+        "📦 Return or refund",
+        "📜 Return policy",
+        "⚠️ Report a problem",
+        "✅ Confirm and send",
+    ]
+    assert _match("📜 Return policy", labels) == 1  # the exact label
+    assert _match("return or", labels) == 0  # the start of one, icons aside
+    assert _match("Confirm", labels) == 3
+    assert _match("policy", labels) == 1  # else a part of one
+    assert _match("Return", labels) == "several buttons hold"
+    assert _match("46004", labels) == "no button holds"
