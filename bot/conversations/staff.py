@@ -1,5 +1,7 @@
-"""Sellers and agents: joining by invitation, the case queue, a case's card, and the buttons
-under alerts and cards, in private chat, in the shop's staff group and in the agents' topics.
+"""Sellers and agents: joining by invitation, their greeting on a plain /start (their shops,
+what waits for them, how to decide; an order's link still reaches the buyer's flow), the case
+queue, a case's card, and the buttons under alerts and cards, in private chat, in the shop's
+staff group and in the agents' topics.
 
 The buttons come from ``Case.available_actions`` (bot.views.actions); a press names the status
 its button was made for. When the case has moved on meanwhile (another seller decided, the
@@ -10,6 +12,7 @@ the chat and topic where it was pressed, and the next line typed there answers i
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +31,12 @@ from aiogram.types import (
     User,
 )
 
+from bot.conversations.agents import AgentChat
 from bot.conversations.common import send
 from bot.views import texts
 from bot.views.actions import STAFF_BUTTONS, STATUS_OF_CODE, StaffCb, staff_actions
-from bot.views.i18n import Translator
-from core.cases.lifecycle import Action, CaseStatus
+from bot.views.i18n import Translator, escape
+from core.cases.lifecycle import Action, CaseStatus, Role
 from core.cases.model import Actor, Case
 from core.cases.numbers import find_case_numbers
 from core.cases.reasons import Reason, Resolution
@@ -40,6 +44,7 @@ from core.errors import CoreError
 from core.money import Money, MoneyError
 from core.services import cases as case_service
 from core.services import export as export_service
+from core.services import people
 from core.services import staff as staff_service
 from core.services.context import CoreContext
 from core.services.staff import StaffIdentity
@@ -88,9 +93,12 @@ async def card_of(
 ) -> tuple[str, Any]:
     """A case's card for staff (with its history) and the buttons they may press now."""
     view = await case_service.get_case(core, staff.actor, number)
+    chat = None
+    if view.case.buyer_id is not None:  # who writes to the bot, and in which language
+        chat = await people.chat_user(core, view.case.buyer_id)
     lines = [
         texts.case_card(tr, view.case, view.order, staff=True),
-        texts.buyer_line(tr, view.order),
+        texts.buyer_line(tr, view.order, chat),
     ]
     if history:
         lines += ["", tr("History:")]
@@ -342,6 +350,104 @@ async def join(
     )
 
 
+SHOPS_NAMED = 10  # an agent works for every shop: a long list is cut short
+
+
+def _greeting(
+    tr: Translator,
+    name: str | None,
+    staff: StaffIdentity,
+    shop_names: list[str],
+    cases: list[Case],
+    *,
+    agents_group: bool,
+) -> str:
+    """Who they are here, what waits for them (open cases by status) and how to decide."""
+    shops = ", ".join(shop_names[:SHOPS_NAMED]) + (", …" if len(shop_names) > SHOPS_NAMED else "")
+    lines = [
+        tr(
+            "Hello, {name}! You are {role} for {shops}.",
+            name=name or "👋",
+            role=texts.staff_role(tr, staff.actor.role.value),
+            shops=shops,
+        ),
+        "",
+    ]
+    if cases:
+        counts = Counter(case.status for case in cases)
+        lines.append(tr.plural("One open case:", "{n} open cases:", len(cases)))
+        for status in CaseStatus:  # in the order a case goes through them
+            if counts[status]:
+                lines.append(
+                    f"{texts.STATUS_ICONS[status]} "
+                    f"{escape(texts.status_for(tr, status, staff=True))}: "
+                    f"{escape(tr.number(counts[status]))}"
+                )
+    else:
+        lines.append(tr("No open cases. 🎉"))
+    lines.append("")
+    if staff.actor.role is Role.AGENT and agents_group:
+        lines.append(
+            tr(
+                "Each case passed to agents gets a topic in the agents' group: what you write "
+                "there reaches the buyer, /note keeps an internal note and /handback gives the "
+                "case back to the assistant."
+            )
+        )
+    elif staff.actor.role is Role.AGENT:
+        lines.append(
+            tr(
+                "/take and a case number takes a case: what you write here then reaches the "
+                "buyer, until /handback gives it back to the assistant."
+            )
+        )
+    else:
+        lines.append(
+            tr(
+                "To decide, press the buttons under each alert, or open a case with /case and "
+                "its number. /export and a case number makes its evidence pack for a "
+                "marketplace dispute."
+            )
+        )
+    lines.append(
+        tr(
+            "/cases lists the open cases, the nearest deadline first. To see the bot as a "
+            "buyer does, send /menu."
+        )
+    )
+    return "\n".join(lines)
+
+
+async def greet(
+    message: Message,
+    staff: StaffIdentity,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+    bot: Bot,
+    agents_chat_id: int | None = None,
+) -> None:
+    """A plain /start from a seller or an agent: the staff greeting, not the buyer menu."""
+    assert message.from_user is not None
+    if await state.get_state() != AgentChat.talking.state:  # an agent keeps their buyer
+        await state.clear()  # a question a button asked is dropped, as after /cancel
+    try:
+        cases = await case_service.open_cases(core, staff.actor)
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
+        return
+    names = [core.config.shop(shop).name for shop in staff.shops]
+    text = _greeting(
+        tr,
+        message.from_user.first_name,
+        staff,
+        names,
+        cases,
+        agents_group=agents_chat_id is not None,
+    )
+    await send(bot, message.chat.id, text)
+
+
 async def queue(
     message: Message,
     command: CommandObject,
@@ -400,8 +506,6 @@ async def case(
         if command.command == "take":
             await case_service.take_over(core, staff.actor, number)
             if staff.actor.role.value == "agent":  # what they write now goes to the buyer
-                from bot.conversations.agents import AgentChat
-
                 await state.set_state(AgentChat.talking)
                 await state.update_data(case=number)
         await show_card(bot, message.chat.id, staff, number, tr, core)
@@ -535,6 +639,8 @@ def make_router() -> Router:
     router.message.register(
         join, private, CommandStart(deep_link=True, magic=F.args.startswith("s"))
     )
+    # plain /start only: an order's deep link reaches the buyer's flow (staff buy too)
+    router.message.register(greet, private, CommandStart(deep_link=False), IsStaff())
     router.message.register(queue, private, Command("cases", "queue"), IsStaff())
     router.message.register(case, private, Command("case", "take"), IsStaff())
     router.message.register(export, private, Command("export"), IsStaff())

@@ -187,9 +187,12 @@ class Notifier:
         if message.kind == "parcel_reminder":
             return event_views.parcel_reminder(tr, message.payload)
         on_duty = True
+        chat_user = None  # staff see who is writing to the bot, and in which language
         if case is not None:
             async with self.core.unit_of_work() as uow:
                 on_duty = await access.agents_on_duty(uow, self.core.config, case.shop)
+            if message.recipient_role != "buyer" and case.buyer_id is not None:
+                chat_user = await people.chat_user(self.core, case.buyer_id)
         return event_views.render(
             tr,
             message.kind,
@@ -198,6 +201,7 @@ class Notifier:
             case,
             order,
             agents_on_duty=on_duty,
+            chat_user=chat_user,
         )
 
     async def _deliver(self, message: OutboxMessage, chats: list[int]) -> int:

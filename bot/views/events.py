@@ -23,6 +23,7 @@ from core.cases.events import Audience
 from core.cases.lifecycle import CaseStatus, Role
 from core.cases.model import Actor, Case, Evidence
 from core.orders.model import Order
+from core.services.people import ChatUser
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Subject:
     order: Order | None
     audience: Audience
     agents_on_duty: bool = True
+    chat_user: ChatUser | None = None  # who opened the case, as staff see them
 
     @property
     def number(self) -> str:
@@ -379,7 +381,7 @@ def staff(tr: Translator, s: Subject) -> Rendered:
     if case is not None:
         lines.append(texts.case_card(tr, case, order, staff=True))
         if order is not None:
-            lines.append(texts.buyer_line(tr, order))
+            lines.append(texts.buyer_line(tr, order, s.chat_user))
         if case.evidence:
             lines.append(
                 tr.plural(
@@ -458,12 +460,14 @@ def render(
     order: Order | None,
     *,
     agents_on_duty: bool = True,
+    chat_user: ChatUser | None = None,
 ) -> Rendered:
     """An outbox row for one recipient. An event its audience does not hear of was never
-    queued for it; finding one here is a bug, and it raises."""
+    queued for it; finding one here is a bug, and it raises. ``chat_user``: the Telegram user
+    who opened the case, for staff (who is writing, in which language)."""
     audience = RECIPIENT_AUDIENCE[recipient_role]
     event = ev.EVENT_TYPES[kind].from_payload(payload)
-    subject = Subject(event, payload, case, order, audience, agents_on_duty)
+    subject = Subject(event, payload, case, order, audience, agents_on_duty, chat_user)
     return RENDERERS[(kind, audience)](tr, subject)
 
 

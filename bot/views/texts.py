@@ -11,12 +11,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.views.i18n import Html, Translator, escape
+from babel import Locale, UnknownLocaleError
+
+from bot.views.i18n import NATIVE_NAMES, Html, Translator, escape, resolve_language
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus
 from core.cases.model import Case
 from core.cases.reasons import Party, Reason, Resolution
 from core.errors import CoreError
 from core.orders.model import Order, OrderStatus, Shipment
+from core.services.people import ChatUser
 
 Render = Callable[[Translator], str]
 
@@ -461,14 +464,44 @@ def case_card(
     return "\n".join(lines)
 
 
-def buyer_line(tr: Translator, order: Order) -> str:
-    """Who the buyer is, for staff: name, country and language."""
+def language_name(tr: Translator, tag: str | None) -> str:
+    """The language the bot speaks with someone whose language tag is ``tag`` (the catalogue
+    it resolves to), named in the reader's language, with its code: "Chinese (zh)"."""
+    code = resolve_language(tag)
+    try:
+        name = Locale.parse(code).get_language_name(tr.language)
+    except (ValueError, UnknownLocaleError):
+        name = None
+    return f"{name or NATIVE_NAMES.get(code, code)} ({code})"
+
+
+def _chat_differs(order: Order, chat: ChatUser) -> bool:
+    """Whether the person chatting is not plainly the order's buyer: another first name, or
+    another language than the bot would speak with the buyer."""
+    if resolve_language(chat.language) != resolve_language(order.buyer.language):
+        return True
+    first = (chat.first_name or "").casefold().split()
+    return bool(first) and not set(first) <= set(order.buyer.name.casefold().split())
+
+
+def buyer_line(tr: Translator, order: Order, chat: ChatUser | None = None) -> str:
+    """Who the buyer is, for staff: name, country and language. ``chat``: the Telegram user
+    who opened the case; when they are not plainly the order's buyer (another name or
+    language), who is writing and in which language the bot speaks with them, so staff
+    answer in that one."""
     buyer = order.buyer
+    values: dict[str, Any] = {
+        "name": buyer.name,
+        "country": buyer.country or "?",
+        "language": buyer.language or "?",
+    }
+    if chat is None or not _chat_differs(order, chat):
+        return tr("Buyer: {name} ({country}, {language})", **values)
     return tr(
-        "Buyer: {name} ({country}, {language})",
-        name=buyer.name,
-        country=buyer.country or "?",
-        language=buyer.language or "?",
+        "Buyer: {name} ({country}, {language}) · writing: {chat_name}, in {chat_language}",
+        **values,
+        chat_name=chat.first_name or "?",
+        chat_language=language_name(tr, chat.language),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from core.services.context import CoreContext
 
 KNOWN_USERS_KEPT = 5_000
@@ -66,3 +68,22 @@ async def language_of(ctx: CoreContext, user_id: int) -> str | None:
     async with ctx.unit_of_work() as uow:
         user = await uow.users.get(user_id)
     return user.language if user is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUser:
+    """Who is talking to the bot: their Telegram first name and the language tag they read
+    (the one they chose, else their Telegram app's; None when Telegram did not say)."""
+
+    user_id: int
+    first_name: str | None
+    language: str | None
+
+
+async def chat_user(ctx: CoreContext, user_id: int) -> ChatUser | None:
+    """The Telegram user behind a chat (a case's buyer_id), or None if they never wrote."""
+    async with ctx.unit_of_work() as uow:
+        user = await uow.users.get(user_id)
+    if user is None:
+        return None
+    return ChatUser(user_id, user.first_name, user.language)
