@@ -38,6 +38,7 @@ class CaseEvent:
     to_buyer: ClassVar[bool] = False
     to_sellers: ClassVar[bool] = False
     to_agents: ClassVar[AgentsHear] = AgentsHear.NEVER
+    note_field: ClassVar[str | None] = None
 
     def audience(self, *, escalated: bool, actor: Role) -> frozenset[Audience]:
         """Who is told. Nobody is told of their own action: the buyer saw it in the chat,
@@ -74,8 +75,9 @@ class CaseEvent:
         return cls(**{k: v for k, v in payload.items() if k in names})
 
     @property
-    def note(self) -> str | None:  # what the audit trail keeps as the event's note
-        return None
+    def note(self) -> str | None:
+        """What the audit trail keeps as the event's note: the field named by ``note_field``."""
+        return getattr(self, self.note_field) if self.note_field else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +96,7 @@ class InfoRequested(CaseEvent):
     to_buyer = True
     question: str = ""
     missing: tuple[str, ...] = ()
-
-    @property
-    def note(self) -> str | None:
-        return self.question
+    note_field = "question"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +141,7 @@ class Rejected(CaseEvent):
     reason: str = ""
     decided_by: str = ""
     decider_name: str | None = None
-
-    @property
-    def note(self) -> str | None:
-        return self.reason
+    note_field = "reason"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +150,7 @@ class LabelIssued(CaseEvent):
     audit_action = "issue_label"
     to_buyer = True
     instructions: str | None = None
-
-    @property
-    def note(self) -> str | None:
-        return self.instructions
+    note_field = "instructions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +185,7 @@ class GoodsLost(CaseEvent):
     to_sellers = True
     to_agents = AgentsHear.IF_ESCALATED
     detail: str | None = None
-
-    @property
-    def note(self) -> str | None:
-        return self.detail
+    note_field = "detail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +206,7 @@ class RefundFailed(CaseEvent):
     to_sellers = True
     to_agents = AgentsHear.IF_ESCALATED
     detail: str | None = None
-
-    @property
-    def note(self) -> str | None:
-        return self.detail
+    note_field = "detail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,10 +227,7 @@ class Closed(CaseEvent):
     to_buyer = True
     to_agents = AgentsHear.IF_ESCALATED
     comment: str | None = None
-
-    @property
-    def note(self) -> str | None:
-        return self.comment
+    note_field = "comment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +238,7 @@ class Escalated(CaseEvent):
     to_sellers = True
     to_agents = AgentsHear.ALWAYS
     why: str | None = None  # buyer_asked | seller_asked | seller_decision (timer) | …
-
-    @property
-    def note(self) -> str | None:
-        return self.why
+    note_field = "why"
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,10 +271,7 @@ class Cancelled(CaseEvent):
     to_sellers = True
     to_agents = AgentsHear.IF_ESCALATED
     reason: str = ""
-
-    @property
-    def note(self) -> str | None:
-        return self.reason
+    note_field = "reason"
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,10 +292,7 @@ class Reopened(CaseEvent):
     to_sellers = True
     to_agents = AgentsHear.IF_ESCALATED
     why: str | None = None
-
-    @property
-    def note(self) -> str | None:
-        return self.why
+    note_field = "why"
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,9 +312,7 @@ class MessagePosted(CaseEvent):
             return frozenset({Audience.SELLERS, *([Audience.AGENTS] if escalated else [])})
         return frozenset({Audience.BUYER})
 
-    @property
-    def note(self) -> str | None:
-        return self.text
+    note_field = "text"
 
 
 # Notices from the timers: no change of status, someone must act soon.

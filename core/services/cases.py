@@ -34,8 +34,8 @@ from core.services.access import (
     is_agent,
     seller_shops,
 )
+from core.services.claims import buyer_order
 from core.services.context import CoreContext
-from core.services.linking import owns
 
 MAX_DESCRIPTION = 4000
 MAX_NOTE = 1000
@@ -140,15 +140,6 @@ def deadline_for(config: Config, status: CaseStatus, now: datetime) -> datetime 
 # ── opening a case ─────────────────────────────────────────────────────────────────────────
 
 
-async def _buyer_order(uow: UnitOfWork, actor: Actor, order_id: int) -> Order:
-    if actor.role is not Role.BUYER or actor.user_id is None:
-        raise Forbidden("only a buyer opens a case", code="forbidden")
-    order = await uow.orders.get(order_id)
-    if order is None or not await owns(uow, actor, order):
-        raise Forbidden("not linked to this order", code="order_not_linked")
-    return order
-
-
 async def _decide(
     ctx: CoreContext,
     uow: UnitOfWork,
@@ -181,7 +172,7 @@ async def preview(
 ) -> Decision:
     """The decision the buyer would get, shown in the summary before confirming."""
     async with ctx.unit_of_work() as uow:
-        order = await _buyer_order(uow, actor, order_id)
+        order = await buyer_order(uow, actor, order_id)
         return await _decide(ctx, uow, order, claims, reason, evidence)
 
 
@@ -201,7 +192,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
     description = _clean_text(new.description, MAX_DESCRIPTION, "description")
     now = ctx.now()
     async with ctx.unit_of_work() as uow:
-        order = await _buyer_order(uow, actor, new.order_id)
+        order = await buyer_order(uow, actor, new.order_id)
         assert order.id is not None
         existing = await _same_open_case(uow, order.id, actor, new)
         if existing is not None:  # a double tap or a redelivered update: the same case
@@ -321,7 +312,7 @@ async def remind_when_claim_possible(ctx: CoreContext, actor: Actor, order_id: i
     """A parcel not overdue yet: queue a reminder to the buyer for the day a "not received"
     claim becomes possible (once per order and buyer); returns that day."""
     async with ctx.unit_of_work() as uow:
-        order = await _buyer_order(uow, actor, order_id)
+        order = await buyer_order(uow, actor, order_id)
         claims = [Claim(line.line_no, line.quantity) for line in order.lines]
         decision = await _decide(ctx, uow, order, claims, Reason.NOT_RECEIVED, EvidenceCount())
         when = decision.deadlines.get("claim_possible_from") or ctx.now()

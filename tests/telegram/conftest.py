@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.delivery.notifier import Notifier, SendLimits
 from bot.factory import create_dispatcher
 from bot.views.i18n import Catalogs
 from core.clock import FixedClock
@@ -88,3 +89,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     finally:
         await bot.session.close()
         await engine.dispose()
+
+
+@pytest.fixture
+async def notifier(world: World) -> AsyncIterator[Notifier]:
+    """The outbox sender of that world, without Telegram's pacing (tests call send_due())."""
+    bot = create_fake_bot(world.fake)
+    limits = SendLimits(per_second=1e6, private_interval=0, group_interval=0)
+    try:
+        yield Notifier(bot, world.core, CATALOGS, limits=limits)
+    finally:
+        await bot.session.close()

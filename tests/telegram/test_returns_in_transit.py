@@ -4,30 +4,17 @@ Staff reach "parcel lost", "refund failed" and "cancel" from the buttons too."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
-
-from bot.delivery.notifier import Notifier, SendLimits
+from bot.delivery.notifier import Notifier
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus
 from core.cases.model import Actor
 from core.services import cases as case_service
-from tests.support import Person, create_fake_bot
-from tests.telegram.conftest import CATALOGS, World
+from tests.support import Person
+from tests.telegram.conftest import World
 
 ANNA = 920024
 AURORA_SELLER = 600001
-
-
-@pytest.fixture
-async def notifier(world: World) -> AsyncIterator[Notifier]:
-    bot = create_fake_bot(world.fake)
-    limits = SendLimits(per_second=1e6, private_interval=0, group_interval=0)
-    try:
-        yield Notifier(bot, world.core, CATALOGS, limits=limits)
-    finally:
-        await bot.session.close()
 
 
 async def stored(world: World):

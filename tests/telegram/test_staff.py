@@ -3,11 +3,7 @@ sellers, and joining by invitation."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from bot.delivery.notifier import Notifier, SendLimits
+from bot.delivery.notifier import Notifier
 from core.cases.lifecycle import CaseStatus, MoneyStatus
 from core.cases.model import Actor, Evidence, EvidenceKind
 from core.cases.reasons import Reason, Resolution
@@ -15,21 +11,10 @@ from core.money import Money
 from core.policy.decision import Claim
 from core.services import cases as case_service
 from core.services.staff import invite_link
-from tests.support import create_fake_bot
-from tests.telegram.conftest import CATALOGS, World
+from tests.telegram.conftest import World
 
 DMITRI = 935501
 NOVA_SELLER, NOVA_SELLER_2 = 600002, 600003
-
-
-@pytest.fixture
-async def notifier(world: World) -> AsyncIterator[Notifier]:
-    bot = create_fake_bot(world.fake)
-    limits = SendLimits(per_second=1e6, private_interval=0, group_interval=0)
-    try:
-        yield Notifier(bot, world.core, CATALOGS, limits=limits)
-    finally:
-        await bot.session.close()
 
 
 async def earbud_case(world: World) -> str:

@@ -5,33 +5,19 @@ that is not plainly the order's buyer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from bot.delivery.notifier import Notifier, SendLimits
+from bot.delivery.notifier import Notifier
 from core.cases.lifecycle import CaseStatus
 from core.cases.model import Actor, Evidence, EvidenceKind
 from core.cases.reasons import Reason, Resolution
 from core.policy.decision import Claim
 from core.services import cases as case_service
 from core.services.staff import invite_link
-from tests.support import Person, create_fake_bot
-from tests.telegram.conftest import CATALOGS, World
+from tests.support import Person
+from tests.telegram.conftest import World
 
 DMITRI, LI_WEI = 935501, 955502
 NOVA_SELLER = 600002  # configured in the sample's shops.toml, never invited
 NEWCOMER_AGENT = 711111
-
-
-@pytest.fixture
-async def notifier(world: World) -> AsyncIterator[Notifier]:
-    bot = create_fake_bot(world.fake)
-    limits = SendLimits(per_second=1e6, private_interval=0, group_interval=0)
-    try:
-        yield Notifier(bot, world.core, CATALOGS, limits=limits)
-    finally:
-        await bot.session.close()
 
 
 async def broken_earbuds(world: World, buyer: Person, order_number: str) -> str:
