@@ -580,8 +580,13 @@ async def act(
         questions = _questions(tr)
         if code in questions:
             next_state, question = questions[code]
+            # an agent talking to a buyer from private chat goes back to it after the answer
+            talking = await state.get_state() == AgentChat.talking.state
+            talking_to = (await state.get_data()).get("case") if talking else None
             await state.set_state(next_state)
-            await state.update_data(case=number, status=view.case.status.value, thread=thread)
+            await state.update_data(
+                case=number, status=view.case.status.value, thread=thread, talking_to=talking_to
+            )
             await query.answer()
             await bot.send_message(chat_id, question, message_thread_id=thread)
             return
@@ -617,9 +622,9 @@ async def answer(
     except CoreError as exc:
         await message.answer(texts.error(tr, exc))
         if exc.code not in CORRECTABLE:  # else they can type it again, right away
-            await state.clear()
+            await _after_question(state, data)
         return
-    await state.clear()
+    await _after_question(state, data)
     actions = await case_service.available_actions(core, staff.actor, done)
     await bot.send_message(
         message.chat.id,
@@ -627,6 +632,14 @@ async def answer(
         reply_markup=staff_actions(tr, done, actions),
         message_thread_id=thread,
     )
+
+
+async def _after_question(state: FSMContext, data: dict[str, Any]) -> None:
+    """The question is answered: back to the buyer's conversation if the agent was in one."""
+    await state.clear()
+    if data.get("talking_to"):
+        await state.set_state(AgentChat.talking)
+        await state.update_data(case=data["talking_to"])
 
 
 async def unexpected(message: Message, tr: Translator) -> None:

@@ -226,3 +226,40 @@ async def test_after_handback_the_buyer_is_told_the_assistant_is_back(
         "bot_back",
         "sent",
     )
+
+
+async def test_an_agent_in_private_chat_answers_a_button_question_and_keeps_talking(
+    world: World,
+) -> None:
+    buyer = world.person(JOAO, "João", "pt")
+    await buyer.send(f"/start {await world.start_link('nova', 'NV-5502')}")
+    order = await world.order("nova", "NV-5502")
+    photos = tuple(
+        Evidence(
+            EvidenceKind.PHOTO,
+            f"fake-{n}",
+            file_id=world.fake.user_photo(JOAO)["message"]["photo"][-1]["file_id"],
+        )
+        for n in range(3)
+    )
+    world.fake.take_updates()
+    opened = await case_service.open_case(
+        world.core,
+        Actor.buyer(JOAO),
+        case_service.NewCase(
+            order_id=order.id or 0,
+            claims=(Claim(2, 1),),
+            reason=Reason.COUNTERFEIT,
+            description="O carregador parece falso",
+            evidence=photos,
+        ),
+    )
+    agent = world.person(AGENT, "Sam", "en")  # no forum group: the agent works in private
+    await agent.send(f"/take {opened.case.number}")
+    await agent.press("Ask for more")
+    await agent.send("Please send a photo of the serial number")
+    case = await stored(world, opened.case.number)
+    assert case.status.value == "awaiting_buyer_info"
+
+    await agent.send("Obrigado, João")  # still talking to the buyer, as before the question
+    assert world.fake.messages_to(JOAO)[-1]["text"] == "Obrigado, João"
