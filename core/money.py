@@ -82,6 +82,10 @@ class Money:
     def as_decimal_string(self) -> str:
         return f"{self.amount:.{currency_exponent(self.currency)}f}"
 
+    def as_dict(self) -> dict[str, str]:
+        """As JSON carries it: ``{"amount": "39.90", "currency": "EUR"}``."""
+        return {"amount": self.as_decimal_string(), "currency": self.currency}
+
 
 def total(amounts: list[Money] | tuple[Money, ...], currency: str) -> Money:
     result = Money.zero(currency)

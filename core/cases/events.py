@@ -306,13 +306,12 @@ class MessagePosted(CaseEvent):
     to_agents = AgentsHear.IF_ESCALATED
     text: str = ""
     author: str = "buyer"
+    note_field = "text"
 
     def audience(self, *, escalated: bool, actor: Role) -> frozenset[Audience]:
         if actor is Role.BUYER:
             return frozenset({Audience.SELLERS, *([Audience.AGENTS] if escalated else [])})
         return frozenset({Audience.BUYER})
-
-    note_field = "text"
 
 
 # Notices from the timers: no change of status, someone must act soon.

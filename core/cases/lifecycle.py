@@ -20,8 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.errors import InvalidTransition
-
 
 class CaseStatus(StrEnum):
     AWAITING_BUYER_INFO = "awaiting_buyer_info"
@@ -206,17 +204,6 @@ TRANSITIONS: dict[Action, Transition] = {
         ),
     )
 }
-
-
-def check_transition(action: Action, current: CaseStatus, target: CaseStatus, role: Role) -> None:
-    """Refuse a transition the table does not allow, saying exactly why."""
-    code = table_refusal(action, current, role)
-    if code is not None:
-        raise InvalidTransition(f"a {role} cannot {action} a case that is {current}", code=code)
-    if target not in TRANSITIONS[action].targets:
-        raise InvalidTransition(
-            f"{action} cannot lead from {current} to {target}", code="wrong_target", action=action
-        )
 
 
 def table_refusal(action: Action, current: CaseStatus, role: Role) -> str | None:

@@ -294,7 +294,7 @@ class Case:
             return None
         if not self.resolution.moves_money:
             return None
-        return money_dict(self.refund_amount)
+        return self.refund_amount.as_dict()
 
     def request_info(
         self,
@@ -440,7 +440,7 @@ class Case:
         self.refund_reference = reference
         self.money = MoneyStatus.REFUNDED
         self.status = CaseStatus.RESOLVED
-        return [ev.RefundRecorded(amount=money_dict(amount), reference=reference)]
+        return [ev.RefundRecorded(amount=amount.as_dict(), reference=reference)]
 
     def record_refund_failed(self, actor: Actor, detail: str | None) -> list[ev.CaseEvent]:
         """The payment provider refused the refund: the buyer is told, the shop pays again."""
@@ -577,10 +577,6 @@ class Case:
                 currency=self.currency,
             )
         return amount
-
-
-def money_dict(amount: Money) -> dict[str, str]:
-    return {"amount": amount.as_decimal_string(), "currency": amount.currency}
 
 
 @dataclass(frozen=True, slots=True)

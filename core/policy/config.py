@@ -232,12 +232,7 @@ class ExchangeRates(_Strict):
 
     def rate(self, source: str, target: str) -> Decimal | None:
         """Units of ``target`` one unit of ``source`` is worth; None when either is unknown."""
-        if source.upper() == target.upper():
-            return Decimal(1)
-        from_base, to_base = self.per_base(source), self.per_base(target)
-        if from_base is None or to_base is None:
-            return None
-        return to_base / from_base
+        return self.convert(Decimal(1), source, target)
 
     def convert(self, amount: Decimal, source: str, target: str) -> Decimal | None:
         """``amount`` of ``source`` in ``target``, unrounded; None when no rate is known."""

@@ -164,7 +164,7 @@ class Decision:
 
 
 def _money(value: Money) -> dict[str, str]:
-    return {"amount": value.as_decimal_string(), "currency": value.currency}
+    return value.as_dict()
 
 
 def _limit(amount: Decimal, currency: str) -> dict[str, str]:
@@ -455,6 +455,19 @@ def _refused(draft: _Draft, reason: Reason, rule: ReasonRule, zero: Money) -> De
 
 
 # ── the steps ──────────────────────────────────────────────────────────────────────────────
+
+
+# The refusals of ``_check_claims``, about the claim itself (no such line, too many units):
+# nothing for a person to weigh, even when the buyer asked for one.
+STRUCTURAL_REFUSALS = frozenset(
+    {
+        "unknown_line",
+        "quantity_invalid",
+        "no_items_chosen",
+        "line_in_other_case",
+        "quantity_exceeds",
+    }
+)
 
 
 def _check_claims(

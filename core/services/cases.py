@@ -19,12 +19,12 @@ from core.cases import events as ev
 from core.cases.lifecycle import Action, CaseStatus, GoodsStatus, Role
 from core.cases.model import Actor, Assessment, AuditEvent, Case, CaseLine, Evidence
 from core.cases.reasons import Reason, Resolution
-from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
 from core.money import Money
 from core.orders.model import Order
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
-from core.policy.decision import Claim, Decision, EvidenceCount, decide
+from core.policy.decision import STRUCTURAL_REFUSALS, Claim, Decision, EvidenceCount, decide
 from core.policy.record import DecisionRecord
 from core.services import notify
 from core.services.access import (
@@ -34,24 +34,12 @@ from core.services.access import (
     is_agent,
     seller_shops,
 )
-from core.services.claims import buyer_order
+from core.services.claims import buyer_order, refuse_if_rejected_before
 from core.services.context import CoreContext
 
 MAX_DESCRIPTION = 4000
 MAX_NOTE = 1000
 MAX_TRACKING = 64
-
-
-# Refusals about the claim itself (no such line, too many units): nothing for a person to weigh.
-STRUCTURAL_REFUSALS = frozenset(
-    {
-        "unknown_line",
-        "quantity_invalid",
-        "no_items_chosen",
-        "line_in_other_case",
-        "quantity_exceeds",
-    }
-)
 
 
 class NotEligible(ValidationFailed):
@@ -197,7 +185,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
         existing = await _same_open_case(uow, order.id, actor, new)
         if existing is not None:  # a double tap or a redelivered update: the same case
             return CaseOpened(existing, existing.decision, created=False)
-        await _refuse_if_rejected_before(uow, order.id, actor, new)
+        await refuse_if_rejected_before(uow, actor, order.id, (c.line_no for c in new.claims))
         counts = evidence_count(new.evidence, description)
         decision = await _decide(ctx, uow, order, new.claims, new.reason, counts)
         if not decision.eligible and not (
@@ -272,25 +260,6 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             )
         await uow.commit()
     return CaseOpened(case, case.decision, created=True)
-
-
-async def _refuse_if_rejected_before(
-    uow: UnitOfWork, order_id: int, actor: Actor, new: NewCase
-) -> None:
-    """A claim the shop rejected is reviewed by a person (reopen), not re-filed until one
-    slips through."""
-    lines = {claim.line_no for claim in new.claims}
-    for case in await uow.cases.list_for_buyer(actor.user_id or 0):
-        if (
-            case.order_id == order_id
-            and case.status is CaseStatus.REJECTED
-            and lines & {line.line_no for line in case.lines}
-        ):
-            raise ValidationFailed(
-                "this item's earlier claim was rejected: reopen it for a person to review",
-                code="previously_rejected",
-                case=case.number,
-            )
 
 
 async def _same_open_case(
@@ -392,7 +361,8 @@ async def _load(uow: UnitOfWork, ctx: CoreContext, actor: Actor, number: str) ->
     return case
 
 
-Act = Callable[[Case, bool], list[ev.CaseEvent]]  # (case, agents on duty) → events
+# (case, agents on duty: asked only with ``asks_agents_on_duty``) → events; none: no change
+Act = Callable[[Case, bool], list[ev.CaseEvent]]
 
 
 async def _change(
@@ -405,10 +375,13 @@ async def _change(
     expected_status: CaseStatus | None = None,
     data: dict[str, Any] | None = None,
     buyer_told: bool = False,
+    asks_agents_on_duty: bool = False,
 ) -> Case:
     """Apply one action to a case, atomically, or refuse it with a clear error: load, let the
-    case decide, save, record its events. ``buyer_told``: the bot tells the buyer itself, in
-    order with what it sends next."""
+    case decide, save, record its events; an action that returns no event changed nothing and
+    is not saved. ``buyer_told``: the bot tells the buyer itself, in order with what it sends
+    next. ``asks_agents_on_duty``: the action depends on it (a decision, which a seller takes
+    in an agent's place when none is on duty); the others are not made to look it up."""
     now = ctx.now()
     async with ctx.unit_of_work() as uow:
         case = await _load(uow, ctx, actor, number)
@@ -423,8 +396,10 @@ async def _change(
             )
         before = case.status
         changed = dataclasses.replace(case)
-        on_duty = await agents_on_duty(uow, ctx.config, case.shop)
+        on_duty = await agents_on_duty(uow, ctx.config, case.shop) if asks_agents_on_duty else True
         events = act(changed, on_duty)
+        if not events:
+            return case
         changed.updated_at = now
         if changed.status is not before or any(
             isinstance(e, ev.LabelIssued | ev.RefundFailed) for e in events
@@ -451,7 +426,7 @@ async def _change(
 def _amount_data(amount: Money | None) -> dict[str, Any]:
     if amount is None:
         return {}
-    return {"amount": {"amount": amount.as_decimal_string(), "currency": amount.currency}}
+    return {"amount": amount.as_dict()}
 
 
 async def approve(
@@ -478,6 +453,7 @@ async def approve(
         expected_version=expected_version,
         expected_status=expected_status,
         data={"resolution": resolution.value, **_amount_data(refund_amount)},
+        asks_agents_on_duty=True,
     )
 
 
@@ -499,6 +475,7 @@ async def reject(
         lambda case, on_duty: case.reject(actor, note, agents_on_duty=on_duty),
         expected_version=expected_version,
         expected_status=expected_status,
+        asks_agents_on_duty=True,
     )
 
 
@@ -524,6 +501,7 @@ async def request_info(
         expected_version=expected_version,
         expected_status=expected_status,
         data={"missing": list(missing)},
+        asks_agents_on_duty=True,
     )
 
 
@@ -655,13 +633,13 @@ async def take_over(
     """An agent owns the conversation: the bot stops answering this buyer on its own. Taking
     a case one already owns changes nothing. ``buyer_told``: the agent's first message is
     on its way, and the bot says "an agent has joined" right before it."""
-    async with ctx.unit_of_work() as uow:
-        case = await _load(uow, ctx, actor, number)
-    if case.refusal(Action.TAKE, actor) == "already_handled":
-        return case
-    return await _change(
-        ctx, actor, number, lambda case, _: case.take(actor), buyer_told=buyer_told
-    )
+
+    def take(case: Case, _: bool) -> list[ev.CaseEvent]:
+        if case.refusal(Action.TAKE, actor) == ErrorCode.ALREADY_HANDLED:
+            return []  # already this agent's: nothing to change
+        return case.take(actor)
+
+    return await _change(ctx, actor, number, take, buyer_told=buyer_told)
 
 
 async def hand_back(ctx: CoreContext, actor: Actor, number: str) -> Case:

@@ -48,21 +48,8 @@ async def check_claimable(
     async with ctx.unit_of_work() as uow:
         order = await buyer_order(uow, actor, order_id)
         assert order.id is not None
-        on_lines = [
-            case
-            for case in await uow.cases.list_for_buyer(actor.user_id or 0)
-            if case.order_id == order.id and wanted & {line.line_no for line in case.lines}
-        ]
-        rejected = [case for case in on_lines if case.status is CaseStatus.REJECTED]
-        if rejected:
-            case = max(rejected, key=lambda c: c.updated_at)
-            decided = await _rejected_at(uow, case)
-            raise ValidationFailed(
-                "this item's earlier claim was rejected: reopen it for a person to review",
-                code="previously_rejected",
-                case=case.number,
-                decided_at=decided.isoformat(),
-            )
+        on_lines = await _cases_on_lines(uow, actor, order.id, wanted)
+        await _refuse_if_rejected(uow, on_lines)
         open_lines = await uow.cases.open_quantities(order.id)
         if wanted & set(open_lines):
             params = {}
@@ -81,6 +68,39 @@ async def check_claimable(
                 code="order_fully_refunded",
                 order=order.number,
             )
+
+
+async def refuse_if_rejected_before(
+    uow: UnitOfWork, actor: Actor, order_id: int, line_nos: Iterable[int]
+) -> None:
+    """A claim the shop rejected is reviewed by a person (reopen), not re-filed until one
+    slips through: ``previously_rejected`` with the case and when it was rejected."""
+    await _refuse_if_rejected(uow, await _cases_on_lines(uow, actor, order_id, set(line_nos)))
+
+
+async def _cases_on_lines(
+    uow: UnitOfWork, actor: Actor, order_id: int, line_nos: set[int]
+) -> list[Case]:
+    """The buyer's cases on any of these lines of the order, open or closed."""
+    return [
+        case
+        for case in await uow.cases.list_for_buyer(actor.user_id or 0)
+        if case.order_id == order_id and line_nos & {line.line_no for line in case.lines}
+    ]
+
+
+async def _refuse_if_rejected(uow: UnitOfWork, on_lines: Sequence[Case]) -> None:
+    rejected = [case for case in on_lines if case.status is CaseStatus.REJECTED]
+    if not rejected:
+        return
+    case = max(rejected, key=lambda c: c.updated_at)
+    decided = await _rejected_at(uow, case)
+    raise ValidationFailed(
+        "this item's earlier claim was rejected: reopen it for a person to review",
+        code="previously_rejected",
+        case=case.number,
+        decided_at=decided.isoformat(),
+    )
 
 
 def _nothing_left(order: Order, line_nos: set[int], claimed: dict[int, int]) -> bool:

@@ -612,7 +612,7 @@ def _iso(value: datetime | None) -> str | None:
 def _money(value: Money | None) -> dict[str, str] | None:
     if value is None:
         return None
-    return {"amount": value.as_decimal_string(), "currency": value.currency}
+    return value.as_dict()
 
 
 def _enum(value: Any) -> str | None:

@@ -29,10 +29,7 @@ def case_payload(case: Case, **extra: Any) -> dict[str, Any]:
         "deadline": case.deadline_at.isoformat() if case.deadline_at else None,
     }
     if case.refund_amount is not None:
-        payload["refund"] = {
-            "amount": case.refund_amount.as_decimal_string(),
-            "currency": case.refund_amount.currency,
-        }
+        payload["refund"] = case.refund_amount.as_dict()
     payload.update(extra)
     return payload
 

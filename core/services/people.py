@@ -65,8 +65,7 @@ async def mark_unreachable(ctx: CoreContext, user_id: int) -> None:
 
 async def language_of(ctx: CoreContext, user_id: int) -> str | None:
     """The language a user reads: the one they chose, else their Telegram app's."""
-    async with ctx.unit_of_work() as uow:
-        user = await uow.users.get(user_id)
+    user = await chat_user(ctx, user_id)
     return user.language if user is not None else None
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -159,9 +159,6 @@ class OutboxRepository:
                 update(live_alerts).where(where).values(message_id=message_id, sent_at=at)
             )
         return older if older != message_id else None
-
-    async def forget_live_alerts(self, case_id: int) -> None:
-        await self.session.execute(delete(live_alerts).where(live_alerts.c.case_id == case_id))
 
     async def _update(self, message_id: int, **values: Any) -> None:
         await self.session.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
