@@ -24,6 +24,7 @@ from bot.views import events as event_views
 from bot.views import texts
 from bot.views.i18n import Catalogs, Translator
 from core.cases import events as ev
+from core.cases.lifecycle import Role
 from core.cases.model import Actor, Case
 from core.errors import CoreError
 from core.services import cases as case_service
@@ -73,7 +74,7 @@ class InCaseTopic(Filter):
         identity = await staff_service.identify(
             core, event_from_user.id, event_from_user.first_name
         )
-        if identity is None or identity.actor.role.value != "agent":
+        if identity is None or identity.actor.role is not Role.AGENT:
             return False
         case = await case_service.case_of_topic(core, event.message_thread_id)
         if case is None:
@@ -224,14 +225,15 @@ async def to_buyer(
     relay_copies: Copies,
 ) -> None:
     """The agent's words (or photos) reach the buyer from the bot."""
-    if case.buyer_id is None:
+    buyer_id = case.buyer_id
+    if buyer_id is None:
         return
     try:
         if case.owner_agent_id != agent.user_id:  # writing in the topic takes the case
             case = await case_service.take_over(core, agent, case.number, buyer_told=True)
             await tell_buyer_agent_joined(bot, case, core, catalogs)
-        copy = await bot.copy_message(case.buyer_id, message.chat.id, message.message_id)
-        relay_copies.add(message, case.buyer_id, copy.message_id)
+        copy = await bot.copy_message(buyer_id, message.chat.id, message.message_id)
+        relay_copies.add(message, buyer_id, copy.message_id)
         await case_service.add_message(
             core, agent, case.number, _summary(message), notify_others=False
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -26,6 +26,7 @@ from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
     InaccessibleMessage,
+    InlineKeyboardMarkup,
     Message,
     TelegramObject,
     User,
@@ -88,11 +89,17 @@ class AnswerHere(Filter):
         return data.get("thread") == message.message_thread_id
 
 
-async def card_of(
-    staff: StaffIdentity, number: str, tr: Translator, core: CoreContext, *, history: bool = True
-) -> tuple[str, Any]:
-    """A case's card for staff (with its history) and the buttons they may press now."""
-    view = await case_service.get_case(core, staff.actor, number)
+async def _card(
+    tr: Translator,
+    staff: StaffIdentity,
+    view: case_service.CaseView,
+    core: CoreContext,
+    *,
+    history: bool = True,
+    actions: list[Action] | None = None,
+) -> tuple[str, InlineKeyboardMarkup]:
+    """A case's card for staff (with its history) and the buttons they may press now
+    (``actions``, when the caller already asked the core for them)."""
     chat = None
     if view.case.buyer_id is not None:  # who writes to the bot, and in which language
         chat = await people.chat_user(core, view.case.buyer_id)
@@ -106,7 +113,8 @@ async def card_of(
             texts.timeline_entry(tr, e.at, e.action, e.note, staff=True)
             for e in view.timeline[-15:]
         ]
-    actions = await case_service.available_actions(core, staff.actor, view.case)
+    if actions is None:
+        actions = await case_service.available_actions(core, staff.actor, view.case)
     return "\n".join(lines), staff_actions(tr, view.case, actions)
 
 
@@ -120,15 +128,13 @@ async def show_card(
     *,
     thread_id: int | None = None,
 ) -> None:
-    text, markup = await card_of(staff, number, tr, core)
+    view = await case_service.get_case(core, staff.actor, number)
+    text, markup = await _card(tr, staff, view, core)
     await send(bot, chat_id, text, markup, thread_id=thread_id)
 
 
-async def _refresh_in_place(
-    query: CallbackQuery, staff: StaffIdentity, number: str, tr: Translator, core: CoreContext
-) -> None:
+async def _refresh_in_place(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
     """The pressed message shows the case as it stands now, with the buttons that apply."""
-    text, markup = await card_of(staff, number, tr, core, history=False)
     message = query.message
     if message is None or isinstance(message, InaccessibleMessage):
         return
@@ -141,26 +147,36 @@ async def _refresh_in_place(
         await send(query.bot, message.chat.id, text, markup, thread_id=message.message_thread_id)  # type: ignore[arg-type]
 
 
-async def _what_changed(
-    tr: Translator, staff: StaffIdentity, number: str, core: CoreContext
-) -> str:
-    """ "This case has just changed": what the last change was and who made it."""
-    view = await case_service.get_case(core, staff.actor, number)
-    if not view.timeline:
-        return texts.error(tr, CoreError("changed", code="already_handled"))
-    last = view.timeline[-1]
-    return tr(
-        "This case has just changed: {what} ({who}, {when}). Here is where it stands now.",
-        what=texts.timeline_label(tr, last.action, staff=True),
-        who=texts.staff_role(tr, last.actor_role.value),
-        when=tr.date(last.at),
+async def _changed(
+    query: CallbackQuery,
+    tr: Translator,
+    staff: StaffIdentity,
+    view: case_service.CaseView,
+    core: CoreContext,
+    actions: list[Action] | None = None,
+) -> None:
+    """ "This case has just changed": what the last change was and who made it, and the
+    pressed message refreshed with the case as it stands."""
+    if view.timeline:
+        last = view.timeline[-1]
+        said = tr(
+            "This case has just changed: {what} ({who}, {when}). Here is where it stands now.",
+            what=texts.timeline_label(tr, last.action, staff=True),
+            who=texts.staff_role(tr, last.actor_role.value),
+            when=tr.date(last.at),
+        )
+    else:
+        said = texts.error(tr, CoreError("changed", code="already_handled"))
+    await query.answer(said, show_alert=True)
+    await _refresh_in_place(
+        query, *await _card(tr, staff, view, core, history=False, actions=actions)
     )
 
 
-def _done_line(tr: Translator, case: Case) -> str:
+def _done_line(tr: Translator, case: Case, *, html: bool = True) -> str:
     return tr(
         "Case {number}: {status}",
-        number=texts.bold(case.number),
+        number=texts.bold(case.number) if html else case.number,
         status=texts.status_for(tr, case.status, staff=True),
     )
 
@@ -505,7 +521,7 @@ async def case(
     try:
         if command.command == "take":
             await case_service.take_over(core, staff.actor, number)
-            if staff.actor.role.value == "agent":  # what they write now goes to the buyer
+            if staff.actor.role is Role.AGENT:  # what they write now goes to the buyer
                 await state.set_state(AgentChat.talking)
                 await state.update_data(case=number)
         await show_card(bot, message.chat.id, staff, number, tr, core)
@@ -561,21 +577,21 @@ async def act(
 ) -> None:
     """A button under an alert or a card, wherever it was pressed."""
     number, code = callback_data.number, callback_data.action
-    made_for = STATUS_OF_CODE.get(callback_data.status)
     message = query.message
     chat_id = message.chat.id if message is not None else query.from_user.id
     thread = message.message_thread_id if isinstance(message, Message) else None
     try:
         view = await case_service.get_case(core, staff.actor, number)
         if code == "card":
+            text, markup = await _card(tr, staff, view, core)
             await query.answer()
-            await show_card(bot, chat_id, staff, number, tr, core, thread_id=thread)
+            await send(bot, chat_id, text, markup, thread_id=thread)
             return
         action = STAFF_BUTTONS.get(code)
+        made_for = STATUS_OF_CODE.get(callback_data.status)
         now_allowed = await case_service.available_actions(core, staff.actor, view.case)
         if action is None or view.case.status is not made_for or action not in now_allowed:
-            await query.answer(await _what_changed(tr, staff, number, core), show_alert=True)
-            await _refresh_in_place(query, staff, number, tr, core)
+            await _changed(query, tr, staff, view, core, now_allowed)
             return
         questions = _questions(tr)
         if code in questions:
@@ -593,13 +609,17 @@ async def act(
         done = await ONE_TAP[code](core, staff.actor, callback_data, made_for)
     except CoreError as exc:
         if exc.code in ("already_handled", "stale_case"):  # somebody else was first
-            await query.answer(await _what_changed(tr, staff, number, core), show_alert=True)
-            await _refresh_in_place(query, staff, number, tr, core)
+            await _changed(
+                query, tr, staff, await case_service.get_case(core, staff.actor, number), core
+            )
             return
         await query.answer(texts.error(tr, exc), show_alert=True)
         return
-    await query.answer(_done_line(tr, done).replace("<b>", "").replace("</b>", ""))
-    await _refresh_in_place(query, staff, number, tr, core)
+    await query.answer(_done_line(tr, done, html=False))
+    # the order does not change with the case; the card under the press has no history
+    await _refresh_in_place(
+        query, *await _card(tr, staff, replace(view, case=done), core, history=False)
+    )
 
 
 async def answer(

@@ -40,6 +40,7 @@ from core.persistence.repositories.outbox import OutboxMessage
 from core.services import access, notify, people
 from core.services import cases as case_service
 from core.services.context import CoreContext
+from core.services.people import ChatUser
 
 log = logging.getLogger("returns_desk.notifier")
 
@@ -172,27 +173,36 @@ class Notifier:
             user = await uow.users.get(chat_id)
         return self.catalogs.get(user.language if user and user.language else fallback)
 
-    async def _subject(self, message: OutboxMessage) -> tuple[Case | None, Order | None]:
-        """The case a notification is about, as it stands now, and its order."""
+    async def _subject(self, message: OutboxMessage) -> tuple[Case | None, Order | None, bool]:
+        """The case a notification is about, as it stands now, its order, and whether agents
+        can take its shop's cases (which buttons staff get)."""
         if message.case_id is None:
-            return None, None
+            return None, None, True
         async with self.core.unit_of_work() as uow:
             case = await uow.cases.get(message.case_id)
-            order = await uow.orders.get(case.order_id) if case is not None else None
-        return case, order
+            if case is None:
+                return None, None, True
+            order = await uow.orders.get(case.order_id)
+            on_duty = await access.agents_on_duty(uow, self.core.config, case.shop)
+        return case, order, on_duty
 
-    async def _render(
-        self, message: OutboxMessage, tr: Translator, case: Case | None, order: Order | None
+    async def _chat_user(self, message: OutboxMessage, case: Case | None) -> ChatUser | None:
+        """Who is writing to the bot about the case, and in which language: for staff."""
+        if case is None or case.buyer_id is None or message.recipient_role == "buyer":
+            return None
+        return await people.chat_user(self.core, case.buyer_id)
+
+    @staticmethod
+    def _render(
+        message: OutboxMessage,
+        tr: Translator,
+        case: Case | None,
+        order: Order | None,
+        agents_on_duty: bool,
+        chat_user: ChatUser | None,
     ) -> event_views.Rendered:
         if message.kind == "parcel_reminder":
             return event_views.parcel_reminder(tr, message.payload)
-        on_duty = True
-        chat_user = None  # staff see who is writing to the bot, and in which language
-        if case is not None:
-            async with self.core.unit_of_work() as uow:
-                on_duty = await access.agents_on_duty(uow, self.core.config, case.shop)
-            if message.recipient_role != "buyer" and case.buyer_id is not None:
-                chat_user = await people.chat_user(self.core, case.buyer_id)
         return event_views.render(
             tr,
             message.kind,
@@ -200,7 +210,7 @@ class Notifier:
             message.payload,
             case,
             order,
-            agents_on_duty=on_duty,
+            agents_on_duty=agents_on_duty,
             chat_user=chat_user,
         )
 
@@ -220,13 +230,14 @@ class Notifier:
                 await uow.commit()
             return 1
         done = self._delivered.setdefault(message.id, set())
-        case, order = await self._subject(message)
+        case, order, on_duty = await self._subject(message)
+        chat_user = await self._chat_user(message, case)
         try:
             for chat_id in chats:
                 if (chat_id, "text") in done:
                     continue  # this recipient has it already (an earlier attempt)
                 tr = await self._language(message, chat_id)
-                rendered = await self._render(message, tr, case, order)
+                rendered = self._render(message, tr, case, order, on_duty, chat_user)
                 await self.limits.wait_turn()
                 thread = None
                 if chat_id == self.agents_chat_id and case is not None:

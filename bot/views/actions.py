@@ -122,12 +122,6 @@ def staff_actions(
     return builder.as_markup()
 
 
-def staff_keyboard(
-    tr: Translator, case: Case, actor: Actor, *, agents_on_duty: bool = True
-) -> InlineKeyboardMarkup:
-    return staff_actions(tr, case, case.available_actions(actor, agents_on_duty=agents_on_duty))
-
-
 def _buyer(text: str, case: Case, code: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(
         text=text, callback_data=CaseCb(number=case.number, action=code).pack()
