@@ -125,11 +125,8 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
         _fail(exc.line, exc.code)
     except NoDatabase as exc:
         _fail(str(exc), 1)
-    except ConfigError as exc:
+    except (ConfigError, SettingsError, ImportFileError, CoreError) as exc:
         _fail(_error_line(exc))
-    except (SettingsError, ImportFileError, CoreError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
     except MigrationCommandError as exc:  # e.g. db downgrade <unknown revision>
         click.echo(f"error: migrations: {exc}", err=True)
         sys.exit(2)
@@ -531,7 +528,7 @@ def config_check() -> None:
     click.echo(f"Bot: @{config.deployment.bot_username}")
     for shop_id, shop in config.shops.items():
         policy = shop.policy
-        change_of_mind = _days(policy.change_of_mind_days) if policy.change_of_mind else "no"
+        change_of_mind = f"{policy.change_of_mind_days} days" if policy.change_of_mind else "no"
         click.echo(
             f"- {shop_id}: {shop.name} ({shop.currency}, {shop.language}); "
             f"change of mind {change_of_mind}, "
@@ -557,10 +554,6 @@ def config_check() -> None:
         )
     for warning in warnings:
         _warn(warning)
-
-
-def _days(days: int) -> str:
-    return f"{days} days"
 
 
 def main() -> None:

@@ -366,7 +366,7 @@ def database_line(settings: Settings) -> str:
 def without_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """``environ`` without any variable the settings read (any case, as pydantic matches
     them): what a clean process of the product must start from (tests, benchmarks)."""
-    names = {field.alias.upper() for field in Settings.model_fields.values() if field.alias}
+    names = set(setting_names())
     return {key: value for key, value in environ.items() if key.upper() not in names}
 
 

@@ -7,7 +7,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.conversations.buyer import my_cases, open_case
-from bot.conversations.common import buyer
+from bot.conversations.common import buyer, fresh_start
 from bot.conversations.evidence import evidence_of
 from bot.conversations.states import OpenCase
 from bot.views import keyboards
@@ -51,16 +51,9 @@ async def free_text(
         await open_case.start(flow, purpose="case", order=order, description=words)
         return
     if numbers:  # a number we cannot tie to this buyer yet: check ownership first
-        wants_person = (await flow.conversation()).wants_person
-        await state.clear()
+        await fresh_start(state)  # keeps a person asked for (or the chargeback threat)
         await state.set_state(OpenCase.order)  # Back from the check asks for the number
-        await flow.update(
-            purpose="case",
-            history=[],
-            wants_person=wants_person,
-            description=words,
-            typed_number=numbers[0],
-        )
+        await flow.update(purpose="case", description=words, typed_number=numbers[0])
         await flow.step("check")
         return
     await message.answer(

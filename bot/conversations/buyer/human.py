@@ -15,6 +15,7 @@ from bot.conversations.states import CaseFollowUp, OpenCase
 from bot.views import keyboards
 from bot.views.i18n import Translator
 from core.cases.escalation import asks_for_person, word_lists
+from core.cases.model import Actor
 from core.errors import CoreError
 from core.services import cases as case_service
 from core.services.context import CoreContext
@@ -24,32 +25,20 @@ async def hand_to_person(
     bot: Bot, user: User, state: FSMContext, tr: Translator, core: CoreContext
 ) -> None:
     """Escalate the buyer's newest open case; with none, the next case goes to a person."""
-    actor = buyer(user)
     flow = open_case.Flow(bot, user, state, tr, core)
-    if await open_case.refused_claim_to_person(flow) is not None:
+    if await open_case.refused_claim_to_person(flow) is not None or await _escalate_newest(
+        core, buyer(user)
+    ):
         await bot.send_message(user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr))
         return
-    open_cases = await case_service.buyer_cases(core, actor, open_only=True)
-    for case in open_cases:
-        if case.escalated:
-            await bot.send_message(
-                user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr)
-            )
-            return
-        try:
-            await case_service.escalate(core, actor, case.number, "buyer_asked")
-        except CoreError:
-            continue
-        await bot.send_message(user.id, human_next_steps(tr, core), reply_markup=keyboards.home(tr))
-        return
-    if await state.get_state() is not None:
-        await conversation.write(state, wants_person=True)
+    in_a_flow = await state.get_state() is not None
+    await conversation.write(state, wants_person=True)
+    if in_a_flow:
         await bot.send_message(
             user.id,
             tr("Noted: when you confirm this request, it goes straight to a support agent."),
         )
         return
-    await conversation.write(state, wants_person=True)
     await bot.send_message(
         user.id,
         tr(
@@ -58,6 +47,20 @@ async def hand_to_person(
         ),
         reply_markup=keyboards.main_menu(tr),
     )
+
+
+async def _escalate_newest(core: CoreContext, actor: Actor) -> bool:
+    """Whether one of the buyer's open cases is with a person now: the newest that is
+    already, or the newest the core lets them escalate."""
+    for case in await case_service.buyer_cases(core, actor, open_only=True):
+        if case.escalated:
+            return True
+        try:
+            await case_service.escalate(core, actor, case.number, "buyer_asked")
+        except CoreError:
+            continue
+        return True
+    return False
 
 
 async def human_command(
@@ -74,20 +77,13 @@ async def human_button(
     await hand_to_person(bot, query.from_user, state, tr, core)
 
 
-async def human_words(
-    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-) -> None:
-    assert message.from_user is not None
-    await hand_to_person(bot, message.from_user, state, tr, core)
-
-
 def make_router() -> Router:
     word_lists()  # a broken locales/<lang>/escalation.toml stops the start, not a message
     router = Router(name="human")
     router.message.register(human_command, Command("human"))
     router.callback_query.register(human_button, MenuCb.filter(F.action == "human"))
-    router.message.register(
-        human_words,
+    router.message.register(  # the word for a person, in any supported language
+        human_command,
         F.text.func(asks_for_person),
         ~StateFilter(OpenCase.description, CaseFollowUp.message),
     )

@@ -22,6 +22,7 @@ from bot.views import keyboards, texts
 from bot.views.actions import buyer_actions
 from bot.views.i18n import Translator
 from core.cases.lifecycle import Action
+from core.cases.model import Case
 from core.errors import CoreError
 from core.services import cases as case_service
 from core.services.context import CoreContext
@@ -29,7 +30,7 @@ from core.services.context import CoreContext
 TIMELINE_ENTRIES = 12
 
 
-async def show_list(bot: Bot, chat_id: int, user, tr: Translator, core: CoreContext) -> None:
+async def show_list(bot: Bot, chat_id: int, user: User, tr: Translator, core: CoreContext) -> None:
     cases = await case_service.buyer_cases(core, buyer(user))
     if not cases:
         await bot.send_message(
@@ -41,7 +42,7 @@ async def show_list(bot: Bot, chat_id: int, user, tr: Translator, core: CoreCont
 
 
 async def show_case(
-    bot: Bot, chat_id: int, user, number: str, tr: Translator, core: CoreContext
+    bot: Bot, chat_id: int, user: User, number: str, tr: Translator, core: CoreContext
 ) -> None:
     view = await case_service.get_case(core, buyer(user), number)
     lines = [texts.case_card(tr, view.case, view.order), "", tr("History:")]
@@ -57,10 +58,6 @@ def human_next_steps(tr: Translator, core: CoreContext) -> str:
         "hours. You do not need to do anything else.",
         hours=hours,
     )
-
-
-def _skip_or_cancel(tr: Translator) -> InlineKeyboardMarkup:
-    return keyboards.with_skip(tr)
 
 
 # ── what each button does ──────────────────────────────────────────────────────────────────
@@ -123,7 +120,7 @@ async def _shipped(
             "Type the carrier and the tracking number of your parcel (for example: "
             "DHL 00340434161234567890), or press Skip if you have none."
         ),
-        reply_markup=_skip_or_cancel(tr),
+        reply_markup=keyboards.with_skip(tr),
     )
 
 
@@ -257,37 +254,49 @@ async def follow_up_not_text(message: Message, tr: Translator) -> None:
     )
 
 
-async def follow_up_evidence(
-    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
-) -> None:
+async def _add_to_case(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    tr: Translator,
+    core: CoreContext,
+    ask_again: str,
+    markup: InlineKeyboardMarkup,
+) -> tuple[Case, int] | None:
+    """The photo or video of ``message`` added to the follow-up's case: (the case, how many
+    were new). None when the message holds none (``ask_again`` is said, the step stays) or the
+    case refuses it (said; the step ends)."""
     assert message.from_user is not None
     item, _ = evidence_of(message)
     if item is None:
-        await message.answer(
-            tr("Please send photos or a video here, or press Done."),
-            reply_markup=keyboards.evidence(tr, can_finish=True),
-        )
-        return
+        await message.answer(ask_again, reply_markup=markup)
+        return None
     item.media_group_id = message.media_group_id
     number = await _case_number(state)
     stored = await store_evidence(bot, core, [item])
     try:
-        case, added = await case_service.add_evidence(
-            core, buyer(message.from_user), number, stored
-        )
+        return await case_service.add_evidence(core, buyer(message.from_user), number, stored)
     except CoreError as exc:
         await state.clear()
         await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
-        return
-    if not added:
-        return  # Telegram delivered it twice
+        return None
+
+
+async def follow_up_evidence(
+    message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
+) -> None:
+    markup = keyboards.evidence(tr, can_finish=True)
+    ask_again = tr("Please send photos or a video here, or press Done.")
+    added = await _add_to_case(message, bot, state, tr, core, ask_again, markup)
+    if added is None or not added[1]:
+        return  # asked again, refused, or Telegram delivered it twice
+    case = added[0]
     text = tr.plural(
         "Case {number} has one photo or video.",
         "Case {number} has {n} photos or videos.",
         len(case.evidence),
         number=case.number,
     )
-    markup = keyboards.evidence(tr, can_finish=True)
     albums = dict((await conversation.read(state)).album_messages)
     group = message.media_group_id
     if group and group in albums:
@@ -326,10 +335,11 @@ def carrier_and_tracking(text: str) -> tuple[str | None, str | None]:
 
 async def return_tracking_typed(message: Message, state: FSMContext, tr: Translator) -> None:
     assert message.text is not None
-    if len(message.text) > 64:
+    limit = case_service.MAX_TRACKING
+    if len(message.text) > limit:
         await message.answer(
-            texts.error(tr, CoreError("long", code="text_too_long", limit=64)),
-            reply_markup=_skip_or_cancel(tr),
+            texts.error(tr, CoreError("long", code="text_too_long", limit=limit)),
+            reply_markup=keyboards.with_skip(tr),
         )
         return
     await conversation.write(state, tracking=message.text.strip())
@@ -346,14 +356,14 @@ async def _ask_receipt(chat_id: int, bot: Bot, state: FSMContext, tr: Translator
     await bot.send_message(
         chat_id,
         tr("If you have a postage receipt, send a photo of it now. Otherwise press Skip."),
-        reply_markup=_skip_or_cancel(tr),
+        reply_markup=keyboards.with_skip(tr),
     )
 
 
 async def return_tracking_not_text(message: Message, tr: Translator) -> None:
     await message.answer(
         tr("Please type the carrier and tracking number as text, or press Skip."),
-        reply_markup=_skip_or_cancel(tr),
+        reply_markup=keyboards.with_skip(tr),
     )
 
 
@@ -361,22 +371,10 @@ async def return_receipt_sent(
     message: Message, bot: Bot, state: FSMContext, tr: Translator, core: CoreContext
 ) -> None:
     assert message.from_user is not None
-    item, _ = evidence_of(message)
-    if item is None:
-        await message.answer(
-            tr("Please send a photo of the receipt, or press Skip."),
-            reply_markup=_skip_or_cancel(tr),
-        )
-        return
-    number = await _case_number(state)
-    stored = await store_evidence(bot, core, [item])
-    try:
-        await case_service.add_evidence(core, buyer(message.from_user), number, stored)
-    except CoreError as exc:
-        await state.clear()
-        await message.answer(texts.error(tr, exc), reply_markup=keyboards.home(tr))
-        return
-    await _mark_shipped(message.from_user, bot, state, tr, core)
+    ask_again = tr("Please send a photo of the receipt, or press Skip.")
+    added = await _add_to_case(message, bot, state, tr, core, ask_again, keyboards.with_skip(tr))
+    if added is not None:
+        await _mark_shipped(message.from_user, bot, state, tr, core)
 
 
 async def return_receipt_skipped(

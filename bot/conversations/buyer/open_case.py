@@ -34,7 +34,7 @@ from bot.conversations.callbacks import (
     RemindCb,
     ResolutionCb,
 )
-from bot.conversations.common import buyer, send
+from bot.conversations.common import buyer, fresh_start, send
 from bot.conversations.evidence import evidence_of, store_evidence
 from bot.conversations.states import OpenCase
 from bot.views import keyboards, texts
@@ -572,9 +572,8 @@ async def start(
     description: str | None = None,
 ) -> None:
     """Begin a flow from the menu, a deep link, tracking or free text."""
-    wanted_person = (await flow.conversation()).wants_person  # asked before starting
-    await flow.state.clear()
-    await flow.update(purpose=purpose, history=[], wants_person=wanted_person)
+    await fresh_start(flow.state)  # a person asked for before starting still decides
+    await flow.update(purpose=purpose)
     if reason is not None:
         await flow.update(reason=reason)
     if description:
@@ -638,17 +637,7 @@ def case_opened_text(tr: Translator, case: Case, core: CoreContext) -> str:
     lines = [tr("✅ Your case {number} is open.", number=texts.bold(case.number))]
     match case.status:
         case CaseStatus.AWAITING_RESOLUTION:
-            if (
-                case.resolution
-                and case.refund_amount is not None
-                and case.resolution
-                in (
-                    Resolution.REFUND,
-                    Resolution.CANCEL,
-                    Resolution.STORE_CREDIT,
-                    Resolution.PARTIAL_REFUND,
-                )
-            ):
+            if case.resolution and case.refund_amount is not None and case.resolution.moves_money:
                 lines.append(
                     tr(
                         "Approved: {amount} will be refunded within {days} days.",
@@ -996,10 +985,6 @@ async def on_skip_description(query: CallbackQuery, flow: Flow) -> None:
     await after_description(flow)
 
 
-async def on_evidence(message: Message, flow: Flow) -> None:
-    await take_evidence(flow, message)
-
-
 async def on_evidence_done(query: CallbackQuery, flow: Flow) -> None:
     await query.answer()
     if not _evidence_complete(await flow.conversation()):
@@ -1092,6 +1077,7 @@ async def expect_description(message: Message, tr: Translator) -> None:
 
 
 async def expect_media(message: Message, flow: Flow) -> None:
+    """Anything sent at the evidence step: a photo or video is taken, the rest re-asked."""
     await take_evidence(flow, message)
 
 
@@ -1116,7 +1102,6 @@ def make_router() -> Router:
     router.callback_query.register(
         on_skip_description, NavCb.filter(F.action == "skip"), OpenCase.description
     )
-    router.message.register(on_evidence, OpenCase.evidence, F.photo | F.video | F.document)
     router.callback_query.register(
         on_evidence_done, NavCb.filter(F.action == "done"), OpenCase.evidence
     )

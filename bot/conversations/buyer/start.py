@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.conversations.buyer import open_case
 from bot.conversations.callbacks import LangCb, MenuCb
-from bot.conversations.common import buyer, fresh_start, send
+from bot.conversations.common import fresh_start, send
 from bot.views import keyboards, texts
 from bot.views.i18n import Catalogs, Translator
 from core.errors import CoreError
@@ -153,6 +153,3 @@ def make_router() -> Router:
         menu, MenuCb.filter(F.action.in_({"return", "problem", "track", "change", "lang", "home"}))
     )
     return router
-
-
-__all__ = ["buyer", "make_router"]
