@@ -17,6 +17,7 @@ from tests.test_cli import (
     SAMPLE_CONFIG,
     SAMPLE_JSON,
     TOKEN,
+    Result,
     Run,
     cli,
     db_path,
@@ -38,6 +39,13 @@ def own_config(tmp_path: Path) -> Path:
     path = tmp_path / "shops.toml"
     path.write_text(text.replace(SAMPLE_NAME, 'bot_username = "AcmeReturnsBot"'), "utf-8")
     return path
+
+
+def check_own_config(tmp_path: Path, **env: str) -> Result:
+    """``returns-desk config check`` with a token, one's own configuration and ``env``."""
+    return cli(
+        tmp_path, "config", "check", BOT_TOKEN=TOKEN, CONFIG_FILE=str(own_config(tmp_path)), **env
+    )
 
 
 def lines(text: str) -> list[str]:
@@ -98,14 +106,7 @@ def test_config_check_warns_about_the_samples_secrets_and_bot_name(tmp_path: Pat
 
 
 def test_config_check_warns_about_an_agents_chat_id_that_is_not_negative(tmp_path: Path) -> None:
-    result = cli(
-        tmp_path,
-        "config",
-        "check",
-        BOT_TOKEN=TOKEN,
-        CONFIG_FILE=str(own_config(tmp_path)),
-        AGENTS_CHAT_ID="12345",
-    )
+    result = check_own_config(tmp_path, AGENTS_CHAT_ID="12345")
     assert result.code == 0, result
     (warning,) = warnings(result.err)
     assert warning.startswith("warning: AGENTS_CHAT_ID=12345 is not a supergroup id"), result
@@ -113,14 +114,7 @@ def test_config_check_warns_about_an_agents_chat_id_that_is_not_negative(tmp_pat
 
 
 def test_config_check_warns_about_a_webhook_url_that_is_not_https(tmp_path: Path) -> None:
-    result = cli(
-        tmp_path,
-        "config",
-        "check",
-        BOT_TOKEN=TOKEN,
-        CONFIG_FILE=str(own_config(tmp_path)),
-        WEBHOOK_URL="http://bot.example.com/telegram",
-    )
+    result = check_own_config(tmp_path, WEBHOOK_URL="http://bot.example.com/telegram")
     assert result.code == 0, result
     (warning,) = warnings(result.err)
     assert warning.startswith("warning: WEBHOOK_URL=http://bot.example.com/telegram is not https")

@@ -210,6 +210,9 @@ def test_every_supported_language_has_a_word_file_with_both_lists() -> None:
     assert sorted(lists) == sorted(LANGUAGES)
     for words in lists.values():
         assert words.person is not None and words.dispute is not None
+    for table in (PERSON, NOT_PERSON, DISPUTE, NOT_DISPUTE):  # and examples to check them with
+        assert sorted(table) == sorted(LANGUAGES)
+        assert all(table[language] for language in LANGUAGES)
 
 
 @pytest.mark.parametrize(("language", "text"), cases(PERSON))

@@ -19,7 +19,14 @@ from core.orders.formats.detect import iter_orders
 from core.orders.model import Order, OrderStatus
 from core.policy.choices import MENU, reasons_for
 from core.policy.config import Config, load_config
-from core.policy.decision import Arrival, Claim, EvidenceCount, Explanation, decide
+from core.policy.decision import (
+    Arrival,
+    Claim,
+    Decision,
+    EvidenceCount,
+    Explanation,
+    decide,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SAMPLE_ORDERS = Path(__file__).resolve().parents[2] / "core" / "sample" / "orders.sample.json"
@@ -62,6 +69,18 @@ def orders() -> dict[str, Order]:
 def choices(config: Config, order: Order, *line_nos: int, now: datetime = NOW):
     claims = [Claim(n, 1) for n in line_nos] or [Claim(line.line_no, 1) for line in order.lines]
     return reasons_for(config=config, order=order, claims=claims, now=now)
+
+
+def decide_one(config: Config, order: Order, reason: Reason, line_no: int = 1) -> Decision:
+    """``decide`` on one unit of a line, with every piece of evidence, at NOW."""
+    return decide(
+        config=config,
+        order=order,
+        claims=[Claim(line_no, 1)],
+        reason=reason,
+        evidence=EVERYTHING,
+        now=NOW,
+    )
 
 
 def untracked(order: Order) -> Order:
@@ -198,14 +217,7 @@ def test_items_count_one_by_one_a_claim_takes_the_least_advanced_line(
     both = choices(config, order, 1, 2)
     assert both.arrival is Arrival.NOT_SHIPPED
     assert Reason.DAMAGED not in both.allowed
-    damaged_duvet = decide(
-        config=config,
-        order=order,
-        claims=[Claim(1, 1)],
-        reason=Reason.DAMAGED,
-        evidence=EVERYTHING,
-        now=NOW,
-    )
+    damaged_duvet = decide_one(config, order, Reason.DAMAGED)
     assert damaged_duvet.eligible
 
 
@@ -242,14 +254,7 @@ def test_decide_refuses_exactly_the_reasons_the_menu_leaves_out(
 def test_arrived_damaged_on_a_parcel_that_never_arrived_is_refused_without_keep_the_item(
     config: Config, orders: dict[str, Order]
 ) -> None:
-    decision = decide(
-        config=config,
-        order=orders["AUR-10023"],
-        claims=[Claim(1, 1)],
-        reason=Reason.DAMAGED,
-        evidence=EVERYTHING,
-        now=NOW,
-    )
+    decision = decide_one(config, orders["AUR-10023"], Reason.DAMAGED)
 
     assert decision.refusal == "not_delivered_yet"
     assert not KEEP & set(decision.codes())
@@ -271,14 +276,7 @@ def test_arrived_damaged_on_a_parcel_that_never_arrived_is_refused_without_keep_
 def test_no_keep_the_item_for_an_item_the_buyer_does_not_have(
     number: str, line_no: int, reason: Reason, config: Config, orders: dict[str, Order]
 ) -> None:
-    decision = decide(
-        config=config,
-        order=orders[number],
-        claims=[Claim(line_no, 1)],
-        reason=reason,
-        evidence=EVERYTHING,
-        now=NOW,
-    )
+    decision = decide_one(config, orders[number], reason, line_no)
 
     assert decision.eligible, decision.codes()
     assert not KEEP & set(decision.codes())
@@ -288,25 +286,12 @@ def test_no_keep_the_item_for_an_item_the_buyer_does_not_have(
 def test_keep_the_item_is_still_said_of_a_damaged_item_in_the_buyers_hands(
     config: Config, orders: dict[str, Order]
 ) -> None:
-    delivered = decide(
-        config=config,
-        order=orders["AUR-10021"],
-        claims=[Claim(1, 1)],
-        reason=Reason.DAMAGED,
-        evidence=EVERYTHING,
-        now=NOW,
-    )
-    at_their_word = decide(
-        config=config,
-        order=untracked(orders["AUR-10021"]),
-        claims=[Claim(1, 1)],
-        reason=Reason.DAMAGED,
-        evidence=EVERYTHING,
-        now=NOW,
-    )
+    delivered = decide_one(config, orders["AUR-10021"], Reason.DAMAGED)
+    at_their_word = decide_one(config, untracked(orders["AUR-10021"]), Reason.DAMAGED)
 
     assert "keep_item" in delivered.codes()
     assert "keep_item" in at_their_word.codes()
+    assert delivered.eligible and at_their_word.eligible
 
 
 def test_a_parcel_with_other_items_does_not_bring_these(

@@ -194,6 +194,8 @@ def test_the_keep_the_item_limit_is_compared_in_euros(
     assert decision.return_required is not kept
     if kept:
         assert params(decision, "keep_item_low_value") == {"threshold": money("10.00", "EUR")}
+    else:
+        assert "keep_item_low_value" not in decision.codes()
 
 
 @pytest.mark.parametrize(

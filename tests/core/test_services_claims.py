@@ -62,6 +62,7 @@ async def test_an_item_in_an_open_case_is_refused_naming_that_case(ctx: CoreCont
 
     assert caught.value.code == "line_has_open_case"
     assert caught.value.params == {"case": earbud.number}
+    assert await case_count(ctx) == 1
 
 
 async def test_items_all_refunded_or_claimed_before_are_refused(ctx: CoreContext) -> None:
@@ -102,8 +103,9 @@ async def test_only_the_buyer_of_the_order_may_ask(ctx: CoreContext) -> None:
     for who in (Actor.buyer(STRANGER), NOVA):
         with pytest.raises(Forbidden):
             await check_claimable(ctx, who, nv_5501, [1])
-        with pytest.raises(CoreError):
+        with pytest.raises(CoreError) as caught:
             await reason_choices(ctx, who, nv_5501, [Claim(1, 1)])
+        assert isinstance(caught.value, Forbidden), caught.value
 
 
 async def test_the_reason_menu_follows_the_parcel_on_the_clock(

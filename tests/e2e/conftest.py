@@ -60,6 +60,28 @@ def clean_env(**values: str) -> dict[str, str]:
     return {**os.environ, **values}
 
 
+def run_demo(
+    command: list[str], script: str | Path, data_dir: Path, *, cwd: Path, timeout: float
+) -> str:
+    """``<command> demo --script <script> --data-dir <data_dir>`` run to its end: it must
+    exit 0 with nothing on stderr (no error, no traceback, no refused notification).
+    Returns the transcript it printed."""
+    result = subprocess.run(
+        [*command, "demo", "--script", str(script), "--data-dir", str(data_dir)],
+        cwd=cwd,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no error, no traceback, no refused notification
+    return result.stdout
+
+
 def shift_iso_dates(value: Any, by: timedelta) -> Any:
     """A JSON value with every ISO 8601 datetime string moved by ``by`` (same format)."""
     if isinstance(value, dict):

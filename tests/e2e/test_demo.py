@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import sqlite3
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from bot.demo import SAMPLE_ORDERS, _match, shift_dates
 from core.orders.formats.detect import iter_orders
-from tests.e2e.conftest import SAMPLE_DAY, clean_env
+from tests.e2e.conftest import SAMPLE_DAY, run_demo
 
 SCRIPT = """\
 # a buyer in Spain reports her damaged lamp, then a buyer in Singapore says hello
@@ -47,20 +46,8 @@ def test_the_demo_replays_a_script_as_a_spanish_buyer_then_a_chinese_one(tmp_pat
     script = tmp_path / "script.txt"
     script.write_text(SCRIPT, encoding="utf-8")
     data_dir = tmp_path / "demo-data"
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--script", str(script), "--data-dir", data_dir],
-        cwd=tmp_path,
-        env=clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=90,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""  # no error, no traceback, no refused notification
-    transcript = result.stdout.replace("\u00a0", " ").replace("\u202f", " ")
+    printed = run_demo([sys.executable, "-m", "bot"], script, data_dir, cwd=tmp_path, timeout=90)
+    transcript = printed.replace("\u00a0", " ").replace("\u202f", " ")
 
     shift = (datetime.now(UTC).date() - SAMPLE_DAY).days
     assert f"17 sample orders loaded (dates moved by {shift} days)." in transcript

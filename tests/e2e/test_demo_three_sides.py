@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from bot.demo import THREE_SIDES_SCRIPT
-from tests.e2e.conftest import ROOT, clean_env
+from tests.e2e.conftest import ROOT, run_demo
 
 README = ROOT / "README.md"
 SCRIPT_ARGUMENT = "core/sample/demo-three-sides.txt"  # as the README writes it
@@ -33,20 +32,7 @@ def three_sides(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """The transcript of the README's command (run from the repository, as the README says),
     and the demo's data directory."""
     data_dir = tmp_path_factory.mktemp("three-sides") / "data"
-    result = subprocess.run(
-        [*cli(), "demo", "--script", SCRIPT_ARGUMENT, "--data-dir", str(data_dir)],
-        cwd=ROOT,
-        env=clean_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""  # no error, no traceback, no refused notification
-    return result.stdout, data_dir
+    return run_demo(cli(), SCRIPT_ARGUMENT, data_dir, cwd=ROOT, timeout=120), data_dir
 
 
 def numbers(transcript: str) -> tuple[str, str]:
@@ -196,3 +182,4 @@ def test_the_readme_excerpt_is_what_the_demo_prints(three_sides: tuple[str, Path
             at = printed.index(wanted, at) + 1
         except ValueError:
             pytest.fail(f"the README's line is not in the transcript (in this order): {line!r}")
+    assert at > 0, "the README's excerpt has no line to compare"

@@ -13,6 +13,8 @@ import pytest
 from bot.delivery.notifier import Notifier, SendLimits
 from bot.factory import create_dispatcher
 from bot.views.i18n import Catalogs
+from core.cases.model import Actor, Case, Evidence, EvidenceKind
+from core.cases.reasons import Reason
 from core.clock import FixedClock
 from core.orders.model import Order
 from core.orders.numbers import normalize_order_number
@@ -20,6 +22,8 @@ from core.persistence.engine import create_engine, create_session_factory
 from core.persistence.migrate import upgrade
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import load_config
+from core.policy.decision import Claim
+from core.services import cases as case_service
 from core.services.context import CoreContext
 from core.services.evidence_store import EvidenceStore
 from core.services.linking import order_link
@@ -53,6 +57,35 @@ class World:
     async def cases_of(self, user_id: int):
         async with self.core.unit_of_work() as uow:
             return await uow.cases.list_for_buyer(user_id)
+
+
+async def counterfeit_charger(world: World, buyer: Person) -> Case:
+    """The buyer follows NV-5502's link and reports its charger counterfeit with three photos
+    they uploaded: a case only an agent decides (awaiting an agent)."""
+    await buyer.send(f"/start {await world.start_link('nova', 'NV-5502')}")
+    order = await world.order("nova", "NV-5502")
+    assert order.id is not None
+    photos = tuple(
+        Evidence(
+            EvidenceKind.PHOTO,
+            f"fake-{n}",
+            file_id=world.fake.user_photo(buyer.id)["message"]["photo"][-1]["file_id"],
+        )
+        for n in range(3)
+    )
+    world.fake.take_updates()  # those uploads only made files; the bot need not see them
+    opened = await case_service.open_case(
+        world.core,
+        Actor.buyer(buyer.id),
+        case_service.NewCase(
+            order_id=order.id,
+            claims=(Claim(2, 1),),
+            reason=Reason.COUNTERFEIT,
+            description="O carregador parece falso",
+            evidence=photos,
+        ),
+    )
+    return opened.case
 
 
 @pytest.fixture

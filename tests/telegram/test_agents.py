@@ -17,7 +17,7 @@ from core.cases.reasons import Reason
 from core.policy.decision import Claim
 from core.services import cases as case_service
 from tests.support import FeedDriver, Person, create_fake_bot
-from tests.telegram.conftest import CATALOGS, World
+from tests.telegram.conftest import CATALOGS, World, counterfeit_charger
 
 AGENTS_CHAT = -1007770001
 AGENT = 700001
@@ -70,6 +70,12 @@ async def desk(world: World) -> AsyncIterator[Desk]:
 async def stored(world: World, number: str):
     async with world.core.unit_of_work() as uow:
         return await uow.cases.get_by_number(number)
+
+
+async def trail(world: World, number: str) -> list[tuple[str, str | None]]:
+    """The case's audit trail as staff read it: (action, note) per line."""
+    view = await case_service.get_case(world.core, Actor.agent(AGENT), number)
+    return [(event.action, event.note) for event in view.timeline]
 
 
 async def test_an_escalated_case_gets_its_own_topic_with_the_card(world: World, desk: Desk) -> None:
@@ -226,40 +232,25 @@ async def test_after_handback_the_buyer_is_told_the_assistant_is_back(
         "bot_back",
         "sent",
     )
+    assert case.owner is Owner.BOT and case.owner_agent_id is None  # the bot answers again
 
 
 async def test_an_agent_in_private_chat_answers_a_button_question_and_keeps_talking(
     world: World,
 ) -> None:
-    buyer = world.person(JOAO, "João", "pt")
-    await buyer.send(f"/start {await world.start_link('nova', 'NV-5502')}")
-    order = await world.order("nova", "NV-5502")
-    photos = tuple(
-        Evidence(
-            EvidenceKind.PHOTO,
-            f"fake-{n}",
-            file_id=world.fake.user_photo(JOAO)["message"]["photo"][-1]["file_id"],
-        )
-        for n in range(3)
-    )
-    world.fake.take_updates()
-    opened = await case_service.open_case(
-        world.core,
-        Actor.buyer(JOAO),
-        case_service.NewCase(
-            order_id=order.id or 0,
-            claims=(Claim(2, 1),),
-            reason=Reason.COUNTERFEIT,
-            description="O carregador parece falso",
-            evidence=photos,
-        ),
-    )
+    opened = await counterfeit_charger(world, world.person(JOAO, "João", "pt"))
     agent = world.person(AGENT, "Sam", "en")  # no forum group: the agent works in private
-    await agent.send(f"/take {opened.case.number}")
+    await agent.send(f"/take {opened.number}")
     await agent.press("Ask for more")
     await agent.send("Please send a photo of the serial number")
-    case = await stored(world, opened.case.number)
+    case = await stored(world, opened.number)
     assert case.status.value == "awaiting_buyer_info"
+    assert case.owner is Owner.AGENT and case.owner_agent_id == AGENT
+    asked = await trail(world, opened.number)
+    assert asked[-1] == ("request_info", "Please send a photo of the serial number")
 
     await agent.send("Obrigado, João")  # still talking to the buyer, as before the question
     assert world.fake.messages_to(JOAO)[-1]["text"] == "Obrigado, João"
+    case = await stored(world, opened.number)
+    assert case.status.value == "awaiting_buyer_info"  # words are not an answer to the question
+    assert (await trail(world, opened.number))[-1] == ("message", "Obrigado, João")

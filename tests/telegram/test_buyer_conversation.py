@@ -125,6 +125,10 @@ async def test_a_case_and_its_return_store_only_what_the_model_describes(world: 
     await anna.send_photo()
     assert "is on its way" in anna.last()
     assert await stored(world, ANNA) == (None, {})
+    [shipped] = await world.cases_of(ANNA)  # what the flow carried reached the case
+    assert shipped.status is CaseStatus.RETURN_IN_TRANSIT
+    assert shipped.return_tracking == "DHL 00340434161234567890"
+    assert len(shipped.evidence) == 3  # the two photos and the receipt
     assert {"case", "tracking"} <= record.keys
 
 
@@ -149,6 +153,7 @@ async def test_a_refused_claim_and_a_typed_order_number_store_only_what_the_mode
     await emily.press("Talk to a person")
     [case] = await world.cases_of(EMILY)
     assert case.escalated and case.reason is Reason.NOT_AS_DESCRIBED
+    assert case.status is CaseStatus.AWAITING_AGENT
 
 
 async def test_writing_an_unknown_key_or_a_wrong_type_fails_at_once_and_stores_nothing() -> None:

@@ -110,12 +110,14 @@ async def test_an_item_in_an_open_case_is_said_before_the_reason_and_a_person_ta
     before = await choose_the_pillowcases_again(marie)
 
     assert not marie.last().startswith(GENERIC), marie.last()
+    assert "already part of an open case" in marie.last()
     assert "🙋 Talk to a person" in marie.buttons()
     assert not [step for step in LATER_STEPS if step in said_since(marie, before)]
 
     await marie.press("🙋 Talk to a person")
     [escalated] = await world.cases_of(950002)
     assert escalated.number == number and escalated.escalated
+    assert escalated.status is CaseStatus.AWAITING_AGENT
 
 
 async def test_items_already_refunded_are_said_right_after_choosing_them(world: World) -> None:
@@ -165,6 +167,8 @@ async def test_a_whole_order_change_on_a_rejected_cancellation_is_refused_at_onc
     assert opened.case.number in olga.last()
     assert "What would you like to change?" not in olga.last()
     assert "🙋 Talk to a person" in olga.buttons()
+    [only] = await world.cases_of(950004)  # nothing new stored, the rejection stands
+    assert only.number == opened.case.number and only.status is CaseStatus.REJECTED
 
 
 # ── the reasons follow the parcel ──────────────────────────────────────────────────────────

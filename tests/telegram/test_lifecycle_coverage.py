@@ -221,6 +221,7 @@ def test_every_available_action_has_a_button_and_no_button_offers_a_refused_one(
 
 
 def test_the_case_accepts_exactly_what_it_makes_available() -> None:
+    accepted_by: dict[Action, set[Role]] = {action: set() for action in PERFORM}
     for case in variants():
         for role, actor in ACTORS.items():
             for on_duty in (True, False):
@@ -231,6 +232,7 @@ def test_the_case_accepts_exactly_what_it_makes_available() -> None:
                         events = perform(trial, actor, on_duty)
                     except CoreError as exc:
                         if refusal is None and exc.code in VALUE_CODES:
+                            assert trial == case, "a refused value changed the case"
                             continue
                         assert refusal == exc.code, (case.status, role, action, exc.code)
                         assert trial == case, "a refused action changed the case"
@@ -239,6 +241,11 @@ def test_the_case_accepts_exactly_what_it_makes_available() -> None:
                     assert events and all(type(e) in ev.EVENT_TYPES.values() for e in events)
                     targets = TRANSITIONS[action].targets | {case.status}
                     assert trial.status in targets, (action, case.status, trial.status)
+                    accepted_by[action].add(role)
+    # the loop above checked acceptance, not only refusals: every action succeeded somewhere,
+    # and for exactly the roles the table gives it
+    for action, roles in accepted_by.items():
+        assert roles == TRANSITIONS[action].roles, (action, roles)
 
 
 def test_a_seller_does_not_decide_what_waits_on_an_agent_unless_there_is_none() -> None:

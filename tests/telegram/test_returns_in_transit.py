@@ -9,6 +9,7 @@ from datetime import timedelta
 from bot.delivery.notifier import Notifier
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus
 from core.cases.model import Actor
+from core.money import Money
 from core.services import cases as case_service
 from tests.support import Person
 from tests.telegram.conftest import World
@@ -46,6 +47,12 @@ async def approved_return(world: World) -> tuple[Person, Person]:
 
 def new_texts(person: Person, before: int) -> list[str]:
     return person.seen()[before:]
+
+
+async def trail(world: World, number: str) -> list[tuple[str, str | None]]:
+    """The case's audit trail as the shop reads it: (action, note) per line."""
+    view = await case_service.get_case(world.core, Actor.seller(AURORA_SELLER), number)
+    return [(event.action, event.note) for event in view.timeline]
 
 
 async def test_a_change_of_mind_return_travels_for_20_days_and_ends_refunded(
@@ -92,6 +99,8 @@ async def test_a_change_of_mind_return_travels_for_20_days_and_ends_refunded(
     await seller.send("27.60 SEPA-1")
     case = await stored(world)
     assert case.status is CaseStatus.RESOLVED and case.money is MoneyStatus.REFUNDED
+    assert case.refunded_amount == Money.parse("27.60", "EUR")
+    assert case.refund_reference == "SEPA-1"
     await notifier.send_due()
     told = new_texts(anna, before)
     assert any("27.60" in text and "refunded" in text for text in told), told
@@ -106,6 +115,9 @@ async def test_a_change_of_mind_return_travels_for_20_days_and_ends_refunded(
         "refund_recorded",
     ]
     assert "expire" not in actions and case.status is not CaseStatus.CANCELLED
+    refund = view.timeline[-1]
+    assert refund.actor_id == AURORA_SELLER
+    assert refund.data == {"amount": Money.parse("27.60", "EUR").as_dict(), "reference": "SEPA-1"}
 
 
 async def test_a_return_overdue_is_put_in_front_of_the_shop_not_closed(
@@ -120,6 +132,7 @@ async def test_a_return_overdue_is_put_in_front_of_the_shop_not_closed(
 
     world.clock.advance(days=44)  # a day before the transit deadline: the shop is reminded
     assert await case_service.send_reminders(world.core) >= 1
+    assert await case_service.send_reminders(world.core) == 0  # once per waiting period
     world.clock.advance(days=2)
     done = await case_service.run_timers(world.core)
     assert done["return_overdue"] == 1 and done["expired"] == 0
@@ -128,6 +141,7 @@ async def test_a_return_overdue_is_put_in_front_of_the_shop_not_closed(
     assert any("should have arrived by now" in text for text in seller.seen())
     case = await stored(world)
     assert case.status is CaseStatus.RETURN_IN_TRANSIT  # the goods may still arrive
+    assert [action for action, _ in await trail(world, case.number)].count("return_overdue") == 1
 
     # the carrier confirms the loss: the buyer sent it, so the refund stands
     before = len(anna.seen())
@@ -136,6 +150,10 @@ async def test_a_return_overdue_is_put_in_front_of_the_shop_not_closed(
     case = await stored(world)
     assert case.status is CaseStatus.AWAITING_RESOLUTION and case.goods is GoodsStatus.LOST
     assert case.money is MoneyStatus.PENDING
+    assert (await trail(world, case.number))[-1] == (
+        "goods_lost",
+        "Carrier: lost in the sorting centre",
+    )
     await notifier.send_due()
     assert any("seems to be lost" in text for text in new_texts(anna, before))
 
@@ -153,6 +171,7 @@ async def test_a_failed_refund_and_a_staff_cancel_are_buttons_and_the_buyer_read
     await seller.send("IBAN rejected by the bank")
     case = await stored(world)
     assert case.money is MoneyStatus.FAILED and case.status is CaseStatus.AWAITING_RESOLUTION
+    assert (await trail(world, number))[-1] == ("refund_failed", "IBAN rejected by the bank")
     await notifier.send_due()
     assert any("could not be paid out" in text for text in new_texts(anna, before))
 
@@ -160,6 +179,10 @@ async def test_a_failed_refund_and_a_staff_cancel_are_buttons_and_the_buyer_read
     await seller.send("We agreed by e-mail to keep the covers at a discount")
     case = await stored(world)
     assert case.status is CaseStatus.CANCELLED and case.money is MoneyStatus.NONE
+    assert (await trail(world, number))[-1] == (
+        "cancel",
+        "We agreed by e-mail to keep the covers at a discount",
+    )
     await notifier.send_due()
     assert any(
         "closed by the shop: We agreed by e-mail to keep the covers at a discount" in text

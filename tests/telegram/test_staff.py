@@ -11,7 +11,8 @@ from core.money import Money
 from core.policy.decision import Claim
 from core.services import cases as case_service
 from core.services.staff import invite_link
-from tests.telegram.conftest import World
+from tests.support import Person
+from tests.telegram.conftest import World, counterfeit_charger
 
 DMITRI = 935501
 NOVA_SELLER, NOVA_SELLER_2 = 600002, 600003
@@ -52,6 +53,25 @@ async def earbud_case(world: World) -> str:
     return opened.case.number
 
 
+async def two_sellers_alerted(world: World, notifier: Notifier) -> tuple[Person, Person, str]:
+    """Wang and Li, both nova's sellers, each got the alert of Dmitri's earbud case."""
+    first = world.person(NOVA_SELLER, "Wang", "en")
+    second = world.person(NOVA_SELLER_2, "Li", "en")
+    number = await earbud_case(world)
+    await notifier.send_due()
+    return first, second, number
+
+
+async def decision_of(world: World, number: str) -> tuple[Resolution | None, int | None, int]:
+    """What was decided, by whom (the approving user), and how many approvals the trail has."""
+    async with world.core.unit_of_work() as uow:
+        case = await uow.cases.get_by_number(number)
+        assert case is not None and case.id is not None
+        trail = await uow.cases.audit_trail(case.id)
+    approvals = [e for e in trail if e.action == "approve"]
+    return case.resolution, approvals[0].actor_id if approvals else None, len(approvals)
+
+
 async def test_a_seller_gets_the_alert_with_the_evidence_and_approves_in_one_tap(
     world: World, notifier: Notifier
 ) -> None:
@@ -79,10 +99,7 @@ async def test_a_seller_gets_the_alert_with_the_evidence_and_approves_in_one_tap
 async def test_two_sellers_pressing_at_once_apply_one_decision(
     world: World, notifier: Notifier
 ) -> None:
-    first = world.person(NOVA_SELLER, "Wang", "en")
-    second = world.person(NOVA_SELLER_2, "Li", "en")
-    number = await earbud_case(world)
-    await notifier.send_due()
+    first, second, number = await two_sellers_alerted(world, notifier)
 
     await first.press("Approve: Replacement")
     await second.press("Approve: Refund")
@@ -174,10 +191,7 @@ async def test_the_alert_offers_the_outcome_the_buyer_asked_for_first(
 async def test_after_one_seller_decides_the_others_old_alert_loses_its_buttons(
     world: World, notifier: Notifier
 ) -> None:
-    first = world.person(NOVA_SELLER, "Wang", "en")
-    second = world.person(NOVA_SELLER_2, "Li", "en")
-    number = await earbud_case(world)
-    await notifier.send_due()
+    first, second, number = await two_sellers_alerted(world, notifier)
     [old_alert] = [m for m in second.messages() if m.get("reply_markup", {}).get("inline_keyboard")]
 
     await first.press("Approve: Replacement")
@@ -188,15 +202,13 @@ async def test_after_one_seller_decides_the_others_old_alert_loses_its_buttons(
     assert "📥 Goods received" in second.buttons() and not any(
         "Approve" in b for b in second.buttons()
     )
+    assert await decision_of(world, number) == (Resolution.REPLACEMENT, NOVA_SELLER, 1)
 
 
 async def test_a_late_press_refreshes_the_pressed_alert_and_says_who_decided(
     world: World, notifier: Notifier
 ) -> None:
-    first = world.person(NOVA_SELLER, "Wang", "en")
-    second = world.person(NOVA_SELLER_2, "Li", "en")
-    number = await earbud_case(world)
-    await notifier.send_due()
+    first, second, number = await two_sellers_alerted(world, notifier)
     pressed = second.last_message()["message_id"]
 
     await first.press("Approve: Replacement")
@@ -208,6 +220,8 @@ async def test_a_late_press_refreshes_the_pressed_alert_and_says_who_decided(
     assert "Status: Approved: waiting for the buyer to send it back" in refreshed["text"]
     labels = [text for row in world.fake.buttons(refreshed) for text, _ in row]
     assert "📥 Goods received" in labels and not any("Approve" in label for label in labels)
+    # Li's late press changed nothing: Wang's replacement stands, approved once
+    assert await decision_of(world, number) == (Resolution.REPLACEMENT, NOVA_SELLER, 1)
 
 
 async def test_sellers_read_staff_wording_with_one_name_per_status(
@@ -227,32 +241,12 @@ async def test_a_counterfeit_claim_is_decided_by_an_agent_not_in_one_tap_by_a_se
     world: World, notifier: Notifier
 ) -> None:
     seller = world.person(NOVA_SELLER, "Wang", "en")
-    order = await world.order("nova", "NV-5502")
-    link = await world.start_link("nova", "NV-5502")
-    await world.person(945502, "João", "pt").send(f"/start {link}")
-    opened = await case_service.open_case(
-        world.core,
-        Actor.buyer(945502),
-        case_service.NewCase(
-            order_id=order.id or 0,
-            claims=(Claim(2, 1),),
-            reason=Reason.COUNTERFEIT,
-            description="O carregador parece falso",
-            evidence=tuple(
-                Evidence(
-                    EvidenceKind.PHOTO,
-                    f"fake-{n}",
-                    file_id=world.fake.user_photo(945502)["message"]["photo"][-1]["file_id"],
-                )
-                for n in range(3)
-            ),
-        ),
-    )
-    assert opened.case.status is CaseStatus.AWAITING_AGENT
-    world.fake.take_updates()  # those uploads only made files
+    case = await counterfeit_charger(world, world.person(945502, "João", "pt"))
+    assert case.status is CaseStatus.AWAITING_AGENT
     await notifier.send_due()
-    alert = [m for m in seller.messages() if opened.case.number in (m.get("text") or "")][-1]
+    alert = [m for m in seller.messages() if case.number in (m.get("text") or "")][-1]
     labels = [text for row in world.fake.buttons(alert) for text, _ in row]
     assert not any("Approve" in label or "Reject" in label for label in labels)
-    await seller.send(f"/case {opened.case.number}")
+    await seller.send(f"/case {case.number}")
     assert not any("Approve" in b or "Reject" in b for b in seller.buttons())
+    assert await decision_of(world, case.number) == (None, None, 0)  # still the agents' to decide

@@ -139,6 +139,8 @@ async def test_the_orders_own_buyer_is_named_once(world: World, notifier: Notifi
 
     await notifier.send_due()
     assert "Buyer: Дмитрий Петров (RU, ru)" in seller.last()
+    assert f"New case {number}" in seller.last()
     assert "writing:" not in seller.last()
     await seller.send(f"/case {number}")
     assert "writing:" not in seller.last()
+    assert number in seller.last() and "Buyer: Дмитрий Петров (RU, ru)" in seller.last()
