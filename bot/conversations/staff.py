@@ -590,7 +590,13 @@ async def act(
         action = STAFF_BUTTONS.get(code)
         made_for = STATUS_OF_CODE.get(callback_data.status)
         now_allowed = await case_service.available_actions(core, staff.actor, view.case)
-        if action is None or view.case.status is not made_for or action not in now_allowed:
+        unknown_outcome = code == "ok" and callback_data.resolution not in set(Resolution)
+        if (
+            action is None
+            or unknown_outcome  # forged or outdated data: shown the case as it is, not a crash
+            or view.case.status is not made_for
+            or action not in now_allowed
+        ):
             await _changed(query, tr, staff, view, core, now_allowed)
             return
         questions = _questions(tr)

@@ -250,3 +250,28 @@ async def test_a_counterfeit_claim_is_decided_by_an_agent_not_in_one_tap_by_a_se
     await seller.send(f"/case {case.number}")
     assert not any("Approve" in b or "Reject" in b for b in seller.buttons())
     assert await decision_of(world, case.number) == (None, None, 0)  # still the agents' to decide
+
+
+async def test_a_forged_outcome_in_a_button_changes_nothing_and_shows_the_case(
+    world: World, notifier: Notifier
+) -> None:
+    seller = world.person(NOVA_SELLER, "Wang", "en")
+    number = await earbud_case(world)
+    await notifier.send_due()
+    alert = seller.last_message()
+    [real] = [
+        data
+        for row in world.fake.buttons(alert)
+        for _, data in row
+        if data.startswith("t:") and ":ok:" in data
+    ][:1]
+    forged = real.replace(":replacement:", ":bitcoin:").replace(":refund:", ":bitcoin:")
+    world.fake.press(NOVA_SELLER, alert["message_id"], forged, strict=False)
+    await seller.driver.deliver()
+    assert seller.last_answer is None or "Sorry" not in (seller.last_answer.get("text") or "")
+    answers = [a for a in world.fake.callback_answers if a.get("show_alert")]
+    assert answers and answers[-1]["text"].startswith("This case has just changed")
+    async with world.core.unit_of_work() as uow:
+        case = await uow.cases.get_by_number(number)
+    assert case is not None and case.status is CaseStatus.AWAITING_SELLER
+    assert case.resolution is None
