@@ -162,7 +162,8 @@ class BuyerLinkRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     telegram_id: Mapped[int] = mapped_column(BigInteger)
-    via: Mapped[str] = mapped_column(String(16))  # token | check | import
+    # token | email | phone_last4 | postal_code | import (| check: before proofs were named)
+    via: Mapped[str] = mapped_column(String(16))
     linked_at: Mapped[datetime]
 
     __table_args__ = (
@@ -182,6 +183,17 @@ class LinkAttemptRow(Base):
     __table_args__ = (Index("ix_link_attempts_telegram_id_at", "telegram_id", "at"),)
 
 
+class LinkAttemptCounterRow(Base):
+    """Failed order checks per account in the current hour: counted and decided in one
+    conditional UPDATE, so concurrent wrong checks cannot slip past the limit."""
+
+    __tablename__ = "link_attempt_counters"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    window_start: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(Integer)
+
+
 class StaffRow(Base):
     __tablename__ = "staff"
 
@@ -196,6 +208,53 @@ class StaffRow(Base):
         UniqueConstraint("shop", "telegram_id", "role"),
         Index("ix_staff_telegram_id", "telegram_id"),
     )
+
+
+class InvitationRow(Base):
+    """A single-use invitation to join shops as a seller or agent. The link carries only the
+    nonce and a tag under the deployment's own invitation key; what it grants lives here."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(32), unique=True)
+    shops: Mapped[list[str]] = mapped_column(JSON)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    accepted_by: Mapped[int | None] = mapped_column(BigInteger)
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class StaffEventRow(Base):
+    """The audit trail of membership: invited, joined, removed, revoked."""
+
+    __tablename__ = "staff_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(32))
+    shop: Mapped[str | None] = mapped_column(String(64))
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+    role: Mapped[str | None] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(64))  # "cli", "config", or a Telegram id
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_staff_events_telegram_id", "telegram_id"),)
+
+
+class ErasureRequestRow(Base):
+    """A buyer's (or the shop's) request to erase a person's data, done when no hold applies."""
+
+    __tablename__ = "erasure_requests"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    requested_at: Mapped[datetime]
+    requested_by: Mapped[str] = mapped_column(String(16))  # buyer | shop
+    due_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
 
 
 # --- cases ----------------------------------------------------------------------------------
@@ -226,6 +285,8 @@ class CaseRow(Base):
     money: Mapped[str] = mapped_column(String(16))
     owner: Mapped[str] = mapped_column(String(8))
     owner_agent_id: Mapped[int | None] = mapped_column(BigInteger)
+    # how the account that opened the case proved it owns the order (see buyer_links.via)
+    buyer_proof: Mapped[str | None] = mapped_column(String(16))
     agent_topic_id: Mapped[int | None] = mapped_column(BigInteger)  # the agents' forum topic
     escalated: Mapped[bool] = mapped_column(Boolean)
     deadline_at: Mapped[datetime | None]
@@ -432,7 +493,11 @@ import_runs = _table(ImportRunRow)
 telegram_users = _table(TelegramUserRow)
 buyer_links = _table(BuyerLinkRow)
 link_attempts = _table(LinkAttemptRow)
+link_attempt_counters = _table(LinkAttemptCounterRow)
 staff = _table(StaffRow)
+invitations = _table(InvitationRow)
+staff_events = _table(StaffEventRow)
+erasure_requests = _table(ErasureRequestRow)
 cases = _table(CaseRow)
 case_lines = _table(CaseLineRow)
 evidence = _table(EvidenceRow)
