@@ -20,7 +20,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.app import (
     App,
     NoDatabase,
-    core_without_database,
     database_exists,
     open_app,
     sample_values,
@@ -163,7 +162,17 @@ def cli() -> None:
     help="Run even on the bundled sample's published link secrets and bot name (to try the "
     "bot; anyone can forge the links they make).",
 )
-def run_command(use_webhook: bool, sample_config: bool) -> None:
+@click.option(
+    "--stop-grace",
+    "stop_grace",
+    type=click.FloatRange(1, 30),
+    default=20.0,
+    show_default=True,
+    help="Seconds the updates in progress get to finish on SIGTERM; what is not finished by "
+    "then is given back and resumes at the next start (keep it below systemd's "
+    "TimeoutStopSec minus 15).",
+)
+def run_command(use_webhook: bool, sample_config: bool, stop_grace: float) -> None:
     """Run the bot: long polling against Telegram (or the Bot API server in BOT_API_URL), or
     a webhook server with --webhook. SIGTERM stops it gracefully."""
     from bot.receiving.runner import run_bot
@@ -190,10 +199,10 @@ def run_command(use_webhook: bool, sample_config: bool) -> None:
     logging.getLogger().setLevel(settings.logging_level())
     # Failures while running are not "expected": they keep their traceback in the log.
     try:
-        asyncio.run(run_bot(settings, use_webhook=use_webhook))
+        asyncio.run(run_bot(settings, use_webhook=use_webhook, grace=stop_grace))
     except KeyboardInterrupt:
         pass
-    except SettingsError as exc:  # e.g. Redis not reachable
+    except SettingsError as exc:  # e.g. Redis, the database or Telegram not answering
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
@@ -346,20 +355,112 @@ def staff_group() -> None:
     """Sellers and agents."""
 
 
-@staff_group.command("invite")
-@click.option("--shop", required=True, help="Shop id from the configuration.")
-@click.option("--role", type=click.Choice(["seller", "agent"]), default="seller", show_default=True)
-def staff_invite(shop: str, role: str) -> None:
-    """Print a t.me link that makes whoever opens it a seller (or agent) of SHOP; it expires in
-    seven days. Sellers can also be listed in the configuration."""
-    from core.services.staff import invite_link
-
+def _staff_command(work: Callable[[Any], Awaitable[T]], *, existing: bool = True) -> T:
+    """Run ``work(core)`` on the database (which must exist and be at head)."""
     settings, config = _setup()
+    _announce(settings, existing=existing)
 
-    async def main() -> str:  # signed with the shop's secret: no database needed
-        return invite_link(core_without_database(settings, config), shop, role)
+    async def main() -> T:
+        async with open_app(settings, create=not existing, config=config) as app:
+            await _ready(app)
+            return await work(app.core)
 
-    click.echo(_run(main))
+    return _run(main)
+
+
+def _when(at: Any) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else "-"
+
+
+@staff_group.command("invite")
+@click.option("--shop", "shops", required=True, multiple=True, help="Shop id (repeatable).")
+@click.option("--role", required=True, type=click.Choice(["seller", "agent"]))
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 24 * 30),
+    default=72,
+    show_default=True,
+    help="The link stops working after this many hours.",
+)
+def staff_invite(shops: tuple[str, ...], role: str, hours: int) -> None:
+    """Print a t.me link that makes the ONE account that opens it first a seller or agent of
+    the named shops. It works once, expires after --hours and can be revoked (`staff revoke`).
+    People can also be listed in the configuration file."""
+    from core.services.staff import invite
+
+    made = _staff_command(lambda core: invite(core, shops, role, hours=hours), existing=False)
+    click.echo(made.link)
+    invitation = made.invitation
+    click.echo(
+        f"Invitation {invitation.id}: {role} of {', '.join(invitation.shops)}; works once, "
+        f"until {_when(invitation.expires_at)}. Withdraw it with: "
+        f"returns-desk staff revoke {invitation.id}",
+        err=True,
+    )
+
+
+@staff_group.command("list")
+@click.option("--shop", help="Only this shop's staff, invitations and events.")
+@click.option("--events", is_flag=True, help="Also the history of membership changes.")
+def staff_list(shop: str | None, events: bool) -> None:
+    """Who is staff (role, shops, since when, from the configuration file or an invitation),
+    the invitations nobody has used yet, and with --events every membership change."""
+    from core.services.staff import ALL_SHOPS, list_staff
+
+    found = _staff_command(lambda core: list_staff(core, shop, events=events))
+    click.echo(f"Staff{f' of {shop}' if shop else ''}:")
+    if not found.members:
+        click.echo("  (nobody)")
+    for m in sorted(found.members, key=lambda m: (m.role, m.telegram_id, m.via)):
+        shops = "all shops" if ALL_SHOPS in m.shops else ", ".join(m.shops)
+        click.echo(
+            f"  {m.telegram_id:<12} {m.role:<7} {shops:<24} since {_when(m.since):<20} via {m.via}"
+        )
+    click.echo("Pending invitations:")
+    if not found.pending:
+        click.echo("  (none)")
+    for i in found.pending:
+        click.echo(
+            f"  {i.id:<5} {i.role} of {', '.join(i.shops)}, until {_when(i.expires_at)} "
+            f"(made {_when(i.created_at)} by {i.created_by})"
+        )
+    if events:
+        click.echo("Membership events:")
+        if not found.events:
+            click.echo("  (none)")
+        for e in found.events:
+            extra = " ".join(f"{key}={value}" for key, value in sorted(e.data.items()))
+            click.echo(
+                f"  {_when(e.at)}  {e.action:<16} {e.telegram_id or '-'!s:<12} "
+                f"{e.role or '-':<7} {e.shop or '-':<12} by {e.by}  {extra}".rstrip()
+            )
+
+
+@staff_group.command("revoke")
+@click.argument("invitation")
+def staff_revoke(invitation: str) -> None:
+    """Withdraw an unused invitation, by its number (see `staff list`) or its link."""
+    from core.services.staff import revoke
+
+    done = _staff_command(lambda core: revoke(core, invitation))
+    click.echo(f"Invitation {done.id} revoked: its link no longer works.")
+
+
+@staff_group.command("remove")
+@click.argument("telegram_id", type=int)
+@click.option("--shop", help="Only from this shop.")
+@click.option("--role", type=click.Choice(["seller", "agent"]), help="Only this role.")
+def staff_remove(telegram_id: int, shop: str | None, role: str | None) -> None:
+    """Take an invited seller or agent off the staff: their buttons and commands stop working
+    at once, the cases they handle as an agent go back to the queue, and they are told.
+    People listed in the configuration file are removed there."""
+    from core.services.staff import remove
+
+    done = _staff_command(lambda core: remove(core, telegram_id, shop=shop, role=role))
+    held = "; ".join(f"{r} of {s}" for s, r in done.removed)
+    click.echo(f"Removed {telegram_id}: {held}. They will be told.")
+    if done.handed_back:
+        click.echo(f"Back to the queue: {', '.join(done.handed_back)}.")
 
 
 @cli.group("db")
@@ -443,18 +544,23 @@ def updates_status() -> None:
     settings, config = _setup()
     _announce(settings, existing=True)
 
-    async def main() -> dict[str, int]:
+    async def main() -> tuple[dict[str, int], dict[str, int]]:
         async with open_app(settings, create=False, config=config) as app:
             await _ready(app)
             async with app.core.unit_of_work() as uow:
-                return await uow.inbox.counts()
+                return await uow.inbox.counts(), await uow.outbox.count_by_status()
 
-    counts = _run(main)
+    counts, sending = _run(main)
     click.echo(
         ", ".join(
             f"{status}: {counts.get(status, 0)}"
             for status in ("pending", "processing", "done", "parked")
         )
+    )
+    click.echo(
+        f"notifications pending: {sending.get('pending', 0) + sending.get('sending', 0)}, "
+        f"failed: {sending.get('failed', 0)}, unreachable: {sending.get('unreachable', 0)}"
+        + (" (see: returns-desk outbox failed)" if sending.get("failed") else "")
     )
 
 
@@ -475,10 +581,12 @@ def updates_parked() -> None:
     if not parked:
         click.echo("No parked updates.")
         return
+    from bot.receiving.inbox import chat_of
+
     for item in parked:
         kind = next((key for key in item.payload if key != "update_id"), "?")
-        click.echo(
-            f"{item.update_id}  {item.received_at:%Y-%m-%d %H:%M}  chat {item.chat_key}  "
+        click.echo(  # the real chat, not a forum topic's 63-bit order key
+            f"{item.update_id}  {item.received_at:%Y-%m-%d %H:%M}  chat {chat_of(item.payload)}  "
             f"{kind}  attempts {item.attempts}  {item.last_error or ''}"
         )
     click.echo(f"{len(parked)} parked; retry with: returns-desk updates retry ID... | --all")
@@ -507,6 +615,178 @@ def updates_retry(update_ids: tuple[int, ...], retry_all: bool) -> None:
                 return count
 
     click.echo(f"{_run(main)} update(s) queued again.")
+
+
+@cli.group("outbox")
+def outbox_group() -> None:
+    """Notifications to send: what could not be delivered, and sending it again."""
+
+
+@outbox_group.command("failed")
+def outbox_failed() -> None:
+    """Notifications given up on (refused, attempts exhausted, recipient unreachable)."""
+
+    async def work(core: Any) -> list[Any]:
+        async with core.unit_of_work() as uow:
+            return await uow.outbox.undelivered(limit=1000)
+
+    failed = _staff_command(work)
+    if not failed:
+        click.echo("No failed notifications.")
+        return
+    for item in failed:
+        recipient = item.recipient_role + (f" {item.chat_id}" if item.chat_id else "")
+        click.echo(
+            f"{item.id}  {_when(item.next_attempt_at)}  case {item.payload.get('case') or '-'}  "
+            f"{recipient}  {item.kind}  {item.status}  {item.last_error or ''}"
+        )
+    click.echo(f"{len(failed)} not delivered; retry with: returns-desk outbox retry ID... | --all")
+
+
+@outbox_group.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every failed notification.")
+def outbox_retry(ids: tuple[int, ...], retry_all: bool) -> None:
+    """Queue failed notifications again (the running bot sends them)."""
+    if not ids and not retry_all:
+        click.echo("error: name the notification ids to retry, or --all", err=True)
+        sys.exit(2)
+
+    async def work(core: Any) -> list[int]:
+        async with core.unit_of_work() as uow:
+            requeued = await uow.outbox.requeue(None if retry_all else list(ids), core.now())
+            await uow.commit()
+            return requeued
+
+    requeued = _staff_command(work)
+    missing = sorted(set(ids) - set(requeued))
+    if missing:
+        _warn(f"not failed (or unknown): {', '.join(str(i) for i in missing)}")
+    click.echo(f"{len(requeued)} notification(s) queued again.")
+
+
+@cli.group("privacy")
+def privacy_group() -> None:
+    """Personal data: a person's copy, erasure, and what is held (see README, Personal data)."""
+
+
+def _who(
+    app: App, telegram_id: int | None, email: str | None, order: str | None
+) -> Awaitable[list[int]]:
+    from core.cases.model import Actor
+    from core.services import privacy
+
+    async def find() -> list[int]:
+        if telegram_id is not None:
+            return [telegram_id]
+        if not email and not order:
+            raise _Stop("error: name the person: --telegram-id, --email or --order", 2)
+        return await privacy.find_people(app.core, Actor.system(), email=email, order=order)
+
+    return find()
+
+
+@privacy_group.command("export")
+@click.option("--telegram-id", type=int, required=True, help="The person's Telegram user id.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The ZIP to write.")
+def privacy_export(telegram_id: int, out: Path | None) -> None:
+    """Write the ZIP /mydata sends: everything held about one person, README in their
+    language."""
+    from bot.views.i18n import Catalogs
+    from bot.views.privacy import readme
+    from core.cases.model import Actor
+    from core.services import privacy
+
+    settings, config = _setup()
+    _announce(settings, existing=True)
+
+    async def main() -> Any:
+        async with open_app(settings, create=False, config=config) as app:
+            await _ready(app)
+            data = await privacy.personal_data(app.core, Actor.system(), telegram_id)
+            tr = Catalogs().get(data.language)
+            return await privacy.data_zip(app.core, data, readme(tr, data))
+
+    packed = _run(main)
+    target = out or Path(packed.filename)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(packed.data)
+    click.echo(f"Wrote {target} ({len(packed.files)} files, {len(packed.data)} bytes).")
+
+
+@privacy_group.command("erase")
+@click.option("--telegram-id", type=int, help="The person's Telegram user id.")
+@click.option("--email", help="Everyone linked to orders with this e-mail address.")
+@click.option("--order", "order", help="Everyone linked to this order number.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def privacy_erase(telegram_id: int | None, email: str | None, order: str | None, yes: bool) -> None:
+    """Erase a person's data as /forgetme does (requested by the shop): at once, or when the
+    hold of an open case or of the dispute window ends."""
+    from core.cases.model import Actor
+    from core.services import privacy
+
+    settings, config = _setup()
+    _announce(settings, existing=True)
+    if not yes:
+        if not sys.stdin.isatty():
+            _fail("error: privacy erase cannot be undone: confirm with --yes")
+        if not click.confirm("Erase this person's data for good?", default=False, err=True):
+            _fail("Nothing was changed.", 1)
+
+    async def main() -> list[Any]:
+        async with open_app(settings, create=False, config=config) as app:
+            await _ready(app)
+            people = await _who(app, telegram_id, email, order)
+            return [
+                await privacy.request_erasure(app.core, Actor.system(), person, by="shop")
+                for person in people
+            ]
+
+    for erasure in _run(main):
+        hold = erasure.hold
+        if erasure.done:
+            click.echo(f"{erasure.telegram_id}: erased.")
+        elif hold is not None and hold.kind == "open_case":
+            click.echo(
+                f"{erasure.telegram_id}: waits: case {hold.case} is open; erased "
+                f"{hold.window_days} days after it closes (not before {erasure.due_at:%Y-%m-%d})."
+            )
+        else:
+            click.echo(
+                f"{erasure.telegram_id}: waits: dispute window of case "
+                f"{hold.case if hold else '?'}; erased on {erasure.due_at:%Y-%m-%d}."
+            )
+
+
+@privacy_group.command("report")
+def privacy_report() -> None:
+    """What is held (rows and oldest per kind), pending erasures with their due dates, and
+    what the next nightly purge will remove."""
+    from core.cases.model import Actor
+    from core.services import privacy
+
+    settings, config = _setup()
+    _announce(settings, existing=True)
+
+    async def main() -> Any:
+        async with open_app(settings, create=False, config=config) as app:
+            await _ready(app)
+            return await privacy.report(app.core, Actor.system())
+
+    found = _run(main)
+    click.echo("Held:")
+    for kind, (count, oldest) in found.held.items():
+        since = f", oldest {oldest:%Y-%m-%d}" if oldest is not None else ""
+        click.echo(f"  {kind}: {count}{since}")
+    click.echo(f"Pending erasures: {len(found.pending)}")
+    for erasure in found.pending:
+        why = f" (hold: {erasure.hold.kind} {erasure.hold.case})" if erasure.hold else ""
+        click.echo(f"  {erasure.telegram_id}: due {erasure.due_at:%Y-%m-%d}{why}")
+    click.echo("Next purge removes:")
+    for kind, count in found.next_purge.items():
+        if kind != "erasure requests pending":
+            click.echo(f"  {kind}: {count}")
 
 
 @cli.group("config")
@@ -556,10 +836,126 @@ def config_check() -> None:
         _warn(warning)
 
 
+# ── figures and costs (README, "Figures") ─────────────────────────────────────────────────────
+
+
+@cli.command("stats")
+@click.option("--shop", help="Shop id from the configuration (default: every shop).")
+@click.option("--period", default="30d", show_default=True, help="Last N days: 7d, 30d, 90d …")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The period ends at the end of this day (UTC); default: now.",
+)
+def stats_command(shop: str | None, period: str, fmt: str, until: Any) -> None:
+    """What returns cost and why: return rates by SKU, supplier and reason, claims per 100
+    orders, priorities, cost and net loss, the supplier recovery gap, response times,
+    carriers and the share decided automatically."""
+    import json
+    from datetime import UTC, timedelta
+
+    from bot.views.stats_text import figures_table
+    from core.analytics.figures import COLUMNS, as_json, parse_period, tidy_rows
+    from core.cases.model import Actor
+    from core.services import stats
+    from core.spreadsheet import csv_bytes
+
+    days = parse_period(period)
+    if days is None:
+        _fail(f"error: --period: {period!r} is not a number of days such as 30d (1 to 366)")
+    settings, config = _setup()
+    _announce(settings, existing=True)
+
+    async def main() -> Any:
+        async with open_app(settings, create=False, config=config) as app:
+            await _ready(app)
+            end = None
+            if until is not None:
+                end = until.replace(tzinfo=UTC) + timedelta(days=1)
+            return await stats.figures(app.core, Actor.system(), days=days, shop=shop, until=end)
+
+    figures = _run(main)
+    if fmt == "json":
+        click.echo(json.dumps(as_json(figures), ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        rows = tidy_rows(figures)
+        data = csv_bytes(COLUMNS, ([row[c] for c in COLUMNS] for row in rows))
+        click.echo(data, nl=False)  # bytes: written as they are (UTF-8 with a BOM)
+    else:
+        click.echo(figures_table(figures))
+
+
+@cli.command("import-costs")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_costs_command(file: Path) -> None:
+    """Unit costs per SKU from a CSV (shop, sku, supplier, unit_cost, currency, valid_from):
+    what the supplier is paid, from a day on. A bad line imports nothing."""
+    from core.services import stats
+
+    settings, config = _setup()
+    _announce(settings)
+
+    async def main() -> Any:
+        async with open_app(settings, config=config) as app:
+            return await stats.import_costs(app.core, file)
+
+    report = _run(main)
+    click.echo(
+        f"Imported {report.read} unit costs from {file}: {report.created} new, "
+        f"{report.replaced} replaced."
+    )
+
+
+@cli.group("cost")
+def cost_group() -> None:
+    """Costs of a case: what it cost the shop and what came back."""
+
+
+@cost_group.command("record")
+@click.argument("number")
+@click.argument("kind")
+@click.argument("amount")
+@click.option("--currency", help="When the amount is not in the case's currency.")
+@click.option("--note", help="What it was (an invoice, a credit note …).")
+def cost_record(
+    number: str, kind: str, amount: str, currency: str | None, note: str | None
+) -> None:
+    """Record KIND (refund, reship_goods, reship_postage, return_label, chargeback_fee,
+    restocking_fee, supplier_credit) of AMOUNT on case NUMBER; written to its audit trail."""
+    from core.analytics.costs import CostKind, parse_cost_kind
+    from core.cases.model import Actor
+    from core.services import stats
+
+    cost_kind = parse_cost_kind(kind)
+    if cost_kind is None:
+        _fail(f"error: KIND: {kind!r} is not one of {', '.join(k.value for k in CostKind)}")
+    settings, config = _setup()
+    _announce(settings, existing=True)
+    typed = f"{amount} {currency}" if currency else amount
+
+    async def main() -> Any:
+        async with open_app(settings, create=False, config=config) as app:
+            await _ready(app)
+            return await stats.record_cost(app.core, Actor.system(), number, cost_kind, typed, note)
+
+    case, money = _run(main)
+    click.echo(f"Recorded {cost_kind.value} of {money} on case {case.number}.")
+
+
 def main() -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from bot.logs import install as limit_repeated_log_lines
+
+    limit_repeated_log_lines()  # a flood of one message is a line a minute, not 200 MB
     cli(prog_name="returns-desk")
 
 

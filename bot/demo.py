@@ -674,7 +674,7 @@ class Demo:
         ]
         others += [
             f"agent {agent}"
-            for agent in self.core.config.deployment.agents
+            for agent in self.core.config.deployment.agents_all_shops
             if agent not in self.by_id
         ]
         if others:
@@ -867,7 +867,8 @@ def add_staff(fake: FakeTelegram, config: Config) -> None:
                 fake.add_user(seller, f"{shop.name} seller", shop.language)
         if shop.staff_chat_id is not None and shop.staff_chat_id not in fake.chats:
             fake.add_group(shop.staff_chat_id, f"{shop.name} staff")
-    for agent in config.deployment.agents:
+    agents = {a for shop in config.shops.values() for a in shop.agents}
+    for agent in sorted({*config.deployment.agents_all_shops, *agents}):
         if agent not in fake.users:
             fake.add_user(agent, "Support agent", "en")
 

@@ -9,10 +9,13 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.strategy import FSMStrategy
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 
 from bot.conversations import agents, errors, staff
+from bot.conversations import stats as stats_conversation
 from bot.conversations.buyer import fallback, human, my_cases, open_case, policy, start
+from bot.conversations.buyer import privacy as buyer_privacy
 from bot.delivery import retries
 from bot.delivery.response_types import KeepResponseTypes
 from bot.receiving.middlewares import DropRedelivered, UserContext
@@ -55,6 +58,9 @@ def create_dispatcher(
     dispatcher = Dispatcher(
         storage=storage or DatabaseStorage(core.unit_of_work, core.clock),
         events_isolation=isolation or ChatLocks(),
+        # state per person, chat and forum topic: a question a staff button asks in a topic
+        # waits for that person's answer in that topic (private chats have no topics)
+        fsm_strategy=FSMStrategy.USER_IN_TOPIC,
     )
     if isinstance(dispatcher.storage, DatabaseStorage):  # outermost: after everything else
         dispatcher.update.outer_middleware(FlushConversations(dispatcher.storage))
@@ -63,8 +69,10 @@ def create_dispatcher(
     dispatcher.update.outer_middleware(UserContext(core, catalogs))
     dispatcher.include_routers(
         errors.make_router(),
+        buyer_privacy.make_router(),  # /mydata, /forgetme, a pending erasure: before any flow
         staff.make_router(),
         agents.make_router(),
+        stats_conversation.make_router(),  # /stats, /cost: staff only
         start.make_router(),
         human.make_router(),
         my_cases.make_router(),
@@ -86,6 +94,8 @@ def commands(tr: Translator) -> list[BotCommand]:
         BotCommand(command="human", description=tr("Talk to a person")),
         BotCommand(command="cancel", description=tr("Stop what we are doing")),
         BotCommand(command="help", description=tr("How I can help")),
+        BotCommand(command="mydata", description=tr("A copy of my data")),
+        BotCommand(command="forgetme", description=tr("Erase my data")),
     ]
 
 

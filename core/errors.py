@@ -26,6 +26,12 @@ class ErrorCode(StrEnum):
     UNKNOWN_SHOP = "unknown_shop"
     UNKNOWN_ROLE = "unknown_role"
     INVITE_EXPIRED = "invite_expired"
+    INVITE_USED = "invite_used"
+    INVITE_REVOKED = "invite_revoked"
+    INVITE_INVALID = "invite_invalid"
+    INVITATION_NOT_FOUND = "invitation_not_found"
+    NOT_A_MEMBER = "not_a_member"
+    STAFF_IN_CONFIG = "staff_in_config"
     # orders and links
     ORDER_NOT_LINKED = "order_not_linked"
     ORDER_CHECK_FAILED = "order_check_failed"
@@ -39,6 +45,7 @@ class ErrorCode(StrEnum):
     LINE_HAS_OPEN_CASE = "line_has_open_case"
     DUPLICATE_CASE_NUMBER = "duplicate_case_number"
     EVIDENCE_TOO_LARGE = "evidence_too_large"
+    TOO_MUCH_EVIDENCE = "too_much_evidence"
     EVIDENCE_STILL_MISSING = "evidence_still_missing"
     # a case's lifecycle
     CASE_NOT_FOUND = "case_not_found"

@@ -13,6 +13,13 @@ class MoneyError(ValueError):
     pass
 
 
+# Beyond any real order (10^15 units) and any currency's minor units, and far below what makes
+# decimal arithmetic slow: amounts typed by people and read from files are checked first.
+MAX_WHOLE_DIGITS = 15
+MAX_FRACTION_DIGITS = 12
+MAX_AMOUNT_CHARACTERS = 40
+
+
 @lru_cache(maxsize=512)
 def currency_exponent(currency: str) -> int:
     """Digits after the decimal point for a currency (2 for EUR, 0 for JPY, 3 for KWD)."""
@@ -30,12 +37,23 @@ class Money:
         currency = currency.upper()
         if len(currency) != 3 or not currency.isalpha():
             raise MoneyError(f"not an ISO 4217 currency code: {currency!r}")
+        raw = str(text).strip()
+        if len(raw) > MAX_AMOUNT_CHARACTERS:
+            raise MoneyError(f"not a decimal amount: {raw[:20]!r}…")
         try:
-            amount = Decimal(str(text).strip())
+            amount = Decimal(raw)
         except InvalidOperation as exc:
             raise MoneyError(f"not a decimal amount: {text!r}") from exc
         if not amount.is_finite():
             raise MoneyError(f"not a decimal amount: {text!r}")
+        # Bounded before any arithmetic: "1e999990" would take the event loop for seconds
+        # (and "1e1000000" overflow the decimal context) in scaleb and int().
+        exponent = amount.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite, checked above
+        if amount and not -MAX_FRACTION_DIGITS <= exponent <= MAX_WHOLE_DIGITS:
+            raise MoneyError(f"{raw!r} is out of range")
+        if amount.adjusted() >= MAX_WHOLE_DIGITS:
+            raise MoneyError(f"{raw!r} is out of range")
         exp = currency_exponent(currency)
         scaled = amount.scaleb(exp)
         if scaled != scaled.to_integral_value():

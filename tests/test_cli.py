@@ -347,7 +347,7 @@ def test_parked_updates_are_listed_and_queued_again(tmp_path: Path) -> None:
         )
     conn.close()
     before = cli(tmp_path, "updates", "status")
-    assert before.out.strip() == "pending: 0, processing: 0, done: 0, parked: 1", before
+    assert before.out.splitlines()[0] == "pending: 0, processing: 0, done: 0, parked: 1", before
     listed = cli(tmp_path, "updates", "parked")
     assert listed.code == 0
     assert "77  2026-11-22 10:00  chat 5  message  attempts 5  OperationalError" in listed.out

@@ -5,7 +5,15 @@ Callback data is untrusted input: handlers re-check everything it names through 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+# Numbers in callback data are bounded: a forged button with 30 digits fails to parse (and is
+# answered as a stale button) instead of overflowing the database driver.
+RowId = Annotated[int, Field(ge=0, le=2**63 - 1)]
+SmallCount = Annotated[int, Field(ge=0, le=10_000)]
 
 
 class MenuCb(CallbackData, prefix="m"):
@@ -13,16 +21,16 @@ class MenuCb(CallbackData, prefix="m"):
 
 
 class OrderCb(CallbackData, prefix="o"):
-    order_id: int  # 0: type another order number
+    order_id: RowId  # 0: type another order number
 
 
 class LineCb(CallbackData, prefix="l"):
-    line_no: int  # 0: done choosing
+    line_no: SmallCount  # 0: done choosing
 
 
 class QtyCb(CallbackData, prefix="q"):
-    line_no: int
-    quantity: int
+    line_no: SmallCount
+    quantity: SmallCount
 
 
 class ReasonCb(CallbackData, prefix="r"):
@@ -51,7 +59,7 @@ class LangCb(CallbackData, prefix="g"):
 
 
 class RemindCb(CallbackData, prefix="w"):
-    order_id: int
+    order_id: RowId
 
 
 class ShopCb(CallbackData, prefix="p"):

@@ -23,7 +23,6 @@ from aiogram.filters import Command, CommandObject, CommandStart, Filter, StateF
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
-    BufferedInputFile,
     CallbackQuery,
     InaccessibleMessage,
     InlineKeyboardMarkup,
@@ -32,16 +31,17 @@ from aiogram.types import (
     User,
 )
 
-from bot.conversations.agents import AgentChat
+from bot.conversations.agents import WORDS, AgentChat, topic_of
 from bot.conversations.common import send
+from bot.conversations.evidence import ZipDocument
 from bot.views import texts
 from bot.views.actions import STAFF_BUTTONS, STATUS_OF_CODE, StaffCb, staff_actions
-from bot.views.i18n import Translator, escape
+from bot.views.i18n import Html, Translator, escape
 from core.cases.lifecycle import Action, CaseStatus, Role
 from core.cases.model import Actor, Case
 from core.cases.numbers import find_case_numbers
 from core.cases.reasons import Reason, Resolution
-from core.errors import CoreError
+from core.errors import CoreError, Forbidden
 from core.money import Money, MoneyError
 from core.services import cases as case_service
 from core.services import export as export_service
@@ -82,11 +82,14 @@ class IsStaff(Filter):
 
 
 class AnswerHere(Filter):
-    """A message in the chat and topic where the question was asked."""
+    """A message in the chat and topic where the question was asked. The state itself is
+    kept per person, chat and topic (the dispatcher's FSM strategy), so only the answer of
+    the person who pressed, typed where they pressed, is taken; this checks the topic again
+    for states kept before that."""
 
     async def __call__(self, message: Message, state: FSMContext) -> bool:
         data = await state.get_data()
-        return data.get("thread") == message.message_thread_id
+        return data.get("thread") == topic_of(message)
 
 
 async def _card(
@@ -106,6 +109,7 @@ async def _card(
     lines = [
         texts.case_card(tr, view.case, view.order, staff=True),
         texts.buyer_line(tr, view.order, chat),
+        *texts.account_lines(tr, view.case, chat),
     ]
     if history:
         lines += ["", tr("History:")]
@@ -350,7 +354,7 @@ async def join(
     assert message.from_user is not None
     await state.clear()
     try:
-        shop, role = await staff_service.accept_invite(
+        shops, role = await staff_service.accept_invite(
             core, message.from_user.id, command.args or ""
         )
     except CoreError as exc:
@@ -361,9 +365,15 @@ async def join(
             "Welcome! You are now {role} for {shop}. New cases will reach "
             "you here; /cases shows the open ones.",
             role=texts.staff_role(tr, role.value),
-            shop=core.config.shop(shop).name,
+            shop=", ".join(core.config.shop(shop).name for shop in shops),
         )
     )
+
+
+async def not_staff_press(query: CallbackQuery, tr: Translator) -> None:
+    """A staff button pressed by someone who is no longer staff (removed): refused, nothing
+    is done (the core would refuse it too)."""
+    await query.answer(texts.error(tr, Forbidden("not staff", code="not_staff")), show_alert=True)
 
 
 SHOPS_NAMED = 10  # an agent works for every shop: a long list is cut short
@@ -561,8 +571,8 @@ async def export(
             "Telegram file ids.",
             len(pack.only_on_telegram),
         )
-    await bot.send_document(
-        message.chat.id, BufferedInputFile(pack.data, pack.filename), caption=caption
+    await bot.send_document(  # application/zip, not octet-stream
+        message.chat.id, ZipDocument(pack.data, pack.filename), caption=caption
     )
 
 
@@ -579,7 +589,7 @@ async def act(
     number, code = callback_data.number, callback_data.action
     message = query.message
     chat_id = message.chat.id if message is not None else query.from_user.id
-    thread = message.message_thread_id if isinstance(message, Message) else None
+    thread = topic_of(message) if isinstance(message, Message) else None
     try:
         view = await case_service.get_case(core, staff.actor, number)
         if code == "card":
@@ -610,6 +620,17 @@ async def act(
                 case=number, status=view.case.status.value, thread=thread, talking_to=talking_to
             )
             await query.answer()
+            # asked where the button was pressed, to the person who pressed it: their state
+            # (kept per person, chat and topic) takes only their next line there
+            if message is not None and message.chat.type != "private":
+                question = tr(
+                    "{person}: {question}",
+                    person=Html(
+                        f'<a href="tg://user?id={query.from_user.id}">'
+                        f"{escape(query.from_user.first_name)}</a>"
+                    ),
+                    question=question,
+                )
             await bot.send_message(chat_id, question, message_thread_id=thread)
             return
         done = await ONE_TAP[code](core, staff.actor, callback_data, made_for)
@@ -640,7 +661,7 @@ async def answer(
     current = await state.get_state()
     data = await state.get_data()
     status = CaseStatus(data["status"]) if data.get("status") else None
-    thread = message.message_thread_id
+    thread = topic_of(message)
     try:
         done = await ANSWERS[current or ""](
             Answer(core, staff.actor, data["case"], status, message, bot)
@@ -684,13 +705,19 @@ def make_router() -> Router:
     router.message.register(case, private, Command("case", "take"), IsStaff())
     router.message.register(export, private, Command("export"), IsStaff())
     router.callback_query.register(act, StaffCb.filter(), IsStaff())
+    router.callback_query.register(not_staff_press, StaffCb.filter())
     waiting = [s for s in StaffInput.__all_states__ if s is not StaffInput.label]
     router.message.register(answer, StateFilter(*waiting), TYPED, AnswerHere(), IsStaff())
     router.message.register(
         answer, StateFilter(StaffInput.label), TYPED | F.document, AnswerHere(), IsStaff()
     )
-    router.message.register(
-        unexpected, StateFilter(StaffInput), ~F.text.startswith("/"), AnswerHere(), IsStaff()
+    router.message.register(  # a pin or another service message is not an answer
+        unexpected,
+        StateFilter(StaffInput),
+        F.content_type.in_(WORDS),
+        ~F.text.startswith("/"),
+        AnswerHere(),
+        IsStaff(),
     )
     return router
 

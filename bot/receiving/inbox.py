@@ -13,21 +13,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
+from sqlalchemy import text
 
+from bot.conversations.errors import failed_where
+from bot.delivery import retries
+from bot.receiving import replay
 from core.persistence.repositories.inbox import InboxUpdate
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.inbox")
+
+Probe = Callable[[], Awaitable[object]]  # raises when what it looks at does not answer
 
 # failed attempts before an update is parked, and the pause before each new attempt
 RETRY_DELAYS = (1.0, 3.0, 10.0, 30.0)
@@ -39,15 +46,54 @@ def process_name() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+TOPIC_KEYS = 1 << 62  # topic keys are at or above this; Telegram's chat ids stay far below
+
+
+def topic_key(chat_id: int, thread_id: int) -> int:
+    """A stable 63-bit order key for one topic of a forum supergroup: the same on every
+    process and every run, and never equal to a chat id (those are below 2**53)."""
+    digest = hashlib.blake2b(f"{chat_id}:{thread_id}".encode(), digest_size=8).digest()
+    return TOPIC_KEYS | (int.from_bytes(digest, "big") & (TOPIC_KEYS - 1))
+
+
 def chat_key(update: Mapping[str, Any]) -> int:
-    """The chat an update belongs to (its order key), from the raw JSON: the chat of a
-    message or of a pressed button's message, else the user; 0 when it has neither."""
+    """The order key of an update, from the raw JSON: updates with the same key run one at a
+    time, in order; different keys run side by side.
+
+    The key is the chat of a message or of a pressed button's message, else the user; 0 when
+    it has neither. In a forum supergroup (the agents' group) each topic is its own key
+    (:func:`topic_key`): a reply in one topic does not wait behind another topic's updates,
+    and the updates of one topic (messages, edits, service messages, buttons pressed on its
+    messages, which carry the topic's thread id) stay in order. The forum's General topic and
+    every other chat keep the chat id."""
+    for field, event in update.items():
+        if field == "update_id" or not isinstance(event, Mapping):
+            continue
+        message = event
+        chat = event.get("chat")
+        if chat is None and isinstance(event.get("message"), Mapping):
+            message = event["message"]  # a callback query's message
+            chat = message.get("chat")
+        if isinstance(chat, Mapping) and "id" in chat:
+            thread = message.get("message_thread_id")
+            if chat.get("is_forum") and message.get("is_topic_message") and thread is not None:
+                return topic_key(int(chat["id"]), int(thread))
+            return int(chat["id"])
+        user = event.get("from") or event.get("user")
+        if isinstance(user, Mapping) and "id" in user:
+            return int(user["id"])
+    return 0
+
+
+def chat_of(update: Mapping[str, Any]) -> int:
+    """The chat (or user) an update came from, for people reading the logs: unlike
+    :func:`chat_key`, never a topic's hashed key."""
     for field, event in update.items():
         if field == "update_id" or not isinstance(event, Mapping):
             continue
         chat = event.get("chat")
         if chat is None and isinstance(event.get("message"), Mapping):
-            chat = event["message"].get("chat")  # a callback query's message
+            chat = event["message"].get("chat")
         if isinstance(chat, Mapping) and "id" in chat:
             return int(chat["id"])
         user = event.get("from") or event.get("user")
@@ -88,8 +134,14 @@ class InboxWorker:
         handler_timeout: float = 120.0,
         idle: float = 0.5,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        probes: Mapping[str, Probe] | None = None,
+        pause: float = 1.0,
     ) -> None:
+        """``probes``: besides the database, what else must answer for handlers to work
+        (Redis, Telegram), each a coroutine that raises when it does not; ``pause``: the
+        first wait between two looks during an outage (doubled up to 15 s)."""
         self.core = core
+        self.pause = pause
         self.dispatcher = dispatcher
         self.bot = bot
         self.owner = owner or process_name()
@@ -103,6 +155,12 @@ class InboxWorker:
         self._done: list[int] = []  # finished, to be marked in the next write
         self._failed: list[tuple[InboxUpdate, str]] = []
         self._parsed: dict[int, Update] = {}  # updates this process received, already parsed
+        # updates cut short by an outage: given back (lease freed, attempt not counted)
+        self._given_back: list[int] = []
+        self._outage: str | None = None  # what does not answer, while it does not
+        self._outage_since = 0.0
+        self.probes: dict[str, Probe] = {"the database (DATABASE_URL)": self._database_answers}
+        self.probes.update(probes or {})
 
     def wake(self, parsed: Iterable[Update] = ()) -> None:
         """New updates were recorded (by this process: keep their parsed form)."""
@@ -124,16 +182,20 @@ class InboxWorker:
         next_renewal = loop.time() + renew_every
         while not stop.is_set():
             self._wake.clear()
+            if self._outage is not None:
+                await self._wait_out(stop)
+                continue
             try:
                 await self._write_results()
                 claimed = await self._claim()
                 if loop.time() >= next_renewal and self._running:
                     await self._renew()
                     next_renewal = loop.time() + renew_every
-            except Exception:  # the database is away: keep results in memory, try again
-                log.exception("the inbox pass failed; trying again")
-                claimed = 0
-                await _sleep_or(stop, 1.0)
+            except Exception as exc:  # the database is away: keep results in memory
+                await self._check(exc)
+                if self._outage is None:  # it answers: a fault of this pass, logged
+                    log.exception("the inbox pass failed; trying again")
+                    await _sleep_or(stop, 1.0)
                 continue
             if claimed:
                 continue  # there may be more
@@ -169,28 +231,113 @@ class InboxWorker:
 
     async def _process(self, item: InboxUpdate) -> None:
         final = item.attempts + 1 >= len(self.retry_delays) + 1
+        timeout = asyncio.timeout(self.handler_timeout)
         try:
-            update = self._parsed.pop(item.update_id, None) or Update.model_validate(
+            update = self._parsed.get(item.update_id) or Update.model_validate(
                 item.payload, context={"bot": self.bot}
             )
-            await asyncio.wait_for(
-                self.dispatcher.feed_update(
+            replay.begin(item.update_id)  # what it sends is noted: a re-run says it once
+            async with timeout:
+                await self.dispatcher.feed_update(
                     self.bot,
                     update,
                     inbox_attempt=item.attempts + 1,
                     inbox_final_attempt=final,
-                ),
-                self.handler_timeout,
-            )
+                    inbox_healthy=self.healthy,
+                )
         except asyncio.CancelledError:
             raise  # a stop that ran out of time: the claim is given back
         except Exception as exc:
-            self._failed.append((item, f"{type(exc).__name__}: {exc}"))
+            if timeout.expired():  # the handler hung on a system that answers: its fault
+                self._failed.append(
+                    (
+                        item,
+                        f"TimeoutError in {failed_where(exc)}: the handler "
+                        f"took over {self.handler_timeout:g} s",
+                    )
+                )
+            elif await self._check(exc):  # infrastructure away: not the handler's fault
+                self._given_back.append(item.update_id)
+            else:
+                self._failed.append((item, _explain(exc)))
         else:
             self._done.append(item.update_id)
+            self._parsed.pop(item.update_id, None)
         finally:
             self._running.pop(item.update_id, None)
             self._wake.set()
+
+    async def healthy(self) -> bool:
+        """Whether everything the handlers need answers (an outage is noted when not)."""
+        return not await self._check(None)
+
+    async def _database_answers(self) -> None:
+        async with self.core.unit_of_work() as uow:
+            await uow.session.execute(text("SELECT 1"))
+
+    async def _check(self, exc: BaseException | None) -> bool:
+        """After a failure: True (and the worker pauses) when something the handlers need
+        does not answer. A Telegram transport fault (a proxy's 502 page, a reset) counts as
+        an outage too; an error of a handler on a working system does not."""
+        if self._outage is not None:
+            return True
+        down: str | None = None
+        if exc is not None and retries.is_transient(exc):
+            down = f"Telegram (BOT_API_URL): {retries.describe(exc)}"
+        for name, probe in self.probes.items():
+            if down is not None:
+                break
+            try:
+                async with asyncio.timeout(5.0):
+                    await probe()
+            except Exception as failure:
+                down = f"{name}: {type(failure).__name__}"
+        if down is None:
+            return False
+        if self._outage is None:
+            self._outage = down
+            self._outage_since = asyncio.get_running_loop().time()
+            log.error("%s does not answer: updates wait (none is parked) until it is back", down)
+        return True
+
+    async def _wait_out(self, stop: asyncio.Event) -> None:
+        """During an outage: look again now and then (no log line per look); once everything
+        answers, give back the updates cut short and go on."""
+        pause = self.pause
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            if await _sleep_or(stop, pause):
+                return
+            pause = min(pause * 2, 15.0)
+            failing = None
+            for name, probe in self.probes.items():
+                try:
+                    async with asyncio.timeout(5.0):
+                        await probe()
+                except Exception:
+                    failing = name
+                    break
+            if failing is None:
+                try:
+                    await self._give_back()
+                except Exception:
+                    continue
+                log.warning(
+                    "%s answers again after %.0f s: taking updates again",
+                    self._outage,
+                    loop.time() - self._outage_since,
+                )
+                self._outage = None
+                return
+
+    async def _give_back(self) -> None:
+        if not self._given_back:
+            return
+        ids = list(self._given_back)
+        async with self.core.unit_of_work() as uow:
+            await uow.inbox.release(owner=self.owner, update_ids=ids)
+            await uow.commit()
+        del self._given_back[: len(ids)]
 
     async def _write_results(self) -> None:
         if not self._done and not self._failed:
@@ -199,6 +346,8 @@ class InboxWorker:
         now = self.core.now()
         async with self.core.unit_of_work() as uow:
             await uow.inbox.mark_done(done, now)
+            finished = [*done, *(i.update_id for i, _ in failed if not self._retry_left(i))]
+            await uow.runtime_values.delete(replay.keys(finished))
             for item, error in failed:
                 attempt = item.attempts + 1
                 retry_at = None
@@ -210,9 +359,9 @@ class InboxWorker:
                         "update %s (chat %s) failed %s times and is parked: %s; "
                         "see `returns-desk updates parked`",
                         item.update_id,
-                        item.chat_key,
+                        chat_of(item.payload),
                         attempt,
-                        error,
+                        error.split(":", 1)[0],  # the type only: its text may quote the buyer
                     )
                 else:
                     log.warning(
@@ -221,12 +370,15 @@ class InboxWorker:
                         attempt,
                         len(self.retry_delays) + 1,
                         self.retry_delays[attempt - 1],
-                        error,
+                        error.split(":", 1)[0],  # the type only: its text may quote the buyer
                     )
             await uow.commit()
         # only what was written is forgotten: results added meanwhile stay for the next write
         del self._done[: len(done)]
         del self._failed[: len(failed)]
+
+    def _retry_left(self, item: InboxUpdate) -> bool:
+        return item.attempts + 1 <= len(self.retry_delays)
 
     async def _renew(self) -> None:
         async with self.core.unit_of_work() as uow:
@@ -255,6 +407,14 @@ class InboxWorker:
                 await asyncio.sleep(1.0)
 
 
-async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
+async def _sleep_or(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep unless stopped; True when stopping."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+        return True
+    return False
+
+
+def _explain(exc: BaseException) -> str:
+    """What a parked update says: the exception's type, the handler it came from, its text."""
+    return f"{type(exc).__name__} in {failed_where(exc)}: {exc}"

@@ -17,16 +17,20 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from aiogram import Dispatcher
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
-from aiogram.types import TelegramObject
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import TelegramObject, User
 from aiohttp import web
+from sqlalchemy import text
 
 from bot.app import open_app
 from bot.config import Settings, SettingsError
+from bot.delivery.evidence_fetch import run_evidence_fetch
 from bot.delivery.notifier import Notifier
 from bot.factory import create_bot, create_dispatcher, register_commands
-from bot.receiving import polling, webhook
+from bot.receiving import polling, replay, webhook
 from bot.receiving.inbox import InboxWorker, process_name
 from bot.receiving.leader import Lease
 from bot.receiving.storage import ChatLocks, DatabaseStorage
@@ -38,7 +42,9 @@ from core.services.context import CoreContext
 log = logging.getLogger("returns_desk")
 
 TIMERS_EVERY = 60.0  # seconds between two looks at the case deadlines
-GRACE = 30.0  # seconds the handlers in flight get to finish when stopping
+# seconds the handlers in flight get to finish when stopping: with the outbox flush and the
+# lease after it, a stop stays well inside systemd's TimeoutStopSec=45 (deploy/systemd)
+GRACE = 20.0
 
 
 async def run_timers(
@@ -73,8 +79,6 @@ async def conversation_storage(
         # SQLite is one process's database: that process may keep conversations in memory
         storage = DatabaseStorage(core.unit_of_work, core.clock, cache=settings.is_sqlite)
         return storage, ChatLocks()
-    from aiogram.fsm.storage.redis import RedisStorage
-
     ttl = timedelta(days=core.config.lifecycle.conversation_idle_days)
     storage = RedisStorage.from_url(
         settings.redis_url,
@@ -88,6 +92,43 @@ async def conversation_storage(
         await storage.close()
         raise SettingsError(f"REDIS_URL: cannot connect ({exc})") from exc
     return storage, storage.create_isolation()
+
+
+async def database_answers(core: CoreContext) -> None:
+    """At start: the database answers, else a clear error naming DATABASE_URL (and a
+    non-zero exit, so systemd restarts the bot) instead of "running" and errors each second."""
+    try:
+        async with asyncio.timeout(15.0):
+            async with core.unit_of_work() as uow:
+                await uow.session.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise SettingsError(
+            f"DATABASE_URL: the database does not answer ({_reason(exc)})"
+        ) from None
+
+
+async def telegram_answers(bot: Bot, api_url: str | None) -> User:
+    """At start: Telegram (or the Bot API server) answers and knows the token."""
+    where = api_url or "https://api.telegram.org"
+    try:
+        async with asyncio.timeout(30.0):
+            return await bot.get_me()
+    except TelegramUnauthorizedError:
+        raise SettingsError("BOT_TOKEN: Telegram does not know this token") from None
+    except (TelegramAPIError, OSError, TimeoutError) as exc:
+        raise SettingsError(
+            f"BOT_API_URL: Telegram does not answer at {where} ({_reason(exc)})"
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the innermost cause's type and first line, not a chain of tracebacks."""
+    while exc.__cause__ is not None or (
+        exc.__context__ is not None and not exc.__suppress_context__
+    ):
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _report_handled(dispatcher: Dispatcher, handled: Callable[[int], None]) -> None:
@@ -126,8 +167,13 @@ async def run_bot(
     async with open_app(settings) as app:
         core = app.core
         catalogs = Catalogs()
+        await database_answers(core)
         storage, isolation = await conversation_storage(settings, core)
-        bot = create_bot(token, api_url=settings.bot_api_url)
+        bot = replay.install(create_bot(token, api_url=settings.bot_api_url), core)
+        probes: dict[str, Any] = {}
+        if isinstance(storage, RedisStorage):
+            probes["Redis (REDIS_URL)"] = storage.redis.ping
+        probes["Telegram (BOT_API_URL)"] = bot.get_me
         dispatcher = create_dispatcher(
             core,
             catalogs,
@@ -139,7 +185,7 @@ async def run_bot(
         if handled is not None:
             _report_handled(dispatcher, handled)
         owner = process_name()
-        worker = InboxWorker(core, dispatcher, bot, owner=owner)
+        worker = InboxWorker(core, dispatcher, bot, owner=owner, probes=probes)
         lease = Lease(core, owner)
         notifier = Notifier(bot, core, catalogs, agents_chat_id=settings.agents_chat_id)
         work_stop, background_stop, lease_stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -150,7 +196,7 @@ async def run_bot(
                 freed = await housekeeping.recover_alone(core)
                 if any(freed.values()):
                     log.warning("left unfinished by the last run, taken up again: %s", freed)
-            me = await bot.get_me()
+            me = await telegram_answers(bot, settings.bot_api_url)
             await register_commands(bot, catalogs)
             allowed = dispatcher.resolve_used_update_types()
             await dispatcher.emit_startup(bot=bot, dispatcher=dispatcher)
@@ -159,6 +205,9 @@ async def run_bot(
                 asyncio.create_task(notifier.run(background_stop, lease), name="notifier"),
                 asyncio.create_task(
                     run_timers(core, background_stop, may_run=lease), name="timers"
+                ),
+                asyncio.create_task(  # evidence not stored when it came; stops with the timers
+                    run_evidence_fetch(core, bot, background_stop, may_run=lease), name="timers"
                 ),
                 asyncio.create_task(worker.run(work_stop, grace=grace), name="inbox"),
             ]
@@ -183,9 +232,8 @@ async def run_bot(
                 url, path, host, port = hook
                 secret = await webhook.shared_secret(core, settings.webhook_secret)
                 app_web = webhook.make_app(core, path=path, secret=secret, recorded=worker.wake)
-                site_runner = web.AppRunner(app_web, access_log=None, shutdown_timeout=5.0)
-                await site_runner.setup()
-                await web.TCPSite(site_runner, host, port).start()
+                # bounded: header and body time, connections, body size (see webhook.py)
+                site_runner = await webhook.start_server(app_web, host, port)
                 await bot.set_webhook(
                     url, secret_token=secret, allowed_updates=allowed, drop_pending_updates=False
                 )
@@ -205,7 +253,9 @@ async def run_bot(
             # 1. no new updates
             if site_runner is not None:
                 await site_runner.cleanup()
-            # 2. what is in flight finishes; 3. the outbox is flushed; 4. the lease goes
+            # 2. what is in flight finishes; 3. the outbox is flushed; 4. the lease goes;
+            # all of it within one budget (grace + 10 s), under systemd's TimeoutStopSec
+            deadline = asyncio.get_running_loop().time() + grace + 10
             for event, names in (
                 (work_stop, {"inbox"}),
                 (background_stop, {"notifier", "timers"}),
@@ -214,7 +264,8 @@ async def run_bot(
                 event.set()
                 group = [t for t in tasks if t.get_name() in names]
                 if group:
-                    _, late = await asyncio.wait(group, timeout=grace + 5)
+                    left = max(deadline - asyncio.get_running_loop().time(), 1.0)
+                    _, late = await asyncio.wait(group, timeout=left)
                     for task in late:
                         task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -121,6 +121,17 @@ class DatabaseStorage(BaseStorage):
             if self._dirty.get(key) == value:  # not changed again meanwhile
                 del self._dirty[key]
 
+    def discard(self) -> None:
+        """Forget what this update changed (it failed, or a stop cut it short): it runs again
+        from the state written before it, so a re-run starts where the person was, not one
+        step further ("I did not catch that")."""
+        touched = self._touched.get()
+        self._touched.set(None)
+        for key in touched or ():
+            self._dirty.pop(key, None)
+            if self._cache is not None:
+                self._cache.pop(key, None)
+
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         name = self._key(key)
@@ -146,7 +157,9 @@ class DatabaseStorage(BaseStorage):
 
 class FlushConversations(BaseMiddleware):
     """Writes the conversation changes of an update when its handlers are done (see
-    :class:`DatabaseStorage`); a failed write fails the update, which is then run again."""
+    :class:`DatabaseStorage`); a failed write fails the update, which is then run again. An
+    update that fails or is cut short by a stop writes nothing: its re-run starts from the
+    same step."""
 
     def __init__(self, storage: DatabaseStorage) -> None:
         self.storage = storage
@@ -158,9 +171,12 @@ class FlushConversations(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         try:
-            return await handler(event, data)
-        finally:
-            await self.storage.flush()
+            result = await handler(event, data)
+        except BaseException:
+            self.storage.discard()  # not written: the update runs again from where it was
+            raise
+        await self.storage.flush()
+        return result
 
 
 class ChatLocks(BaseEventIsolation):

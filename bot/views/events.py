@@ -16,7 +16,7 @@ from typing import Any
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.views import actions as action_views
-from bot.views import keyboards, texts
+from bot.views import digest, keyboards, texts
 from bot.views.i18n import Html, Translator, escape
 from core.cases import events as ev
 from core.cases.events import Audience
@@ -213,6 +213,12 @@ def _buyer_escalated(tr: Translator, s: Subject) -> str:
 def _buyer_agent_joined(tr: Translator, s: Subject) -> Rendered:
     return Rendered(
         tr("A support agent has joined case {number} and will write to you here.", number=s.number)
+        + "\n"
+        + tr(  # the same sentence as /menu shows while the conversation is open (agents.py)
+            "You are talking with our support team about case {number}: what you write here "
+            "goes to them. To do something else, send /menu.",
+            number=s.number,
+        )
     )
 
 
@@ -356,6 +362,16 @@ def _details(tr: Translator, s: Subject) -> list[str]:
     e = s.event
     match e:
         case ev.MessagePosted(text=text):
+            count = int(s.payload.get("count") or 1)
+            if count > 1:  # coalesced follow-ups: how many came, and the latest
+                return [
+                    tr.plural(
+                        "{n} message from the buyer since the last alert; the latest:",
+                        "{n} messages from the buyer since the last alert; the latest:",
+                        count,
+                    ),
+                    tr("Message: {text}", text=text),
+                ]
             return [tr("Message: {text}", text=text)]
         case ev.Rejected(reason=note) | ev.Cancelled(reason=note):
             return [tr("Note: {text}", text=note)]
@@ -382,6 +398,7 @@ def staff(tr: Translator, s: Subject) -> Rendered:
         lines.append(texts.case_card(tr, case, order, staff=True))
         if order is not None:
             lines.append(texts.buyer_line(tr, order, s.chat_user))
+        lines += texts.account_lines(tr, case, s.chat_user)
         if case.evidence:
             lines.append(
                 tr.plural(
@@ -480,3 +497,70 @@ def parcel_reminder(tr: Translator, payload: dict[str, Any]) -> Rendered:
         ),
         keyboards.tracking(tr, int(payload.get("order_id") or 0), overdue=True),
     )
+
+
+def order_colinked(tr: Translator, payload: dict[str, Any]) -> Rendered:
+    """Not about a case: another Telegram account just linked an order this one holds."""
+    return Rendered(
+        tr(
+            "Another Telegram account just linked your order {order} to its chat, with "
+            "{proof}. It can open its own requests on the order but cannot see yours. If this "
+            "was not you, tell the shop.",
+            order=payload.get("order", ""),
+            proof=texts.proof_name(tr, payload.get("proof")),
+        ),
+        keyboards.home(tr),
+    )
+
+
+def staff_removed(tr: Translator, payload: dict[str, Any]) -> Rendered:
+    """Not about a case: a seller or agent was taken off a shop's staff."""
+    names = payload.get("shop_names") or payload.get("shops") or []
+    return Rendered(
+        tr(
+            "You are no longer {role} for {shops}. Buttons and commands for their cases no "
+            "longer work for you; the cases you were handling went back to the team.",
+            role=texts.staff_role(tr, str(payload.get("role", ""))),
+            shops=", ".join(str(name) for name in names),
+        )
+    )
+
+
+def attachments_not_shown(tr: Translator, n: int) -> str:
+    """Under an alert whose evidence Telegram refused in part: the case still has it all."""
+    return tr.plural(
+        "One attachment could not be shown here; it is kept with the case.",
+        "{n} attachments could not be shown here; they are kept with the case.",
+        n,
+    )
+
+
+def alert_undelivered(tr: Translator, payload: dict[str, Any]) -> Rendered:
+    """To another of the shop's staff: an alert about a case could not be delivered."""
+    recipient = str(payload.get("recipient", ""))
+    if recipient == "staff_chat":
+        who = tr("the shop's staff group")
+    elif recipient == "agents":
+        who = tr("the support agents")
+    else:
+        who = tr("the seller {id}", id=str(payload.get("chat") or "?"))
+    return Rendered(
+        tr(
+            "An alert about case {number} could not be delivered to {who} ({error}). Check "
+            "that the bot can still write there, then run \"returns-desk outbox retry {id}\".",
+            number=str(payload.get("case", "")),
+            who=who,
+            error=str(payload.get("error", "")),
+            id=str(payload.get("outbox_id", "")),
+        )
+    )
+
+
+# Notifications that are not about a case, by outbox kind.
+NOTICES: dict[str, Callable[[Translator, dict[str, Any]], Rendered]] = {
+    "parcel_reminder": parcel_reminder,
+    "order_colinked": order_colinked,
+    "staff_removed": staff_removed,
+    "alert_undelivered": alert_undelivered,
+    "weekly_digest": digest.weekly_digest,
+}

@@ -307,6 +307,12 @@ def explanation(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
             return tr("The shop will review it and decide.")
         case "review_by_agent_reason" | "review_by_agent_value" | "review_by_agent_tracking":
             return tr("A support agent will review it personally.")
+        case "review_weak_proof":
+            return tr(
+                "The shop will confirm it personally, because this chat proved the order is "
+                "yours with {proof} only.",
+                proof=proof_name(tr, p.get("proof")),
+            )
         case _:
             return None  # supplier_gap, supplier_holds_authorisation: for staff
 
@@ -484,6 +490,51 @@ def _chat_differs(order: Order, chat: ChatUser) -> bool:
     return bool(first) and not set(first) <= set(order.buyer.name.casefold().split())
 
 
+PROOFS: dict[str, Render] = {
+    "token": lambda tr: tr("the signed link from the order e-mail"),
+    "email": lambda tr: tr("the order's e-mail address"),
+    "phone_last4": lambda tr: tr("the last 4 digits of the phone number"),
+    "postal_code": lambda tr: tr("the postal code"),
+    "import": lambda tr: tr("the shop's order records"),
+    "check": lambda tr: tr("a detail of the order"),
+}
+
+
+def proof_name(tr: Translator, proof: str | None) -> str:
+    """How an account proved an order is theirs, in words."""
+    return PROOFS.get(proof or "", PROOFS["check"])(tr)
+
+
+def account_lines(tr: Translator, case: Case, chat: ChatUser | None) -> list[str]:
+    """For staff: which Telegram account is talking about the case and how it proved the
+    order is theirs; and, when that proof is too weak for the change asked, that a person must
+    confirm it."""
+    if case.buyer_id is None:
+        return []
+    name = (chat.first_name if chat else None) or "?"
+    if case.buyer_proof is None:  # opened before proofs were recorded
+        lines = [tr("Account: {name} (Telegram id {id})", name=name, id=str(case.buyer_id))]
+    else:
+        lines = [
+            tr(
+                "Account: {name} (Telegram id {id}), linked by {proof}",
+                name=name,
+                id=str(case.buyer_id),
+                proof=proof_name(tr, case.buyer_proof),
+            )
+        ]
+    weak = case.decision.weak_proof
+    if weak is not None and case.is_open:
+        lines.append(
+            tr(
+                "Confirm it yourself: this account proved the order only with {proof}. "
+                "If in doubt, contact the buyer by the order's e-mail.",
+                proof=proof_name(tr, weak),
+            )
+        )
+    return lines
+
+
 def buyer_line(tr: Translator, order: Order, chat: ChatUser | None = None) -> str:
     """Who the buyer is, for staff: name, country and language. ``chat``: the Telegram user
     who opened the case; when they are not plainly the order's buyer (another name or
@@ -552,6 +603,7 @@ def timeline_label(tr: Translator, action: str, *, staff: bool = False) -> str:
         "hand_back": tr("Back with the assistant"),
         "note": tr("Internal note"),
         "return_overdue": tr("Return parcel overdue"),
+        "cost_recorded": tr("Cost recorded"),  # staff only: never in the buyer's history
     }
     return words.get(action, escape(action))
 
@@ -657,6 +709,21 @@ ERRORS: dict[str, ErrorText] = {
     "invite_expired": lambda tr, p: tr(
         "This invitation has expired or was already used. Ask for a new one."
     ),
+    "invite_used": lambda tr, p: tr(
+        "This invitation was already used by someone else: each link works once. Ask the "
+        "shop for an invitation of your own."
+    ),
+    "invite_revoked": lambda tr, p: tr(
+        "This invitation was withdrawn by the shop. Ask the shop for a new one."
+    ),
+    "invite_invalid": lambda tr, p: tr(
+        "This invitation link is not valid. Ask the shop for a new one."
+    ),
+    "invitation_not_found": lambda tr, p: tr("There is no such invitation."),
+    "not_a_member": lambda tr, p: tr("That person is not on the shop's staff."),
+    "staff_in_config": lambda tr, p: tr(
+        "That person is listed in the configuration file: remove them there."
+    ),
     "order_not_found": lambda tr, p: tr(
         "I cannot find that order. Check the number on your confirmation e-mail and try again."
     ),
@@ -686,6 +753,7 @@ ERRORS: dict[str, ErrorText] = {
     "evidence_too_large": lambda tr, p: tr(
         "That file is too large. Please send a photo or a shorter video."
     ),
+    "too_much_evidence": lambda tr, p: too_much_evidence(tr, int(p.get("limit", 20))),
     "evidence_still_missing": lambda tr, p: tr(
         "Something is still missing before the case can go on: add the photos or words "
         "asked for, then press “I have sent everything”."
@@ -735,6 +803,15 @@ ERRORS: dict[str, ErrorText] = {
         limit=p.get("limit_mb", 50),
     ),
 }
+
+
+def too_much_evidence(tr: Translator, limit: int) -> str:
+    return tr.plural(
+        "That is plenty, thank you: a case keeps at most {limit} photo or video.",
+        "That is plenty, thank you: a case keeps at most {limit} photos or videos.",
+        limit,
+        limit=limit,
+    )
 
 
 def error(tr: Translator, exc: CoreError) -> str:

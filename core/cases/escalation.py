@@ -15,7 +15,8 @@ does not matter). ``{a,b,c}`` means one of a, b or c, with an empty choice allow
 البنك, للبنك. A trailing ``*`` means any ending, for stems that cannot be anything else
 (``chargeback*``). Case, accents and other marks are ignored on both sides, so "operateur"
 is "opérateur", "моем" is "моём" and an Arabic word with or without its vowel marks is the
-same word.
+same word. An e-mail address or a dotted name in the message is not words at all:
+``support.agent@example.com`` typed as the order check asks for nobody.
 
 A file with ``match = "text"`` (Chinese: no spaces between words) finds its phrases anywhere
 in the message, spaces and punctuation left out.
@@ -41,6 +42,9 @@ _KEYS = frozenset({"match", "person", "dispute", "ignore"})
 _WORD = re.compile(r"\w+")
 _ALTERNATIVES = re.compile(r"\{([^{}]*)\}")
 _GAP = "~"  # stands for an ignored phrase: no pattern matches it, so nothing spans it
+# An e-mail address ("support.agent@example.com", "mensch@firma.de") or a name joined by dots
+# (a domain, "support.agent") is one token, not words: "agent" inside it asks for nobody.
+_NOT_WORDS = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+|\w+(?:\.\w+)+")
 
 
 class EscalationWordsError(ValueError):
@@ -156,7 +160,7 @@ def _found(text: str | None, kind: str, languages: Iterable[str] | None) -> bool
     if not text:
         return False
     lists = word_lists()
-    words = _WORD.findall(normalize(text))
+    words = _WORD.findall(normalize(_NOT_WORDS.sub(" ", text)))
     chosen = lists.values() if languages is None else [lists[code] for code in languages]
     for language in chosen:
         pattern: re.Pattern[str] | None = getattr(language, kind)

@@ -187,7 +187,8 @@ TRANSITIONS: dict[Action, Transition] = {
         _t(Action.SHIP_REPLACEMENT, {S.AWAITING_RESOLUTION}, {S.RESOLVED}, STAFF),
         _t(Action.CLOSE, {S.AWAITING_RESOLUTION}, {S.RESOLVED}, (*STAFF, R.SYSTEM)),
         _t(Action.TAKE, OPEN_STATUSES, OPEN_STATUSES, (R.AGENT,)),
-        _t(Action.HAND_BACK, OPEN_STATUSES, OPEN_STATUSES, (R.AGENT,)),
+        # the system hands back the cases of an agent removed from the shop's staff
+        _t(Action.HAND_BACK, OPEN_STATUSES, OPEN_STATUSES, (R.AGENT, R.SYSTEM)),
         _t(Action.WITHDRAW, OPEN_STATUSES, {S.CANCELLED}, (R.BUYER,)),
         _t(Action.CANCEL, OPEN_STATUSES, {S.CANCELLED}, STAFF),
         _t(

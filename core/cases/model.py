@@ -130,6 +130,9 @@ class Case:
     owner: Owner = Owner.BOT
     owner_agent_id: int | None = None
     agent_topic_id: int | None = None  # the forum topic where agents talk about this case
+    # how the account that opened it proved it owns the order (token | email | phone_last4 |
+    # postal_code | import): a weak proof keeps address changes and cancellations for a person
+    buyer_proof: str | None = None
     escalated: bool = False
     deadline_at: datetime | None = None
     return_tracking: str | None = None
@@ -192,7 +195,9 @@ class Case:
                 if self.owner is Owner.AGENT and self.owner_agent_id is not None:
                     return ErrorCode.TAKEN_BY_OTHER_AGENT
             case Action.HAND_BACK:
-                if self.owner is not Owner.AGENT or self.owner_agent_id != actor.user_id:
+                if self.owner is not Owner.AGENT or (
+                    role is not Role.SYSTEM and self.owner_agent_id != actor.user_id
+                ):
                     return ErrorCode.NOT_YOUR_CONVERSATION
             case Action.REOPEN:
                 if role is Role.BUYER and self.status is not CaseStatus.REJECTED:

@@ -12,10 +12,19 @@ Its one flaw is ``SAVEPOINT``: emitted before any write, it starts a transaction
 and ``RELEASE`` then commits it, outside the caller's unit of work. The ``savepoint`` listener
 below emits ``BEGIN`` first when no transaction is open, so ``session.begin_nested()`` is a
 true nested transaction on SQLite as on PostgreSQL.
+
+Personal data
+-------------
+The SQLite file is created readable by its owner only (0600) whatever the umask, and every
+connection tightens it and its ``-wal``/``-shm`` files again; SQLite creates those two lazily
+with the database file's own mode, so they are 0600 too. A new directory for it is 0700.
+Every engine hides SQL parameters from its errors and logs (``hide_parameters``): an
+exception's text never carries a buyer's words or details.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +55,7 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    kwargs.setdefault("hide_parameters", True)
     if "search_path" in parsed.query:
         if backend != "postgresql":
             raise ValueError("search_path is only supported for PostgreSQL")
@@ -56,13 +66,15 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         if schema is not None:
             raise ValueError("schema= is only supported for PostgreSQL")
         database = parsed.database
+        path: Path | None = None
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(database).expanduser()
+            _private_file(path)
         # every unit of work ends its transaction itself (commit, or rollback on close): the
         # pool's extra rollback on each return would be one more thread round trip
         kwargs.setdefault("pool_reset_on_return", None)
         engine = create_async_engine(parsed, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, path)
         return engine
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
@@ -87,7 +99,31 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file (and a missing directory) for its owner only."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        os.chmod(path.parent, DIR_MODE)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE)
+    os.close(fd)
+    _tighten(path)
+
+
+def _tighten(path: Path) -> None:
+    """0600 on the database file and whichever of its -wal/-shm files exist."""
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            if name.stat().st_mode & 0o777 != FILE_MODE:
+                os.chmod(name, FILE_MODE)
+        except FileNotFoundError:
+            continue
+
+
+def _configure_sqlite(engine: AsyncEngine, path: Path | None = None) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -98,6 +134,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
                 cursor.execute(pragma)
         finally:
             cursor.close()
+        if path is not None:
+            _tighten(path)
 
     @event.listens_for(sync_engine, "savepoint")
     def _on_savepoint(conn: Connection, name: str | None) -> None:

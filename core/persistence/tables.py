@@ -509,3 +509,63 @@ conversation_states = _table(ConversationStateRow)
 inbox_updates = _table(InboxUpdateRow)
 leases = _table(LeaseRow)
 runtime_values = _table(RuntimeValueRow)
+
+
+# --- costs (issue 16: what returns cost) ---------------------------------------------------
+
+
+class SkuCostRow(Base):
+    """What the shop pays its supplier for one unit of a SKU, from a day on (import-costs)."""
+
+    __tablename__ = "sku_costs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(String(128))
+    supplier: Mapped[str | None] = mapped_column(String(128))
+    unit_cost_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    valid_from: Mapped[datetime]
+    imported_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("shop", "sku", "valid_from"),)
+
+
+class CaseCostRow(Base):
+    """Money a case cost the shop (refund, reship, label, chargeback fee) or brought back
+    (restocking fee, supplier credit), as staff recorded it; each is also an audit event."""
+
+    __tablename__ = "case_costs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime]
+    recorded_by_role: Mapped[str] = mapped_column(String(16))
+    recorded_by_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_case_costs_case_id", "case_id"),)
+
+
+sku_costs = _table(SkuCostRow)
+case_costs = _table(CaseCostRow)
+# The figures read a shop's orders by the day they were placed, with their lines and parcels:
+# covering indexes (migration 0005).
+Index("ix_orders_shop_placed_at", orders.c.shop, orders.c.placed_at, orders.c.ship_country)
+Index(
+    "ix_order_lines_order_id_figures",
+    order_lines.c.order_id,
+    order_lines.c.sku,
+    order_lines.c.supplier,
+    order_lines.c.quantity,
+)
+Index(
+    "ix_shipments_order_id_figures",
+    shipments.c.order_id,
+    shipments.c.carrier,
+    shipments.c.shipped_at,
+    shipments.c.delivered_at,
+)

@@ -9,11 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.persistence.repositories.cases import CaseRepository
 from core.persistence.repositories.conversations import ConversationRepository
+from core.persistence.repositories.evidence_files import EvidenceFileRepository
 from core.persistence.repositories.inbox import InboxRepository
 from core.persistence.repositories.leases import LeaseRepository, RuntimeValueRepository
 from core.persistence.repositories.links import LinkRepository
 from core.persistence.repositories.orders import ImportRunRepository, OrderRepository
 from core.persistence.repositories.outbox import OutboxRepository
+from core.persistence.repositories.privacy import PrivacyRepository
 from core.persistence.repositories.users import StaffRepository, UserRepository
 
 
@@ -27,8 +29,10 @@ class UnitOfWork:
         self.orders = OrderRepository(self.session)
         self.import_runs = ImportRunRepository(self.session)
         self.cases = CaseRepository(self.session)
+        self.evidence_files = EvidenceFileRepository(self.session)
         self.links = LinkRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.privacy = PrivacyRepository(self.session)
         self.users = UserRepository(self.session)
         self.staff = StaffRepository(self.session)
         self.conversations = ConversationRepository(self.session)

@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -145,6 +145,7 @@ class Shop(_Strict):
     language: str = "en"
     currency: str = "USD"
     sellers: tuple[int, ...] = ()  # Telegram user ids
+    agents: tuple[int, ...] = ()  # Telegram ids of this shop's support agents
     staff_chat_id: int | None = None
     link_secret: Annotated[str, Field(min_length=16)]
     link_checks: tuple[Literal["email", "phone_last4", "postal_code"], ...] = (
@@ -193,6 +194,10 @@ class Lifecycle(_Strict):
     link_attempts_per_hour: Annotated[int, Field(ge=1, le=100)] = 5
     # a conversation left half-way is forgotten after this long (its case, if any, stays)
     conversation_idle_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # staff get at most one alert per case this often about the buyer's follow-up messages
+    followup_alert_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 3
+    # a buyer writing more than this many messages a minute is asked to slow down (all kept)
+    buyer_messages_per_minute: Annotated[int, Field(ge=1, le=1000)] = 20
 
 
 def _currency_code(value: str) -> str:
@@ -244,16 +249,62 @@ class ExchangeRates(_Strict):
         return amount * to_base / from_base
 
 
+class Retention(_Strict):
+    """How long each kind of data is kept (days), and the holds that keep a case's data
+    longer. A case's data (its order's buyer details, the buyer's words, evidence, audit
+    trail) is never purged while the case is open, nor for ``dispute_window_days`` after it
+    closes; an erasure request waits for the same holds. See README, "Personal data"."""
+
+    # a case's personal data, counted from its closing (at least the dispute window)
+    closed_case_days: Days = 180
+    # chargebacks and marketplace disputes can come this long after a case closed
+    dispute_window_days: Days = 180
+    # an order's buyer details when no case was ever opened on it, counted from the order
+    orders_without_cases_days: Days = 365
+    # failed and successful order checks (rate limiting and abuse review only)
+    link_attempts_days: Days = 30
+    # notifications sent (their texts), and processed or parked incoming updates
+    sent_outbox_days: Days = 7
+    done_updates_days: Days = 2
+    parked_updates_days: Days = 14
+    # (a conversation left half-way: [lifecycle] conversation_idle_days)
+
+
+class Digest(_Strict):
+    """The weekly figures each shop's sellers get (README, "Figures"): day and hour in UTC."""
+
+    enabled: bool = True
+    weekday: Annotated[int, Field(ge=1, le=7)] = 1  # 1 = Monday … 7 = Sunday
+    hour: Annotated[int, Field(ge=0, le=23)] = 8
+    period_days: Annotated[int, Field(ge=1, le=366)] = 30
+
+
 class Deployment(_Strict):
     bot_username: str = "ReturnsDeskBot"
     case_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,3}$")] = "R"
-    agents: tuple[int, ...] = ()
+    # Telegram ids of agents of EVERY shop, written explicitly; [shops.<id>] agents: one shop
+    agents_all_shops: tuple[int, ...] = ()
     evidence_max_bytes: Annotated[int, Field(ge=1024)] = 20 * 1024 * 1024
+    evidence_max_files: Annotated[int, Field(ge=1, le=100)] = 20  # per case, intake and later
+
+    @model_validator(mode="before")
+    @classmethod
+    def _agents_renamed(cls, data: Any) -> Any:
+        """The old ``agents`` key meant "every shop": an upgrade must say so, not keep it."""
+        if isinstance(data, dict) and "agents" in data:
+            raise ValueError(
+                "`agents` is no longer read (it made agents of every shop): write "
+                "`agents = [...]` under each [shops.<id>] for that shop's agents, or "
+                "`agents_all_shops = [...]` under [deployment] for agents of every shop"
+            )
+        return data
 
 
 class Config(_Strict):
     deployment: Deployment = Deployment()
     lifecycle: Lifecycle = Lifecycle()
+    retention: Retention = Retention()
+    digest: Digest = Digest()
     suppliers: dict[str, Supplier] = {}
     shops: dict[str, Shop]
     minimum_rights: dict[str, MinimumRights] = {}

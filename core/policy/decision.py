@@ -334,10 +334,14 @@ def decide(
     evidence: EvidenceCount,
     now: datetime,
     already_claimed: dict[int, int] | None = None,
+    proof: str | None = None,
 ) -> Decision:
     """Evaluate a buyer's claim against the shop's policy, minimum rights and supplier terms.
 
     ``already_claimed`` maps line numbers to units covered by other open or resolved cases.
+    ``proof``: how the buyer's account proved the order is theirs (token | email |
+    phone_last4 | postal_code | import); a weak one keeps ``CONFIRM_OWNERSHIP`` reasons for a
+    person (see ``_confirm_ownership``).
     """
     shop = config.shop(order.shop)
     policy = shop.policy
@@ -370,7 +374,7 @@ def decide(
     refund_total = sum((line.net for line in refund_lines), zero)
     shipping_refund = _shipping_refund(order, lines, reason, policy, rights, draft)
     refund_total = _cap_by_previous_refunds(order, refund_total + shipping_refund, draft)
-    review = _review(rule, shop, reason, value, draft)
+    review = _confirm_ownership(reason, proof, _review(rule, shop, reason, value, draft), draft)
     gaps = _supplier_gaps(
         config, order, lines, reason, evidence, return_required, refund_lines, now
     )
@@ -971,6 +975,24 @@ def _review(
         return Review.AUTOMATIC
     draft.explain("review_by_seller")
     return Review.SELLER
+
+
+# Changes that send the goods or the money elsewhere: a person confirms them when the account
+# proved ownership only with a detail printed on the parcel label or easy to find out.
+CONFIRM_OWNERSHIP = frozenset({Reason.CHANGE_ADDRESS, Reason.CANCEL_ORDER})
+WEAK_PROOFS = frozenset({"phone_last4", "postal_code", "check"})  # check: before proofs had names
+
+
+def _confirm_ownership(reason: Reason, proof: str | None, review: Review, draft: _Draft) -> Review:
+    """Never approved automatically, and the decision says why: ``review_weak_proof`` with the
+    proof, so the shop's alert can say what the person must confirm."""
+    if reason not in CONFIRM_OWNERSHIP or proof not in WEAK_PROOFS:
+        return review
+    if review is Review.AUTOMATIC:
+        draft.explanations = [e for e in draft.explanations if e.code != "approved_automatically"]
+        review = Review.SELLER
+    draft.explain("review_weak_proof", proof=proof)
+    return review
 
 
 def _supplier_gaps(

@@ -91,6 +91,15 @@ class DecisionRecord(_Record):
             raise ValueError(f"a decision record of version {data['version']} is newer than us")
         return data
 
+    @property
+    def weak_proof(self) -> str | None:
+        """The proof of ownership too weak for this change to go without a person's
+        confirmation (``review_weak_proof``), or None."""
+        for explanation in self.explanations:
+            if explanation.code == "review_weak_proof":
+                return str(explanation.params.get("proof") or "") or None
+        return None
+
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 

@@ -12,14 +12,34 @@ from core.policy.config import Config
 async def seller_shops(uow: UnitOfWork, config: Config, user_id: int) -> list[str]:
     """Shops a Telegram user is staff of: listed in the configuration or invited."""
     shops = {shop_id for shop_id, shop in config.shops.items() if user_id in shop.sellers}
-    shops.update(await uow.staff.shops_of(user_id, "seller"))
+    shops.update(s for s in await uow.staff.shops_of(user_id, "seller") if s in config.shops)
+    return sorted(shops)
+
+
+async def agent_shops(uow: UnitOfWork, config: Config, user_id: int) -> list[str]:
+    """Shops a Telegram user is an agent of: every shop only when the configuration says so
+    (``agents_all_shops``), else the shops listing them and the shops they were invited to.
+    Read from the database on every call: a removed agent loses access at once."""
+    if user_id in config.deployment.agents_all_shops:
+        return sorted(config.shops)
+    shops = {shop_id for shop_id, shop in config.shops.items() if user_id in shop.agents}
+    shops.update(s for s in await uow.staff.shops_of(user_id, "agent") if s in config.shops)
     return sorted(shops)
 
 
 async def is_agent(uow: UnitOfWork, config: Config, user_id: int) -> bool:
-    if user_id in config.deployment.agents:
-        return True
-    return bool(await uow.staff.shops_of(user_id, "agent"))
+    return bool(await agent_shops(uow, config, user_id))
+
+
+async def staff_shops(uow: UnitOfWork, config: Config, actor: Actor) -> list[str]:
+    """The shops a seller or agent acts for (none for anybody else)."""
+    if actor.user_id is None:
+        return []
+    if actor.role is Role.SELLER:
+        return await seller_shops(uow, config, actor.user_id)
+    if actor.role is Role.AGENT:
+        return await agent_shops(uow, config, actor.user_id)
+    return []
 
 
 async def check_actor_role(uow: UnitOfWork, config: Config, actor: Actor) -> None:
@@ -37,10 +57,8 @@ async def check_case_access(uow: UnitOfWork, config: Config, actor: Actor, case:
     if actor.role is Role.SYSTEM:
         return
     if actor.role is Role.BUYER:
-        if actor.user_id is not None and (
-            case.buyer_id == actor.user_id
-            or await uow.links.is_linked(case.order_id, actor.user_id)
-        ):
+        # only the account that opened the case: a co-linked account opens its own claims
+        if actor.user_id is not None and case.buyer_id == actor.user_id:
             return
         # the same answer as for a number that does not exist: nothing leaks
         raise NotFound("no such case", code="case_not_found")
@@ -49,11 +67,13 @@ async def check_case_access(uow: UnitOfWork, config: Config, actor: Actor, case:
             uow, config, actor.user_id
         ):
             return
-        raise Forbidden("not a case of this seller's shops", code="not_your_shop")
+        # the same answer as for a number that does not exist: nothing leaks across shops
+        raise NotFound("no such case", code="case_not_found")
     if actor.role is Role.AGENT:
-        if actor.user_id is not None and await is_agent(uow, config, actor.user_id):
+        if actor.user_id is not None and case.shop in await agent_shops(uow, config, actor.user_id):
             return
-        raise Forbidden("not an agent", code="not_staff")
+        # an agent of another shop hears what a number that does not exist gets
+        raise NotFound("no such case", code="case_not_found")
     raise Forbidden("unknown role", code="forbidden")
 
 
@@ -64,6 +84,16 @@ async def seller_ids(uow: UnitOfWork, config: Config, shop_id: str) -> list[int]
     return sorted(ids)
 
 
+async def agent_ids(uow: UnitOfWork, config: Config, shop_id: str) -> list[int]:
+    """Every agent of a shop: of every shop, listed for it, or invited to it."""
+    ids = set(config.deployment.agents_all_shops)
+    shop = config.shops.get(shop_id)
+    if shop is not None:
+        ids.update(shop.agents)
+    ids.update(await uow.staff.members(shop_id, "agent"))
+    return sorted(ids)
+
+
 async def agents_on_duty(uow: UnitOfWork, config: Config, shop_id: str) -> bool:
-    """Whether any support agent can take this shop's cases (else its sellers decide them)."""
-    return bool(config.deployment.agents) or bool(await uow.staff.members(shop_id, "agent"))
+    """Whether any support agent of this shop can take its cases (else its sellers decide)."""
+    return bool(await agent_ids(uow, config, shop_id))

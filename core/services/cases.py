@@ -19,6 +19,7 @@ from core.cases import events as ev
 from core.cases.lifecycle import Action, CaseStatus, GoodsStatus, Role
 from core.cases.model import Actor, Assessment, AuditEvent, Case, CaseLine, Evidence
 from core.cases.reasons import Reason, Resolution
+from core.clock import ensure_utc
 from core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
 from core.money import Money
 from core.orders.model import Order
@@ -31,10 +32,9 @@ from core.services.access import (
     agents_on_duty,
     check_actor_role,
     check_case_access,
-    is_agent,
-    seller_shops,
+    staff_shops,
 )
-from core.services.claims import buyer_order, refuse_if_rejected_before
+from core.services.claims import buyer_order, buyer_order_and_proof, refuse_if_rejected_before
 from core.services.context import CoreContext
 
 MAX_DESCRIPTION = 4000
@@ -136,6 +136,7 @@ async def _decide(
     reason: Reason,
     evidence: EvidenceCount,
     exclude_case: int | None = None,
+    proof: str | None = None,
 ) -> Decision:
     assert order.id is not None
     claimed = await uow.cases.claimed_quantities(order.id, exclude_case=exclude_case)
@@ -147,6 +148,7 @@ async def _decide(
         evidence=evidence,
         now=ctx.now(),
         already_claimed=claimed,
+        proof=proof,
     )
 
 
@@ -160,8 +162,8 @@ async def preview(
 ) -> Decision:
     """The decision the buyer would get, shown in the summary before confirming."""
     async with ctx.unit_of_work() as uow:
-        order = await buyer_order(uow, actor, order_id)
-        return await _decide(ctx, uow, order, claims, reason, evidence)
+        order, proof = await buyer_order_and_proof(uow, actor, order_id)
+        return await _decide(ctx, uow, order, claims, reason, evidence, proof=proof)
 
 
 def assessment_of(decision: Decision) -> Assessment:
@@ -180,14 +182,15 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
     description = _clean_text(new.description, MAX_DESCRIPTION, "description")
     now = ctx.now()
     async with ctx.unit_of_work() as uow:
-        order = await buyer_order(uow, actor, new.order_id)
+        order, proof = await buyer_order_and_proof(uow, actor, new.order_id)
         assert order.id is not None
         existing = await _same_open_case(uow, order.id, actor, new)
         if existing is not None:  # a double tap or a redelivered update: the same case
             return CaseOpened(existing, existing.decision, created=False)
         await refuse_if_rejected_before(uow, actor, order.id, (c.line_no for c in new.claims))
+        _check_evidence_count(ctx, (), new.evidence)
         counts = evidence_count(new.evidence, description)
-        decision = await _decide(ctx, uow, order, new.claims, new.reason, counts)
+        decision = await _decide(ctx, uow, order, new.claims, new.reason, counts, proof=proof)
         if not decision.eligible and not (
             new.wants_person and decision.refusal not in STRUCTURAL_REFUSALS
         ):
@@ -201,6 +204,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             order_id=order.id,
             order_number=order.number,
             buyer_id=actor.user_id,
+            buyer_proof=proof,
             reason=new.reason,
             status=CaseStatus.AWAITING_SELLER,
             lines=tuple(CaseLine(c.line_no, c.quantity) for c in new.claims),
@@ -520,6 +524,7 @@ async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
             case.reason,
             evidence_count(case.evidence, case.description),
             exclude_case=case.id,
+            proof=case.buyer_proof,
         )
     assessment = assessment_of(decision)
     return await _change(ctx, actor, number, lambda case, _: case.provide_info(actor, assessment))
@@ -727,6 +732,20 @@ async def send_reminders(ctx: CoreContext) -> int:
     return queued
 
 
+def _check_evidence_count(
+    ctx: CoreContext, kept: Sequence[Evidence], new: Sequence[Evidence]
+) -> None:
+    """The same cap at opening and later: a case keeps at most ``evidence_max_files``
+    (a file sent twice counts once)."""
+    limit = ctx.config.deployment.evidence_max_files
+    known = {item.file_unique_id for item in kept}
+    fresh = {item.file_unique_id for item in new} - known
+    if len(known) + len(fresh) > limit:
+        raise ValidationFailed(
+            f"a case keeps at most {limit} files", code="too_much_evidence", limit=limit
+        )
+
+
 async def add_evidence(
     ctx: CoreContext, actor: Actor, number: str, evidence: Sequence[Evidence]
 ) -> tuple[Case, int]:
@@ -746,6 +765,7 @@ async def add_evidence(
                 "the case is not waiting for evidence", code="not_waiting_on_you"
             )
         assert case.id is not None
+        _check_evidence_count(ctx, case.evidence, evidence)
         added = 0
         for item in evidence:
             stamped = dataclasses.replace(item, added_at=item.added_at or now, added_by=actor.role)
@@ -768,29 +788,72 @@ async def add_evidence(
     return fresh, added
 
 
+@dataclass(frozen=True, slots=True)
+class MessageReceipt:
+    """A message stored on the case, and how to answer its author: ``slow_down`` when they
+    write faster than ``[lifecycle] buyer_messages_per_minute`` (asked once a minute),
+    ``quiet`` for the messages after that in the same minute (stored, not answered)."""
+
+    case: Case
+    slow_down: bool = False
+    quiet: bool = False
+
+
 async def add_message(
     ctx: CoreContext, actor: Actor, number: str, text: str, *, notify_others: bool = True
 ) -> Case:
     """A message on the case timeline (the buyer's words, or a staff note for the buyer).
     ``notify_others=False`` when the message was relayed live (an agent's conversation)."""
+    receipt = await post_message(ctx, actor, number, text, notify_others=notify_others)
+    return receipt.case
+
+
+async def post_message(
+    ctx: CoreContext, actor: Actor, number: str, text: str, *, notify_others: bool = True
+) -> MessageReceipt:
+    """``add_message``, saying also whether the buyer floods. Every message is stored; the
+    staff alerts of a buyer's follow-ups are coalesced (``[lifecycle] followup_alert_minutes``:
+    at most one per case and recipient per window, saying how many came)."""
     text_clean = _clean_text(text, MAX_DESCRIPTION, "message")
     if not text_clean:
         raise ValidationFailed("the message is empty", code="empty")
     now = ctx.now()
+    lifecycle = ctx.config.lifecycle
     async with ctx.unit_of_work() as uow:
         case = await _load(uow, ctx, actor, number)
         if not case.is_open:
             raise ValidationFailed("the case is closed", code="case_closed")
         event = ev.MessagePosted(text=text_clean, author=actor.role.value)
         await _audit(uow, case, actor, "message", case.status, case.status, now, note=text_clean)
+        assert case.id is not None
+        trail = await uow.cases.audit_trail(case.id)
         if notify_others:
-            assert case.id is not None
-            sequence = len(await uow.cases.audit_trail(case.id))  # messages keep the version
+            sequence = len(trail)  # messages keep the version
+            by_buyer = actor.role is Role.BUYER
             await notify.queue(
-                uow, ctx.config, case, event, now, actor=actor, dedupe=f"m{sequence}"
+                uow,
+                ctx.config,
+                case,
+                event,
+                now,
+                actor=actor,
+                dedupe=f"m{sequence}",
+                coalesce=timedelta(minutes=lifecycle.followup_alert_minutes) if by_buyer else None,
             )
         await uow.commit()
-    return case
+    if actor.role is not Role.BUYER:
+        return MessageReceipt(case)
+    minute = now.replace(second=0, microsecond=0)
+    this_minute = sum(
+        1
+        for entry in trail
+        if entry.action == "message"
+        and entry.actor_role is Role.BUYER
+        and entry.actor_id == actor.user_id
+        and ensure_utc(entry.at) >= minute
+    )
+    limit = lifecycle.buyer_messages_per_minute
+    return MessageReceipt(case, slow_down=this_minute == limit + 1, quiet=this_minute > limit + 1)
 
 
 # ── reading cases ──────────────────────────────────────────────────────────────────────────
@@ -802,8 +865,8 @@ async def get_case(ctx: CoreContext, actor: Actor, number: str) -> CaseView:
         order = await uow.orders.get(case.order_id)
         assert order is not None and case.id is not None
         timeline = await uow.cases.audit_trail(case.id)
-    if actor.role is Role.BUYER:  # internal notes are for staff only
-        timeline = [event for event in timeline if event.action != "note"]
+    if actor.role is Role.BUYER:  # internal notes and the shop's costs are for staff only
+        timeline = [event for event in timeline if event.action not in ("note", "cost_recorded")]
     return CaseView(case, order, timeline)
 
 
@@ -821,18 +884,11 @@ async def open_cases(
     status: CaseStatus | None = None,
     reason: Reason | None = None,
 ) -> list[Case]:
-    """A seller's queue: open cases of their shops, the nearest deadline first. Agents see all."""
+    """A seller's or agent's queue: open cases of their shops, the nearest deadline first."""
     async with ctx.unit_of_work() as uow:
-        if actor.role is Role.SELLER and actor.user_id is not None:
-            shops = await seller_shops(uow, ctx.config, actor.user_id)
-        elif (
-            actor.role is Role.AGENT
-            and actor.user_id is not None
-            and await is_agent(uow, ctx.config, actor.user_id)
-        ):
-            shops = list(ctx.config.shops)
-        else:
+        if actor.role not in (Role.SELLER, Role.AGENT):
             raise Forbidden("only staff see the case queue", code="not_staff")
+        shops = await staff_shops(uow, ctx.config, actor)
         if not shops:
             raise Forbidden("not a seller of any shop", code="not_staff")
         return await uow.cases.list_open_for_shops(

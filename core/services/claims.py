@@ -19,17 +19,23 @@ from core.persistence.unit_of_work import UnitOfWork
 from core.policy.choices import ReasonChoices, reasons_for
 from core.policy.decision import Claim
 from core.services.context import CoreContext
-from core.services.linking import owns
+from core.services.linking import proof_of
 
 
 async def buyer_order(uow: UnitOfWork, actor: Actor, order_id: int) -> Order:
     """The order, if this buyer is linked to it (the same refusal as opening a case)."""
+    return (await buyer_order_and_proof(uow, actor, order_id))[0]
+
+
+async def buyer_order_and_proof(uow: UnitOfWork, actor: Actor, order_id: int) -> tuple[Order, str]:
+    """The order and how this buyer proved it is theirs (``linking.PROOF_*``), if they did."""
     if actor.role is not Role.BUYER or actor.user_id is None:
         raise Forbidden("only a buyer opens a case", code="forbidden")
     order = await uow.orders.get(order_id)
-    if order is None or not await owns(uow, actor, order):
+    proof = await proof_of(uow, actor, order) if order is not None else None
+    if order is None or proof is None:
         raise Forbidden("not linked to this order", code="order_not_linked")
-    return order
+    return order, proof
 
 
 async def check_claimable(

@@ -15,11 +15,9 @@ a Telegram bot may send as a document; a larger pack is refused with ``pack_too_
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
 import io
 import json
-import mimetypes
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from core.policy.record import DecisionRecord, MoneyValue
 from core.services.cases import get_case
 from core.services.context import CoreContext
 from core.services.evidence_store import EvidenceStore
+from core.spreadsheet import csv_bytes
 
 MAX_PACK_BYTES = 50 * 1024 * 1024  # the largest document a Telegram bot may send
 PACK_FORMAT = "returns-evidence-pack/1"
@@ -48,21 +47,6 @@ TRANSCRIPT_ACTIONS = {
 # marketplace dispute: the timeline keeps the event, not its text.
 INTERNAL_ACTIONS = frozenset({"note"})
 WITHHELD = "(internal note, not exported)"
-_EXTENSIONS = {
-    "image/jpeg": ".jpg",
-    "image/jpg": ".jpg",
-    "image/png": ".png",
-    "image/webp": ".webp",
-    "image/gif": ".gif",
-    "image/heic": ".heic",
-    "image/heif": ".heif",
-    "video/mp4": ".mp4",
-    "video/quicktime": ".mov",
-    "video/webm": ".webm",
-    "video/x-matroska": ".mkv",
-    "video/3gpp": ".3gp",
-    "application/pdf": ".pdf",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +70,11 @@ async def evidence_pack(
     ctx: CoreContext, actor: Actor, number: str, *, limit: int | None = None
 ) -> ExportedPack:
     """The evidence pack of one case, for its shop's sellers and for agents (buyers: Forbidden;
-    another shop's seller: Forbidden ``not_your_shop``; no such case: NotFound)."""
+    another shop's seller and no such case alike: NotFound ``case_not_found``)."""
     if actor.role not in (Role.SELLER, Role.AGENT):
         raise Forbidden("only sellers and agents export a case", code="not_staff")
     view = await get_case(ctx, actor, number)  # checks that this seller may see this case
+    names = await _staff_names(ctx, view.timeline)
     limit = MAX_PACK_BYTES if limit is None else limit
     generated = _utc(ctx.now())
     # Reading up to 50 MB and compressing it is file and CPU work: off the event loop.
@@ -101,7 +86,25 @@ async def evidence_pack(
         view.timeline,
         generated,
         limit,
+        names,
     )
+
+
+async def _staff_names(ctx: CoreContext, timeline: Sequence[AuditEvent]) -> dict[int, str]:
+    """The display names (Telegram first names, as stored) of the staff on the timeline: the
+    pack names people by role and name, never by their Telegram id."""
+    ids = {
+        event.actor_id
+        for event in timeline
+        if event.actor_id is not None and event.actor_role in (Role.SELLER, Role.AGENT)
+    }
+    names: dict[int, str] = {}
+    async with ctx.unit_of_work() as uow:
+        for user_id in sorted(ids):
+            user = await uow.users.get(user_id)
+            if user is not None and user.first_name:
+                names[user_id] = user.first_name
+    return names
 
 
 def _build(
@@ -111,17 +114,21 @@ def _build(
     timeline: Sequence[AuditEvent],
     generated: datetime,
     limit: int,
+    staff_names: dict[int, str],
 ) -> ExportedPack:
     items = _items(ctx.evidence, case.evidence)
     shop = ctx.config.shops.get(case.shop)
     shop_name = shop.name if shop is not None else case.shop
     evidence_entries = [_evidence_entry(item) for item in items]
     documents: list[tuple[str, bytes]] = [
-        ("summary.txt", _text(_summary(case, order, shop_name, timeline, items, generated))),
+        (
+            "summary.txt",
+            _text(_summary(case, order, shop_name, timeline, items, generated, staff_names)),
+        ),
         ("case.json", _json(_case_json(case, order, shop_name, evidence_entries))),
         ("order.json", _json(_order_json(order))),
-        ("timeline.csv", _timeline_csv(timeline)),
-        ("transcript.txt", _text(_transcript(case, order, timeline))),
+        ("timeline.csv", _timeline_csv(timeline, staff_names)),
+        ("transcript.txt", _text(_transcript(case, order, timeline, staff_names))),
     ]
     buffer = io.BytesIO()
     manifest_files: list[dict[str, Any]] = []
@@ -201,7 +208,8 @@ def _items(store: EvidenceStore, evidence: Sequence[Evidence]) -> list[_Item]:
     for number, piece in enumerate(evidence, start=1):
         path = None
         if piece.sha256 and _in_store(store, piece.sha256):
-            path = f"evidence/{number:02d}-{_kind(piece)}-{piece.sha256[:8]}{_extension(piece)}"
+            extension = _extension(store, piece.sha256)
+            path = f"evidence/{number:02d}-{_kind(piece)}-{piece.sha256[:8]}{extension}"
         items.append(_Item(number, piece, path))
     return items
 
@@ -221,17 +229,12 @@ def _kind(piece: Evidence) -> str:
     return "document"
 
 
-def _extension(piece: Evidence) -> str:
-    mime = (piece.mime_type or "").split(";")[0].strip().lower()
-    if mime:
-        known = _EXTENSIONS.get(mime) or mimetypes.guess_extension(mime)
-        if known:
-            return known
-    if piece.kind is EvidenceKind.PHOTO:
-        return ".jpg"  # Telegram re-encodes every photo as JPEG
-    if piece.kind is EvidenceKind.VIDEO:
-        return ".mp4"
-    return ".bin"
+def _extension(store: EvidenceStore, sha256: str) -> str:
+    """The extension of what the file really is (its first bytes), whatever its sender's app
+    called it: a PNG is never named .jpg, and anything that is not a known photo, video or
+    PDF format (an SVG, HTML…) is ``.bin``, so that no viewer runs it."""
+    found = store.sniff(sha256)
+    return found.extension if found is not None else ".bin"
 
 
 def _evidence_entry(item: _Item) -> dict[str, Any]:
@@ -264,6 +267,7 @@ def _summary(
     timeline: Sequence[AuditEvent],
     items: Sequence[_Item],
     generated: datetime,
+    names: dict[int, str],
 ) -> str:
     decision = case.decision
     buyer = order.buyer
@@ -348,7 +352,7 @@ def _summary(
             if event.from_status != event.to_status
             else ""
         )
-        lines.append(f"- {_iso(event.at)} {_who(event)}: {event.action}{change}")
+        lines.append(f"- {_iso(event.at)} {_who(event, names)}: {event.action}{change}")
     lines += [
         "",
         "The conversation is in transcript.txt; manifest.json lists every file with its SHA-256.",
@@ -422,7 +426,9 @@ def _shipment_lines(shipment: Shipment) -> list[str]:
     return lines
 
 
-def _transcript(case: Case, order: Order, timeline: Sequence[AuditEvent]) -> str:
+def _transcript(
+    case: Case, order: Order, timeline: Sequence[AuditEvent], names: dict[int, str]
+) -> str:
     lines = [f"Conversation on case {case.number}, order {order.number} (times in UTC)", ""]
     buyer = f"Buyer {order.buyer.name}" + (
         f" (Telegram {case.buyer_id})" if case.buyer_id is not None else ""
@@ -432,7 +438,7 @@ def _transcript(case: Case, order: Order, timeline: Sequence[AuditEvent]) -> str
     for event in timeline:
         if event.action not in TRANSCRIPT_ACTIONS or not event.note:
             continue
-        who = _who(event, buyer if event.actor_role is Role.BUYER else None)
+        who = _who(event, names, buyer if event.actor_role is Role.BUYER else None)
         lines += ["", f"[{_iso(event.at)}] {who} {TRANSCRIPT_ACTIONS[event.action]}:"]
         lines += _indented(event.note)
     return "\n".join(lines) + "\n"
@@ -442,30 +448,33 @@ def _indented(text: str) -> list[str]:
     return ["    " + line for line in text.splitlines() or [""]]
 
 
-def _who(event: AuditEvent, buyer: str | None = None) -> str:
+def _who(event: AuditEvent, names: dict[int, str], buyer: str | None = None) -> str:
+    """Who acted, as the pack names them: "Seller (Li Wei)", "Agent", "System"; staff are
+    never named by their Telegram id."""
     if buyer is not None:
         return buyer
     role = event.actor_role.value.capitalize()
-    return f"{role} {event.actor_id}" if event.actor_id is not None else role
+    name = names.get(event.actor_id) if event.actor_id is not None else None
+    return f"{role} ({name})" if name else role
 
 
-def _timeline_csv(timeline: Sequence[AuditEvent]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["at", "actor_role", "actor_id", "action", "from", "to", "note"])
-    for event in timeline:
-        writer.writerow(
+def _timeline_csv(timeline: Sequence[AuditEvent], names: dict[int, str]) -> bytes:
+    """The audit trail for a spreadsheet: buyers' and staff's words can never run as formulas."""
+    return csv_bytes(
+        ["at", "actor_role", "actor", "action", "from", "to", "note"],
+        (
             [
                 _iso(event.at),
                 event.actor_role.value,
-                "" if event.actor_id is None else event.actor_id,
+                _who(event, names),
                 event.action,
                 event.from_status.value if event.from_status else "",
                 event.to_status.value if event.to_status else "",
                 WITHHELD if event.action in INTERNAL_ACTIONS and event.note else event.note or "",
             ]
-        )
-    return out.getvalue().encode("utf-8-sig")  # with a BOM, spreadsheets read the UTF-8 right
+            for event in timeline
+        ),
+    )
 
 
 def _case_json(

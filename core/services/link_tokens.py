@@ -71,34 +71,37 @@ def verify_order_token(token: str, secret_for_shop) -> tuple[str, str]:
 
 
 # ── staff invitations ──────────────────────────────────────────────────────────────────────
+# ``s`` + a random nonce + a 16-character HMAC-SHA256 tag under the deployment's invitation
+# key (kept in the database, never a shop's link_secret: whoever can sign order links cannot
+# mint staff). The token grants nothing by itself: the ``invitations`` row with that nonce
+# says which shops, which role, until when, and whether it was used or revoked.
 
 _INVITE = "s"
+NONCE_LENGTH = 22  # 16 random bytes in base64url
+_NONCE = re.compile(rf"^[A-Za-z0-9_-]{{{NONCE_LENGTH}}}$")
 
 
-def make_invite_token(shop: str, role: str, expires: str, secret: str) -> str:
-    """``s`` + base64url("<shop>:<role>:<YYYYMMDD>") + tag: a seller or agent joins by it."""
-    message = f"{shop}:{role}:{expires}".encode()
-    body = base64.urlsafe_b64encode(message).decode().rstrip("=")
-    token = f"{_INVITE}{body}{_tag(secret, b'invite:' + message)}"
-    if len(token) > MAX_LENGTH:
-        raise TokenError("the invite token would be too long for Telegram", length=len(token))
-    return token
+def _invite_tag(key: str, nonce: str) -> str:
+    mac = hmac.new(key.encode(), b"staff-invite:" + nonce.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")[:_TAG_LENGTH]
 
 
-def verify_invite_token(token: str, secret_for_shop) -> tuple[str, str, str]:
-    """(shop, role, expires YYYYMMDD) when the tag matches the shop's secret."""
-    if not _ALPHABET.match(token or "") or not token.startswith(_INVITE):
-        raise TokenError("not an invitation")
-    body, tag = token[len(_INVITE) : -_TAG_LENGTH], token[-_TAG_LENGTH:]
-    try:
-        message = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise TokenError("not an invitation") from exc
-    parts = message.split(":")
-    if len(parts) != 3:
-        raise TokenError("not an invitation")
-    shop, role, expires = parts
-    secret = secret_for_shop(shop)
-    if secret is None or not hmac.compare_digest(_tag(secret, b"invite:" + message.encode()), tag):
-        raise TokenError("not an invitation")
-    return shop, role, expires
+def make_invite_token(nonce: str, key: str) -> str:
+    """The /start parameter of an invitation: 39 characters of [A-Za-z0-9_-]."""
+    if not _NONCE.match(nonce):
+        raise TokenError("an invitation nonce is 22 characters of base64url")
+    return f"{_INVITE}{nonce}{_invite_tag(key, nonce)}"
+
+
+def verify_invite_token(token: str, key: str) -> str:
+    """The invitation's nonce when the tag matches the invitation key; TokenError otherwise."""
+    if (
+        not _ALPHABET.match(token or "")
+        or not token.startswith(_INVITE)
+        or len(token) != len(_INVITE) + NONCE_LENGTH + _TAG_LENGTH
+    ):
+        raise TokenError("not an invitation", code="invite_invalid")
+    nonce, tag = token[len(_INVITE) : -_TAG_LENGTH], token[-_TAG_LENGTH:]
+    if not hmac.compare_digest(_invite_tag(key, nonce), tag):
+        raise TokenError("not an invitation", code="invite_invalid")
+    return nonce

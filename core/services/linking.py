@@ -1,8 +1,10 @@
 """Buyer ownership: a Telegram user acts on an order only once linked to it.
 
 Two ways in: the signed deep link from the store's order e-mail, or the order number plus a
-check the store knows (e-mail, the phone's last four digits, or the postal code). Failed
-checks are rate-limited per user, and no answer ever reveals whether an order number exists.
+check the store knows (e-mail, the phone's last four digits, or the postal code). Each link
+records how the account proved it; several accounts may link one order, and each earlier one
+is told of a new one. Failed checks are limited per account (atomically, across chats), and no
+answer ever reveals whether an order number exists.
 """
 
 from __future__ import annotations
@@ -28,10 +30,22 @@ class NoMatch(NotFound):
     code = "order_check_failed"
 
 
+# How an account proved that an order is theirs (``buyer_links.via``, ``cases.buyer_proof``).
+PROOF_TOKEN = "token"  # the signed link of the order e-mail
+PROOF_EMAIL = "email"
+PROOF_PHONE = "phone_last4"
+PROOF_POSTAL = "postal_code"
+PROOF_IMPORT = "import"  # the shop's order book names this Telegram account
+# (core.policy.decision.WEAK_PROOFS: the proofs too weak to change an address or cancel alone)
+
+COLINKED = "order_colinked"  # the outbox kind that tells earlier accounts of a new one
+
+
 @dataclass(frozen=True, slots=True)
 class LinkResult:
     order: Order
     newly_linked: bool
+    proof: str = PROOF_TOKEN  # how this account proved it (the first proof, when linked before)
 
 
 def order_link(ctx: CoreContext, order: Order) -> str:
@@ -51,9 +65,9 @@ async def link_by_token(ctx: CoreContext, user_id: int, token: str) -> LinkResul
         order = await uow.orders.get_by_key(shop_id, key)
         if order is None:
             raise TokenError("the order of this link is not in the order book")
-        created = await _link(uow, order, user_id, "token", ctx)
+        result = await _link(uow, order, user_id, PROOF_TOKEN, ctx)
         await uow.commit()
-    return LinkResult(order, created)
+    return result
 
 
 def _digits(text: str | None) -> str:
@@ -64,61 +78,104 @@ def _compact(text: str | None) -> str:
     return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", text or "")).upper()
 
 
-def check_matches(order: Order, check: str, allowed: tuple[str, ...]) -> bool:
-    """Does what the buyer typed match something the store knows about this order?"""
+def check_matches(order: Order, check: str, allowed: tuple[str, ...]) -> str | None:
+    """Which detail the store knows about this order the buyer typed: ``email``,
+    ``phone_last4`` or ``postal_code``; None when it matches none of those allowed."""
     typed = unicodedata.normalize("NFKC", check).strip()
     if not typed:
-        return False
+        return None
     if "email" in allowed and order.buyer.email and "@" in typed:
-        return typed.casefold() == order.buyer.email.strip().casefold()
+        matched = typed.casefold() == order.buyer.email.strip().casefold()
+        return PROOF_EMAIL if matched else None
     if "phone_last4" in allowed and order.buyer.phone:
         digits = _digits(typed)
         if len(digits) == 4 and _digits(order.buyer.phone).endswith(digits):
-            return True
+            return PROOF_PHONE
     if "postal_code" in allowed and order.shipping_address and order.shipping_address.postal_code:
-        return len(_compact(typed)) >= 3 and _compact(typed) == _compact(
-            order.shipping_address.postal_code
-        )
-    return False
+        postal = _compact(order.shipping_address.postal_code)
+        if len(_compact(typed)) >= 3 and _compact(typed) == postal:
+            return PROOF_POSTAL
+    return None
 
 
 async def link_by_check(ctx: CoreContext, user_id: int, number: str, check: str) -> LinkResult:
-    """Link with the order number plus a check; every failure looks the same."""
+    """Link with the order number plus a check; every failure looks the same.
+
+    At most ``link_attempts_per_hour`` failed checks per account, whatever the chat: a slot is
+    reserved (one conditional UPDATE, committed) before the check is evaluated, so concurrent
+    attempts cannot all slip under the limit; a check that matches gives its slot back."""
     now = ctx.now()
     limit = ctx.config.lifecycle.link_attempts_per_hour
+    window = timedelta(hours=1)
     async with ctx.unit_of_work() as uow:
-        failures = await uow.links.failed_attempts_since(user_id, now - timedelta(hours=1))
-        if failures >= limit:
-            raise RateLimited("too many failed order checks", retry_after_minutes=60)
+        reserved = await uow.links.reserve_attempt(user_id, now, now - window, limit)
+        await uow.commit()
+    if reserved is None:
+        raise RateLimited("too many failed order checks", retry_after_minutes=60)
+    async with ctx.unit_of_work() as uow:
         key = normalize_order_number(number)
-        matched = None
+        matched, proof = None, None
         for order in await uow.orders.find_by_key(key) if key else []:
             shop = ctx.config.shops.get(order.shop)
-            if shop is not None and check_matches(order, check, shop.link_checks):
+            proof = check_matches(order, check, shop.link_checks) if shop is not None else None
+            if proof is not None:
                 matched = order
                 break
         await uow.links.record_attempt(user_id, now, matched is not None)
-        if matched is None:
-            await uow.commit()  # the failed attempt counts even though nothing else changes
+        if matched is None or proof is None:
+            await uow.commit()  # the history of checks; the slot stays taken
             raise NoMatch(
-                "no order matches this number and check", attempts_left=limit - failures - 1
+                "no order matches this number and check",
+                attempts_left=max(limit - reserved.failures, 0),
             )
-        created = await _link(uow, matched, user_id, "check", ctx)
+        await uow.links.release_attempt(user_id)
+        result = await _link(uow, matched, user_id, proof, ctx)
         await uow.commit()
-    return LinkResult(matched, created)
+    return result
 
 
-async def _link(uow: UnitOfWork, order: Order, user_id: int, via: str, ctx: CoreContext) -> bool:
+async def _link(
+    uow: UnitOfWork, order: Order, user_id: int, via: str, ctx: CoreContext
+) -> LinkResult:
+    """Link the account; a new link to an order other accounts hold already is told to each
+    of them (in the same transaction, through the outbox), as the shop sees it on its cards."""
     assert order.id is not None
-    return await uow.links.link(order.id, user_id, via, ctx.now())
+    now = ctx.now()
+    created = await uow.links.link(order.id, user_id, via, now)
+    if not created:
+        return LinkResult(order, False, await proof_of(uow, Actor.buyer(user_id), order) or via)
+    earlier = {link.telegram_id for link in await uow.links.links_of_order(order.id)}
+    if order.buyer.telegram_id is not None:
+        earlier.add(order.buyer.telegram_id)
+    earlier.discard(user_id)
+    for account in sorted(earlier):
+        await uow.outbox.enqueue(
+            kind=COLINKED,
+            recipient_role="buyer",
+            chat_id=account,
+            shop=order.shop,
+            case_id=None,
+            payload={"order": order.number, "order_id": order.id, "proof": via},
+            dedupe_key=f"colink:{order.id}:{user_id}:{account}",
+            at=now,
+        )
+    return LinkResult(order, True, via)
+
+
+async def proof_of(uow: UnitOfWork, actor: Actor, order: Order) -> str | None:
+    """How this buyer proved the order is theirs, or None when it is not theirs."""
+    if actor.role is not Role.BUYER or actor.user_id is None or order.id is None:
+        return None
+    linked = await uow.links.proof(order.id, actor.user_id)
+    if linked is not None:
+        return linked
+    if order.buyer.telegram_id is not None and order.buyer.telegram_id == actor.user_id:
+        return PROOF_IMPORT
+    return None
 
 
 async def owns(uow: UnitOfWork, actor: Actor, order: Order) -> bool:
-    if actor.role is not Role.BUYER or actor.user_id is None or order.id is None:
-        return False
-    if order.buyer.telegram_id is not None and order.buyer.telegram_id == actor.user_id:
-        return True
-    return await uow.links.is_linked(order.id, actor.user_id)
+    return await proof_of(uow, actor, order) is not None
 
 
 async def buyer_orders(ctx: CoreContext, actor: Actor) -> list[Order]:

@@ -7,7 +7,7 @@ retried.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.cases.events import Audience, CaseEvent
@@ -15,6 +15,9 @@ from core.cases.model import Actor, Case
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
 from core.services.access import seller_ids
+
+# In a dedupe key: a coalesced alert of the buyer's follow-ups (the sender counts them).
+FOLLOWUPS = ":followups:"
 
 
 def case_payload(case: Case, **extra: Any) -> dict[str, Any]:
@@ -43,10 +46,18 @@ async def queue(
     *,
     actor: Actor | None = None,
     dedupe: str = "",
+    coalesce: timedelta | None = None,
 ) -> int:
     """Queue one notification per recipient of ``event`` (its type says who hears of it);
     the dedupe key makes a retried change harmless. Returns how many were queued (0 when all
-    were there already)."""
+    were there already).
+
+    ``coalesce`` (the buyer's follow-ups): staff get at most one alert per case and recipient
+    per window of this length. Time is cut in windows; the first message of a window queues an
+    alert at once, the later ones of that window one alert due when the next window starts.
+    Both are unique keys, so concurrent writers race only for an insert that the database
+    settles (no row is read then updated); the sender counts the messages since the previous
+    alert when it sends (every message stays on the timeline)."""
     assert case.id is not None
     actor = actor or Actor.system()
     audience = event.audience(escalated=case.escalated, actor=actor.role)
@@ -58,6 +69,9 @@ async def queue(
 
     async def put(role: str, chat_id: int | None, key: str) -> None:
         nonlocal queued
+        if coalesce is not None and role != "buyer":
+            queued += await _coalesced(role, chat_id, key, coalesce)
+            return
         queued += await uow.outbox.enqueue(
             kind=event.kind,
             recipient_role=role,
@@ -68,6 +82,27 @@ async def queue(
             dedupe_key=f"{base}:{key}",
             at=at,
         )
+
+    async def _coalesced(role: str, chat_id: int | None, key: str, window: timedelta) -> int:
+        length = max(int(window.total_seconds()), 1)
+        slot = int(at.timestamp()) // length
+        for n, due in (
+            (slot, at),
+            (slot + 1, datetime.fromtimestamp((slot + 1) * length, at.tzinfo)),
+        ):
+            if await uow.outbox.enqueue(
+                kind=event.kind,
+                recipient_role=role,
+                chat_id=chat_id,
+                shop=case.shop,
+                case_id=case.id,
+                payload=payload,
+                dedupe_key=f"{case.number}{FOLLOWUPS}{n}:{key}",
+                at=at,
+                due=due,
+            ):
+                return 1
+        return 0  # the alert due at the next window's start is queued: it will count this one
 
     if Audience.BUYER in audience and case.buyer_id is not None:
         await put("buyer", case.buyer_id, f"buyer:{case.buyer_id}")

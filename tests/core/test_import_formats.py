@@ -351,6 +351,26 @@ def test_json_syntax_error_has_a_line(tmp_path: Path) -> None:
     assert error.reason.startswith("not valid JSON")
 
 
+def test_json_nested_thousands_deep_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "orders.json"
+    depth = 100_000
+    path.write_text('{"format": "returns-orders/1", "orders": ' + "[" * depth + "]" * depth + "}")
+    error = raises_import_error(iter_orders(path))
+    assert (error.file, error.reason) == (
+        "orders.json",
+        "not an order file: the JSON is nested too deeply",
+    )
+
+
+def test_json_absurd_amounts_are_refused_at_once(tmp_path: Path) -> None:
+    def huge(document: dict[str, Any]) -> None:
+        document["orders"][0]["items"][0]["unit_price"] = "9" * 30
+
+    error = raises_import_error(iter_orders(write_json(tmp_path / "orders.json", huge)))
+    assert (error.order, error.field) == ("AUR-10021", "items[0].unit_price")
+    assert error.reason == f"'{'9' * 30}' is out of range"
+
+
 CSV_HEADER = "shop,number,placed_at,status,currency,buyer_name,sku,title,quantity,unit_price"
 
 

@@ -65,6 +65,28 @@ async def test_one_update_per_chat_at_a_time_in_order(empty_ctx: CoreContext) ->
     assert await claim(empty_ctx) == [4]
 
 
+async def test_forum_topics_keys_order_each_topic_on_its_own(empty_ctx: CoreContext) -> None:
+    """The agents' forum group is keyed per topic with 63-bit keys (at or above 2**62, see
+    bot.receiving.inbox.topic_key): stored and compared like any chat's, on every database."""
+    group, topic_a, topic_b = -1007770001, 2**62 + 12_345, 2**63 - 1
+    await record(
+        empty_ctx,
+        update(1, topic_a),
+        update(2, topic_a),
+        update(3, topic_b),
+        update(4, group),  # the General topic
+        update(5, topic_b),
+    )
+    assert await claim(empty_ctx) == [1, 3, 4]  # the topics run side by side
+    await done(empty_ctx, 3)
+    assert await claim(empty_ctx, "b") == [5]  # topic B went on while A's first still runs
+    await done(empty_ctx, 1)
+    assert await claim(empty_ctx, "b") == [2]  # A kept its order
+    async with empty_ctx.unit_of_work() as uow:
+        kept = await uow.inbox.get(5)
+    assert kept is not None and kept.chat_key == topic_b
+
+
 async def test_a_failed_update_waits_then_is_parked_and_blocks_nothing(
     empty_ctx: CoreContext,
 ) -> None:

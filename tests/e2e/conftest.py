@@ -398,7 +398,8 @@ def add_staff(fake: FakeTelegram) -> None:
             fake.add_user(seller, f"Seller {seller}", shop.language)
         if shop.staff_chat_id is not None:
             fake.add_group(shop.staff_chat_id, f"{shop.name} staff")
-    for agent in config.deployment.agents:
+    agents = {a for shop in config.shops.values() for a in shop.agents}
+    for agent in sorted({*config.deployment.agents_all_shops, *agents}):
         fake.add_user(agent, f"Agent {agent}", "en")
 
 

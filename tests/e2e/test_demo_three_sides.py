@@ -128,12 +128,14 @@ def test_a_counterfeit_claim_opens_a_topic_and_the_agent_talks_to_the_buyer(
 
     # the agent writes in the topic: the buyer reads it from the bot, in his chat
     said = "Olá Pedro, sou o Sam. Pode enviar uma foto da etiqueta com o número de série?"
-    assert (
+    joined = (
         f"Sam (topic {pedro_case}) › {said}\n"
         "── to Pedro (buyer, private chat) · /as pedro ──\n"
         f"bot › Um atendente entrou no caso {pedro_case} e vai falar com você por aqui.\n"
-        f"bot › {said}\n"
-    ) in transcript
+    )
+    # the joining notice goes on with which conversation he is in (a line), then the words
+    then_said = re.escape(f"bot › {said}\n")
+    assert re.search(re.escape(joined) + r"(      .+\n)+" + then_said, transcript)
     # and what the buyer sends back reaches the topic
     assert (
         "Pedro › /photo a etiqueta\n"

@@ -442,6 +442,35 @@ async def test_media_groups_hold_two_to_ten_items(bot: Bot, fake: FakeTelegram) 
     assert [m["message_id"] for m in fake.messages_to(ANA)] == [s.message_id for s in sent]
 
 
+async def test_media_groups_refuse_a_document_as_a_photo_and_keep_documents_apart(
+    bot: Bot, fake: FakeTelegram
+) -> None:
+    """An image sent "as a file" has a document's file_id: Telegram refuses it as a photo,
+    and does not mix documents with photos in one group; a group of documents is fine."""
+    from aiogram.types import InputMediaDocument
+
+    files = [
+        fake.user_document(ANA, f"IMG_{n}.jpg", "image/jpeg", content=png())["message"][
+            "document"
+        ]["file_id"]
+        for n in range(2)
+    ]
+    photo = fake.user_photo(ANA)["message"]["photo"][-1]["file_id"]
+    fake.take_updates()
+    before = len(fake.messages_to(ANA))
+
+    with pytest.raises(TelegramBadRequest, match="can't use file of type Document as Photo"):
+        await bot.send_media_group(ANA, media=[InputMediaPhoto(media=f) for f in files])
+    with pytest.raises(TelegramBadRequest, match="can't be mixed"):
+        await bot.send_media_group(
+            ANA, media=[InputMediaDocument(media=files[0]), InputMediaPhoto(media=photo)]
+        )
+    assert len(fake.messages_to(ANA)) == before  # a refused group stores nothing
+
+    sent = await bot.send_media_group(ANA, media=[InputMediaDocument(media=f) for f in files])
+    assert [m.document.file_id for m in sent if m.document] == files
+
+
 async def test_the_network_can_go_down(bot: Bot, fake: FakeTelegram) -> None:
     fake.unreachable = True
     with pytest.raises(TelegramNetworkError):

@@ -118,7 +118,7 @@ async def test_a_seller_of_another_shop_is_refused_and_gets_no_file(world: World
     await aurora.send(f"/export {number}")
 
     assert documents_to(world, AURORA_SELLER) == []
-    assert aurora.last() == "This case belongs to a shop you do not work for."
+    assert aurora.last() == "I cannot find that case among yours."  # as for no such case
 
 
 async def test_an_unknown_case_or_no_number_gets_a_clear_answer(world: World) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -195,3 +196,52 @@ async def test_a_stop_gives_back_what_it_could_not_finish(world: World) -> None:
         assert await uow.inbox.counts() == {"pending": 1}  # runs again at the next start
     with contextlib.suppress(Exception):
         await bot.session.close()
+
+
+async def test_each_topic_of_a_forum_group_is_ordered_on_its_own(world: World) -> None:
+    """In the agents' forum group the order key is the topic: the oldest update of each topic
+    (and of the General topic) can be claimed at once, while one topic's updates (messages,
+    an edit, a button pressed under one of its messages) stay in order. Private chats keep
+    the chat's id."""
+    forum = -1007770009
+    world.fake.add_group(forum, "Returns Desk agents", is_forum=True)
+    sam, kim = world.person(700001, "Sam"), world.person(700002, "Kim")
+    first, second = world.fake.add_topic(forum, "R-1"), world.fake.add_topic(forum, "R-2")
+    a1 = world.fake.user_message_in(forum, sam.id, "a1", first)
+    world.fake.user_message_in(forum, kim.id, "b1", second)
+    world.fake.user_edit(forum, a1["message"]["message_id"], "a1, corrected")
+    world.fake.user_message_in(forum, kim.id, "in General")
+    world.fake.user_message_in(sam.id, sam.id, "private")
+    updates = world.fake.take_updates()
+    pressed = {  # a button under a message of the first topic, as Telegram sends it
+        "update_id": updates[-1]["update_id"] + 1,
+        "callback_query": {
+            "id": "1",
+            "from": {"id": kim.id, "is_bot": False, "first_name": "Kim"},
+            "chat_instance": "1",
+            "data": "x",
+            "message": {**a1["message"], "from": world.fake.bot_user},
+        },
+    }
+    keys = [inbox.chat_key(u) for u in [*updates, pressed]]
+    a1_key, b1_key, edit_key, general_key, private_key, press_key = keys
+    assert a1_key == edit_key == press_key  # one topic: one order
+    assert len({a1_key, b1_key, general_key}) == 3  # topics apart, and apart from General
+    assert general_key == forum and private_key == sam.id
+    assert min(a1_key, b1_key) >= inbox.TOPIC_KEYS > abs(forum)  # never a real chat's id
+    assert inbox.topic_key(forum, first) == a1_key  # stable: the same on every process
+
+    await inbox.record(world.core, [*updates, pressed])
+    ids = [u["update_id"] for u in [*updates, pressed]]
+    now = world.core.now()
+    lease = now + timedelta(seconds=30)
+    async with world.core.unit_of_work() as uow:
+        claimed = await uow.inbox.claim(owner="a", now=now, lease_until=lease, limit=10)
+        await uow.commit()
+    # a1, b1, General and private together: the edit and the press wait behind a1
+    assert [item.update_id for item in claimed] == [ids[0], ids[1], ids[3], ids[4]]
+    async with world.core.unit_of_work() as uow:
+        await uow.inbox.mark_done([ids[0]], now)
+        again = await uow.inbox.claim(owner="a", now=now, lease_until=lease, limit=10)
+        await uow.commit()
+    assert [item.update_id for item in again] == [ids[2]]  # then the edit, then the press

@@ -185,7 +185,7 @@ async def test_register_commands_sets_the_command_menu_in_every_language(world: 
     assert set(menus) == {("all_private_chats", "")} | {
         ("all_private_chats", language) for language in SUPPORTED
     }
-    names = ["start", "cases", "language", "human", "cancel", "help"]
+    names = ["start", "cases", "language", "human", "cancel", "help", "mydata", "forgetme"]
     for menu in menus.values():
         assert [command["command"] for command in menu] == names
     described = {lang: menus[("all_private_chats", lang)][0]["description"] for lang in SUPPORTED}

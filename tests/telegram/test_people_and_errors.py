@@ -293,7 +293,10 @@ async def test_a_failing_handler_apologises_in_the_buyers_language_and_logs_the_
     [record] = [r for r in caplog.records if r.name == "returns_desk.errors"]
     assert record.levelno == logging.ERROR
     assert re.search(rf"\bupdate {update_id}\b.*\buser {BUYER}\b", record.getMessage())
-    assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+    # the handler and the exception's type, never its text (it may quote the buyer): the
+    # traceback is logged at DEBUG only
+    assert "my_cases" in record.getMessage() and "RuntimeError" in record.getMessage()
+    assert "on fire" not in record.getMessage() and record.exc_info is None
 
     monkeypatch.undo()
     await ahmed.send("/cases")

@@ -10,7 +10,7 @@ from core.cases.reasons import Reason, Resolution
 from core.money import Money
 from core.policy.decision import Claim
 from core.services import cases as case_service
-from core.services.staff import invite_link
+from core.services.staff import invite
 from tests.support import Person
 from tests.telegram.conftest import World, counterfeit_charger
 
@@ -161,7 +161,7 @@ async def test_recording_the_refund_needs_a_valid_amount(world: World, notifier:
 async def test_a_seller_joins_by_invitation_and_sees_only_their_shop(world: World) -> None:
     newcomer = world.person(611111, "Chen", "en")
     await earbud_case(world)
-    payload = invite_link(world.core, "nova", "seller").split("?start=", 1)[1]
+    payload = (await invite(world.core, ["nova"], "seller")).token
 
     await newcomer.send("/cases")
     assert "NV-5501" not in newcomer.last()  # not staff yet: a buyer's empty list

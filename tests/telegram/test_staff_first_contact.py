@@ -11,7 +11,7 @@ from core.cases.model import Actor, Evidence, EvidenceKind
 from core.cases.reasons import Reason, Resolution
 from core.policy.decision import Claim
 from core.services import cases as case_service
-from core.services.staff import invite_link
+from core.services.staff import invite
 from tests.support import Person
 from tests.telegram.conftest import World
 
@@ -88,7 +88,7 @@ async def test_a_configured_seller_gets_the_staff_greeting_with_what_waits(
 async def test_an_invited_agent_gets_the_staff_greeting_too(world: World) -> None:
     await three_cases(world)
     agent = world.person(NEWCOMER_AGENT, "Sam", "en")
-    await agent.send(f"/start {invite_link(world.core, 'nova', 'agent').split('?start=', 1)[1]}")
+    await agent.send(f"/start {(await invite(world.core, ['nova'], 'agent')).token}")
     assert "You are now a support agent" in agent.last()  # the invitation still works
 
     await agent.send("/start")

@@ -11,6 +11,7 @@ from bot.conversations.buyer import conversation, open_case
 from bot.conversations.buyer.my_cases import human_next_steps
 from bot.conversations.callbacks import MenuCb
 from bot.conversations.common import buyer
+from bot.conversations.filters import PrivateChat
 from bot.conversations.states import CaseFollowUp, OpenCase
 from bot.views import keyboards
 from bot.views.i18n import Translator
@@ -80,6 +81,8 @@ async def human_button(
 def make_router() -> Router:
     word_lists()  # a broken locales/<lang>/escalation.toml stops the start, not a message
     router = Router(name="human")
+    router.message.filter(PrivateChat())  # a buyer talks to a person in private only
+    router.callback_query.filter(PrivateChat())
     router.message.register(human_command, Command("human"))
     router.callback_query.register(human_button, MenuCb.filter(F.action == "human"))
     router.message.register(  # the word for a person, in any supported language

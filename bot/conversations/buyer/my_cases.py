@@ -17,6 +17,7 @@ from bot.conversations.buyer import conversation
 from bot.conversations.callbacks import CaseCb, MenuCb, NavCb
 from bot.conversations.common import buyer, fresh_start, send
 from bot.conversations.evidence import evidence_of, store_evidence
+from bot.conversations.filters import PrivateChat
 from bot.conversations.states import CaseFollowUp
 from bot.views import keyboards, texts
 from bot.views.actions import buyer_actions
@@ -231,7 +232,9 @@ async def follow_up_message(
     assert message.from_user is not None and message.text is not None
     number = await _case_number(state)
     try:
-        await case_service.add_message(core, buyer(message.from_user), number, message.text)
+        receipt = await case_service.post_message(
+            core, buyer(message.from_user), number, message.text
+        )
     except CoreError as exc:
         if exc.code == "text_too_long":  # let them shorten it and send it again
             await message.answer(
@@ -242,6 +245,18 @@ async def follow_up_message(
         await state.clear()
         return
     await state.clear()
+    if receipt.quiet:  # flooding, and already asked to slow down this minute: kept, no answer
+        return
+    if receipt.slow_down:
+        await message.answer(
+            tr(
+                "You are writing faster than the shop can read. Everything you sent is kept "
+                "with case {number}; please give them a moment to answer.",
+                number=number,
+            ),
+            reply_markup=keyboards.home(tr),
+        )
+        return
     await message.answer(
         tr("Your message was added to case {number}. The shop will see it.", number=number),
         reply_markup=keyboards.home(tr),
@@ -270,6 +285,14 @@ async def _add_to_case(
     item, _ = evidence_of(message)
     if item is None:
         await message.answer(ask_again, reply_markup=markup)
+        return None
+    limit = core.config.deployment.evidence_max_bytes
+    if item.size and item.size > limit:  # the same check as at opening, before any download
+        text = tr(
+            "That file is too large (over {mb} MB). Please send a photo or a shorter video.",
+            mb=limit // (1024 * 1024),
+        )
+        await message.answer(text, reply_markup=markup)
         return None
     item.media_group_id = message.media_group_id
     number = await _case_number(state)
@@ -412,6 +435,8 @@ async def _mark_shipped(
 
 def make_router() -> Router:
     router = Router(name="my_cases")
+    router.message.filter(PrivateChat())  # a buyer's cases never show in a group
+    router.callback_query.filter(PrivateChat())
     router.message.register(cases_command, Command("cases"))
     router.callback_query.register(cases_button, MenuCb.filter(F.action == "cases"))
     router.callback_query.register(case_action, CaseCb.filter())

@@ -36,6 +36,7 @@ from bot.conversations.callbacks import (
 )
 from bot.conversations.common import buyer, fresh_start, send
 from bot.conversations.evidence import evidence_of, store_evidence
+from bot.conversations.filters import PrivateChat
 from bot.conversations.states import OpenCase
 from bot.views import keyboards, texts
 from bot.views.actions import buyer_actions
@@ -728,8 +729,8 @@ async def take_evidence(flow: Flow, message: Message) -> None:
     if any(e.file_unique_id == item.file_unique_id for e in evidence):
         return  # Telegram delivered it twice
     evidence.append(item)
-    if len(evidence) > 20:
-        await flow.say(tr("That is plenty, thank you: at most 20 photos or videos."))
+    if len(evidence) > flow.core.config.deployment.evidence_max_files:
+        await flow.say(texts.too_much_evidence(tr, flow.core.config.deployment.evidence_max_files))
         return
     conv = await flow.update(evidence=evidence)
     text = _evidence_prompt(tr, conv, received=True)
@@ -760,6 +761,7 @@ REVIEW_CODES = frozenset(
         "review_by_agent_reason",
         "review_by_agent_value",
         "review_by_agent_tracking",
+        "review_weak_proof",
     }
 )
 
@@ -869,6 +871,13 @@ async def on_check(
         tr("Thank you, order {number} is now linked to this chat.", number=result.order.number)
     )
     await order_chosen(flow, result.order)
+
+
+async def on_check_command(message: Message, tr: Translator, flow: Flow) -> None:
+    """A command nobody knows typed at the check (/cancel, /start … are handled before): not
+    an answer, and it costs no attempt."""
+    await flow.say(tr("That is not a command I know."))
+    await ask_check(flow)
 
 
 async def on_line(query: CallbackQuery, callback_data: LineCb, tr: Translator, flow: Flow) -> None:
@@ -1083,6 +1092,8 @@ async def expect_media(message: Message, flow: Flow) -> None:
 
 def make_router() -> Router:
     router = Router(name="open_case")
+    router.message.filter(PrivateChat())
+    router.callback_query.filter(PrivateChat())
     router.message.middleware(WithFlow())
     router.callback_query.middleware(WithFlow())
 
@@ -1092,6 +1103,7 @@ def make_router() -> Router:
         on_order_pick, OrderCb.filter(), StateFilter(OpenCase.order, None)
     )
     router.message.register(on_order_text, OpenCase.order, F.text)
+    router.message.register(on_check_command, OpenCase.check, F.text.startswith("/"))
     router.message.register(on_check, OpenCase.check, F.text)
     router.callback_query.register(on_line, LineCb.filter(), OpenCase.items)
     router.callback_query.register(on_quantity, QtyCb.filter(), OpenCase.quantity)

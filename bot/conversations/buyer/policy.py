@@ -7,6 +7,7 @@ from aiogram.types import CallbackQuery
 
 from bot.conversations.callbacks import MenuCb, ShopCb
 from bot.conversations.common import buyer, send
+from bot.conversations.filters import PrivateChat
 from bot.views import keyboards, texts
 from bot.views.i18n import Html, Translator, escape
 from core.cases.reasons import Party, Reason
@@ -157,6 +158,8 @@ async def policy_of(
 
 def make_router() -> Router:
     router = Router(name="policy")
+    router.message.filter(PrivateChat())
+    router.callback_query.filter(PrivateChat())
     router.callback_query.register(policy, MenuCb.filter(F.action == "policy"))
     router.callback_query.register(policy_of, ShopCb.filter())
     return router

@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.conversations.buyer import open_case
 from bot.conversations.callbacks import LangCb, MenuCb
 from bot.conversations.common import fresh_start, send
+from bot.conversations.filters import PrivateChat
 from bot.views import keyboards, texts
 from bot.views.i18n import Catalogs, Translator
 from core.errors import CoreError
@@ -65,6 +66,11 @@ async def start(message: Message, state: FSMContext, tr: Translator) -> None:
     await message.answer(
         greeting(tr, message.from_user.first_name), reply_markup=keyboards.main_menu(tr)
     )
+
+
+async def start_in_group(message: Message, tr: Translator) -> None:
+    """Orders and cases are private: in a group, the bot only points to a private chat."""
+    await message.answer(tr("I help with orders in a private chat only: please write to me there."))
 
 
 async def cancel(message: Message, state: FSMContext, tr: Translator) -> None:
@@ -142,14 +148,20 @@ async def menu(
 
 def make_router() -> Router:
     router = Router(name="start")
-    router.message.register(start_with_link, CommandStart(deep_link=True))
-    router.message.register(start, CommandStart())
-    router.message.register(start, Command("menu"))
+    private = PrivateChat()
+    router.message.register(start_with_link, private, CommandStart(deep_link=True))
+    router.message.register(start, private, CommandStart())
+    router.message.register(start, private, Command("menu"))
+    router.message.register(start_in_group, CommandStart())
+    router.message.register(start_in_group, Command("menu"))
     router.message.register(cancel, Command("cancel"))
-    router.message.register(help_, Command("help"))
+    router.message.register(help_, private, Command("help"))
+    router.message.register(start_in_group, Command("help"))
     router.message.register(language, Command("language"))
     router.callback_query.register(set_language, LangCb.filter())
     router.callback_query.register(
-        menu, MenuCb.filter(F.action.in_({"return", "problem", "track", "change", "lang", "home"}))
+        menu,
+        private,
+        MenuCb.filter(F.action.in_({"return", "problem", "track", "change", "lang", "home"})),
     )
     return router

@@ -380,6 +380,8 @@ def _load_orders(path: Path, file: str) -> list[object]:
         raise ImportFileError(
             file, f"not valid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno
         ) from None
+    except RecursionError:  # the parser recurses per level; an order is a few levels deep
+        raise ImportFileError(file, "not an order file: the JSON is nested too deeply") from None
     if not isinstance(document, dict):
         raise ImportFileError(file, f'expected a JSON object {{"format": "{FORMAT_ID}", ...}}')
     if document.get("format") != FORMAT_ID:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
@@ -73,16 +73,43 @@ class InboxRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def claim(
-        self, *, owner: str, now: datetime, lease_until: datetime, limit: int
+        self,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        longest_pause: timedelta = timedelta(minutes=5),
     ) -> list[InboxUpdate]:
         """Claim up to ``limit`` updates, each the oldest unfinished one of its chat, oldest
         first. Rows another transaction is claiming are skipped (``FOR UPDATE SKIP LOCKED`` on
-        PostgreSQL; SQLite has one writer at a time)."""
+        PostgreSQL; SQLite has one writer at a time).
+
+        Readiness does not rely on the wall clock moving forward (NTP may step it back): a
+        new update (no failed attempt) is ready at once, whatever time it was recorded at; a
+        pause before a new attempt, or a lease, ending further ahead than any can
+        (``longest_pause``; twice the lease) was set by a clock that has since gone back,
+        and is over."""
         now = ensure_utc(now)
+        lease_until = ensure_utc(lease_until)
+        impossible_lease = lease_until + (lease_until - now)
         earlier = aliased(inbox_updates)
         due = or_(
-            and_(inbox_updates.c.status == PENDING, inbox_updates.c.next_attempt_at <= now),
-            and_(inbox_updates.c.status == PROCESSING, inbox_updates.c.lease_until < now),
+            and_(
+                inbox_updates.c.status == PENDING,
+                or_(
+                    inbox_updates.c.attempts == 0,
+                    inbox_updates.c.next_attempt_at <= now,
+                    inbox_updates.c.next_attempt_at > now + longest_pause,
+                ),
+            ),
+            and_(
+                inbox_updates.c.status == PROCESSING,
+                or_(
+                    inbox_updates.c.lease_until < now,
+                    inbox_updates.c.lease_until > impossible_lease,
+                ),
+            ),
         )
         blocked = (
             exists()
@@ -107,7 +134,7 @@ class InboxRepository:
         await self.session.execute(
             update(inbox_updates)
             .where(inbox_updates.c.update_id.in_(ids))
-            .values(status=PROCESSING, lease_owner=owner, lease_until=ensure_utc(lease_until))
+            .values(status=PROCESSING, lease_owner=owner, lease_until=lease_until)
         )
         return [_to_update(row, status=PROCESSING) for row in rows]
 

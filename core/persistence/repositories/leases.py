@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select, update
@@ -18,7 +19,9 @@ class LeaseRepository:
 
     async def acquire(self, name: str, owner: str, *, now: datetime, until: datetime) -> bool:
         """Take or renew the lease ``name`` for ``owner`` until ``until``; False while another
-        owner holds it unexpired."""
+        owner holds it unexpired. A lease ending more than twice its length ahead was taken
+        before the wall clock stepped back: it does not hold (a live holder renews it long
+        before; a dead one's would otherwise hold until the clock caught up)."""
         now, until = ensure_utc(now), ensure_utc(until)
         stmt = dialect_insert(self.session, leases)
         if stmt is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
@@ -34,7 +37,12 @@ class LeaseRepository:
             update(leases)
             .where(
                 leases.c.name == name,
-                or_(leases.c.owner == owner, leases.c.expires_at < now),
+                or_(
+                    leases.c.owner == owner,
+                    leases.c.expires_at < now,
+                    # further ahead than a lease can be: set before the clock went back
+                    leases.c.expires_at > until + (until - now),
+                ),
             )
             .values(owner=owner, expires_at=until)
         )
@@ -77,3 +85,27 @@ class RuntimeValueRepository:
             select(runtime_values.c.value).where(runtime_values.c.key == key)
         )
         return str(stored.scalar_one())
+
+    async def get(self, key: str) -> str | None:
+        stored = await self.session.execute(
+            select(runtime_values.c.value).where(runtime_values.c.key == key)
+        )
+        value = stored.scalar_one_or_none()
+        return None if value is None else str(value)
+
+    async def put(self, key: str, value: str) -> None:
+        stmt = dialect_insert(self.session, runtime_values)
+        if stmt is None:  # pragma: no cover
+            raise RuntimeError("runtime values need SQLite or PostgreSQL")
+        await self.session.execute(
+            stmt.values(key=key, value=value).on_conflict_do_update(
+                index_elements=["key"], set_={"value": value}
+            )
+        )
+
+    async def delete(self, keys: Iterable[str]) -> None:
+        names = list(keys)
+        if names:
+            await self.session.execute(
+                delete(runtime_values).where(runtime_values.c.key.in_(names))
+            )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,8 +54,10 @@ class OutboxRepository:
         payload: dict[str, Any],
         dedupe_key: str,
         at: datetime,
+        due: datetime | None = None,
     ) -> bool:
-        """Queue a notification; False when one with this dedupe key is already queued."""
+        """Queue a notification (sent from ``due``, else at once); False when one with this
+        dedupe key is already queued."""
         row = {
             "created_at": at,
             "case_id": case_id,
@@ -67,7 +69,7 @@ class OutboxRepository:
             "dedupe_key": dedupe_key,
             "status": PENDING,
             "attempts": 0,
-            "next_attempt_at": at,
+            "next_attempt_at": due or at,
         }
         return await insert_ignore(self.session, outbox, row, ("dedupe_key",)) is not None
 
@@ -108,9 +110,23 @@ class OutboxRepository:
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def mark_sent(self, message_id: int, at: datetime) -> None:
+    async def mark_sent(
+        self,
+        message_id: int,
+        at: datetime,
+        note: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """Delivered; ``note`` says to whom it was not (a fan-out's unreachable recipients),
+        ``payload`` what was sent when the sender completed it (a coalesced alert's count)."""
+        values: dict[str, Any] = {"payload": payload} if payload is not None else {}
         await self._update(
-            message_id, status=SENT, sent_at=at, attempts=outbox.c.attempts + 1, last_error=None
+            message_id,
+            status=SENT,
+            sent_at=at,
+            attempts=outbox.c.attempts + 1,
+            last_error=note,
+            **values,
         )
 
     async def mark_failed(self, message_id: int, error: str, retry_at: datetime | None) -> None:
@@ -133,6 +149,39 @@ class OutboxRepository:
         await self._update(
             message_id, status=UNREACHABLE, attempts=outbox.c.attempts + 1, last_error=error
         )
+
+    async def undelivered(self, limit: int = 200) -> list[OutboxMessage]:
+        """Notifications given up on (failed for good, or the recipient unreachable), newest
+        first: what ``returns-desk outbox failed`` lists."""
+        result = await self.session.execute(
+            select(outbox)
+            .where(outbox.c.status.in_((FAILED, UNREACHABLE)))
+            .order_by(outbox.c.id.desc())
+            .limit(limit)
+        )
+        return [_to_message(row) for row in result.mappings()]
+
+    async def count_by_status(self) -> dict[str, int]:
+        result = await self.session.execute(
+            select(outbox.c.status, func.count()).group_by(outbox.c.status)
+        )
+        return {status: int(count) for status, count in result.all()}
+
+    async def requeue(self, ids: list[int] | None, now: datetime) -> list[int]:
+        """Given-up notifications (these ids, or all when None) pending again, with a fresh
+        count of attempts; returns the ids requeued."""
+        query = select(outbox.c.id).where(outbox.c.status.in_((FAILED, UNREACHABLE)))
+        if ids is not None:
+            query = query.where(outbox.c.id.in_(ids))
+        found = await self.session.execute(query)
+        requeued = sorted(found.scalars())
+        if requeued:
+            await self.session.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(requeued), outbox.c.status.in_((FAILED, UNREACHABLE)))
+                .values(status=PENDING, attempts=0, next_attempt_at=ensure_utc(now))
+            )
+        return requeued
 
     async def list_for_case(self, case_id: int) -> list[OutboxMessage]:
         result = await self.session.execute(

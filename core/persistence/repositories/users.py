@@ -1,4 +1,4 @@
-"""Telegram users (language, reachability) and shop staff (sellers and agents)."""
+"""Telegram users (language, reachability); shop staff live in ``staff.py``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.persistence.repositories._common import dialect_insert, insert_ignore
-from core.persistence.tables import staff, telegram_users
+from core.persistence.repositories._common import dialect_insert
+from core.persistence.repositories.staff import StaffRepository
+from core.persistence.tables import telegram_users
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,31 +95,4 @@ class UserRepository:
             await self.session.execute(insert(telegram_users).values(**new_row))
 
 
-class StaffRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, shop: str, telegram_id: int, role: str, via: str, at: datetime) -> bool:
-        """Make a user a seller or agent of a shop; False if they already are."""
-        row = {"shop": shop, "telegram_id": telegram_id, "role": role, "via": via, "added_at": at}
-        return (
-            await insert_ignore(self.session, staff, row, ("shop", "telegram_id", "role"))
-            is not None
-        )
-
-    async def shops_of(self, telegram_id: int, role: str) -> list[str]:
-        result = await self.session.execute(
-            select(staff.c.shop)
-            .where(staff.c.telegram_id == telegram_id, staff.c.role == role)
-            .order_by(staff.c.shop)
-        )
-        return list(result.scalars())
-
-    async def members(self, shop: str, role: str) -> list[int]:
-        """Telegram ids of a shop's sellers or agents, in the order they were added."""
-        result = await self.session.execute(
-            select(staff.c.telegram_id)
-            .where(staff.c.shop == shop, staff.c.role == role)
-            .order_by(staff.c.added_at, staff.c.id)
-        )
-        return list(result.scalars())
+__all__ = ["StaffRepository", "TelegramUser", "UserRepository"]

@@ -1,0 +1,105 @@
+"""An update run again says nothing twice.
+
+The inbox marks an update done after its handlers finished; a process that dies between the
+answer and that mark leaves the update to be run again by the next process, and the person
+would read the same announcement twice ("case R-… opened"). So while an inbox update runs,
+each message the handlers send is written down with the update (``answers:<update_id>`` in
+``runtime_values``) right after Telegram took it. When the update runs again, the n-th
+message that is the same as the n-th of the earlier run (same method, chat and text) is not
+sent again: the handler gets the message that was sent. The notes go with the done-mark, in
+the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+from aiogram.types import Message
+
+from core.services.context import CoreContext
+
+log = logging.getLogger("returns_desk.inbox")
+
+PREFIX = "answers:"
+
+
+@dataclass
+class _Run:
+    update_id: int
+    sent: int = 0  # messages sent (or replayed) so far in this run
+    earlier: list[list[str]] | None = None  # [digest, message JSON] of the earlier runs
+    notes: list[list[str]] = field(default_factory=list)
+
+
+_current: ContextVar[_Run | None] = ContextVar("inbox_update", default=None)
+
+
+def key(update_id: int) -> str:
+    return f"{PREFIX}{update_id}"
+
+
+def begin(update_id: int) -> None:
+    """The handlers about to run (in this task) belong to inbox update ``update_id``."""
+    _current.set(_Run(update_id))
+
+
+def _digest(method: SendMessage) -> str:
+    what = json.dumps([method.__api_method__, str(method.chat_id), method.text], ensure_ascii=False)
+    return hashlib.sha256(what.encode()).hexdigest()[:32]
+
+
+class ReplayAnswers(BaseRequestMiddleware):
+    """See the module: texts sent for an inbox update are not sent again when it re-runs."""
+
+    def __init__(self, core: CoreContext) -> None:
+        self.core = core
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        run = _current.get()
+        if run is None or not isinstance(method, SendMessage):
+            return await make_request(bot, method)
+        if run.earlier is None:
+            async with self.core.unit_of_work() as uow:
+                stored = await uow.runtime_values.get(key(run.update_id))
+            run.earlier = json.loads(stored) if stored else []
+            run.notes = list(run.earlier)
+        index, digest = run.sent, _digest(method)
+        run.sent += 1
+        if index < len(run.earlier) and run.earlier[index][0] == digest:
+            log.info("update %s ran again: its message %s was sent before", run.update_id, index)
+            message = Message.model_validate_json(run.earlier[index][1], context={"bot": bot})
+            return message  # type: ignore[return-value]
+        result = await make_request(bot, method)
+        if isinstance(result, Message):
+            note = [digest, result.model_dump_json(exclude_none=True, by_alias=True)]
+            run.notes = [*run.notes[:index], note]
+            async with self.core.unit_of_work() as uow:
+                await uow.runtime_values.put(key(run.update_id), json.dumps(run.notes))
+                await uow.commit()
+        return result
+
+
+def install(bot: Bot, core: CoreContext) -> Bot:
+    bot.session.middleware(ReplayAnswers(core))
+    return bot
+
+
+def keys(update_ids: list[int]) -> list[str]:
+    return [key(update_id) for update_id in update_ids]
+
+
+__all__: list[Any] = ["ReplayAnswers", "begin", "install", "keys"]
