@@ -74,8 +74,9 @@ def run(args: list[str], *, cwd: Path, env: dict[str, str]) -> Run:
     out_path, err_path = cwd / "stdout.txt", cwd / "stderr.txt"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=out, stderr=err)
+        process = subprocess.Popen(
+            args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)  # already reaped
@@ -101,17 +102,22 @@ def report(label: str, result: Run, rows: int, orders: int) -> None:
         raise SystemExit(f"{label}: unexpected output:\n{result.out}{result.err}")
     read, lines, inner, new, updated, unchanged = match.groups()
     if int(read) != orders or int(lines) != rows:
-        raise SystemExit(f"{label}: imported {read} orders / {lines} lines, "
-                         f"expected {orders} / {rows}")
+        raise SystemExit(
+            f"{label}: imported {read} orders / {lines} lines, expected {orders} / {rows}"
+        )
     rows_s = rows / result.wall
     print(f"{label}:")
     print(f"  {result.out.strip()}")
-    print(f"  wall {result.wall:.2f} s (start-up included; the import itself: {float(inner):.1f} s)"
-          f"  ->  {rows_s:,.0f} rows/s, {orders / result.wall:,.0f} orders/s")
+    print(
+        f"  wall {result.wall:.2f} s (start-up included; the import itself: {float(inner):.1f} s)"
+        f"  ->  {rows_s:,.0f} rows/s, {orders / result.wall:,.0f} orders/s"
+    )
     print(f"  peak RSS {result.peak_mb:.1f} MB")
     print(f"  counts: {new} new, {updated} updated, {unchanged} unchanged")
-    print(f"  target: over {TARGET_ROWS_PER_S:,} rows/s: {verdict(rows_s > TARGET_ROWS_PER_S)}"
-          f"; under {TARGET_PEAK_MB} MB: {verdict(result.peak_mb < TARGET_PEAK_MB)}")
+    print(
+        f"  target: over {TARGET_ROWS_PER_S:,} rows/s: {verdict(rows_s > TARGET_ROWS_PER_S)}"
+        f"; under {TARGET_PEAK_MB} MB: {verdict(result.peak_mb < TARGET_PEAK_MB)}"
+    )
     if result.err.strip():
         print("  stderr: " + result.err.strip().replace("\n", "\n          "))
 
@@ -119,11 +125,25 @@ def report(label: str, result: Run, rows: int, orders: int) -> None:
 def profile(label: str, export: Path, workdir: Path, data_dir: Path, top: int) -> None:
     """The same import under cProfile, in a subprocess; prints the dominating functions."""
     output = workdir / f"{label.replace(' ', '-')}.prof"
-    args = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "bot",
-            "import-orders", str(export), "--shop", "lumen", "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "cProfile",
+        "-o",
+        str(output),
+        "-m",
+        "bot",
+        "import-orders",
+        str(export),
+        "--shop",
+        "lumen",
+        "--quiet",
+    ]
     result = run(args, cwd=workdir, env=clean_env(data_dir))
-    print(f"\ncProfile, {label} (wall {result.wall:.1f} s under the profiler, "
-          f"exit {result.code}): {result.out.strip()}")
+    print(
+        f"\ncProfile, {label} (wall {result.wall:.1f} s under the profiler, "
+        f"exit {result.code}): {result.out.strip()}"
+    )
     stats = pstats.Stats(str(output))
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
@@ -134,8 +154,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="line-item rows to generate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
-    parser.add_argument("--profile", action="store_true",
-                        help="also run both imports under cProfile and print the top functions")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run both imports under cProfile and print the top functions",
+    )
     parser.add_argument("--top", type=int, default=25, help="functions to show with --profile")
     args = parser.parse_args()
 
@@ -145,8 +168,10 @@ def main() -> None:
         export = workdir / "shopify-orders-export.csv"
         started = time.perf_counter()
         orders = write_shopify_export(export, args.rows, seed=args.seed)
-        print(f"Generated {export.name}: {args.rows:,} rows, {orders:,} orders, "
-              f"{export.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - started:.1f} s")
+        print(
+            f"Generated {export.name}: {args.rows:,} rows, {orders:,} orders, "
+            f"{export.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - started:.1f} s"
+        )
 
         data_dir = workdir / "data"
         env = clean_env(data_dir)
@@ -154,14 +179,19 @@ def main() -> None:
         print(f"Command: DATA_DIR={data_dir} {' '.join(cli)}\n")
 
         baseline = run([*command(), "config", "check"], cwd=workdir, env=env)
-        print(f"Baseline (returns-desk config check): wall {baseline.wall:.2f} s, "
-              f"peak RSS {baseline.peak_mb:.1f} MB\n")
+        print(
+            f"Baseline (returns-desk config check): wall {baseline.wall:.2f} s, "
+            f"peak RSS {baseline.peak_mb:.1f} MB\n"
+        )
 
-        report("First import (empty database)", run(cli, cwd=workdir, env=env),
-               args.rows, orders)
+        report("First import (empty database)", run(cli, cwd=workdir, env=env), args.rows, orders)
         print()
-        report("Second import (same file: idempotent re-import)",
-               run(cli, cwd=workdir, env=env), args.rows, orders)
+        report(
+            "Second import (same file: idempotent re-import)",
+            run(cli, cwd=workdir, env=env),
+            args.rows,
+            orders,
+        )
 
         database = data_dir / "returns-desk.sqlite3"
         size = sum(p.stat().st_size for p in data_dir.glob("returns-desk.sqlite3*"))

@@ -64,22 +64,62 @@ PRODUCTS = (
     ("SLK-MSK-CH", "Silk sleep mask - Champagne", "accessories", "yiwu-silk-co", 895),
 )
 BUYERS = (
-    ("Lucía Fernández", "lucia.fernandez@example.es", "+34 612 345 678", "ES", "es",
-     "Calle de Colón 12, 3ºB", "Valencia", "46004"),
-    ("Marie Dubois", "marie.dubois@example.fr", "+33 6 12 34 56 78", "FR", "fr",
-     "8 rue des Lilas", "Lyon", "69003"),
-    ("Дмитрий Кузнецов", "dmitri.k@example.ru", "+7 912 345 67 89", "RU", "ru",
-     "ул. Ленина 10, кв. 5", "Казань", "420111"),
-    ("Emily Carter", "emily.carter@example.com", "+1 415 555 0199", "US", "en",
-     "742 Valencia St", "San Francisco", "94110"),
-    ("王芳", "wang.fang@example.cn", "+86 138 0013 8000", "CN", "zh",
-     "朝阳区建国路 88 号", "北京", "100022"),
+    (
+        "Lucía Fernández",
+        "lucia.fernandez@example.es",
+        "+34 612 345 678",
+        "ES",
+        "es",
+        "Calle de Colón 12, 3ºB",
+        "Valencia",
+        "46004",
+    ),
+    (
+        "Marie Dubois",
+        "marie.dubois@example.fr",
+        "+33 6 12 34 56 78",
+        "FR",
+        "fr",
+        "8 rue des Lilas",
+        "Lyon",
+        "69003",
+    ),
+    (
+        "Дмитрий Кузнецов",
+        "dmitri.k@example.ru",
+        "+7 912 345 67 89",
+        "RU",
+        "ru",
+        "ул. Ленина 10, кв. 5",
+        "Казань",
+        "420111",
+    ),
+    (
+        "Emily Carter",
+        "emily.carter@example.com",
+        "+1 415 555 0199",
+        "US",
+        "en",
+        "742 Valencia St",
+        "San Francisco",
+        "94110",
+    ),
+    (
+        "王芳",
+        "wang.fang@example.cn",
+        "+86 138 0013 8000",
+        "CN",
+        "zh",
+        "朝阳区建国路 88 号",
+        "北京",
+        "100022",
+    ),
 )
 CARRIERS = ("Cainiao", "YunExpress", "4PX", "China Post")
 # 60 % delivered, 20 % shipped, 10 % paid, 6 % cancelled, 4 % pending
-STATUSES = ("delivered",) * 60 + ("shipped",) * 20 + ("paid",) * 10 + ("cancelled",) * 6 + (
-    "pending",
-) * 4
+STATUSES = (
+    ("delivered",) * 60 + ("shipped",) * 20 + ("paid",) * 10 + ("cancelled",) * 6 + ("pending",) * 4
+)
 _START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
@@ -151,14 +191,28 @@ def order_rows(
             shipped = placed + timedelta(days=rng.randint(1, 4))
             delivered = shipped + timedelta(days=rng.randint(8, 30))
             events = [
-                {"at": shipped.isoformat(), "status": "accepted", "location": "Shenzhen",
-                 "description": "Accepted by carrier"},
-                {"at": (shipped + timedelta(days=2)).isoformat(), "status": "in_transit",
-                 "location": "Hong Kong", "description": "Departed from transit hub"},
+                {
+                    "at": shipped.isoformat(),
+                    "status": "accepted",
+                    "location": "Shenzhen",
+                    "description": "Accepted by carrier",
+                },
+                {
+                    "at": (shipped + timedelta(days=2)).isoformat(),
+                    "status": "in_transit",
+                    "location": "Hong Kong",
+                    "description": "Departed from transit hub",
+                },
             ]
             if status == "delivered":
-                events.append({"at": delivered.isoformat(), "status": "delivered",
-                               "location": city, "description": "Delivered"})
+                events.append(
+                    {
+                        "at": delivered.isoformat(),
+                        "status": "delivered",
+                        "location": city,
+                        "description": "Delivered",
+                    }
+                )
             shipment_batch.append(
                 {
                     "order_id": order_id,
@@ -299,8 +353,7 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             await engine.dispose()
         size = sum(
-            p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
-            if p.exists()
+            p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()
         )
         print(f"Database file: {size / 2**20:,.1f} MiB ({path.name}, with -wal/-shm)")
 
@@ -357,8 +410,10 @@ async def measure_lookups(engine: Any, args: argparse.Namespace) -> None:
         *((get_missing, get, (shop, key), False) for shop, key in missing),
     ]
     rng.shuffle(plan)  # interleaved: a slow moment of the machine hits every series alike
-    print(f"Lookups ({len(existing):,} existing and {len(missing):,} missing keys, the four "
-          "series interleaved; each lookup in a fresh unit of work, as a bot handler does it):")
+    print(
+        f"Lookups ({len(existing):,} existing and {len(missing):,} missing keys, the four "
+        "series interleaved; each lookup in a fresh unit of work, as a bot handler does it):"
+    )
     timings = await measure(plan, uow)
     medians = {
         label: summarize(label, timings[label])

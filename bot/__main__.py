@@ -861,10 +861,11 @@ def stats_command(shop: str | None, period: str, fmt: str, until: Any) -> None:
     import json
     from datetime import UTC, timedelta
 
+    from bot.views.csat_text import csat_json, csat_table
     from bot.views.stats_text import figures_table
     from core.analytics.figures import COLUMNS, as_json, parse_period, tidy_rows
     from core.cases.model import Actor
-    from core.services import stats
+    from core.services import csat, stats
     from core.spreadsheet import csv_bytes
 
     days = parse_period(period)
@@ -879,17 +880,63 @@ def stats_command(shop: str | None, period: str, fmt: str, until: Any) -> None:
             end = None
             if until is not None:
                 end = until.replace(tzinfo=UTC) + timedelta(days=1)
-            return await stats.figures(app.core, Actor.system(), days=days, shop=shop, until=end)
+            found = await stats.figures(app.core, Actor.system(), days=days, shop=shop, until=end)
+            # satisfaction after the case (README, "After the case"): same shops and period
+            liked = await csat.figures(app.core, Actor.system(), days=days, shop=shop, until=end)
+            return found, liked
 
-    figures = _run(main)
+    figures, satisfaction = _run(main)
     if fmt == "json":
-        click.echo(json.dumps(as_json(figures), ensure_ascii=False, indent=2))
+        data = {**as_json(figures), "satisfaction": csat_json(satisfaction)}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     elif fmt == "csv":
         rows = tidy_rows(figures)
         data = csv_bytes(COLUMNS, ([row[c] for c in COLUMNS] for row in rows))
         click.echo(data, nl=False)  # bytes: written as they are (UTF-8 with a BOM)
     else:
         click.echo(figures_table(figures))
+        click.echo(csat_table(satisfaction), nl=False)
+
+
+@cli.command("csat")
+@click.option("--shop", help="Shop id from the configuration (default: every shop).")
+@click.option("--period", default="30d", show_default=True, help="Last N days: 7d, 30d, 90d …")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The period ends at the end of this day (UTC); default: now.",
+)
+def csat_command(shop: str | None, period: str, fmt: str, until: Any) -> None:
+    """Satisfaction after the case (surveys asked in the period): share of 4 and 5, answers
+    and response rate, per shop, per agent and per reason."""
+    import json
+    from datetime import UTC, timedelta
+
+    from bot.views.csat_text import csat_json, csat_table
+    from core.analytics.figures import parse_period
+    from core.cases.model import Actor
+    from core.services import csat
+
+    days = parse_period(period)
+    if days is None:
+        _fail(f"error: --period: {period!r} is not a number of days such as 30d (1 to 366)")
+    settings, config = _setup()
+    _announce(settings, existing=True)
+
+    async def main() -> Any:
+        async with open_app(settings, create=False, config=config) as app:
+            await _ready(app)
+            end = until.replace(tzinfo=UTC) + timedelta(days=1) if until is not None else None
+            return await csat.figures(app.core, Actor.system(), days=days, shop=shop, until=end)
+
+    figures = _run(main)
+    if fmt == "json":
+        click.echo(json.dumps(csat_json(figures), ensure_ascii=False, indent=2))
+    else:
+        click.echo(csat_table(figures), nl=False)
 
 
 @cli.command("import-costs")

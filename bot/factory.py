@@ -14,7 +14,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 
 from bot.conversations import agents, errors, staff
 from bot.conversations import stats as stats_conversation
-from bot.conversations.buyer import fallback, human, my_cases, open_case, policy, start
+from bot.conversations.buyer import fallback, human, my_cases, open_case, policy, start, survey
 from bot.conversations.buyer import privacy as buyer_privacy
 from bot.delivery import retries
 from bot.delivery.response_types import KeepResponseTypes
@@ -74,6 +74,7 @@ def create_dispatcher(
         agents.make_router(),
         stats_conversation.make_router(),  # /stats, /cost: staff only
         start.make_router(),
+        survey.make_router(),  # a score pressed, then the optional comment
         human.make_router(),
         my_cases.make_router(),
         policy.make_router(),

@@ -66,6 +66,10 @@ class ErrorCode(StrEnum):
     NO_REPLACEMENT_DUE = "no_replacement_due"
     REPLACEMENT_PENDING = "replacement_pending"
     NO_RETURN_DUE = "no_return_due"
+    # satisfaction surveys
+    SURVEY_NOT_FOUND = "survey_not_found"
+    SURVEY_ANSWERED = "survey_answered"
+    SURVEY_WITHDRAWN = "survey_withdrawn"
     # typed values
     TEXT_TOO_LONG = "text_too_long"
     REASON_REQUIRED = "reason_required"

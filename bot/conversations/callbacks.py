@@ -64,3 +64,8 @@ class RemindCb(CallbackData, prefix="w"):
 
 class ShopCb(CallbackData, prefix="p"):
     shop: str
+
+
+class SurveyCb(CallbackData, prefix="v"):
+    survey: RowId
+    score: SmallCount  # 1–5; 0: skip the comment (checked again in the core)

@@ -18,6 +18,7 @@ from bot.conversations.buyer.conversation import EvidenceItem
 from core.cases.model import Evidence, EvidenceKind
 from core.services.context import CoreContext
 from core.services.evidence_store import OCTET_STREAM, EvidenceTooLarge, StoredFile
+from core.services.fingerprints import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +83,19 @@ async def store_evidence(bot: Bot, core: CoreContext, items: list[EvidenceItem])
     limit = core.config.deployment.evidence_max_bytes
     for item in items:
         sha, size, mime = None, item.size, item.mime
+        printed = None
         kind = EvidenceKind.DOCUMENT if item.document else EvidenceKind(item.kind)
         try:
             if size is not None and size > limit:  # never read a huge file to learn it is huge
                 raise EvidenceTooLarge(f"{size} bytes declared")
             buffer = await bot.download(item.file_id)
             if buffer is not None:
-                saved = core.evidence.put_bytes(buffer.getvalue())
+                data = buffer.getvalue()
+                saved = core.evidence.put_bytes(data)
                 sha, size = saved.sha256, saved.size
                 mime = what_it_is(saved)
+                if saved.type is not None and saved.type.is_image:  # for the abuse signals
+                    printed = fingerprint(data, document=item.document)
         except EvidenceTooLarge:
             log.warning("evidence over the size limit kept by reference: %s", item.file_id)
         except Exception:
@@ -109,6 +114,8 @@ async def store_evidence(bot: Bot, core: CoreContext, items: list[EvidenceItem])
                 mime_type=mime,
                 media_group_id=item.media_group_id,
                 caption=item.caption,
+                phash=printed.phash if printed else None,
+                taken_at=printed.taken_at if printed else None,
             )
         )
     return stored

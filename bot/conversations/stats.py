@@ -17,11 +17,13 @@ from aiogram.types import BufferedInputFile, InputMediaPhoto, Message
 
 from bot.conversations.staff import IsStaff
 from bot.views import charts, texts
+from bot.views import survey as survey_views
 from bot.views.i18n import Catalogs, Translator
 from core.analytics.costs import CostKind, parse_cost_kind
 from core.analytics.figures import COLUMNS, DIMENSIONS, PERIODS, Figures, parse_period, tidy_rows
 from core.cases.numbers import find_case_numbers
 from core.errors import CoreError
+from core.services import csat
 from core.services import stats as stats_service
 from core.services.context import CoreContext
 from core.services.staff import StaffIdentity
@@ -130,6 +132,9 @@ async def show_stats(
     )
     names = [core.config.shop(shop).name for shop in figures.shops]
     caption = summary(tr, figures, names, album.fallback)
+    satisfaction = survey_views.stats_line(tr, await csat.figures(core, staff.actor, days=days))
+    if satisfaction:  # README, "After the case"
+        caption += "\n" + satisfaction
     media = [
         InputMediaPhoto(
             media=BufferedInputFile(photo, f"figures-{n + 1}.png"),

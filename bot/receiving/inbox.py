@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import uuid
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -306,7 +307,13 @@ class InboxWorker:
         pause = self.pause
         loop = asyncio.get_running_loop()
         while not stop.is_set():
-            if await _sleep_or(stop, pause):
+            self._wake.clear()  # a new update is a reason to look again sooner
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=pause, return_when=FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+            if stop.is_set():
                 return
             pause = min(pause * 2, 15.0)
             failing = None

@@ -17,6 +17,7 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot.views import actions as action_views
 from bot.views import digest, keyboards, texts
+from bot.views import survey as survey_views
 from bot.views.i18n import Html, Translator, escape
 from core.cases import events as ev
 from core.cases.events import Audience
@@ -275,6 +276,13 @@ def _buyer_reminder(tr: Translator, s: Subject) -> str:
     )
 
 
+def _buyer_survey(tr: Translator, s: Subject) -> Rendered:
+    """How did we do? Five buttons carrying the survey's id (checked again by the core)."""
+    e = s.event
+    assert isinstance(e, ev.SurveyAsked)
+    return Rendered(survey_views.question(tr, s.number), survey_views.score_buttons(e.survey))
+
+
 # ── the shop's sellers and the agents ──────────────────────────────────────────────────────
 
 
@@ -352,6 +360,11 @@ STAFF_HEADLINES: dict[str, Headline] = {
     ev.BuyerUnreachable.kind: lambda tr, s: tr(
         "Case {number}: the buyer blocked the bot and cannot be reached here", number=s.number
     ),
+    ev.LowScore.kind: lambda tr, s: tr(
+        "Case {number}: the buyer rated it {score} out of 5. Look into it; you may reopen the case",
+        number=s.number,
+        score=s.event.score,  # type: ignore[attr-defined]
+    ),
 }
 
 ALBUM_KINDS = frozenset({ev.CaseOpened.kind, ev.Escalated.kind})
@@ -379,6 +392,10 @@ def _details(tr: Translator, s: Subject) -> list[str]:
             return [tr("Note: {text}", text=note)]
         case ev.GoodsLost(detail=note) | ev.RefundFailed(detail=note) if note:
             return [tr("Note: {text}", text=note)]
+        case ev.LowScore(comment=comment):
+            if comment:
+                return [tr("The buyer's comment: {text}", text=comment)]
+            return [tr("The buyer left no comment.")]
         case ev.ReturnShipped(carrier=carrier, tracking=tracking) if carrier or tracking:
             return [
                 tr(
@@ -447,6 +464,7 @@ BUYER_RENDERERS: dict[str, Renderer] = {
     ev.Reopened.kind: _buyer_reopened,
     ev.MessagePosted.kind: _buyer_message,
     ev.BuyerReminded.kind: _buyer_reminder,
+    ev.SurveyAsked.kind: _buyer_survey,
 }
 
 # (event kind, audience) → renderer: every pair an event type's audience names.
@@ -547,7 +565,7 @@ def alert_undelivered(tr: Translator, payload: dict[str, Any]) -> Rendered:
     return Rendered(
         tr(
             "An alert about case {number} could not be delivered to {who} ({error}). Check "
-            "that the bot can still write there, then run \"returns-desk outbox retry {id}\".",
+            'that the bot can still write there, then run "returns-desk outbox retry {id}".',
             number=str(payload.get("case", "")),
             who=who,
             error=str(payload.get("error", "")),

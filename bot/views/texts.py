@@ -305,7 +305,12 @@ def explanation(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
             return tr("This can be approved straight away.")
         case "review_by_seller":
             return tr("The shop will review it and decide.")
-        case "review_by_agent_reason" | "review_by_agent_value" | "review_by_agent_tracking":
+        case (
+            "review_by_agent_reason"
+            | "review_by_agent_value"
+            | "review_by_agent_tracking"
+            | "review_by_agent_signals"  # the same words: signals are for staff only
+        ):
             return tr("A support agent will review it personally.")
         case "review_weak_proof":
             return tr(
@@ -532,7 +537,75 @@ def account_lines(tr: Translator, case: Case, chat: ChatUser | None) -> list[str
                 proof=proof_name(tr, weak),
             )
         )
-    return lines
+    return lines + signal_lines(tr, case)
+
+
+def signal_lines(tr: Translator, case: Case) -> list[str]:
+    """For staff only (the alert, the card, the agents' topic): the signs of abuse a person
+    should look at, each with its numbers. Never a verdict: the buyer never reads them."""
+    sentences = [signal(tr, item.code, item.params) for item in case.signals or ()]
+    if not any(sentences):
+        return []
+    return [tr("Worth a look (not a verdict):")] + [f"⚠️ {s}" for s in sentences if s]
+
+
+def signal(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
+    """One abuse signal as a sentence for staff (core/policy/signals.py)."""
+    match code:
+        case "many_cases":
+            return tr.plural(
+                "{count} cases by this buyer in {days} days, from {n} Telegram account "
+                "(matched by the order book's e-mails and phones).",
+                "{count} cases by this buyer in {days} days, from {n} Telegram accounts "
+                "(matched by the order book's e-mails and phones).",
+                int(p.get("accounts") or 1),
+                count=str(p.get("count")),
+                days=str(p.get("days")),
+            )
+        case "claim_share":
+            return tr(
+                "Claims worth {percent} of what this buyer bought in {days} days "
+                "({claimed} of {bought}).",
+                percent=Html(escape(tr.percent(p.get("percent") or 0))),
+                days=str(p.get("days")),
+                claimed=tr.money(p["claimed"]),
+                bought=tr.money(p["bought"]),
+            )
+        case "not_received_delivered":
+            if p.get("minutes") is not None:
+                return tr.plural(
+                    "“Not received” claimed {n} minute after the carrier's delivery scan.",
+                    "“Not received” claimed {n} minutes after the carrier's delivery scan.",
+                    int(p["minutes"]),
+                )
+            return tr(
+                "“Not received”, but the carrier scanned it as delivered on {date}.",
+                date=tr.date(p["delivered_at"]),
+            )
+        case "same_photo":
+            if p.get("other_buyer"):
+                return tr(
+                    "A photo looks the same as one sent by another buyer in case {number}.",
+                    number=p.get("case"),
+                )
+            return tr("A photo looks the same as one sent in case {number}.", number=p.get("case"))
+        case "photo_before_delivery":
+            return tr(
+                "A photo sent as a file was taken on {taken} (camera date), before the "
+                "delivery on {delivered}.",
+                taken=tr.date(p["taken_at"]),
+                delivered=tr.date(p["delivered_at"]),
+            )
+        case "occasion_return":
+            return tr.plural(
+                "Change of mind {n} day before the window ends, for goods bought for one "
+                "occasion ({categories}).",
+                "Change of mind {n} days before the window ends, for goods bought for one "
+                "occasion ({categories}).",
+                int(p.get("days_left") or 0),
+                categories=", ".join(str(c) for c in p.get("categories") or ()),
+            )
+    return None
 
 
 def buyer_line(tr: Translator, order: Order, chat: ChatUser | None = None) -> str:
@@ -792,6 +865,14 @@ ERRORS: dict[str, ErrorText] = {
         "A replacement is still due: record the shipment with its tracking number."
     ),
     "no_return_due": lambda tr, p: tr("Nothing has to be sent back on this case."),
+    "survey_not_found": lambda tr, p: tr("This survey is not one we can find for you."),
+    "survey_answered": lambda tr, p: tr(
+        "You have already rated this case. Thank you, your answer is kept."
+    ),
+    "survey_withdrawn": lambda tr, p: tr(
+        "This case was reopened, so this survey no longer applies. You may be asked again "
+        "once it is settled."
+    ),
     "text_too_long": lambda tr, p: tr(
         "That is too long: please keep it under {limit} characters.", limit=p.get("limit", 4000)
     ),

@@ -356,6 +356,38 @@ class BuyerUnreachable(CaseEvent):
     to_agents = AgentsHear.IF_ESCALATED
 
 
+# After the case: satisfaction (core/services/csat.py).
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyAsked(CaseEvent):
+    """A while after the case was resolved or rejected: how did we do? (1–5)."""
+
+    kind = "survey"
+    to_buyer = True
+    survey: int = 0  # the survey's id: its buttons carry it
+
+
+@dataclass(frozen=True, slots=True)
+class LowScore(CaseEvent):
+    """The buyer rated the case 1 or 2: the shop's sellers and the agent who handled it (only
+    that one, ``agent_id``) hear of it, with the comment, and may reopen the case."""
+
+    kind = "low_score"
+    audit_action = "low_score"
+    to_sellers = True
+    to_agents = AgentsHear.ALWAYS
+    survey: int = 0
+    score: int = 0
+    comment: str | None = None
+    agent_id: int | None = None
+
+    def audience(self, *, escalated: bool, actor: Role) -> frozenset[Audience]:
+        if self.agent_id is None:
+            return frozenset({Audience.SELLERS})
+        return frozenset({Audience.SELLERS, Audience.AGENTS})
+
+
 EVENT_TYPES: dict[str, type[CaseEvent]] = {
     cls.kind: cls
     for cls in (
@@ -386,6 +418,8 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         ReturnOverdue,
         AgentNudged,
         BuyerUnreachable,
+        SurveyAsked,
+        LowScore,
     )
 }
 

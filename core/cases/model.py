@@ -21,6 +21,7 @@ from core.cases.reasons import Party, Reason, Resolution
 from core.errors import Conflict, CoreError, ErrorCode, InvalidTransition, ValidationFailed
 from core.money import Money
 from core.policy.record import DecisionRecord
+from core.policy.signals import Signal
 
 # Outcomes carried out by sending goods, and outcomes by which the buyer keeps the item.
 SHIPPING_RESOLUTIONS = frozenset({Resolution.REPLACEMENT, Resolution.EXCHANGE, Resolution.RESHIP})
@@ -78,6 +79,10 @@ class Evidence:
     caption: str | None = None
     added_at: datetime | None = None
     added_by: Role = Role.BUYER
+    # what the stored picture looks like (pHash, hex) and, for a file, its camera's date (EXIF):
+    # kept in evidence_fingerprints for the abuse signals (core/services/fingerprints.py)
+    phash: str | None = None
+    taken_at: datetime | None = None
 
     @property
     def is_video(self) -> bool:
@@ -139,6 +144,9 @@ class Case:
     replacement_tracking: str | None = None
     decision: DecisionRecord = field(default_factory=DecisionRecord)  # as shown to the buyer
     evidence: tuple[Evidence, ...] = ()
+    # signs of abuse for staff to look at, each with its numbers (core/policy/signals.py):
+    # never shown to the buyer, never a refusal; None: not computed (or erased)
+    signals: tuple[Signal, ...] | None = None
     version: int = 1  # optimistic concurrency: two staff pressing at once
     id: int | None = None
 
@@ -582,6 +590,11 @@ class Case:
                 currency=self.currency,
             )
         return amount
+
+
+# Audit actions for staff's eyes only: internal notes and the shop's recorded costs. Never shown
+# to the buyer (their case history, /mydata) nor uploaded to a platform (the evidence pack).
+STAFF_ONLY_ACTIONS = frozenset({"note", "cost_recorded"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -287,6 +287,8 @@ class CaseRow(Base):
     owner_agent_id: Mapped[int | None] = mapped_column(BigInteger)
     # how the account that opened the case proved it owns the order (see buyer_links.via)
     buyer_proof: Mapped[str | None] = mapped_column(String(16))
+    # signs of abuse a person should look at: [{"code": …, "params": {…}}], never a refusal
+    signals: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     agent_topic_id: Mapped[int | None] = mapped_column(BigInteger)  # the agents' forum topic
     escalated: Mapped[bool] = mapped_column(Boolean)
     deadline_at: Mapped[datetime | None]
@@ -552,7 +554,8 @@ class CaseCostRow(Base):
 
 sku_costs = _table(SkuCostRow)
 case_costs = _table(CaseCostRow)
-# The figures read a shop's orders by the day they were placed, with their lines and parcels:
+# The figures read a shop's orders by the day they were placed, with their lines, parcels and
+# cases:
 # covering indexes (migration 0005).
 Index("ix_orders_shop_placed_at", orders.c.shop, orders.c.placed_at, orders.c.ship_country)
 Index(
@@ -563,9 +566,65 @@ Index(
     order_lines.c.quantity,
 )
 Index(
+    "ix_cases_figures",
+    cases.c.shop,
+    cases.c.order_id,
+    cases.c.reason,
+    cases.c.resolution,
+    cases.c.currency,
+    cases.c.refunded_minor,
+)
+Index(
     "ix_shipments_order_id_figures",
     shipments.c.order_id,
     shipments.c.carrier,
     shipments.c.shipped_at,
     shipments.c.delivered_at,
 )
+
+
+# --- after the case: satisfaction and signs of abuse ------------------------------------------
+
+
+class SurveyRow(Base):
+    """One satisfaction survey per resolution of a case: scheduled when the case is resolved
+    or rejected, asked after a delay, withdrawn if the case reopens before an answer."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    round: Mapped[int] = mapped_column(Integer)  # the case's nth resolution
+    shop: Mapped[str] = mapped_column(String(64))
+    buyer_id: Mapped[int | None] = mapped_column(BigInteger)
+    agent_id: Mapped[int | None] = mapped_column(BigInteger)  # who handled it, if an agent
+    status: Mapped[str] = mapped_column(String(16))  # scheduled | asked | answered | withdrawn
+    due_at: Mapped[datetime]
+    asked_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    score: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "round"),
+        Index("ix_surveys_status_due_at", "status", "due_at"),
+    )
+
+
+class EvidenceFingerprintRow(Base):
+    """What a stored evidence file looks like (a perceptual hash) and, for a file sent as a
+    document, the date its camera wrote: for the abuse signals, erased with the buyer."""
+
+    __tablename__ = "evidence_fingerprints"
+
+    evidence_id: Mapped[int] = mapped_column(
+        ForeignKey("evidence.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    phash: Mapped[str | None] = mapped_column(String(32))
+    taken_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_evidence_fingerprints_phash", "phash"),)
+
+
+surveys = _table(SurveyRow)
+evidence_fingerprints = _table(EvidenceFingerprintRow)

@@ -16,6 +16,8 @@ from core.persistence.repositories.links import LinkRepository
 from core.persistence.repositories.orders import ImportRunRepository, OrderRepository
 from core.persistence.repositories.outbox import OutboxRepository
 from core.persistence.repositories.privacy import PrivacyRepository
+from core.persistence.repositories.signals import SignalRepository
+from core.persistence.repositories.surveys import SurveyRepository
 from core.persistence.repositories.users import StaffRepository, UserRepository
 
 
@@ -33,6 +35,8 @@ class UnitOfWork:
         self.links = LinkRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.privacy = PrivacyRepository(self.session)
+        self.surveys = SurveyRepository(self.session)
+        self.signals = SignalRepository(self.session)
         self.users = UserRepository(self.session)
         self.staff = StaffRepository(self.session)
         self.conversations = ConversationRepository(self.session)

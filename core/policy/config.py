@@ -198,6 +198,8 @@ class Lifecycle(_Strict):
     followup_alert_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 3
     # a buyer writing more than this many messages a minute is asked to slow down (all kept)
     buyer_messages_per_minute: Annotated[int, Field(ge=1, le=1000)] = 20
+    # the buyer is asked to rate a resolved or rejected case this long after; 0: never asked
+    survey_delay_hours: Annotated[int, Field(ge=0, le=24 * 60)] = 24
 
 
 def _currency_code(value: str) -> str:
@@ -300,11 +302,50 @@ class Deployment(_Strict):
         return data
 
 
+SignalCode = Literal[
+    "many_cases",
+    "claim_share",
+    "not_received_delivered",
+    "same_photo",
+    "photo_before_delivery",
+    "occasion_return",
+]
+
+
+class Signals(_Strict):
+    """Signs of abuse a person should look at (README, "After the case"): never a refusal.
+    ``actions`` says what each signal does: ``review`` (no automatic approval: an agent, or
+    the seller when the shop has no agents, looks), ``video`` (a video is needed before the
+    case can be approved) or ``show`` (only shown to staff)."""
+
+    enabled: bool = True
+    period_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    many_cases: Annotated[int, Field(ge=2, le=1000)] = 3  # cases by one person in the period
+    claim_share_percent: Percent = Decimal(50)  # claimed ÷ bought in the period, at least
+    claim_share_min_cases: Annotated[int, Field(ge=1, le=1000)] = 2  # a single claim: no
+    delivered_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 60  # "minutes after it"
+    photo_distance: Annotated[int, Field(ge=0, le=32)] = 6  # pHash Hamming distance, at most
+    occasion_categories: tuple[str, ...] = ()
+    occasion_last_days: Annotated[int, Field(ge=0, le=365)] = 3  # of the change-of-mind window
+    actions: dict[SignalCode, Literal["review", "video", "show"]] = {
+        "many_cases": "review",
+        "claim_share": "review",
+        "not_received_delivered": "review",
+        "same_photo": "review",
+        "photo_before_delivery": "review",
+        "occasion_return": "review",
+    }
+
+    def action(self, code: str) -> str:
+        return self.actions.get(code, "show")  # type: ignore[call-overload]
+
+
 class Config(_Strict):
     deployment: Deployment = Deployment()
     lifecycle: Lifecycle = Lifecycle()
     retention: Retention = Retention()
     digest: Digest = Digest()
+    signals: Signals = Signals()
     suppliers: dict[str, Supplier] = {}
     shops: dict[str, Shop]
     minimum_rights: dict[str, MinimumRights] = {}

@@ -10,6 +10,7 @@ made for (or the version it read), and fails with a Conflict, so nothing is appl
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,17 +18,27 @@ from typing import Any
 
 from core.cases import events as ev
 from core.cases.lifecycle import Action, CaseStatus, GoodsStatus, Role
-from core.cases.model import Actor, Assessment, AuditEvent, Case, CaseLine, Evidence
+from core.cases.model import (
+    STAFF_ONLY_ACTIONS,
+    Actor,
+    Assessment,
+    AuditEvent,
+    Case,
+    CaseLine,
+    Evidence,
+)
 from core.cases.reasons import Reason, Resolution
 from core.clock import ensure_utc
-from core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
+from core.errors import Conflict, CoreError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from core.money import Money
 from core.orders.model import Order
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
 from core.policy.decision import STRUCTURAL_REFUSALS, Claim, Decision, EvidenceCount, decide
 from core.policy.record import DecisionRecord
-from core.services import notify
+from core.policy.signals import Signal
+from core.policy.signals import apply as apply_signals
+from core.services import csat, notify
 from core.services.access import (
     agents_on_duty,
     check_actor_role,
@@ -36,10 +47,13 @@ from core.services.access import (
 )
 from core.services.claims import buyer_order, buyer_order_and_proof, refuse_if_rejected_before
 from core.services.context import CoreContext
+from core.services.signals import signals_for
 
 MAX_DESCRIPTION = 4000
 MAX_NOTE = 1000
 MAX_TRACKING = 64
+
+log = logging.getLogger("returns_desk.timers")
 
 
 class NotEligible(ValidationFailed):
@@ -152,6 +166,27 @@ async def _decide(
     )
 
 
+async def _with_signals(
+    ctx: CoreContext,
+    uow: UnitOfWork,
+    shop: str,
+    decision: Decision,
+    found: Sequence[Signal],
+    evidence: EvidenceCount,
+) -> Decision:
+    """What the abuse signals change (``[signals] actions``): never a refusal."""
+    if not found:
+        return decision
+    return apply_signals(
+        ctx.config,
+        decision,
+        found,
+        agents=await agents_on_duty(uow, ctx.config, shop),
+        videos=evidence.videos,
+        now=ctx.now(),
+    )
+
+
 async def preview(
     ctx: CoreContext,
     actor: Actor,
@@ -191,6 +226,17 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
         _check_evidence_count(ctx, (), new.evidence)
         counts = evidence_count(new.evidence, description)
         decision = await _decide(ctx, uow, order, new.claims, new.reason, counts, proof=proof)
+        found = await signals_for(
+            ctx,
+            uow,
+            order=order,
+            buyer_id=actor.user_id,
+            reason=new.reason,
+            claims=[(c.line_no, c.quantity) for c in new.claims],
+            evidence=_unique(new.evidence),
+            window_ends=decision.deadlines.get("window_ends"),
+        )
+        decision = await _with_signals(ctx, uow, order.shop, decision, found, counts)
         if not decision.eligible and not (
             new.wants_person and decision.refusal not in STRUCTURAL_REFUSALS
         ):
@@ -222,6 +268,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             evidence=tuple(
                 dataclasses.replace(e, added_at=e.added_at or now) for e in _unique(new.evidence)
             ),
+            signals=tuple(found),
         )
         events = case.open(assessment_of(decision), wants_person=new.wants_person)
         case.deadline_at = deadline_for(ctx.config, case.status, now)
@@ -423,6 +470,7 @@ async def _change(
                 data=data,
                 quiet_buyer=buyer_told,
             )
+        await csat.after_change(uow, ctx.config, saved, before, events, now)  # surveys
         await uow.commit()
     return saved
 
@@ -526,6 +574,8 @@ async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
             exclude_case=case.id,
             proof=case.buyer_proof,
         )
+        counts = evidence_count(case.evidence, case.description)
+        decision = await _with_signals(ctx, uow, case.shop, decision, case.signals or (), counts)
     assessment = assessment_of(decision)
     return await _change(ctx, actor, number, lambda case, _: case.provide_info(actor, assessment))
 
@@ -675,7 +725,7 @@ async def run_timers(ctx: CoreContext) -> dict[str, int]:
                 act, counter = (lambda c, _: c.provide_info(system, None)), "back_to_shop"
             case CaseStatus.AWAITING_BUYER_INFO | CaseStatus.AWAITING_RETURN:
                 act, counter = (lambda c, _: c.expire(system)), "expired"
-            case CaseStatus.AWAITING_SELLER | CaseStatus.REOPENED:
+            case CaseStatus.AWAITING_SELLER | CaseStatus.REOPENED if not case.escalated:
                 act, counter = (lambda c, _: c.escalate(system, "seller_decision")), "escalated"
             case CaseStatus.RETURN_IN_TRANSIT:
                 act, counter = (lambda c, _: c.return_overdue()), "return_overdue"
@@ -685,7 +735,11 @@ async def run_timers(ctx: CoreContext) -> dict[str, int]:
             await _change(ctx, system, case.number, act, expected_version=case.version)
         except Conflict:
             continue  # somebody acted on it meanwhile
+        except CoreError as exc:  # one case the timer cannot move must not stop the others
+            log.warning("timer left case %s as it is: %s", case.number, exc.code)
+            continue
         done[counter] += 1
+    done["surveys_asked"] = await csat.ask_due(ctx)  # a while after a case was settled
     return done
 
 
@@ -772,6 +826,19 @@ async def add_evidence(
             if await uow.cases.add_evidence(case.id, stamped):
                 added += 1
         if added:
+            order = await uow.orders.get(case.order_id)
+            assert order is not None
+            refreshed = await signals_for(
+                ctx,
+                uow,
+                order=order,
+                buyer_id=case.buyer_id,
+                reason=case.reason,
+                claims=[(line.line_no, line.quantity) for line in case.lines],
+                window_ends=case.decision.deadlines.get("window_ends"),
+                case_id=case.id,
+            )
+            await uow.cases.set_signals(case.id, [signal.to_json() for signal in refreshed])
             await _audit(
                 uow,
                 case,
@@ -866,7 +933,7 @@ async def get_case(ctx: CoreContext, actor: Actor, number: str) -> CaseView:
         assert order is not None and case.id is not None
         timeline = await uow.cases.audit_trail(case.id)
     if actor.role is Role.BUYER:  # internal notes and the shop's costs are for staff only
-        timeline = [event for event in timeline if event.action not in ("note", "cost_recorded")]
+        timeline = [event for event in timeline if event.action not in STAFF_ONLY_ACTIONS]
     return CaseView(case, order, timeline)
 
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.cases.lifecycle import Role
-from core.cases.model import Actor, AuditEvent, Case, Evidence, EvidenceKind
+from core.cases.model import STAFF_ONLY_ACTIONS, Actor, AuditEvent, Case, Evidence, EvidenceKind
 from core.errors import Forbidden, ValidationFailed
 from core.money import Money
 from core.orders.model import Order, Shipment
@@ -45,7 +45,6 @@ TRANSCRIPT_ACTIONS = {
 }
 # Staff's internal notes are never shown to the buyer, so never put in a pack meant for a
 # marketplace dispute: the timeline keeps the event, not its text.
-INTERNAL_ACTIONS = frozenset({"note"})
 WITHHELD = "(internal note, not exported)"
 
 
@@ -470,7 +469,7 @@ def _timeline_csv(timeline: Sequence[AuditEvent], names: dict[int, str]) -> byte
                 event.action,
                 event.from_status.value if event.from_status else "",
                 event.to_status.value if event.to_status else "",
-                WITHHELD if event.action in INTERNAL_ACTIONS and event.note else event.note or "",
+                WITHHELD if event.action in STAFF_ONLY_ACTIONS and event.note else event.note or "",
             ]
             for event in timeline
         ),

@@ -115,6 +115,10 @@ async def queue(
         if staff_chat is not None:
             await put("staff_chat", staff_chat, "staff_chat")
     if Audience.AGENTS in audience:
-        # the agents' forum group or each agent, resolved by the sender
-        await put("agents", None, "agents")
+        one = getattr(event, "agent_id", None)  # an event for the agent who handled the case
+        if isinstance(one, int):
+            await put("agents", one, f"agent:{one}")
+        else:
+            # the agents' forum group or each agent, resolved by the sender
+            await put("agents", None, "agents")
     return queued

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.cases.lifecycle import Role
-from core.cases.model import Actor, AuditEvent, Case
+from core.cases.model import STAFF_ONLY_ACTIONS, Actor, AuditEvent, Case
 from core.errors import Forbidden, NotFound
 from core.orders.model import Order
 from core.orders.numbers import normalize_order_number
@@ -49,7 +49,6 @@ DAILY_KEY = "privacy_purge_day"
 # a processed update is remembered at least this long, whatever the retention says, so that
 # Telegram's redelivery (up to 24 hours) is still recognised
 MIN_DONE_UPDATES = timedelta(hours=48)
-INTERNAL_ACTIONS = frozenset({"note"})  # staff's internal notes: never shown to the buyer
 
 
 # ── who may ask ────────────────────────────────────────────────────────────────────────────
@@ -383,7 +382,8 @@ async def personal_data(ctx: CoreContext, actor: Actor, telegram_id: int) -> Per
         for case in await uow.cases.list_for_buyer(telegram_id):
             assert case.id is not None
             timeline = await uow.cases.audit_trail(case.id)
-            cases.append(CaseData(case, [e for e in timeline if e.action not in INTERNAL_ACTIONS]))
+            shown = [e for e in timeline if e.action not in STAFF_ONLY_ACTIONS]
+            cases.append(CaseData(case, shown))
         checks = await uow.privacy.attempts(telegram_id)
         erasure = await uow.privacy.request(telegram_id)
     profile = None

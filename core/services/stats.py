@@ -4,7 +4,8 @@ case, the unit costs ``import-costs`` reads, and the weekly digest to each shop'
 
 The definitions are in ``core.analytics.figures``; this module only reads and writes rows.
 Percentiles are computed in Python (SQLite has none); transit days come back as a histogram,
-so a million orders never cross the wire one by one.
+so a million orders never cross the wire one by one. The reads run in two lanes side by side,
+each on a connection of its own (``figures``); ``benchmarks/stats.py`` times them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     Integer,
+    String,
     and_,
     case,
     cast,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     distinct,
     func,
     insert,
+    literal,
     select,
     tuple_,
 )
@@ -107,7 +110,7 @@ async def _shops(
 
 
 def _month(column: Any, dialect: str) -> ColumnElement[str]:
-    """ "2026-11" of a UTC timestamp (SQLite keeps it as ISO text, naive UTC)."""
+    """The month of a UTC timestamp, as "2026-11" (SQLite keeps it as ISO text, naive UTC)."""
     if dialect == "postgresql":
         return func.to_char(func.timezone("UTC", column), "YYYY-MM")
     return func.substr(column, 1, 7)
@@ -146,9 +149,19 @@ def _case_cohort(shops: tuple[str, ...], period: Period) -> ColumnElement[bool]:
 # ── the figures ──────────────────────────────────────────────────────────────────────────────
 
 
-async def _rates(uow: UnitOfWork, shops: tuple[str, ...], period: Period) -> list[RateRow]:
+async def _rates(
+    uow: UnitOfWork, shops: tuple[str, ...], period: Period, *, by_month: bool = True
+) -> list[RateRow]:
+    """Units sold and claimed per month × SKU × supplier (× reason); ``by_month=False``: the
+    whole period at once (month ""), as the previous period's trend needs, for less sorting."""
     dialect = _dialect(uow)
-    month = _month(orders.c.placed_at, dialect).label("month")
+
+    def month_of() -> Any:
+        if by_month:
+            return _month(orders.c.placed_at, dialect).label("month")
+        return literal("", String).label("month")
+
+    month = month_of()
     sold_q = (
         select(
             month,
@@ -158,9 +171,9 @@ async def _rates(uow: UnitOfWork, shops: tuple[str, ...], period: Period) -> lis
         )
         .select_from(order_lines.join(orders, orders.c.id == order_lines.c.order_id))
         .where(_cohort(shops, period))
-        .group_by(month, order_lines.c.sku, order_lines.c.supplier)
+        .group_by(*([month] if by_month else []), order_lines.c.sku, order_lines.c.supplier)
     )
-    claim_month = _month(orders.c.placed_at, dialect).label("month")
+    claim_month = month_of()
     claimed_q = (
         select(
             claim_month,
@@ -176,7 +189,12 @@ async def _rates(uow: UnitOfWork, shops: tuple[str, ...], period: Period) -> lis
             .join(orders, orders.c.id == cases.c.order_id)
         )
         .where(_case_cohort(shops, period), cases.c.reason.not_in(NOT_RETURNS))
-        .group_by(claim_month, order_lines.c.sku, order_lines.c.supplier, cases.c.reason)
+        .group_by(
+            *([claim_month] if by_month else []),
+            order_lines.c.sku,
+            order_lines.c.supplier,
+            cases.c.reason,
+        )
     )
     sold = {
         (r.month, r.sku, r.supplier): int(r.units or 0)
@@ -262,14 +280,30 @@ class _ApprovedCase:
     shop: str
     order_id: int
     placed_at: datetime
-    decision: DecisionRecord
+    unrecoverable: frozenset[int]  # lines the decision said the supplier will not pay for
     lines: list[tuple[int, str, str | None, int]]  # line_no, sku, supplier, quantity
+
+
+def _unrecoverable_lines(decision: dict[str, Any] | None) -> frozenset[int]:
+    """The ``supplier_gaps`` lines of a stored DecisionRecord. Read from its JSON first:
+    validating tens of thousands of whole records would cost more than every query here."""
+    if not (decision or {}).get("supplier_gaps"):
+        return frozenset()
+    record = DecisionRecord.model_validate(decision)  # the rarer case with gaps: typed
+    return frozenset(g.line_no for g in record.supplier_gaps if g.line_no is not None)
 
 
 async def _gaps(
     uow: UnitOfWork, ctx: CoreContext, shops: tuple[str, ...], period: Period
 ) -> tuple[list[GapRow], int]:
+    """Approved claims against their suppliers' terms: three reads, each from the cases."""
     approved = (
+        _case_cohort(shops, period),
+        cases.c.resolution.is_not(None),
+        cases.c.reason.not_in(NOT_RETURNS),
+    )
+    case_orders = cases.join(orders, orders.c.id == cases.c.order_id)
+    lines_q = (
         select(
             cases.c.id,
             cases.c.number,
@@ -277,66 +311,40 @@ async def _gaps(
             cases.c.order_id,
             cases.c.decision,
             orders.c.placed_at,
-        )
-        .select_from(cases.join(orders, orders.c.id == cases.c.order_id))
-        .where(
-            _case_cohort(shops, period),
-            cases.c.resolution.is_not(None),
-            cases.c.reason.not_in(NOT_RETURNS),
-        )
-    )
-    # the same cases as a subquery: ids are never sent back as (too many) parameters
-    approved_where = (
-        _case_cohort(shops, period),
-        cases.c.resolution.is_not(None),
-        cases.c.reason.not_in(NOT_RETURNS),
-    )
-    approved_ids = (
-        select(cases.c.id)
-        .select_from(cases.join(orders, orders.c.id == cases.c.order_id))
-        .where(*approved_where)
-    )
-    approved_orders = (
-        select(cases.c.order_id)
-        .select_from(cases.join(orders, orders.c.id == cases.c.order_id))
-        .where(*approved_where)
-    )
-    found: dict[int, _ApprovedCase] = {}
-    for r in (await uow.session.execute(approved)).all():
-        found[r.id] = _ApprovedCase(
-            r.id,
-            r.number,
-            r.shop,
-            r.order_id,
-            r.placed_at,
-            DecisionRecord.model_validate(r.decision or {}),
-            [],
-        )
-    if not found:
-        return [], 0
-    lines_q = (
-        select(
-            case_lines.c.case_id,
             order_lines.c.line_no,
             order_lines.c.sku,
             order_lines.c.supplier,
             case_lines.c.quantity,
         )
-        .select_from(case_lines.join(order_lines, order_lines.c.id == case_lines.c.order_line_id))
-        .where(case_lines.c.case_id.in_(approved_ids))
-        .order_by(case_lines.c.case_id, order_lines.c.line_no)
-    )
-    for line in (await uow.session.execute(lines_q)).all():
-        found[line.case_id].lines.append(
-            (line.line_no, line.sku, line.supplier, int(line.quantity))
+        .select_from(
+            case_orders.join(case_lines, case_lines.c.case_id == cases.c.id).join(
+                order_lines, order_lines.c.id == case_lines.c.order_line_id
+            )
         )
+        .where(*approved)
+        .order_by(cases.c.id, order_lines.c.line_no)
+    )
+    found: dict[int, _ApprovedCase] = {}
+    for r in (await uow.session.execute(lines_q)).all():
+        item = found.get(r.id)
+        if item is None:
+            item = found[r.id] = _ApprovedCase(
+                r.id,
+                r.number,
+                r.shop,
+                r.order_id,
+                r.placed_at,
+                _unrecoverable_lines(r.decision),
+                [],
+            )
+        item.lines.append((r.line_no, r.sku, r.supplier, int(r.quantity)))
+    if not found:
+        return [], 0
     credits: dict[int, dict[str, int]] = defaultdict(dict)
     credit_q = (
         select(case_costs.c.case_id, case_costs.c.currency, func.sum(case_costs.c.amount_minor))
-        .where(
-            case_costs.c.case_id.in_(approved_ids),
-            case_costs.c.kind == CostKind.SUPPLIER_CREDIT.value,
-        )
+        .select_from(case_costs.join(case_orders, cases.c.id == case_costs.c.case_id))
+        .where(*approved, case_costs.c.kind == CostKind.SUPPLIER_CREDIT.value)
         .group_by(case_costs.c.case_id, case_costs.c.currency)
     )
     for case_id, currency, minor in (await uow.session.execute(credit_q)).all():
@@ -350,7 +358,8 @@ async def _gaps(
             func.count(shipments.c.delivered_at).label("n_delivered"),
             func.max(shipments.c.est_max_days).label("est"),
         )
-        .where(shipments.c.order_id.in_(approved_orders))
+        .select_from(case_orders.join(shipments, shipments.c.order_id == orders.c.id))
+        .where(*approved)
         .group_by(shipments.c.order_id)
     )
     shipped = {r.order_id: r for r in (await uow.session.execute(ship_q)).all()}
@@ -360,7 +369,7 @@ async def _gaps(
     rows: dict[tuple[str, str], GapRow] = {}
     without_cost = 0
     for item in found.values():
-        unrecoverable = {g.line_no for g in item.decision.supplier_gaps if g.line_no is not None}
+        unrecoverable = item.unrecoverable
         liable_suppliers: list[str] = []
         liable_here = 0
         for line_no, sku, supplier, quantity in item.lines:
@@ -565,15 +574,15 @@ async def figures(
             await _unsold_skus(uow, shops, period),
             await _months(uow, shops, period),
             await _money(uow, shops, period),
-            await _times(uow, shops, period),
+            await _carriers(uow, shops, period),
             await _automation(uow, shops, period),
         )
 
     async def lane_b(uow: UnitOfWork) -> tuple[Any, ...]:
         return (
-            await _rates(uow, shops, period.previous()),
+            await _rates(uow, shops, period.previous(), by_month=False),
             await _gaps(uow, ctx, shops, period),
-            await _carriers(uow, shops, period),
+            await _times(uow, shops, period),
         )
 
     async def read(lane: Callable[[UnitOfWork], Awaitable[T]]) -> T:
@@ -583,8 +592,8 @@ async def figures(
     # two lanes of reads, each on a connection of its own, side by side (SQLite in WAL mode
     # lets readers share the file; PostgreSQL runs them on two backends): about half the time
     (
-        (rates, unsold, months, money, times, automation),
-        (previous, gaps, carriers),
+        (rates, unsold, months, money, carriers, automation),
+        (previous, gaps, times),
     ) = await asyncio.gather(read(lane_a), read(lane_b))
     sold_or_claimed = {(r.sku, r.supplier) for r in rates}
     return Figures(

@@ -783,6 +783,7 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
         "escalated": 0,
         "back_to_shop": 0,
         "return_overdue": 0,
+        "surveys_asked": 0,
     }
 
     clock.advance(hours=48, seconds=1)
@@ -791,6 +792,7 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
         "escalated": 1,
         "back_to_shop": 0,
         "return_overdue": 0,
+        "surveys_asked": 0,
     }
     escalated = await stored_case(ctx, slow.case.number)
     assert escalated.status is CaseStatus.AWAITING_AGENT and escalated.escalated is True
@@ -808,6 +810,7 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
         "escalated": 0,
         "back_to_shop": 0,
         "return_overdue": 0,
+        "surveys_asked": 0,
     }
     expired = await stored_case(ctx, silent.case.number)
     assert expired.status is CaseStatus.CANCELLED
@@ -819,12 +822,35 @@ async def test_timers_expire_silent_buyers_and_escalate_slow_sellers_once(
         "escalated": 0,
         "back_to_shop": 0,
         "return_overdue": 0,
+        "surveys_asked": 0,
     }
     after = (await trail(ctx, silent.case.number), await trail(ctx, slow.case.number))
     assert after == before
 
 
 # ── queries ────────────────────────────────────────────────────────────────────────────────
+
+
+async def test_a_reopened_escalated_case_past_its_deadline_stops_no_timer_pass(
+    ctx: CoreContext, clock: FixedClock
+) -> None:
+    """An escalated case reopened by staff is in a person's hands already: the timer does not
+    try to escalate it again (which would be refused), and the cases after it still move."""
+    slow = await open_case(
+        ctx, MARIA, "NV-5505", Reason.DOES_NOT_WORK, evidence=(video("pb"),), description="x"
+    )
+    await svc.escalate(ctx, NOVA, slow.case.number)
+    await svc.reject(ctx, Actor.agent(AGENT), slow.case.number, "works in the video")
+    await svc.reopen(ctx, NOVA, slow.case.number, "the buyer sent a second video")
+    silent = await open_case(ctx, DMITRI, "NV-5501", Reason.DOES_NOT_WORK, description="dead")
+
+    clock.advance(days=7, seconds=1)
+    done = await svc.run_timers(ctx)
+
+    assert done["escalated"] == 0 and done["expired"] == 1
+    assert (await stored_case(ctx, silent.case.number)).status is CaseStatus.CANCELLED
+    reopened = await stored_case(ctx, slow.case.number)
+    assert reopened.status is CaseStatus.REOPENED and reopened.escalated is True
 
 
 async def test_buyer_sees_only_their_own_cases_newest_first(
@@ -953,6 +979,7 @@ async def test_an_approved_case_whose_question_goes_unanswered_returns_to_the_sh
         "escalated": 0,
         "back_to_shop": 1,
         "return_overdue": 0,
+        "surveys_asked": 0,
     }
     case = await stored_case(ctx, number)
     assert case.status is CaseStatus.AWAITING_RESOLUTION

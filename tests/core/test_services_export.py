@@ -200,8 +200,7 @@ async def test_the_pack_holds_the_case_order_timeline_transcript_and_original_fi
     transcript = archive.read("transcript.txt").decode("utf-8")
     said = [
         "Buyer Дмитрий Петров (Telegram 105501), opening the case:\n    Левый наушник",
-        "Seller asked for more information:\n"
-        "    Please film the charging case\n    too",
+        "Seller asked for more information:\n    Please film the charging case\n    too",
         "Buyer Дмитрий Петров (Telegram 105501) wrote:\n    Вот видео",
         "Seller rejected the claim:\n    The video shows it working",
     ]

@@ -171,3 +171,37 @@ async def test_a_conversation_through_a_redis_outage_and_a_postgresql_restart(
     finally:
         await redis_proxy.stop()
         await pg_proxy.stop()
+
+
+async def test_a_stop_within_the_unit_s_limit_gives_back_the_update_and_it_resumes_there(
+    e2e: E2E,
+) -> None:
+    await e2e.start_bot()
+    lucia = await lamp_case_up_to_confirm(e2e)
+    seen = len(lucia.seen())
+    # the Confirm handler hangs on Telegram (very slow) for longer than the 20 s grace
+    e2e.fake.delay(25, method="answerCallbackQuery")
+    hasty = Person(e2e.fake, NoWait(), LUCIA, "Lucía", "es")
+    await hasty.press("Confirmar")
+    assert await eventually(lambda: e2e.fake.in_flight > 0, within=10)
+    e2e.bots.current.send_signal(signal.SIGTERM)
+    # gone before systemd's TimeoutStopSec=45 would kill it (20 s grace + the rest)
+    assert await exit_code(e2e, within=40) == 0, e2e.bots.log()
+    assert "cut short by the stop will run again" in e2e.bots.log()
+
+    e2e.fake.delay(0, method="answerCallbackQuery")
+    await e2e.start_bot()
+    await e2e.driver.deliver()
+
+    async def opened() -> bool:
+        return len(await e2e.cases_of(LUCIA)) == 1
+
+    for _ in range(200):
+        if await opened() and lucia.seen()[seen:]:
+            break
+        await asyncio.sleep(0.1)
+    await e2e.fake.wait_idle(quiet=0.5, timeout=15)
+    [case] = await e2e.cases_of(LUCIA)
+    told = [text for text in lucia.seen()[seen:] if case.number in text]
+    assert told == [lucia.last()]  # the re-run took up the same step: the case, said once
+    assert not any("No te entendí" in t or "did not catch" in t for t in lucia.seen())

@@ -3,6 +3,8 @@ SQLite and PostgreSQL, with costs recorded through the core service as staff do.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,8 +18,9 @@ from core.cases.model import Actor
 from core.errors import CoreError
 from core.money import Money
 from core.persistence.tables import audit_events, case_costs
-from core.services import stats
+from core.services import privacy, stats
 from core.services.context import CoreContext
+from core.services.export import evidence_pack
 from tests.stats.book import (
     ALPHA_AGENT,
     ALPHA_SELLER,
@@ -259,3 +262,11 @@ async def test_the_buyer_never_sees_the_shops_costs_in_the_history(
     staff_view = await case_service.get_case(ctx, SELLER, book.number("C1"))
     assert "cost_recorded" not in [e.action for e in buyer_view.timeline]
     assert [e.action for e in staff_view.timeline].count("cost_recorded") == 2
+    # nor in the copy of their data they ask for (/mydata), nor in a dispute's evidence pack
+    mine = await privacy.personal_data(ctx, Actor.buyer(500001), 500001)
+    assert mine.cases and all(
+        event.action != "cost_recorded" for case in mine.cases for event in case.timeline
+    )
+    pack = await evidence_pack(ctx, SELLER, book.number("C1"))
+    timeline = zipfile.ZipFile(io.BytesIO(pack.data)).read("timeline.csv").decode("utf-8-sig")
+    assert "cost_recorded" in timeline and "(internal note, not exported)" in timeline

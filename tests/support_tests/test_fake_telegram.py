@@ -450,9 +450,9 @@ async def test_media_groups_refuse_a_document_as_a_photo_and_keep_documents_apar
     from aiogram.types import InputMediaDocument
 
     files = [
-        fake.user_document(ANA, f"IMG_{n}.jpg", "image/jpeg", content=png())["message"][
-            "document"
-        ]["file_id"]
+        fake.user_document(ANA, f"IMG_{n}.jpg", "image/jpeg", content=png())["message"]["document"][
+            "file_id"
+        ]
         for n in range(2)
     ]
     photo = fake.user_photo(ANA)["message"]["photo"][-1]["file_id"]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from bot.views import texts
 from core.cases.lifecycle import MoneyStatus
 from core.cases.model import Actor
 from core.cases.reasons import Resolution
 from core.money import Money
 from core.services import cases as case_service
-from tests.telegram.conftest import CATALOGS, World
-from bot.views import texts
 from tests.support import Person
+from tests.telegram.conftest import CATALOGS, World
 from tests.telegram.test_staff import DMITRI, NOVA_SELLER, NOVA_SELLER_2, earbud_case
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from bot.views import charts, texts
 from core.cases.model import Actor
 from core.cases.reasons import Reason
+from core.services import staff as staff_service
 from core.services import stats as stats_service
 from tests.telegram.conftest import CATALOGS, World, counterfeit_charger
 
@@ -27,8 +28,7 @@ BUYER = 935502
 
 def fallback_note(language: str) -> str:
     return CATALOGS.get(language)(
-        "The charts are labelled in English: this server has no font for your "
-        "language's script."
+        "The charts are labelled in English: this server has no font for your language's script."
     )
 
 
@@ -164,3 +164,15 @@ async def test_the_weekly_digest_reaches_each_seller_once_on_the_configured_day(
     assert "Nova" in digest["text"]
     assert "claims on them: 1" in digest["text"]
     assert "/stats 30d" in digest["text"]
+
+
+async def test_an_agent_gets_the_figures_of_the_shops_they_serve(world: World) -> None:
+    agent = world.person(700001, "Olga", "ru")
+    identity = await staff_service.identify(world.core, 700001)
+    assert identity is not None
+
+    await agent.send("/stats 7d supplier")
+
+    assert len(album_to(world, 700001)) == 3
+    [sent] = documents_to(world, 700001)
+    assert sent["document"]["file_name"] == f"returns-figures-{'-'.join(identity.shops)}-7d.csv"

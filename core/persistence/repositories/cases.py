@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy import func, insert, literal, null, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,11 +24,13 @@ from core.persistence.tables import (
     case_number_counters,
     cases,
     evidence,
+    evidence_fingerprints,
     order_lines,
     orders,
 )
 from core.persistence.types import UTCDateTime
 from core.policy.record import DecisionRecord
+from core.policy.signals import Signal
 
 _OPEN = sorted(status.value for status in OPEN_STATUSES)
 _OPEN_LINE_INDEX = "uq_case_lines_open_order_line_id"
@@ -123,6 +125,7 @@ class CaseRepository:
                         insert(evidence),
                         [_evidence_row(case_id, item, case.opened_at) for item in unique.values()],
                     )
+                    await self._fingerprints(case_id, list(unique.values()))
         except IntegrityError as exc:
             raise _conflict(exc) from exc
         case.id = case_id
@@ -185,9 +188,42 @@ class CaseRepository:
     async def add_evidence(self, case_id: int, item: Evidence) -> bool:
         """Store a photo/video of a case; False when this file is already there."""
         row = _evidence_row(case_id, item, datetime.now(UTC))
-        return (
-            await insert_ignore(self.session, evidence, row, ("case_id", "file_unique_id"))
-            is not None
+        row_id = await insert_ignore(self.session, evidence, row, ("case_id", "file_unique_id"))
+        if row_id is not None and (item.phash or item.taken_at):
+            await self.session.execute(
+                insert(evidence_fingerprints).values(
+                    evidence_id=row_id, phash=item.phash, taken_at=item.taken_at
+                )
+            )
+        return row_id is not None
+
+    async def _fingerprints(self, case_id: int, items: list[Evidence]) -> None:
+        """Keep what the new pictures of a case look like (the abuse signals)."""
+        printed = {i.file_unique_id: i for i in items if i.phash or i.taken_at}
+        if not printed:
+            return
+        ids = await self.session.execute(
+            select(evidence.c.id, evidence.c.file_unique_id).where(
+                evidence.c.case_id == case_id, evidence.c.file_unique_id.in_(sorted(printed))
+            )
+        )
+        await self.session.execute(
+            insert(evidence_fingerprints),
+            [
+                {
+                    "evidence_id": row_id,
+                    "phash": printed[unique_id].phash,
+                    "taken_at": printed[unique_id].taken_at,
+                }
+                for row_id, unique_id in ids
+            ],
+        )
+
+    async def set_signals(self, case_id: int, signals: list[dict[str, Any]] | None) -> None:
+        """Replace a case's abuse signals (refreshed when evidence is added); no version bump:
+        they are staff's information about the case, not a change of it."""
+        await self.session.execute(
+            update(cases).where(cases.c.id == case_id).values(signals=_signals_json(signals))
         )
 
     async def add_audit(self, event: AuditEvent, case_id: int) -> None:
@@ -418,6 +454,9 @@ def _case_row(case: Case) -> dict[str, Any]:
         "return_tracking": case.return_tracking,
         "replacement_tracking": case.replacement_tracking,
         "decision": case.decision.to_json(),
+        "signals": _signals_json(
+            None if case.signals is None else [s.to_json() for s in case.signals]
+        ),
         "opened_at": case.opened_at,
         "updated_at": case.updated_at,
         "version": case.version,
@@ -499,9 +538,16 @@ def _to_case(row: RowMapping, lines: tuple[CaseLine, ...], items: tuple[Evidence
         replacement_tracking=row["replacement_tracking"],
         decision=DecisionRecord.model_validate(row["decision"] or {}),
         evidence=items,
+        signals=None
+        if row["signals"] is None
+        else tuple(Signal.from_json(item) for item in row["signals"]),
         version=row["version"],
         id=row["id"],
     )
+
+
+def _signals_json(signals: list[dict[str, Any]] | None) -> Any:
+    return null() if signals is None else signals  # SQL NULL, not a JSON null
 
 
 def _enum(kind: Any, value: str | None) -> Any:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, func, literal, or_, select, update
+from sqlalchemy import String, and_, cast, delete, func, literal, null, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,7 @@ from core.persistence.tables import (
     conversation_states,
     erasure_requests,
     evidence,
+    evidence_fingerprints,
     inbox_updates,
     link_attempt_counters,
     link_attempts,
@@ -34,6 +35,7 @@ from core.persistence.tables import (
     outbox,
     runtime_values,
     shipments,
+    surveys,
     telegram_users,
 )
 
@@ -405,7 +407,24 @@ class PrivacyRepository:
                 )
             )
         )
+        # the abuse signals go with the buyer: their photos' fingerprints and their cases' signals
+        await self.session.execute(
+            delete(evidence_fingerprints).where(
+                evidence_fingerprints.c.evidence_id.in_(
+                    select(evidence.c.id).where(evidence.c.case_id.in_(case_ids))
+                )
+            )
+        )
+        await self.session.execute(
+            update(cases).where(cases.c.id.in_(case_ids)).values(signals=null())
+        )
         await self.session.execute(delete(outbox).where(outbox.c.case_id.in_(case_ids)))
+        # satisfaction surveys keep their score (the figures), not the words nor who wrote them
+        await self.session.execute(
+            update(surveys)
+            .where(surveys.c.case_id.in_(case_ids))
+            .values(buyer_id=None, comment=_placeholder(surveys.c.comment))
+        )
         # a file is deleted only when no remaining evidence row refers to it
         still = set()
         if shas:

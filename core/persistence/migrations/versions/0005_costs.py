@@ -1,5 +1,6 @@
 """What returns cost: unit costs per SKU and supplier, costs recorded on cases, and covering
-indexes for reading a shop's orders, lines and parcels by the day they were placed (figures).
+indexes for reading a shop's orders, lines, parcels and cases by the day the orders were placed
+(the figures).
 
 Revision ID: 0005
 Revises: 0004
@@ -69,6 +70,12 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
+        "ix_cases_figures",
+        "cases",
+        ["shop", "order_id", "reason", "resolution", "currency", "refunded_minor"],
+        unique=False,
+    )
+    op.create_index(
         "ix_shipments_order_id_figures",
         "shipments",
         ["order_id", "carrier", "shipped_at", "delivered_at"],
@@ -78,6 +85,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_shipments_order_id_figures", table_name="shipments")
+    op.drop_index("ix_cases_figures", table_name="cases")
     op.drop_index("ix_order_lines_order_id_figures", table_name="order_lines")
     op.drop_index("ix_orders_shop_placed_at", table_name="orders")
     op.drop_index("ix_case_costs_case_id", table_name="case_costs")

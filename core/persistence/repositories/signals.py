@@ -1,0 +1,199 @@
+"""What the abuse signals read (core/services/signals.py): one person's cases and orders across
+Telegram accounts, order e-mails and phones; the pictures that look alike; files' camera dates.
+Only data the shop already holds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.cases.lifecycle import CaseStatus
+from core.clock import ensure_utc
+from core.persistence.tables import (
+    buyer_links,
+    case_lines,
+    cases,
+    evidence,
+    evidence_fingerprints,
+    order_lines,
+    orders,
+)
+
+_NOT_DIGITS = re.compile(r"\D")
+_PHONE_PUNCTUATION = (" ", "-", "(", ")", "+", ".", "/")
+MIN_PHONE_DIGITS = 6  # fewer digits identify nobody
+
+
+def normal_email(email: str | None) -> str | None:
+    value = (email or "").strip().lower()
+    return value if "@" in value else None
+
+
+def phone_digits(phone: str | None) -> str | None:
+    digits = _NOT_DIGITS.sub("", phone or "")
+    return digits if len(digits) >= MIN_PHONE_DIGITS else None
+
+
+def _sql_phone_digits(column: ColumnElement[str | None]) -> ColumnElement[str | None]:
+    expression = column
+    for mark in _PHONE_PUNCTUATION:
+        expression = func.replace(expression, mark, "")
+    return expression
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Everything that names one buyer in a shop's order book."""
+
+    accounts: frozenset[int]
+    orders: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCase:
+    case_id: int
+    buyer_id: int | None
+    currency: str
+    lines: tuple[tuple[int, int, int], ...]  # (order line id, quantity, unit price minor)
+
+
+@dataclass(frozen=True, slots=True)
+class LookAlike:
+    case_id: int
+    number: str
+    buyer_id: int | None
+    phash: str
+
+
+class SignalRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def person(self, shop: str, order_id: int, account: int | None) -> Person:
+        """The accounts and orders of the buyer of ``order_id`` (and of ``account``): orders
+        linked to the account, orders with the same e-mail or phone, and every account linked
+        to one of those orders (one round: enough to join two accounts of one e-mail)."""
+        accounts = {account} if account is not None else set()
+        seed = {order_id}
+        if accounts:
+            linked = await self.session.execute(
+                select(buyer_links.c.order_id)
+                .join(orders, orders.c.id == buyer_links.c.order_id)
+                .where(buyer_links.c.telegram_id.in_(accounts), orders.c.shop == shop)
+            )
+            seed |= set(linked.scalars())
+        contacts = await self.session.execute(
+            select(orders.c.buyer_email, orders.c.buyer_phone).where(orders.c.id.in_(seed))
+        )
+        emails, phones = set(), set()
+        for email, phone in contacts:
+            if normal_email(email):
+                emails.add(normal_email(email))
+            if phone_digits(phone):
+                phones.add(phone_digits(phone))
+        found = set(seed)
+        matches = []
+        if emails:
+            matches.append(func.lower(func.trim(orders.c.buyer_email)).in_(sorted(emails)))
+        if phones:
+            matches.append(_sql_phone_digits(orders.c.buyer_phone).in_(sorted(phones)))
+        if matches:
+            same = await self.session.execute(
+                select(orders.c.id).where(orders.c.shop == shop, or_(*matches))
+            )
+            found |= set(same.scalars())
+        linked_accounts = await self.session.execute(
+            select(buyer_links.c.telegram_id).where(buyer_links.c.order_id.in_(sorted(found)))
+        )
+        accounts |= set(linked_accounts.scalars())
+        return Person(frozenset(accounts), frozenset(found))
+
+    async def cases_of(
+        self, shop: str, person: Person, since: datetime, exclude_case: int | None
+    ) -> list[PersonCase]:
+        """The person's cases opened since ``since`` (withdrawn or cancelled ones are no
+        claim), with the order lines each claims."""
+        conditions = [cases.c.order_id.in_(sorted(person.orders))]
+        if person.accounts:
+            conditions.append(cases.c.buyer_id.in_(sorted(person.accounts)))
+        query = (
+            select(
+                cases.c.id,
+                cases.c.buyer_id,
+                cases.c.currency,
+                case_lines.c.order_line_id,
+                case_lines.c.quantity,
+                order_lines.c.unit_price_minor,
+            )
+            .select_from(cases)
+            .outerjoin(case_lines, case_lines.c.case_id == cases.c.id)
+            .outerjoin(order_lines, order_lines.c.id == case_lines.c.order_line_id)
+            .where(
+                cases.c.shop == shop,
+                cases.c.opened_at >= since,
+                cases.c.status != CaseStatus.CANCELLED.value,
+                or_(*conditions),
+            )
+            .order_by(cases.c.id)
+        )
+        if exclude_case is not None:
+            query = query.where(cases.c.id != exclude_case)
+        found: dict[int, PersonCase] = {}
+        for row in await self.session.execute(query):
+            case = found.get(row.id) or PersonCase(row.id, row.buyer_id, row.currency, ())
+            if row.order_line_id is not None:
+                line = (row.order_line_id, row.quantity, row.unit_price_minor)
+                case = PersonCase(case.case_id, case.buyer_id, case.currency, (*case.lines, line))
+            found[row.id] = case
+        return list(found.values())
+
+    async def bought(self, person: Person, since: datetime, currency: str) -> int:
+        """The value (minor units) of the person's orders in ``currency`` placed since ``since``
+        (cancelled ones aside)."""
+        total = await self.session.execute(
+            select(
+                func.coalesce(func.sum(order_lines.c.quantity * order_lines.c.unit_price_minor), 0)
+            )
+            .join(orders, orders.c.id == order_lines.c.order_id)
+            .where(
+                orders.c.id.in_(sorted(person.orders)),
+                orders.c.placed_at >= since,
+                orders.c.currency == currency,
+                orders.c.status != "cancelled",  # refunded in full: nothing bought
+            )
+        )
+        return int(total.scalar_one() or 0)
+
+    async def look_alikes(self, since: datetime, exclude_case: int | None) -> list[LookAlike]:
+        """Every hashed picture stored since ``since`` (the caller measures the distance)."""
+        query = (
+            select(cases.c.id, cases.c.number, cases.c.buyer_id, evidence_fingerprints.c.phash)
+            .select_from(evidence_fingerprints)
+            .join(evidence, evidence.c.id == evidence_fingerprints.c.evidence_id)
+            .join(cases, cases.c.id == evidence.c.case_id)
+            .where(evidence_fingerprints.c.phash.is_not(None), evidence.c.added_at >= since)
+            .order_by(cases.c.opened_at, cases.c.id)
+        )
+        if exclude_case is not None:
+            query = query.where(cases.c.id != exclude_case)
+        rows = await self.session.execute(query)
+        return [LookAlike(r.id, r.number, r.buyer_id, r.phash) for r in rows]
+
+    async def fingerprints_of(self, case_id: int) -> tuple[list[str], list[datetime]]:
+        """The pHashes of a case's pictures and the camera dates of its files."""
+        rows = await self.session.execute(
+            select(evidence_fingerprints.c.phash, evidence_fingerprints.c.taken_at)
+            .join(evidence, evidence.c.id == evidence_fingerprints.c.evidence_id)
+            .where(evidence.c.case_id == case_id)
+        )
+        phashes, taken = [], []
+        for phash, taken_at in rows:
+            if phash:
+                phashes.append(phash)
+            if taken_at is not None:
+                taken.append(ensure_utc(taken_at))
+        return phashes, taken

@@ -1,0 +1,81 @@
+"""What a stored picture looks like, for the abuse signals: its perceptual hash (pHash: the
+same photo re-encoded, resized or recompressed keeps nearly the same hash) and, for a picture
+sent as a file, the date its camera wrote (EXIF DateTimeOriginal; Telegram strips EXIF from
+pictures sent as photos, so only files carry one).
+
+Computed once, when the file is stored (bot/conversations/evidence.py ``store_evidence``), and
+kept in ``evidence_fingerprints``; erased with the buyer.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+import imagehash
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+EXIF_IFD = 0x8769
+DATETIME_ORIGINAL = 36867
+OFFSET_TIME_ORIGINAL = 36881
+MAX_PIXELS = 60_000_000  # a bigger "photo" is not hashed (decompression bombs)
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    phash: str | None  # 16 hex digits
+    taken_at: datetime | None  # UTC; only for files
+
+
+def fingerprint(data: bytes, *, document: bool) -> Fingerprint | None:
+    """The fingerprint of a picture's bytes, or None when they are no picture Pillow reads."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: size checked
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    return None
+                taken = taken_at(image) if document else None
+                image.draft("L", (256, 256))  # JPEG: decode at a small size, enough for a pHash
+                return Fingerprint(str(imagehash.phash(image)), taken)
+    except Exception:
+        log.debug("no fingerprint for a stored file", exc_info=True)
+        return None
+
+
+def taken_at(image: Image.Image) -> datetime | None:
+    """EXIF DateTimeOriginal (with its offset when the camera wrote one; else read as UTC)."""
+    try:
+        exif = image.getexif().get_ifd(EXIF_IFD)
+    except Exception:
+        return None
+    raw = exif.get(DATETIME_ORIGINAL)
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.strptime(raw.strip("\x00 ").strip(), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    zone = _offset(exif.get(OFFSET_TIME_ORIGINAL))
+    return moment.replace(tzinfo=zone).astimezone(UTC)
+
+
+def _offset(raw: object) -> timezone:
+    if isinstance(raw, str) and len(raw) >= 6 and raw[0] in "+-":
+        try:
+            hours, minutes = int(raw[1:3]), int(raw[4:6])
+        except ValueError:
+            return UTC
+        delta = timedelta(hours=hours, minutes=minutes)
+        return timezone(-delta if raw[0] == "-" else delta)
+    return UTC
+
+
+def distance(first: str, second: str) -> int:
+    """Hamming distance of two hex pHashes (how many of their bits differ)."""
+    return (int(first, 16) ^ int(second, 16)).bit_count()
