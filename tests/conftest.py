@@ -129,3 +129,17 @@ async def session(
 ) -> AsyncIterator[AsyncSession]:
     async with session_factory() as session:
         yield session
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With pytest-xdist (``-n 2 --dist loadgroup``, see pyproject.toml), the end-to-end
+    tests run one after another on one worker: they start real processes, share the local
+    Redis database and measure time, so they get a core of their own while the other
+    worker runs everything else."""
+    for item in items:
+        if "e2e" in item.path.parts or item.path.name in SERIAL_FILES:
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
+# Files outside tests/e2e that start real processes or watch the clock, serialised with them.
+SERIAL_FILES = frozenset({"test_settings_isolation.py"})

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -150,6 +150,7 @@ class Notifier:
         # what a notification put off by an error had already delivered, so that trying it
         # again sends only the rest: outbox id → (chat, "album" | "text")
         self._delivered: dict[int, set[tuple[int, str]]] = {}
+        self._latest: datetime | None = None  # the latest wall-clock time seen (see _now)
         # evidence items Telegram refused, told in the text sent after them: (outbox id, chat)
         self._refused: dict[tuple[int, int], int] = {}
 
@@ -178,7 +179,7 @@ class Notifier:
     async def send_due(self, limit: int = 50) -> int:
         """One pass over the due rows; returns how many were settled (sent or given up)."""
         async with self.core.unit_of_work() as uow:
-            due = await uow.outbox.pending(now=self.core.now(), limit=limit)
+            due = await uow.outbox.pending(now=self._now(), limit=limit)
         settled = 0
         busy: set[int] = set()  # chats that must wait: later rows for them wait too (order)
         for message in due:
@@ -250,8 +251,17 @@ class Notifier:
             chat_user=chat_user,
         )
 
-    async def _deliver(self, message: OutboxMessage, chats: list[int]) -> int:
+    def _now(self) -> datetime:
+        """The wall clock, never going back: after NTP steps the clock back, rows queued on
+        the clock as it was stay due (they would otherwise wait for the clock to catch up),
+        and backoffs are measured from the latest time seen."""
         now = self.core.now()
+        if self._latest is None or now > self._latest:
+            self._latest = now
+        return self._latest
+
+    async def _deliver(self, message: OutboxMessage, chats: list[int]) -> int:
+        now = self._now()
         async with self.core.unit_of_work() as uow:  # another sender may have it: skip it then
             claimed = await uow.outbox.claim(
                 message.id, now=now, until=now + timedelta(seconds=CLAIM_SECONDS)
@@ -568,7 +578,7 @@ class Notifier:
 
     async def _retry(self, message: OutboxMessage, error: str, seconds: float) -> None:
         give_up = message.attempts + 1 >= MAX_ATTEMPTS
-        retry_at = None if give_up else self.core.now() + timedelta(seconds=seconds)
+        retry_at = None if give_up else self._now() + timedelta(seconds=seconds)
         if give_up:
             self._forget(message.id)
             log.warning("notification %s not sent (%s); giving up", message.id, error)

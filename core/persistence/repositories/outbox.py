@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,19 +37,6 @@ class OutboxMessage:
     next_attempt_at: datetime
     sent_at: datetime | None
     last_error: str | None
-
-
-# A row written "after now" means the clock stepped back (NTP): its times were set on the
-# clock as it was, and waiting for the clock to catch up would hold it for as long as the step.
-CLOCK_STEP_TOLERANCE = timedelta(minutes=1)
-
-
-def _due(now: datetime) -> ColumnElement[bool]:
-    """Due now, or written on a clock that has since stepped back."""
-    return or_(
-        outbox.c.next_attempt_at <= ensure_utc(now),
-        outbox.c.created_at > ensure_utc(now + CLOCK_STEP_TOLERANCE),
-    )
 
 
 class OutboxRepository:
@@ -91,7 +78,10 @@ class OutboxRepository:
         died (still ``sending`` past its expiry) is due again."""
         result = await self.session.execute(
             select(outbox)
-            .where(outbox.c.status.in_((PENDING, SENDING)), _due(now))
+            .where(
+                outbox.c.status.in_((PENDING, SENDING)),
+                outbox.c.next_attempt_at <= ensure_utc(now),
+            )
             .order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
         )
@@ -105,7 +95,7 @@ class OutboxRepository:
             .where(
                 outbox.c.id == message_id,
                 outbox.c.status.in_((PENDING, SENDING)),
-                _due(now),
+                outbox.c.next_attempt_at <= ensure_utc(now),
             )
             .values(status=SENDING, next_attempt_at=ensure_utc(until))
         )
