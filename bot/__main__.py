@@ -27,6 +27,7 @@ from bot.app import (
 from bot.config import (
     Settings,
     SettingsError,
+    agents_group_warning,
     database_line,
     env_file_typos,
     load_settings,
@@ -191,6 +192,8 @@ def run_command(use_webhook: bool, sample_config: bool, stop_grace: float) -> No
         _warn("running on the sample's published link secrets and bot name (--sample-config)")
     for warning in setting_warnings(settings):
         _warn(warning)
+    if agents_warning := agents_group_warning(settings, config):
+        _warn(agents_warning)
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -820,6 +823,8 @@ def config_check() -> None:
     )
     click.echo(f"Minimum rights: {rights or 'none'}")
     warnings = setting_warnings(settings)
+    if agents_warning := agents_group_warning(settings, config):
+        warnings.append(agents_warning)
     shops, name = sample_values(config)
     if shops:
         warnings.append(

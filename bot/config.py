@@ -18,6 +18,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.policy.config import Config
+
 _TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,}$")
 _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
@@ -338,6 +340,22 @@ def setting_warnings(settings: Settings) -> list[str]:
             "updates only to https addresses"
         )
     return warnings
+
+
+def agents_group_warning(settings: Settings, config: Config) -> str | None:
+    """The agents' forum group is one group for every shop: whoever is in it reads every
+    shop's topics, whatever shops the configuration scopes them to."""
+    if settings.agents_chat_id is None:
+        return None
+    everywhere = set(config.deployment.agents_all_shops)
+    scoped = {agent for shop in config.shops.values() for agent in shop.agents} - everywhere
+    if not scoped:
+        return None
+    return (
+        f"AGENTS_CHAT_ID is one forum group for every shop: its members read every shop's "
+        f"topics, so the {len(scoped)} agent(s) listed for some shops only should not be in it "
+        "(or leave AGENTS_CHAT_ID unset: each agent then gets their shops' alerts privately)"
+    )
 
 
 def sqlite_path(settings: Settings) -> Path | None:

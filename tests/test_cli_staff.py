@@ -204,3 +204,25 @@ async def test_the_old_deployment_agents_key_is_refused_with_how_to_rewrite_it(
     assert line.startswith(f"error: {old}: deployment: `agents` is no longer read"), result
     assert "`agents_all_shops = [...]` under [deployment]" in line
     assert "`agents = [...]` under each [shops.<id>]" in line
+
+
+async def test_config_check_warns_that_the_agents_group_shows_every_shop(tmp_path: Path) -> None:
+    """An agent listed for one shop only, with one agents' forum group for every shop: its
+    members read every shop's topics, which the scoping does not prevent, so it is said."""
+    scoped = tmp_path / "shops.toml"
+    text = SAMPLE_CONFIG.read_text(encoding="utf-8")
+    scoped.write_text(text.replace("agents = []", "agents = [700777]", 1), "utf-8")
+    grouped, private = await asyncio.to_thread(
+        run_all,
+        Run(
+            tmp_path,
+            ["config", "check"],
+            CONFIG_FILE=str(scoped),
+            AGENTS_CHAT_ID="-1001234567890",
+        ),
+        Run(tmp_path, ["config", "check"], CONFIG_FILE=str(scoped)),
+    )
+    assert grouped.code == 0 and private.code == 0, (grouped, private)
+    assert "AGENTS_CHAT_ID is one forum group for every shop" in grouped.err
+    assert "1 agent(s) listed for some shops only" in grouped.err
+    assert "AGENTS_CHAT_ID" not in private.err

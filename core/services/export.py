@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +32,7 @@ from core.services.cases import get_case
 from core.services.context import CoreContext
 from core.services.evidence_store import EvidenceStore
 from core.spreadsheet import csv_bytes
+from core.zip_pack import ZipPack
 
 MAX_PACK_BYTES = 50 * 1024 * 1024  # the largest document a Telegram bot may send
 PACK_FORMAT = "returns-evidence-pack/1"
@@ -129,30 +128,11 @@ def _build(
         ("timeline.csv", _timeline_csv(timeline, staff_names)),
         ("transcript.txt", _text(_transcript(case, order, timeline, staff_names))),
     ]
-    buffer = io.BytesIO()
-    manifest_files: list[dict[str, Any]] = []
-    names: list[str] = []
-    stamp = (
-        generated.year,
-        generated.month,
-        generated.day,
-        generated.hour,
-        generated.minute,
-        generated.second,
-    )
-
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with ZipPack(generated, mode=0o644) as pack:
 
         def add(name: str, data: bytes) -> None:
-            info = zipfile.ZipInfo(name, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-            names.append(name)
-            manifest_files.append(
-                {"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-            )
-            if buffer.tell() > limit:  # stop early: no need to compress the rest
+            pack.add(name, data)
+            if pack.size > limit:  # stop early: no need to compress the rest
                 raise _too_large(limit)
 
         for name, data in documents:
@@ -171,17 +151,17 @@ def _build(
             "shop": case.shop,
             "order": order.number,
             "generated_at": _iso(generated),
-            "files": manifest_files,
+            "files": pack.manifest,
             "evidence": evidence_entries,
         }
         add("manifest.json", _json(manifest))
-    data = buffer.getvalue()
+    data = pack.data
     if len(data) > limit:
         raise _too_large(limit)
     return ExportedPack(
         filename=f"{case.number}-evidence.zip",
         data=data,
-        files=names,
+        files=pack.names,
         only_on_telegram=[
             item.evidence.file_id or item.evidence.file_unique_id
             for item in items

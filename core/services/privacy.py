@@ -19,10 +19,7 @@ count the case. Placeholders are fixed strings: nothing of the original can be r
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
 import json
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +40,7 @@ from core.persistence.tables import (
 )
 from core.services.context import CoreContext
 from core.services.evidence_store import EvidenceStore
+from core.zip_pack import ZipPack
 
 DATA_FORMAT = "returns-desk-personal-data/1"
 DAILY_KEY = "privacy_purge_day"
@@ -431,26 +429,13 @@ async def data_zip(ctx: CoreContext, data: PersonalData, readme: str) -> DataZip
 
 
 def _zip(store: EvidenceStore, data: PersonalData, readme: str) -> DataZip:
-    buffer = io.BytesIO()
-    names: list[str] = []
-    manifest: list[dict[str, Any]] = []
     at = data.generated_at.astimezone(UTC)
-    stamp = (at.year, at.month, at.day, at.hour, at.minute, at.second)
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-
-        def add(name: str, content: bytes) -> None:
-            info = zipfile.ZipInfo(name, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o600 << 16
-            archive.writestr(info, content)
-            names.append(name)
-            manifest.append(
-                {"path": name, "sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
-            )
-
-        add("README.txt", readme.encode("utf-8"))
-        add("profile.json", _json({"profile": data.profile, "erasure_request": _erasure(data)}))
-        add(
+    with ZipPack(at, mode=0o600) as pack:
+        pack.add("README.txt", readme.encode("utf-8"))
+        pack.add(
+            "profile.json", _json({"profile": data.profile, "erasure_request": _erasure(data)})
+        )
+        pack.add(
             "orders.json", _json([_order(order, via, theirs) for order, via, theirs in data.orders])
         )
         for item in data.cases:
@@ -466,24 +451,24 @@ def _zip(store: EvidenceStore, data: PersonalData, readme: str) -> DataZip:
                 }
                 if piece.sha256 and _in_store(store, piece.sha256):
                     name = f"cases/{case.number}/{number:02d}-{piece.kind.value}-{piece.sha256[:8]}"
-                    add(name, store.read(piece.sha256))
+                    pack.add(name, store.read(piece.sha256))
                     entry["file"] = name
                 files.append(entry)
-            add(f"cases/{case.number}.json", _json(_case(item, files)))
-        add("order_checks.json", _json(data.order_checks))
-        add(
+            pack.add(f"cases/{case.number}.json", _json(_case(item, files)))
+        pack.add("order_checks.json", _json(data.order_checks))
+        pack.add(
             "manifest.json",
             _json(
                 {
                     "format": DATA_FORMAT,
                     "telegram_id": data.telegram_id,
                     "generated_at": _iso(data.generated_at),
-                    "files": manifest,
+                    "files": pack.manifest,
                     "retention_days": data.retention,
                 }
             ),
         )
-    return DataZip(f"my-data-{data.telegram_id}-{at:%Y%m%d}.zip", buffer.getvalue(), names)
+    return DataZip(f"my-data-{data.telegram_id}-{at:%Y%m%d}.zip", pack.data, pack.names)
 
 
 def _erasure(data: PersonalData) -> dict[str, Any] | None:
