@@ -194,7 +194,9 @@ def add_staff(fake: FakeTelegram, config: Config) -> None:
             fake.add_user(seller, f"Seller {seller}", shop.language)
         if shop.staff_chat_id is not None:
             fake.add_group(shop.staff_chat_id, f"{shop.name} staff")
-    for agent in config.deployment.agents:
+    agents = {*config.deployment.agents_all_shops}
+    agents.update(agent for shop in config.shops.values() for agent in shop.agents)
+    for agent in sorted(agents):
         fake.add_user(agent, f"Agent {agent}", "en")
 
 

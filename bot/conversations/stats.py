@@ -16,8 +16,9 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, InputMediaPhoto, Message
 
 from bot.conversations.staff import IsStaff
-from bot.views import charts, texts
 from bot.views import survey as survey_views
+from bot.views import texts
+from bot.views.digest import closing_soon
 from bot.views.i18n import Catalogs, Translator
 from core.analytics.costs import CostKind, parse_cost_kind
 from core.analytics.figures import COLUMNS, DIMENSIONS, PERIODS, Figures, parse_period, tidy_rows
@@ -81,14 +82,7 @@ def summary(tr: Translator, f: Figures, names: list[str], fallback: bool) -> str
         )
     soon = sorted(n for g in f.gaps for n in g.closing_soon)
     if soon:
-        lines.append(
-            tr.plural(
-                "Supplier window closing within a week: {cases}",
-                "Supplier windows closing within a week: {cases}",
-                len(soon),
-                cases=", ".join(soon),
-            )
-        )
+        lines.append(closing_soon(tr, soon))
     if f.automation.share is not None:
         lines.append(
             tr("Decided automatically: {share}", share=tr.percent(f.automation.share * 100))
@@ -127,6 +121,8 @@ async def show_stats(
     except CoreError as exc:
         await message.answer(texts.error(tr, exc))
         return
+    from bot.views import charts  # matplotlib: loaded by the first /stats, not at every start
+
     album = await asyncio.to_thread(
         charts.album, tr, figures, dimension, lambda: catalogs.get("en")
     )

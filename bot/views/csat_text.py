@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bot.views.stats_text import text_table
 from core.services.csat import CsatFigures, CsatRow
 
 
@@ -18,29 +19,21 @@ def _key(value: object, none: str) -> str:
 
 
 def _table(title: str, first: str, rows: Sequence[CsatRow], none: str) -> list[str]:
-    header = (first, "asked", "answered", "4-5 share", "response rate")
-    cells = [
-        list(header),
-        *[
-            [
+    return text_table(
+        title,
+        (first, "asked", "answered", "4-5 share", "response rate"),
+        [
+            (
                 _key(r.key, none),
-                str(r.asked),
-                str(r.answered),
+                r.asked,
+                r.answered,
                 _pct(r.satisfied_share),
                 _pct(r.response_rate),
-            ]
+            )
             for r in rows
         ],
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = [title, "-" * len(title)]
-    for n, row in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    if not rows:
-        lines.append("(no survey asked in this period)")
-    return [*lines, ""]
+        empty="(no survey asked in this period)",
+    )
 
 
 def csat_table(f: CsatFigures) -> str:
@@ -72,11 +65,7 @@ def _row(r: CsatRow) -> dict[str, Any]:
 def csat_json(f: CsatFigures) -> dict[str, Any]:
     return {
         "shops": list(f.shops),
-        "period": {
-            "start": f.period.start.isoformat(),
-            "end": f.period.end.isoformat(),
-            "days": f.period.days,
-        },
+        "period": f.period.as_dict(),
         "total": _row(f.total),
         "by_shop": [_row(r) for r in f.by_shop],
         "by_agent": [_row(r) for r in f.by_agent],

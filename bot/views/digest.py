@@ -3,11 +3,22 @@ seller's language: the week's figures in a few lines and how to get the charts."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from bot.views import texts
 from bot.views.i18n import Translator
+
+
+def closing_soon(tr: Translator, cases: Sequence[str]) -> str:
+    """The cases whose supplier claim window closes within a week (stats and the digest)."""
+    return tr.plural(
+        "Supplier window closing within a week: {cases}",
+        "Supplier windows closing within a week: {cases}",
+        len(cases),
+        cases=", ".join(cases),
+    )
 
 
 def weekly_digest(tr: Translator, payload: dict[str, Any]) -> Any:
@@ -45,14 +56,7 @@ def weekly_digest(tr: Translator, payload: dict[str, Any]) -> Any:
         )
     soon = payload.get("closing_soon") or []
     if soon:
-        lines.append(
-            tr.plural(
-                "Supplier window closing within a week: {cases}",
-                "Supplier windows closing within a week: {cases}",
-                len(soon),
-                cases=", ".join(soon),
-            )
-        )
+        lines.append(closing_soon(tr, soon))
     if payload.get("top_sku"):
         lines.append(
             tr(

@@ -16,7 +16,13 @@ def _hours(value: float | None) -> str:
     return "" if value is None else f"{value:.1f} h"
 
 
-def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+def text_table(
+    title: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    empty: str = "(nothing in this period)",
+) -> list[str]:
+    """A titled plain-text table, columns padded to their widest cell (None shows empty)."""
     cells = [[str(c) for c in header], *[["" if c is None else str(c) for c in r] for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = [title, "-" * len(title)]
@@ -25,7 +31,7 @@ def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) 
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     if not rows:
-        lines.append("(nothing in this period)")
+        lines.append(empty)
     return [*lines, ""]
 
 
@@ -37,7 +43,7 @@ def figures_table(f: Figures) -> str:
         f"{f.claims} claims",
         "",
     ]
-    lines += _table(
+    lines += text_table(
         "Item return rate (units claimed / units sold; * = fewer than 20 units sold)",
         ("month", "sku", "supplier", "reason", "sold", "claimed", "rate"),
         [
@@ -53,12 +59,12 @@ def figures_table(f: Figures) -> str:
             for r in f.rates
         ],
     )
-    lines += _table(
+    lines += text_table(
         "Claims per 100 orders",
         ("month", "orders", "claims", "per 100"),
         [(m.month, m.orders, m.claims, m.per_100_orders) for m in f.months],
     )
-    lines += _table(
+    lines += text_table(
         "Priority (return rate x claims; trend against the previous period)",
         ("sku", "supplier", "claims", "rate", "score", "previous", "trend"),
         [
@@ -74,7 +80,7 @@ def figures_table(f: Figures) -> str:
             for p in f.priority
         ],
     )
-    lines += _table(
+    lines += text_table(
         "Cost of returns (per currency, never added together)",
         ("currency", "cost", "recovered", "net loss"),
         [
@@ -87,7 +93,7 @@ def figures_table(f: Figures) -> str:
             for m in f.money
         ],
     )
-    lines += _table(
+    lines += text_table(
         "Supplier recovery gap (liable under the supplier's terms minus recovered)",
         ("supplier", "currency", "liable", "recovered", "gap", "window closing soon"),
         [
@@ -104,12 +110,12 @@ def figures_table(f: Figures) -> str:
     )
     if f.lines_without_cost:
         lines += [f"({f.lines_without_cost} approved claim lines have no unit cost on file)", ""]
-    lines += _table(
+    lines += text_table(
         "Times from opening (cases opened in the period)",
         ("measure", "cases", "median", "p90"),
         [(t.measure.replace("_", " "), t.count, _hours(t.median), _hours(t.p90)) for t in f.times],
     )
-    lines += _table(
+    lines += text_table(
         "Carriers (not received = parcels of orders claimed as not received / parcels)",
         ("carrier", "country", "parcels", "not received", "rate", "median transit days"),
         [

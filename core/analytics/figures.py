@@ -76,6 +76,9 @@ class Period:
     def previous(self) -> Period:
         return Period(self.start - (self.end - self.start), self.start)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "days": self.days}
+
 
 def ratio(part: int, whole: int, places: str = "0.0001") -> Decimal | None:
     if whole <= 0:
@@ -119,15 +122,12 @@ def median_of_histogram(counts: dict[int, int]) -> float | None:
 # ── the figures ──────────────────────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
-class RateRow:
-    month: str  # "2026-11": the month the orders were placed
-    sku: str
-    supplier: str | None
-    reason: str | None  # None: sold, nothing claimed
+class UnitRate:
+    """Units claimed / units sold, and whether too few were sold for the rate to mean much."""
+
+    __slots__ = ()
     units_sold: int
     units_claimed: int
-    claims: int
 
     @property
     def rate(self) -> Decimal | None:
@@ -136,6 +136,17 @@ class RateRow:
     @property
     def few(self) -> bool:
         return self.units_sold < FEW_UNITS
+
+
+@dataclass(frozen=True, slots=True)
+class RateRow(UnitRate):
+    month: str  # "2026-11": the month the orders were placed
+    sku: str
+    supplier: str | None
+    reason: str | None  # None: sold, nothing claimed
+    units_sold: int
+    units_claimed: int
+    claims: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +165,7 @@ class MonthRow:
 
 
 @dataclass(frozen=True, slots=True)
-class PriorityRow:
+class PriorityRow(UnitRate):
     sku: str
     supplier: str | None
     units_sold: int
@@ -163,16 +174,8 @@ class PriorityRow:
     previous_rate: Decimal | None
 
     @property
-    def rate(self) -> Decimal | None:
-        return ratio(self.units_claimed, self.units_sold)
-
-    @property
     def score(self) -> Decimal:
         return ((self.rate or Decimal(0)) * self.claims).quantize(Decimal("0.0001"))
-
-    @property
-    def few(self) -> bool:
-        return self.units_sold < FEW_UNITS
 
     @property
     def trend(self) -> str:
@@ -436,11 +439,7 @@ def as_json(f: Figures) -> dict[str, Any]:
     """The figures as JSON: amounts as decimal strings with their currency, rates as decimals."""
     return {
         "shops": list(f.shops),
-        "period": {
-            "start": f.period.start.isoformat(),
-            "end": f.period.end.isoformat(),
-            "days": f.period.days,
-        },
+        "period": f.period.as_dict(),
         "return_rates": [
             {
                 "month": r.month,
@@ -531,19 +530,11 @@ DIMENSIONS = ("sku", "supplier", "reason")
 
 
 @dataclass(frozen=True, slots=True)
-class GroupRate:
+class GroupRate(UnitRate):
     key: str  # a SKU, a supplier id or a reason code ("" when the line has no supplier)
     units_sold: int
     units_claimed: int
     claims: int
-
-    @property
-    def rate(self) -> Decimal | None:
-        return ratio(self.units_claimed, self.units_sold)
-
-    @property
-    def few(self) -> bool:
-        return self.units_sold < FEW_UNITS
 
 
 def rates_by(f: Figures, dimension: str, limit: int = 10) -> list[GroupRate]:

@@ -104,6 +104,17 @@ class Address:
     region: str | None = None
     line2: str | None = None
 
+    def as_dict(self) -> dict[str, str | None]:
+        """The address as the exports write it (the evidence pack, /mydata)."""
+        return {
+            "line1": self.line1,
+            "line2": self.line2,
+            "city": self.city,
+            "postal_code": self.postal_code,
+            "region": self.region,
+            "country": self.country,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class TrackingEvent:

@@ -45,6 +45,7 @@ from core.services.access import (
     check_case_access,
     staff_shops,
 )
+from core.services.audit import record_audit
 from core.services.claims import buyer_order, buyer_order_and_proof, refuse_if_rejected_before
 from core.services.context import CoreContext
 from core.services.signals import signals_for
@@ -282,7 +283,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
         for event in events:
             if isinstance(event, ev.Approved):  # automatic: the system decided
                 # audited only: the buyer read it in the chat, the shop's alert shows it
-                await _audit(
+                await record_audit(
                     uow,
                     case,
                     Actor.system(),
@@ -353,32 +354,6 @@ async def remind_when_claim_possible(ctx: CoreContext, actor: Actor, order_id: i
 # ── changing a case ────────────────────────────────────────────────────────────────────────
 
 
-async def _audit(
-    uow: UnitOfWork,
-    case: Case,
-    actor: Actor,
-    action: str,
-    before: CaseStatus | None,
-    after: CaseStatus | None,
-    at: datetime,
-    note: str | None = None,
-    data: dict[str, Any] | None = None,
-) -> None:
-    assert case.id is not None
-    event = AuditEvent(
-        case_number=case.number,
-        at=at,
-        actor_role=actor.role,
-        actor_id=actor.user_id,
-        action=action,
-        from_status=before,
-        to_status=after,
-        note=note,
-        data=data or {},
-    )
-    await uow.cases.add_audit(event, case.id)
-
-
 async def _record(
     uow: UnitOfWork,
     config: Config,
@@ -396,7 +371,9 @@ async def _record(
     """One event: its line in the audit trail and its notifications, in the caller's unit of
     work. ``quiet_buyer``: the buyer is in the conversation that caused it and saw it there."""
     if event.audit_action is not None:
-        await _audit(uow, case, actor, event.audit_action, before, after, at, event.note, data)
+        await record_audit(
+            uow, case, actor, event.audit_action, before, after, at, event.note, data
+        )
     if quiet_buyer and actor.role is not Role.BUYER:
         actor = dataclasses.replace(actor, role=Role.BUYER, user_id=None)
     await notify.queue(uow, config, case, event, at, actor=actor, dedupe=dedupe)
@@ -839,7 +816,7 @@ async def add_evidence(
                 case_id=case.id,
             )
             await uow.cases.set_signals(case.id, [signal.to_json() for signal in refreshed])
-            await _audit(
+            await record_audit(
                 uow,
                 case,
                 actor,
@@ -891,7 +868,9 @@ async def post_message(
         if not case.is_open:
             raise ValidationFailed("the case is closed", code="case_closed")
         event = ev.MessagePosted(text=text_clean, author=actor.role.value)
-        await _audit(uow, case, actor, "message", case.status, case.status, now, note=text_clean)
+        await record_audit(
+            uow, case, actor, "message", case.status, case.status, now, note=text_clean
+        )
         assert case.id is not None
         trail = await uow.cases.audit_trail(case.id)
         if notify_others:
@@ -974,7 +953,7 @@ async def add_note(ctx: CoreContext, actor: Actor, number: str, text: str) -> Ca
         raise ValidationFailed("the note is empty", code="empty")
     async with ctx.unit_of_work() as uow:
         case = await _load(uow, ctx, actor, number)
-        await _audit(uow, case, actor, "note", case.status, case.status, ctx.now(), note=note)
+        await record_audit(uow, case, actor, "note", case.status, case.status, ctx.now(), note=note)
         await uow.commit()
     return case
 

@@ -25,13 +25,14 @@ from decimal import Decimal
 from core.analytics.figures import Period, ratio
 from core.cases import events as ev
 from core.cases.lifecycle import CaseStatus, Role
-from core.cases.model import Actor, AuditEvent, Case
+from core.cases.model import Actor, Case
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.persistence.repositories.surveys import ANSWERED, ASKED, WITHDRAWN, Survey, SurveyFact
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
 from core.services import notify
 from core.services.access import check_actor_role, seller_ids, staff_shops
+from core.services.audit import record_audit
 from core.services.context import CoreContext
 
 SURVEYED = frozenset({CaseStatus.RESOLVED, CaseStatus.REJECTED})
@@ -205,18 +206,15 @@ async def _alert_low(uow: UnitOfWork, config: Config, survey: Survey, now: datet
         survey=survey.id, score=survey.score or 0, comment=survey.comment, agent_id=agent
     )
     buyer = Actor(Role.BUYER, survey.buyer_id)
-    await uow.cases.add_audit(
-        AuditEvent(
-            case_number=case.number,
-            at=now,
-            actor_role=Role.BUYER,
-            actor_id=survey.buyer_id,
-            action="low_score",
-            from_status=case.status,
-            to_status=case.status,
-            data={"survey": survey.id, "score": survey.score},
-        ),
-        case.id,
+    await record_audit(
+        uow,
+        case,
+        buyer,
+        "low_score",
+        case.status,
+        case.status,
+        now,
+        data={"survey": survey.id, "score": survey.score},
     )
     await notify.queue(uow, config, case, event, now, actor=buyer, dedupe=f":{survey.id}")
 

@@ -529,16 +529,7 @@ def _order_json(order: Order) -> dict[str, Any]:
             "language": order.buyer.language,
             "telegram_id": order.buyer.telegram_id,
         },
-        "shipping_address": None
-        if address is None
-        else {
-            "line1": address.line1,
-            "line2": address.line2,
-            "city": address.city,
-            "postal_code": address.postal_code,
-            "region": address.region,
-            "country": address.country,
-        },
+        "shipping_address": None if address is None else address.as_dict(),
         "shipping_cost": _money(order.shipping_cost),
         "items_total": _money(order.items_total),
         "grand_total": _money(order.grand_total),

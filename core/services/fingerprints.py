@@ -15,7 +15,6 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
-import imagehash
 from PIL import Image
 
 log = logging.getLogger(__name__)
@@ -34,6 +33,8 @@ class Fingerprint:
 
 def fingerprint(data: bytes, *, document: bool) -> Fingerprint | None:
     """The fingerprint of a picture's bytes, or None when they are no picture Pillow reads."""
+    import imagehash  # with numpy and scipy: loaded by the first picture, not at every start
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: size checked

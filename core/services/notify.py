@@ -67,21 +67,27 @@ async def queue(
     base = f"{case.number}:{case.version}:{event.kind}{dedupe}"
     queued = 0
 
-    async def put(role: str, chat_id: int | None, key: str) -> None:
-        nonlocal queued
-        if coalesce is not None and role != "buyer":
-            queued += await _coalesced(role, chat_id, key, coalesce)
-            return
-        queued += await uow.outbox.enqueue(
+    async def _enqueue(
+        role: str, chat_id: int | None, dedupe_key: str, due: datetime | None = None
+    ) -> bool:
+        return await uow.outbox.enqueue(
             kind=event.kind,
             recipient_role=role,
             chat_id=chat_id,
             shop=case.shop,
             case_id=case.id,
             payload=payload,
-            dedupe_key=f"{base}:{key}",
+            dedupe_key=dedupe_key,
             at=at,
+            due=due,
         )
+
+    async def put(role: str, chat_id: int | None, key: str) -> None:
+        nonlocal queued
+        if coalesce is not None and role != "buyer":
+            queued += await _coalesced(role, chat_id, key, coalesce)
+            return
+        queued += await _enqueue(role, chat_id, f"{base}:{key}")
 
     async def _coalesced(role: str, chat_id: int | None, key: str, window: timedelta) -> int:
         length = max(int(window.total_seconds()), 1)
@@ -90,17 +96,7 @@ async def queue(
             (slot, at),
             (slot + 1, datetime.fromtimestamp((slot + 1) * length, at.tzinfo)),
         ):
-            if await uow.outbox.enqueue(
-                kind=event.kind,
-                recipient_role=role,
-                chat_id=chat_id,
-                shop=case.shop,
-                case_id=case.id,
-                payload=payload,
-                dedupe_key=f"{case.number}{FOLLOWUPS}{n}:{key}",
-                at=at,
-                due=due,
-            ):
+            if await _enqueue(role, chat_id, f"{case.number}{FOLLOWUPS}{n}:{key}", due):
                 return 1
         return 0  # the alert due at the next window's start is queued: it will count this one
 

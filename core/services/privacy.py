@@ -513,18 +513,7 @@ def _order(order: Order, via: str, theirs: bool) -> dict[str, Any]:
         "country": order.buyer.country,
         "language": order.buyer.language,
     }
-    entry["shipping_address"] = (
-        None
-        if address is None
-        else {
-            "line1": address.line1,
-            "line2": address.line2,
-            "city": address.city,
-            "postal_code": address.postal_code,
-            "region": address.region,
-            "country": address.country,
-        }
-    )
+    entry["shipping_address"] = None if address is None else address.as_dict()
     entry["shipments"] = [
         {
             "carrier": shipment.carrier,

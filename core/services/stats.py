@@ -49,7 +49,7 @@ from core.analytics.figures import (
     priority_list,
 )
 from core.cases.lifecycle import Role
-from core.cases.model import Actor, AuditEvent, Case
+from core.cases.model import Actor, Case
 from core.cases.reasons import Reason
 from core.clock import ensure_utc
 from core.errors import Forbidden, NotFound, ValidationFailed
@@ -70,6 +70,7 @@ from core.policy.config import SupplierSettlement, WindowFrom
 from core.policy.decision import end_of_day
 from core.policy.record import DecisionRecord
 from core.services.access import check_actor_role, check_case_access, seller_ids, staff_shops
+from core.services.audit import record_audit
 from core.services.context import CoreContext
 
 NOT_RETURNS = (Reason.CANCEL_ORDER.value, Reason.CHANGE_ADDRESS.value)
@@ -654,19 +655,16 @@ async def record_cost(
                 recorded_by_id=actor.user_id,
             )
         )
-        await uow.cases.add_audit(
-            AuditEvent(
-                case_number=found.number,
-                at=now,
-                actor_role=actor.role,
-                actor_id=actor.user_id,
-                action="cost_recorded",
-                from_status=found.status,
-                to_status=found.status,
-                note=note,
-                data={"kind": kind.value, "amount": amount.as_dict()},
-            ),
-            found.id,
+        await record_audit(
+            uow,
+            found,
+            actor,
+            "cost_recorded",
+            found.status,
+            found.status,
+            now,
+            note=note,
+            data={"kind": kind.value, "amount": amount.as_dict()},
         )
         await uow.commit()
     return found, amount

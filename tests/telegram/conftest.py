@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiogram import Bot
 
 from bot.delivery.notifier import Notifier, SendLimits
 from bot.factory import create_dispatcher
@@ -88,6 +89,32 @@ async def counterfeit_charger(world: World, buyer: Person) -> Case:
     return opened.case
 
 
+async def asks_for_a_person(world: World, buyer: Person, description: str) -> Case:
+    """The buyer follows NV-5502's link and reports its charger counterfeit, asking for a
+    person, with no evidence: an escalated case, for the agents' forum group."""
+    await buyer.send(f"/start {await world.start_link('nova', 'NV-5502')}")
+    order = await world.order("nova", "NV-5502")
+    opened = await case_service.open_case(
+        world.core,
+        Actor.buyer(buyer.id),
+        case_service.NewCase(
+            order_id=order.id or 0,
+            claims=(Claim(2, 1),),
+            reason=Reason.COUNTERFEIT,
+            description=description,
+            evidence=(),
+            wants_person=True,
+        ),
+    )
+    return opened.case
+
+
+def unpaced_notifier(bot: Bot, world: World, agents_chat_id: int | None = None) -> Notifier:
+    """The outbox sender of that world, without Telegram's pacing (tests call send_due())."""
+    limits = SendLimits(per_second=1e6, private_interval=0, group_interval=0)
+    return Notifier(bot, world.core, CATALOGS, agents_chat_id=agents_chat_id, limits=limits)
+
+
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.sqlite3")
@@ -128,8 +155,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 async def notifier(world: World) -> AsyncIterator[Notifier]:
     """The outbox sender of that world, without Telegram's pacing (tests call send_due())."""
     bot = create_fake_bot(world.fake)
-    limits = SendLimits(per_second=1e6, private_interval=0, group_interval=0)
     try:
-        yield Notifier(bot, world.core, CATALOGS, limits=limits)
+        yield unpaced_notifier(bot, world)
     finally:
         await bot.session.close()

@@ -9,15 +9,19 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.delivery.notifier import Notifier, SendLimits
+from bot.delivery.notifier import Notifier
 from bot.factory import create_dispatcher
 from bot.views.actions import StaffCb
 from core.cases.model import Actor, Evidence, EvidenceKind, Owner
-from core.cases.reasons import Reason
-from core.policy.decision import Claim
 from core.services import cases as case_service
 from tests.support import FeedDriver, Person, create_fake_bot
-from tests.telegram.conftest import CATALOGS, World, counterfeit_charger
+from tests.telegram.conftest import (
+    CATALOGS,
+    World,
+    asks_for_a_person,
+    counterfeit_charger,
+    unpaced_notifier,
+)
 
 AGENTS_CHAT = -1007770001
 AGENT = 700001
@@ -40,29 +44,10 @@ async def desk(world: World) -> AsyncIterator[Desk]:
     world.fake.add_group(AGENTS_CHAT, "Returns Desk agents", is_forum=True)
     buyer = Person(world.fake, driver, JOAO, "João", "pt")
     agent = Person(world.fake, driver, AGENT, "Sam", "en")
-    await buyer.send(f"/start {await world.start_link('nova', 'NV-5502')}")
-    order = await world.order("nova", "NV-5502")
-    opened = await case_service.open_case(
-        world.core,
-        Actor.buyer(JOAO),
-        case_service.NewCase(
-            order_id=order.id or 0,
-            claims=(Claim(2, 1),),
-            reason=Reason.COUNTERFEIT,
-            description="O carregador parece falso",
-            evidence=(),
-            wants_person=True,
-        ),
-    )
-    notifier = Notifier(
-        bot,
-        world.core,
-        CATALOGS,
-        agents_chat_id=AGENTS_CHAT,
-        limits=SendLimits(per_second=1e6, private_interval=0, group_interval=0),
-    )
+    case = await asks_for_a_person(world, buyer, "O carregador parece falso")
+    notifier = unpaced_notifier(bot, world, AGENTS_CHAT)
     try:
-        yield Desk(buyer, agent, notifier, opened.case.number)
+        yield Desk(buyer, agent, notifier, case.number)
     finally:
         await bot.session.close()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.delivery.notifier import Notifier, SendLimits
+from bot.delivery.notifier import Notifier
 from bot.factory import create_dispatcher
 from bot.receiving import inbox
 from bot.receiving.inbox import InboxWorker
@@ -26,7 +26,7 @@ from core.money import Money
 from core.policy.decision import Claim
 from core.services import cases as case_service
 from tests.support import FeedDriver, Person, create_fake_bot
-from tests.telegram.conftest import CATALOGS, World
+from tests.telegram.conftest import CATALOGS, World, asks_for_a_person, unpaced_notifier
 
 AGENTS_CHAT = -1007770001
 AGENT = 700001
@@ -81,34 +81,15 @@ async def desk(world: World) -> AsyncIterator[Desk]:
     world.fake.add_group(AGENTS_CHAT, "Returns Desk agents", is_forum=True)
     buyer = Person(world.fake, driver, BUYER, "Joan", "en")
     agent = Person(world.fake, driver, AGENT, "Sam", "en")
-    await buyer.send(f"/start {await world.start_link('nova', 'NV-5502')}")
-    order = await world.order("nova", "NV-5502")
-    opened = await case_service.open_case(
-        world.core,
-        Actor.buyer(BUYER),
-        case_service.NewCase(
-            order_id=order.id or 0,
-            claims=(Claim(2, 1),),
-            reason=Reason.COUNTERFEIT,
-            description="The charger looks fake",
-            evidence=(),
-            wants_person=True,
-        ),
-    )
-    notifier = Notifier(
-        bot,
-        world.core,
-        CATALOGS,
-        agents_chat_id=AGENTS_CHAT,
-        limits=SendLimits(per_second=1e6, private_interval=0, group_interval=0),
-    )
+    case = await asks_for_a_person(world, buyer, "The charger looks fake")
+    notifier = unpaced_notifier(bot, world, AGENTS_CHAT)
     await notifier.send_due()
-    topic = (await stored(world, opened.case.number)).agent_topic_id
+    topic = (await stored(world, case.number)).agent_topic_id
     assert topic is not None
     await agent.send_in(AGENTS_CHAT, "Hello Joan, could you send a photo of the label?", topic)
-    assert (await stored(world, opened.case.number)).owner_agent_id == AGENT
+    assert (await stored(world, case.number)).owner_agent_id == AGENT
     try:
-        yield Desk(buyer, agent, notifier, opened.case.number, topic, worker)
+        yield Desk(buyer, agent, notifier, case.number, topic, worker)
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -338,12 +319,7 @@ async def group(world: World) -> AsyncIterator[Group]:
         ),
     )
     assert opened.case.status is CaseStatus.AWAITING_SELLER
-    notifier = Notifier(
-        bot,
-        world.core,
-        CATALOGS,
-        limits=SendLimits(per_second=1e6, private_interval=0, group_interval=0),
-    )
+    notifier = unpaced_notifier(bot, world)
     await notifier.send_due()
     try:
         yield Group(seller, stranger, notifier, opened.case.number)
@@ -431,13 +407,7 @@ async def topic(world: World, group: Group) -> AsyncIterator[Topic]:
     await case_service.escalate(
         world.core, Actor.seller(AURORA_SELLER), group.number, "seller_asked"
     )
-    notifier = Notifier(
-        bot,
-        world.core,
-        CATALOGS,
-        agents_chat_id=AGENTS_CHAT,
-        limits=SendLimits(per_second=1e6, private_interval=0, group_interval=0),
-    )
+    notifier = unpaced_notifier(bot, world, AGENTS_CHAT)
     await notifier.send_due()
     thread = (await stored(world, group.number)).agent_topic_id
     assert thread is not None

@@ -27,15 +27,31 @@ AGENT = 700001
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + os.urandom(40_000)
 
 
-async def earbud_case_with_video(world: World, video: bytes = VIDEO) -> str:
-    """NV-5501 'does not work': a video the bot downloaded into the evidence store, and a photo
+async def earbud_case_with_video(
+    world: World, video: bytes = VIDEO, *, lost_photo: bool = True
+) -> str:
+    """Dmitri (Russian) follows NV-5501's link and reports the earbuds dead ('does not work')
+    with a video the bot downloaded into the evidence store and, with ``lost_photo``, a photo
     whose download failed (only Telegram has it). Waits on nova's sellers."""
     dmitri = world.person(DMITRI, "Дмитрий", "ru")
     await dmitri.send(f"/start {await world.start_link('nova', 'NV-5501')}")
     order = await world.order("nova", "NV-5501")
     sent = world.fake.user_video(DMITRI, content=video)["message"]["video"]
     saved = world.core.evidence.put_bytes(video)
-    photo = world.fake.user_photo(DMITRI)["message"]["photo"][-1]
+    video_evidence = Evidence(
+        EvidenceKind.VIDEO,
+        sent["file_unique_id"],
+        file_id=sent["file_id"],
+        sha256=saved.sha256,
+        size=saved.size,
+        mime_type="video/mp4",
+    )
+    evidence: tuple[Evidence, ...] = (video_evidence,)
+    if lost_photo:
+        photo = world.fake.user_photo(DMITRI)["message"]["photo"][-1]
+        evidence += (
+            Evidence(EvidenceKind.PHOTO, photo["file_unique_id"], file_id=photo["file_id"]),
+        )
     world.fake.take_updates()  # those uploads only made files; the bot need not see them
     opened = await case_service.open_case(
         world.core,
@@ -45,17 +61,7 @@ async def earbud_case_with_video(world: World, video: bytes = VIDEO) -> str:
             claims=(Claim(1, 1),),
             reason=Reason.DOES_NOT_WORK,
             description="Левый наушник не включается",
-            evidence=(
-                Evidence(
-                    EvidenceKind.VIDEO,
-                    sent["file_unique_id"],
-                    file_id=sent["file_id"],
-                    sha256=saved.sha256,
-                    size=saved.size,
-                    mime_type="video/mp4",
-                ),
-                Evidence(EvidenceKind.PHOTO, photo["file_unique_id"], file_id=photo["file_id"]),
-            ),
+            evidence=evidence,
             preferred_resolution=Resolution.REFUND,
         ),
     )

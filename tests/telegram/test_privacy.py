@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import zipfile
 from typing import Any
 
@@ -16,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.views import texts
-from core.cases.model import Actor, Evidence, EvidenceKind
-from core.cases.reasons import Reason, Resolution
+from core.cases.model import Actor
+from core.cases.reasons import Reason
 from core.persistence.tables import (
     buyer_links,
     cases,
@@ -27,53 +26,14 @@ from core.persistence.tables import (
     orders,
     telegram_users,
 )
-from core.policy.decision import Claim
 from core.services import cases as case_service
 from core.services import housekeeping
 from tests.telegram.conftest import CATALOGS, World
+from tests.telegram.test_export import DMITRI, VIDEO, documents_to, earbud_case_with_video
 
-DMITRI = 935501
 NOVA_SELLER = 600002
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + os.urandom(20_000)
 
 RU = CATALOGS.get("ru")
-
-
-async def earbud_case(world: World) -> str:
-    """Dmitri (Russian) follows NV-5501's link and reports the earbuds dead with a video the bot
-    stored: a case waiting on nova's seller."""
-    dmitri = world.person(DMITRI, "Дмитрий", "ru")
-    await dmitri.send(f"/start {await world.start_link('nova', 'NV-5501')}")
-    order = await world.order("nova", "NV-5501")
-    sent = world.fake.user_video(DMITRI, content=VIDEO)["message"]["video"]
-    saved = world.core.evidence.put_bytes(VIDEO)
-    world.fake.take_updates()
-    opened = await case_service.open_case(
-        world.core,
-        Actor.buyer(DMITRI),
-        case_service.NewCase(
-            order_id=order.id or 0,
-            claims=(Claim(1, 1),),
-            reason=Reason.DOES_NOT_WORK,
-            description="Левый наушник не включается",
-            evidence=(
-                Evidence(
-                    EvidenceKind.VIDEO,
-                    sent["file_unique_id"],
-                    file_id=sent["file_id"],
-                    sha256=saved.sha256,
-                    size=saved.size,
-                    mime_type="video/mp4",
-                ),
-            ),
-            preferred_resolution=Resolution.REFUND,
-        ),
-    )
-    return opened.case.number
-
-
-def documents_to(world: World, chat_id: int) -> list[dict[str, Any]]:
-    return [m for m in world.fake.messages_to(chat_id) if "document" in m]
 
 
 async def rows(world: World, stmt: Any) -> list[Any]:
@@ -84,7 +44,7 @@ async def rows(world: World, stmt: Any) -> list[Any]:
 async def test_mydata_sends_a_zip_of_everything_held_with_a_readme_in_the_buyers_language(
     world: World,
 ) -> None:
-    number = await earbud_case(world)
+    number = await earbud_case_with_video(world, lost_photo=False)
     dmitri = world.person(DMITRI, "Дмитрий", "ru")
 
     await dmitri.send("/mydata")
@@ -115,7 +75,7 @@ async def test_mydata_sends_a_zip_of_everything_held_with_a_readme_in_the_buyers
 async def test_forgetme_waits_while_the_case_is_open_and_the_purge_erases_after_the_window(
     world: World,
 ) -> None:
-    number = await earbud_case(world)
+    number = await earbud_case_with_video(world, lost_photo=False)
     dmitri = world.person(DMITRI, "Дмитрий", "ru")
     [video_sha] = [r["sha256"] for r in await rows(world, select(evidence.c.sha256))]
 
@@ -220,7 +180,7 @@ async def test_forgetme_without_a_case_erases_at_once_and_no_keeps_everything(wo
 
 
 async def test_a_pending_erasure_can_be_cancelled_from_the_notice(world: World) -> None:
-    number = await earbud_case(world)
+    number = await earbud_case_with_video(world, lost_photo=False)
     dmitri = world.person(DMITRI, "Дмитрий", "ru")
     await dmitri.send("/forgetme")
     await dmitri.press(RU("Yes, erase my data"))

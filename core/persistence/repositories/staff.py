@@ -199,28 +199,26 @@ class StaffRepository:
     async def consume_invitation(self, invitation_id: int, telegram_id: int, at: datetime) -> bool:
         """Mark an invitation used by this account, in one statement: of two accounts racing
         on one link exactly one gets True. False when it was used, revoked or has expired."""
-        result: Any = await self.session.execute(
-            update(invitations)
-            .where(
-                invitations.c.id == invitation_id,
-                invitations.c.accepted_by.is_(None),
-                invitations.c.revoked_at.is_(None),
-                invitations.c.expires_at > at,
-            )
-            .values(accepted_by=telegram_id, accepted_at=at)
+        return await self._unused_update(
+            invitation_id, invitations.c.expires_at > at, accepted_by=telegram_id, accepted_at=at
         )
-        return result.rowcount == 1
 
     async def revoke_invitation(self, invitation_id: int, at: datetime) -> bool:
         """Withdraw an invitation nobody used yet; False when it was used or revoked already."""
+        return await self._unused_update(invitation_id, revoked_at=at)
+
+    async def _unused_update(self, invitation_id: int, *also: Any, **values: Any) -> bool:
+        """Update an invitation that nobody used and nobody revoked (and ``also`` holds), in
+        one statement; True when this statement changed it."""
         result: Any = await self.session.execute(
             update(invitations)
             .where(
                 invitations.c.id == invitation_id,
                 invitations.c.accepted_by.is_(None),
                 invitations.c.revoked_at.is_(None),
+                *also,
             )
-            .values(revoked_at=at)
+            .values(**values)
         )
         return result.rowcount == 1
 
