@@ -6,6 +6,7 @@ talking to an agent), so that none of them reaches into another's internals.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -95,7 +96,8 @@ async def store_evidence(bot: Bot, core: CoreContext, items: list[EvidenceItem])
                 sha, size = saved.sha256, saved.size
                 mime = what_it_is(saved)
                 if saved.type is not None and saved.type.is_image:  # for the abuse signals
-                    printed = fingerprint(data, document=item.document)
+                    # decoding a picture takes milliseconds: off the event loop
+                    printed = await asyncio.to_thread(fingerprint, data, document=item.document)
         except EvidenceTooLarge:
             log.warning("evidence over the size limit kept by reference: %s", item.file_id)
         except Exception:
