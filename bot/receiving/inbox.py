@@ -237,7 +237,7 @@ class InboxWorker:
             update = self._parsed.get(item.update_id) or Update.model_validate(
                 item.payload, context={"bot": self.bot}
             )
-            replay.begin(item.update_id)  # what it sends is noted: a re-run says it once
+            replay.begin(item.update_id, item.answers)  # a re-run says nothing twice
             async with timeout:
                 await self.dispatcher.feed_update(
                     self.bot,
@@ -352,9 +352,7 @@ class InboxWorker:
         done, failed = list(self._done), list(self._failed)
         now = self.core.now()
         async with self.core.unit_of_work() as uow:
-            await uow.inbox.mark_done(done, now)
-            finished = [*done, *(i.update_id for i, _ in failed if not self._retry_left(i))]
-            await uow.runtime_values.delete(replay.keys(finished))
+            await uow.inbox.mark_done(done, now)  # and forgets what they sent (replay)
             for item, error in failed:
                 attempt = item.attempts + 1
                 retry_at = None

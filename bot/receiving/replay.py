@@ -3,11 +3,11 @@
 The inbox marks an update done after its handlers finished; a process that dies between the
 answer and that mark leaves the update to be run again by the next process, and the person
 would read the same announcement twice ("case R-… opened"). So while an inbox update runs,
-each message the handlers send is written down with the update (``answers:<update_id>`` in
-``runtime_values``) right after Telegram took it. When the update runs again, the n-th
-message that is the same as the n-th of the earlier run (same method, chat and text) is not
-sent again: the handler gets the message that was sent. The notes go with the done-mark, in
-the same transaction.
+each message the handlers send is written down on the update's inbox row (``answers``) right
+after Telegram took it. When the update runs again, the n-th message that is the same as the
+n-th of the earlier run (same method, chat and text) is not sent again: the handler gets the
+message that was sent. The claim reads the notes with the update (a first run costs no read),
+and the done-mark clears them in the same statement.
 """
 
 from __future__ import annotations
@@ -29,27 +29,23 @@ from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.inbox")
 
-PREFIX = "answers:"
-
 
 @dataclass
 class _Run:
     update_id: int
     sent: int = 0  # messages sent (or replayed) so far in this run
-    earlier: list[list[str]] | None = None  # [digest, message JSON] of the earlier runs
+    earlier: list[list[str]] = field(default_factory=list)  # [digest, message JSON] of earlier runs
     notes: list[list[str]] = field(default_factory=list)
 
 
 _current: ContextVar[_Run | None] = ContextVar("inbox_update", default=None)
 
 
-def key(update_id: int) -> str:
-    return f"{PREFIX}{update_id}"
-
-
-def begin(update_id: int) -> None:
-    """The handlers about to run (in this task) belong to inbox update ``update_id``."""
-    _current.set(_Run(update_id))
+def begin(update_id: int, answers: str | None = None) -> None:
+    """The handlers about to run (in this task) belong to inbox update ``update_id``;
+    ``answers``: what its earlier runs sent, as the claim read it from the inbox row."""
+    earlier = json.loads(answers) if answers else []
+    _current.set(_Run(update_id, earlier=earlier, notes=list(earlier)))
 
 
 def _digest(method: SendMessage) -> str:
@@ -72,11 +68,6 @@ class ReplayAnswers(BaseRequestMiddleware):
         run = _current.get()
         if run is None or not isinstance(method, SendMessage):
             return await make_request(bot, method)
-        if run.earlier is None:
-            async with self.core.unit_of_work() as uow:
-                stored = await uow.runtime_values.get(key(run.update_id))
-            run.earlier = json.loads(stored) if stored else []
-            run.notes = list(run.earlier)
         index, digest = run.sent, _digest(method)
         run.sent += 1
         if index < len(run.earlier) and run.earlier[index][0] == digest:
@@ -88,7 +79,7 @@ class ReplayAnswers(BaseRequestMiddleware):
             note = [digest, result.model_dump_json(exclude_none=True, by_alias=True)]
             run.notes = [*run.notes[:index], note]
             async with self.core.unit_of_work() as uow:
-                await uow.runtime_values.put(key(run.update_id), json.dumps(run.notes))
+                await uow.inbox.note_answers(run.update_id, json.dumps(run.notes))
                 await uow.commit()
         return result
 
@@ -98,8 +89,4 @@ def install(bot: Bot, core: CoreContext) -> Bot:
     return bot
 
 
-def keys(update_ids: list[int]) -> list[str]:
-    return [key(update_id) for update_id in update_ids]
-
-
-__all__: list[Any] = ["ReplayAnswers", "begin", "install", "keys"]
+__all__: list[Any] = ["ReplayAnswers", "begin", "install"]

@@ -40,6 +40,7 @@ class InboxUpdate:
     attempts: int  # failed attempts so far
     received_at: datetime
     last_error: str | None
+    answers: str | None = None  # the messages an earlier run sent (JSON), for replay
 
 
 class InboxRepository:
@@ -152,8 +153,22 @@ class InboxRepository:
             await self.session.execute(
                 update(inbox_updates)
                 .where(inbox_updates.c.update_id.in_(ids))
-                .values(status=DONE, finished_at=ensure_utc(at), lease_owner=None, lease_until=None)
+                .values(
+                    status=DONE,
+                    finished_at=ensure_utc(at),
+                    lease_owner=None,
+                    lease_until=None,
+                    answers=None,
+                )
             )
+
+    async def note_answers(self, update_id: int, answers: str) -> None:
+        """What an update's handlers sent so far (see bot/receiving/replay.py)."""
+        await self.session.execute(
+            update(inbox_updates)
+            .where(inbox_updates.c.update_id == update_id)
+            .values(answers=answers)
+        )
 
     async def mark_failed(
         self, update_id: int, error: str, *, retry_at: datetime | None, at: datetime
@@ -166,7 +181,7 @@ class InboxRepository:
             "lease_until": None,
         }
         if retry_at is None:
-            values.update(status=PARKED, finished_at=ensure_utc(at))
+            values.update(status=PARKED, finished_at=ensure_utc(at), answers=None)
         else:
             values.update(status=PENDING, next_attempt_at=ensure_utc(retry_at))
         await self.session.execute(
@@ -237,6 +252,7 @@ class InboxRepository:
             attempts=row.attempts,
             received_at=row.received_at,
             last_error=row.last_error,
+            answers=row.answers,
         )
 
 
@@ -249,4 +265,5 @@ def _to_update(row: RowMapping, status: str | None = None) -> InboxUpdate:
         attempts=row["attempts"],
         received_at=row["received_at"],
         last_error=row["last_error"],
+        answers=row["answers"],
     )

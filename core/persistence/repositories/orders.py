@@ -280,26 +280,22 @@ class OrderRepository:
     # --- reading ----------------------------------------------------------------------------
 
     async def get(self, order_id: int) -> Order | None:
-        found = await self._load(select(orders).where(orders.c.id == order_id))
+        found = await self._load(orders.c.id == order_id)
         return found[0] if found else None
 
     async def get_by_key(self, shop: str, number_key: str) -> Order | None:
-        found = await self._load(
-            select(orders).where(orders.c.shop == shop, orders.c.number_key == number_key)
-        )
+        found = await self._load(orders.c.shop == shop, orders.c.number_key == number_key)
         return found[0] if found else None
 
     async def find_by_key(self, number_key: str) -> list[Order]:
         """Orders with this normalized number, in every shop (oldest first)."""
-        return await self._load(
-            select(orders).where(orders.c.number_key == number_key).order_by(orders.c.id)
-        )
+        return await self._load(orders.c.number_key == number_key)
 
     async def get_many(self, order_ids: Iterable[int]) -> dict[int, Order]:
         ids = sorted(set(order_ids))
         found: dict[int, Order] = {}
         for chunk in _chunks(ids, _IN_CHUNK):
-            for order in await self._load(select(orders).where(orders.c.id.in_(chunk))):
+            for order in await self._load(orders.c.id.in_(chunk)):
                 assert order.id is not None
                 found[order.id] = order
         return found
@@ -313,20 +309,35 @@ class OrderRepository:
         )
         return {line_no: line_id for line_no, line_id in result}
 
-    async def _load(self, stmt: Any) -> list[Order]:
-        rows = list((await self.session.execute(stmt)).mappings())
-        if not rows:
-            return []
-        ids = [row["id"] for row in rows]
-        lines = await self._children(order_lines, ids, order_lines.c.line_no)
-        parcels = await self._children(shipments, ids, shipments.c.seq)
+    async def _load(self, *where: Any) -> list[Order]:
+        """Orders with their lines and parcels in ONE statement (the hot path reads an order at
+        almost every step of a conversation): the rows are each order's lines × parcels, a
+        handful, folded back here; oldest order first, lines and parcels in their order."""
+        rows = (await self.session.execute(_ORDER_WITH_CHILDREN.where(*where))).mappings()
+        heads: dict[int, RowMapping] = {}
+        lines: dict[int, dict[int, dict[str, Any]]] = {}
+        parcels: dict[int, dict[int, dict[str, Any]]] = {}
+        for row in rows:
+            order_id = row["id"]
+            if order_id not in heads:
+                heads[order_id] = row
+                lines[order_id] = {}
+                parcels[order_id] = {}
+            line_id = row["l_id"]
+            if line_id is not None and line_id not in lines[order_id]:
+                lines[order_id][line_id] = {name: row[f"l_{name}"] for name in _LINE_NAMES}
+            parcel_id = row["s_id"]
+            if parcel_id is not None and parcel_id not in parcels[order_id]:
+                parcels[order_id][parcel_id] = {name: row[f"s_{name}"] for name in _SHIP_NAMES}
         return [
-            _to_order(row, lines.get(row["id"], []), parcels.get(row["id"], [])) for row in rows
+            _to_order(row, list(lines[oid].values()), list(parcels[oid].values()))  # type: ignore[arg-type]
+            for oid, row in heads.items()
         ]
 
     async def _children(
         self, table: Any, order_ids: list[int], order_by: Any
     ) -> dict[int, list[RowMapping]]:
+        """The lines or parcels of many orders (the import compares them, in batches)."""
         found: dict[int, list[RowMapping]] = {}
         for chunk in _chunks(order_ids, _IN_CHUNK):
             result = await self.session.execute(
@@ -335,6 +346,23 @@ class OrderRepository:
             for row in result.mappings():
                 found.setdefault(row["order_id"], []).append(row)
         return found
+
+
+_LINE_NAMES = [column.name for column in order_lines.c]
+_SHIP_NAMES = [column.name for column in shipments.c]
+_ORDER_WITH_CHILDREN = (
+    select(
+        orders,
+        *(column.label(f"l_{column.name}") for column in order_lines.c),
+        *(column.label(f"s_{column.name}") for column in shipments.c),
+    )
+    .select_from(
+        orders.outerjoin(order_lines, order_lines.c.order_id == orders.c.id).outerjoin(
+            shipments, shipments.c.order_id == orders.c.id
+        )
+    )
+    .order_by(orders.c.id, order_lines.c.line_no, shipments.c.seq)
+)
 
 
 class ImportRunRepository:
