@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.clock import Clock, SystemClock
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
 from core.services.evidence_store import EvidenceStore
+
+if TYPE_CHECKING:
+    from core.translation.service import TranslationService
 
 
 @dataclass
@@ -22,6 +26,11 @@ class CoreContext:
     # it talked to lately, as user id → (first name, Telegram language, chosen language), so
     # that each message does not read them again. See core.services.people.
     known_users: OrderedDict[int, tuple[str | None, str | None, str | None]] | None = None
+    # who asked to be forgotten and waits, as (monotonic time read, ids): read again every few
+    # seconds, not at every message (core.services.privacy.has_pending_erasure)
+    pending_erasures: tuple[float, frozenset[int]] | None = None
+    # made from config.translation on first use: core.translation.service.service_of
+    translation: TranslationService | None = None
 
     def now(self):
         return self.clock.now()

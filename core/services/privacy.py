@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,7 @@ async def request_erasure(
             erased = await _erase(uow, telegram_id)
             await uow.privacy.mark_done(telegram_id, now)
         await uow.commit()
+    ctx.pending_erasures = None
     if hold is None:
         _delete_files(ctx.evidence, erased)
         _forget_cached(ctx, telegram_id)
@@ -163,10 +165,20 @@ async def pending_erasure(ctx: CoreContext, actor: Actor, telegram_id: int) -> E
     )
 
 
+PENDING_READ_EVERY = 5.0  # seconds: how stale another process's new request may be seen
+
+
 async def has_pending_erasure(ctx: CoreContext, telegram_id: int) -> bool:
-    """One primary-key read: whether this person asked to be forgotten and is waiting."""
-    async with ctx.unit_of_work() as uow:
-        return await uow.privacy.pending_request(telegram_id) is not None
+    """Whether this person asked to be forgotten and is waiting. Asked at every private
+    message, so the (few) waiting people are read once every few seconds per process, and
+    at once after a change made here."""
+    now = time.monotonic()
+    cached = ctx.pending_erasures
+    if cached is None or now - cached[0] > PENDING_READ_EVERY:
+        async with ctx.unit_of_work() as uow:
+            cached = (now, frozenset(await uow.privacy.pending_ids()))
+        ctx.pending_erasures = cached
+    return telegram_id in cached[1]
 
 
 async def cancel_erasure(ctx: CoreContext, actor: Actor, telegram_id: int) -> bool:
@@ -175,6 +187,7 @@ async def cancel_erasure(ctx: CoreContext, actor: Actor, telegram_id: int) -> bo
     async with ctx.unit_of_work() as uow:
         cancelled = await uow.privacy.cancel_request(telegram_id)
         await uow.commit()
+    ctx.pending_erasures = None
     return cancelled
 
 
@@ -245,6 +258,7 @@ async def purge(ctx: CoreContext) -> dict[str, int]:
             files += await _erase(uow, request.telegram_id)
             await uow.privacy.mark_done(request.telegram_id, now)
             _forget_cached(ctx, request.telegram_id)
+            ctx.pending_erasures = None
             erased_people += 1
         done["people_erased"] = erased_people
         # 2. closed cases past their retention, and their orders once no case holds them

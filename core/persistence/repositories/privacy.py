@@ -197,6 +197,13 @@ class PrivacyRepository:
         row = result.mappings().one_or_none()
         return None if row is None else _request(row)
 
+    async def pending_ids(self) -> list[int]:
+        """Everyone whose erasure request waits (a handful: requests end with the hold)."""
+        result = await self.session.execute(
+            select(erasure_requests.c.telegram_id).where(erasure_requests.c.done_at.is_(None))
+        )
+        return list(result.scalars())
+
     async def pending_request(self, telegram_id: int) -> ErasureRequest | None:
         found = await self.request(telegram_id)
         return found if found is not None and found.done_at is None else None
