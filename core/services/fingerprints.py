@@ -35,6 +35,8 @@ def fingerprint(data: bytes, *, document: bool) -> Fingerprint | None:
     """The fingerprint of a picture's bytes, or None when they are no picture Pillow reads."""
     import imagehash  # with numpy and scipy: loaded by the first picture, not at every start
 
+    if not _jpeg_header_sound(data):
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: size checked
@@ -47,6 +49,32 @@ def fingerprint(data: bytes, *, document: bool) -> Fingerprint | None:
     except Exception:
         log.debug("no fingerprint for a stored file", exc_info=True)
         return None
+
+
+def _jpeg_header_sound(data: bytes) -> bool:
+    """Whether a JPEG's markers lead to its first scan (walked in a few steps). Pillow skips
+    anything between markers one byte at a time, in Python, holding the GIL: a few megabytes
+    that only start like a JPEG cost it seconds of CPU, so such a file gets no fingerprint.
+    Other formats pass (their readers do not crawl)."""
+    if not data.startswith(b"\xff\xd8"):
+        return True
+    position, size = 2, len(data)
+    while position + 4 <= size:
+        if data[position] != 0xFF:
+            return False
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+        elif marker == 0xDA:  # start of scan: the header is sound
+            return True
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            position += 2
+        else:
+            length = int.from_bytes(data[position + 2 : position + 4], "big")
+            if length < 2:
+                return False
+            position += 2 + length
+    return False
 
 
 def taken_at(image: Image.Image) -> datetime | None:

@@ -261,3 +261,27 @@ def test_exif_date_is_read_from_files_only() -> None:
 
 def test_bytes_that_are_no_picture_have_no_fingerprint() -> None:
     assert fingerprint(b"\xff\xd8\xff\xe0" + bytes(100), document=True) is None
+
+
+def test_megabytes_that_only_start_like_a_jpeg_never_reach_pillow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Pillow crawls such junk byte by byte holding the GIL (seconds for a few MB): refused first
+    import core.services.fingerprints as fingerprints
+
+    real_open = fingerprints.Image.open
+    opened: list[int] = []
+
+    def watched_open(fp, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(1)
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(fingerprints.Image, "open", watched_open)
+    junk = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(5_000_000) + b"\xff\xd9"
+    assert fingerprint(junk, document=True) is None
+    assert opened == []
+    assert fingerprint(picture(4), document=False) is not None  # a real JPEG still goes through
+    png = io.BytesIO()
+    real_open(io.BytesIO(picture(4))).save(png, "PNG")
+    assert fingerprint(png.getvalue(), document=False) is not None  # and other formats
+    assert len(opened) == 2
