@@ -30,6 +30,7 @@ from sqlalchemy import text
 from bot.conversations.errors import failed_where
 from bot.delivery import retries
 from bot.receiving import replay
+from bot.receiving.storage import DatabaseStorage, Writes, defer_writes
 from core.persistence.repositories.inbox import InboxUpdate
 from core.services.context import CoreContext
 
@@ -153,7 +154,8 @@ class InboxWorker:
         self.retry_delays = retry_delays
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
-        self._done: list[int] = []  # finished, to be marked in the next write
+        # finished, to be marked in the next write, with their conversation changes
+        self._done: list[tuple[int, Writes]] = []
         self._failed: list[tuple[InboxUpdate, str]] = []
         self._parsed: dict[int, Update] = {}  # updates this process received, already parsed
         # updates cut short by an outage: given back (lease freed, attempt not counted)
@@ -233,11 +235,13 @@ class InboxWorker:
     async def _process(self, item: InboxUpdate) -> None:
         final = item.attempts + 1 >= len(self.retry_delays) + 1
         timeout = asyncio.timeout(self.handler_timeout)
+        writes: Writes = []
         try:
             update = self._parsed.get(item.update_id) or Update.model_validate(
                 item.payload, context={"bot": self.bot}
             )
             replay.begin(item.update_id, item.answers)  # a re-run says nothing twice
+            writes = defer_writes()  # the conversation is stored with the done-mark
             async with timeout:
                 await self.dispatcher.feed_update(
                     self.bot,
@@ -247,8 +251,10 @@ class InboxWorker:
                     inbox_healthy=self.healthy,
                 )
         except asyncio.CancelledError:
+            self._forget(writes)
             raise  # a stop that ran out of time: the claim is given back
         except Exception as exc:
+            self._forget(writes)
             if timeout.expired():  # the handler hung on a system that answers: its fault
                 self._failed.append(
                     (
@@ -262,11 +268,20 @@ class InboxWorker:
             else:
                 self._failed.append((item, _explain(exc)))
         else:
-            self._done.append(item.update_id)
+            self._done.append((item.update_id, writes))
             self._parsed.pop(item.update_id, None)
         finally:
             self._running.pop(item.update_id, None)
             self._wake.set()
+
+    @property
+    def _storage(self) -> DatabaseStorage | None:
+        storage = self.dispatcher.storage
+        return storage if isinstance(storage, DatabaseStorage) else None
+
+    def _forget(self, writes: Writes) -> None:
+        if writes and self._storage is not None:
+            self._storage.forget(writes)
 
     async def healthy(self) -> bool:
         """Whether everything the handlers need answers (an outage is noted when not)."""
@@ -352,7 +367,11 @@ class InboxWorker:
         done, failed = list(self._done), list(self._failed)
         now = self.core.now()
         async with self.core.unit_of_work() as uow:
-            await uow.inbox.mark_done(done, now)  # and forgets what they sent (replay)
+            await uow.inbox.mark_done([update_id for update_id, _ in done], now)  # + replay notes
+            writes = [write for _, update_writes in done for write in update_writes]
+            storage = self._storage
+            if writes and storage is not None:  # each update's conversation, with its mark
+                await storage.write(uow, writes)
             for item, error in failed:
                 attempt = item.attempts + 1
                 retry_at = None
@@ -378,6 +397,8 @@ class InboxWorker:
                         error.split(":", 1)[0],  # the type only: its text may quote the buyer
                     )
             await uow.commit()
+        if writes and storage is not None:
+            storage.written(writes)
         # only what was written is forgotten: results added meanwhile stay for the next write
         del self._done[: len(done)]
         del self._failed[: len(failed)]

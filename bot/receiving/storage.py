@@ -25,6 +25,23 @@ from aiogram.types import TelegramObject
 from core.clock import Clock, SystemClock
 from core.persistence.unit_of_work import UnitOfWork
 
+# (key, state, data as JSON text): the conversation changes of one update
+Writes = list[tuple[str, str | None, str]]
+
+# Set by the inbox worker around an update it runs: the update's conversation changes are
+# handed to it and written in the transaction of the update's done-mark, so the conversation
+# and "this update is done" are stored together (a crash before that re-runs the update from
+# the step the person was at) and an update costs one transaction fewer.
+_deferred: ContextVar[Writes | None] = ContextVar("deferred_conversation_writes", default=None)
+
+
+def defer_writes() -> Writes:
+    """Collect this task's conversation changes instead of writing them (the inbox worker
+    writes them with the done-mark: :meth:`DatabaseStorage.write`)."""
+    writes: Writes = []
+    _deferred.set(writes)
+    return writes
+
 
 class DatabaseStorage(BaseStorage):
     """FSM state and data as JSON rows in ``conversation_states`` (SQLite or PostgreSQL).
@@ -105,6 +122,10 @@ class DatabaseStorage(BaseStorage):
         pending = {key: self._dirty[key] for key in touched if key in self._dirty}
         if not pending:
             return
+        sink = _deferred.get()
+        if sink is not None:  # written with the inbox's done-mark (see defer_writes)
+            sink.extend((key, state, data) for key, (state, data) in pending.items())
+            return
         try:
             async with self._uow() as uow:
                 now = self._clock.now()
@@ -120,6 +141,27 @@ class DatabaseStorage(BaseStorage):
         for key, value in pending.items():
             if self._dirty.get(key) == value:  # not changed again meanwhile
                 del self._dirty[key]
+
+    async def write(self, uow: UnitOfWork, writes: Writes) -> None:
+        """Write deferred changes in the caller's transaction (the caller commits, then
+        calls :meth:`written`)."""
+        now = self._clock.now()
+        for key, state, data in writes:
+            await uow.conversations.put(key, state, json.loads(data), now)
+
+    def written(self, writes: Writes) -> None:
+        """Deferred changes are in the database: the cache may let them go."""
+        for key, state, data in writes:
+            if self._dirty.get(key) == (state, data):  # not changed again meanwhile
+                del self._dirty[key]
+
+    def forget(self, writes: Writes) -> None:
+        """Deferred changes that will not be written (the update did not finish): the
+        cache goes back to what the database holds."""
+        for key, _, _ in writes:
+            self._dirty.pop(key, None)
+            if self._cache is not None:
+                self._cache.pop(key, None)
 
     def discard(self) -> None:
         """Forget what this update changed (it failed, or a stop cut it short): it runs again

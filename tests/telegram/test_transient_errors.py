@@ -15,11 +15,13 @@ import pytest
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import text
 
 from bot.delivery.notifier import Notifier, SendLimits
 from bot.factory import create_bot, create_dispatcher
 from bot.receiving import inbox, replay
 from bot.receiving.inbox import InboxWorker
+from bot.receiving.storage import DatabaseStorage
 from bot.testing.fake_session import FakeSession
 from core.services import people
 from tests.support import FakeTelegram, Person
@@ -366,6 +368,76 @@ async def test_an_update_run_again_after_a_crash_says_what_it_said_once(world: W
         [update] = world.fake.update_log
         row = await uow.inbox.get(update["update_id"])
         assert row is not None and row.answers is None  # the done-mark forgot the notes
+
+
+async def conversation_rows(world: World) -> dict[str, str | None]:
+    async with world.core.unit_of_work() as uow:
+        found = await uow.session.execute(text("SELECT key, state FROM conversation_states"))
+        return {key: state for key, state in found.all()}
+
+
+async def run_until_seen(worker: InboxWorker, person: Person, count: int) -> asyncio.Task[None]:
+    task = asyncio.create_task(worker.run(asyncio.Event()))
+    for _ in range(500):
+        if len(person.seen()) >= count:
+            break
+        await asyncio.sleep(0.01)
+    return task
+
+
+async def test_the_conversation_is_stored_with_the_done_mark_so_a_crash_reruns_the_same_step(
+    world: World,
+) -> None:
+    # the embedded database's conversations are cached and written with the inbox's done-mark
+    def dispatcher_of_a_new_process() -> Any:
+        storage = DatabaseStorage(world.core.unit_of_work, world.clock, cache=True)
+        return create_dispatcher(world.core, CATALOGS, inbox=True, storage=storage)
+
+    bot = replay.install(create_bot(world.fake.token, session=FakeSession(world.fake)), world.core)
+    ana = world.person(930012, "Ana")
+    first = InboxWorker(world.core, dispatcher_of_a_new_process(), bot, idle=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop, grace=2))
+    ana.driver = InboxDriver(world, first)
+    await ana.send("/start")
+    await ana.press("📦 Return or refund")
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    asked = ana.last()
+    before = await conversation_rows(world)
+    assert list(before.values()) != [None]  # the question's step is stored
+
+    ana.driver = RecordOnly(world)  # type: ignore[assignment]
+    await ana.send("/cancel")
+    dying = InboxWorker(world.core, dispatcher_of_a_new_process(), bot, idle=0.02)
+
+    async def never_written() -> None:  # the process dies before the done-mark
+        return None
+
+    dying._write_results = never_written  # type: ignore[method-assign]
+    seen = len(ana.seen())
+    task = await run_until_seen(dying, ana, seen + 1)
+    await world.fake.wait_idle()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    cancelled = ana.seen()[seen:]
+    assert cancelled and cancelled[0] != asked
+    assert await conversation_rows(world) == before  # not stored without its done-mark
+
+    async with world.core.unit_of_work() as uow:
+        await uow.inbox.release()  # the next start takes it up again
+        await uow.commit()
+    worker = InboxWorker(world.core, dispatcher_of_a_new_process(), bot, idle=0.02)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, grace=2))
+    ana.driver = InboxDriver(world, worker)
+    await ana.driver.deliver()
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await bot.session.close()
+    assert ana.seen()[seen:] == cancelled  # run again from the same step, said once
+    assert await conversation_rows(world) != before  # and now stored, with its done-mark
+    assert await inbox_rows(world) == {"done": 3}
 
 
 async def test_a_background_lease_taken_before_the_clock_stepped_back_does_not_hold(
