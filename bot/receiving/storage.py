@@ -145,9 +145,9 @@ class DatabaseStorage(BaseStorage):
     async def write(self, uow: UnitOfWork, writes: Writes) -> None:
         """Write deferred changes in the caller's transaction (the caller commits, then
         calls :meth:`written`)."""
-        now = self._clock.now()
-        for key, state, data in writes:
-            await uow.conversations.put(key, state, json.loads(data), now)
+        await uow.conversations.put_many(
+            ((key, state, json.loads(data)) for key, state, data in writes), self._clock.now()
+        )
 
     def written(self, writes: Writes) -> None:
         """Deferred changes are in the database: the cache may let them go."""

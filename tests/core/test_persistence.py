@@ -28,6 +28,7 @@ from core.orders.model import (
 from core.orders.numbers import normalize_order_number
 from core.persistence.engine import create_engine
 from core.persistence.repositories import Repositories
+from core.persistence.repositories.conversations import ConversationRepository
 from core.persistence.tables import cases as cases_table
 from core.persistence.tables import orders as orders_table
 from core.policy.record import DecisionRecord, ExplanationRecord, MoneyValue
@@ -828,3 +829,50 @@ async def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Pat
     finally:
         await engine.dispose()
     assert pragmas == [1, "wal", 5000, 1]
+
+
+LATE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+async def test_an_order_of_several_lines_and_parcels_is_read_back_once_each_in_order(
+    session_factory: Sessions,
+) -> None:
+    # lines × parcels come from one joined statement: each must come back once, in order
+    base = make_order("AUR-30001")
+    parcels = tuple(
+        Shipment("DHL", f"JD0{n}", True, LATE - timedelta(days=9 - n)) for n in (1, 2, 3)
+    )
+    three_lines = (*base.lines, replace(base.lines[0], line_no=3, sku="LAMP-3"))
+    await store_order(session_factory, replace(base, lines=three_lines, shipments=parcels))
+    await store_order(session_factory, replace(make_order("AUR-30002"), shipments=()))
+    async with session_factory() as session:
+        orders = Repositories(session).orders
+        first = await orders.get_by_key("aurora", "AUR30001")
+        bare = await orders.get_by_key("aurora", "AUR30002")
+        assert first is not None and bare is not None and first.id and bare.id
+        both = await orders.get_many([bare.id, first.id])
+    assert [line.line_no for line in first.lines] == [1, 2, 3]
+    assert [p.tracking_number for p in first.shipments] == ["JD01", "JD02", "JD03"]
+    assert bare.shipments == () and len(bare.lines) == 2
+    assert both[first.id] == first and both[bare.id] == bare
+
+
+async def test_conversations_are_written_in_a_batch_and_an_empty_one_is_removed(
+    session_factory: Sessions,
+) -> None:
+    async with session_factory() as session:
+        talks = ConversationRepository(session)
+        await talks.put("fsm:1", "S:a", {"n": 1}, LATE)
+        await talks.put_many(
+            [("fsm:1", "S:b", {"n": 2}), ("fsm:2", "S:x", {}), ("fsm:3", None, {"k": "<&>"})],
+            LATE,
+        )
+        assert await talks.get("fsm:1") == ("S:b", {"n": 2})
+        await talks.put_many([("fsm:2", None, {}), ("fsm:1", "S:c", {})], LATE)
+        await session.commit()
+    async with session_factory() as session:
+        talks = ConversationRepository(session)
+        assert await talks.get("fsm:1") == ("S:c", {})
+        assert await talks.get("fsm:2") == (None, {})
+        assert await talks.get("fsm:3") == (None, {"k": "<&>"})
+        assert await talks.count() == 2

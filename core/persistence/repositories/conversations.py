@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,38 @@ class ConversationRepository:
                 index_elements=["key"], set_=values
             )
         )
+
+    async def put_many(
+        self, conversations: Iterable[tuple[str, str | None, dict[str, Any]]], at: datetime
+    ) -> None:
+        """Store several conversations whole (the last of a key wins) in at most two
+        statements: the inbox writes a batch of finished updates' conversations at once."""
+        latest = {key: (state, data) for key, state, data in conversations}
+        empty = [key for key, (state, data) in latest.items() if state is None and not data]
+        rows = [
+            {"key": key, "state": state, "data": data, "updated_at": at}
+            for key, (state, data) in latest.items()
+            if state is not None or data
+        ]
+        if empty:
+            await self.session.execute(
+                delete(ConversationStateRow).where(ConversationStateRow.key.in_(empty))
+            )
+        if rows:
+            stmt = dialect_insert(self.session, conversation_states)
+            if stmt is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
+                raise RuntimeError("conversations need SQLite or PostgreSQL")
+            await self.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={
+                        "state": stmt.excluded.state,
+                        "data": stmt.excluded.data,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                ),
+                rows,
+            )
 
     async def purge_idle(self, before: datetime) -> int:
         """Forget conversations nobody touched since ``before`` (abandoned half-way)."""
