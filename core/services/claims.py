@@ -19,7 +19,7 @@ from core.persistence.unit_of_work import UnitOfWork
 from core.policy.choices import ReasonChoices, reasons_for
 from core.policy.decision import Claim
 from core.services.context import CoreContext
-from core.services.linking import proof_of
+from core.services.linking import order_and_proof
 
 
 async def buyer_order(uow: UnitOfWork, actor: Actor, order_id: int) -> Order:
@@ -31,8 +31,7 @@ async def buyer_order_and_proof(uow: UnitOfWork, actor: Actor, order_id: int) ->
     """The order and how this buyer proved it is theirs (``linking.PROOF_*``), if they did."""
     if actor.role is not Role.BUYER or actor.user_id is None:
         raise Forbidden("only a buyer opens a case", code="forbidden")
-    order = await uow.orders.get(order_id)
-    proof = await proof_of(uow, actor, order) if order is not None else None
+    order, proof = await order_and_proof(uow, actor, order_id)
     if order is None or proof is None:
         raise Forbidden("not linked to this order", code="order_not_linked")
     return order, proof

@@ -174,6 +174,20 @@ async def proof_of(uow: UnitOfWork, actor: Actor, order: Order) -> str | None:
     return None
 
 
+async def order_and_proof(
+    uow: UnitOfWork, actor: Actor, order_id: int
+) -> tuple[Order | None, str | None]:
+    """An order and how this buyer proved it is theirs (None when it is not), read together."""
+    if actor.role is not Role.BUYER or actor.user_id is None:
+        return None, None
+    order, linked = await uow.orders.get_with_link(order_id, actor.user_id)
+    if order is None or linked is not None:
+        return order, linked
+    if order.buyer.telegram_id is not None and order.buyer.telegram_id == actor.user_id:
+        return order, PROOF_IMPORT
+    return order, None
+
+
 async def owns(uow: UnitOfWork, actor: Actor, order: Order) -> bool:
     return await proof_of(uow, actor, order) is not None
 
@@ -191,10 +205,8 @@ async def buyer_orders(ctx: CoreContext, actor: Actor) -> list[Order]:
 async def buyer_order(ctx: CoreContext, actor: Actor, order_id: int) -> Order | None:
     """One of the buyer's orders by id; None when it is not theirs (or does not exist)."""
     async with ctx.unit_of_work() as uow:
-        order = await uow.orders.get(order_id)
-        if order is None or not await owns(uow, actor, order):
-            return None
-    return order
+        order, proof = await order_and_proof(uow, actor, order_id)
+    return order if proof is not None else None
 
 
 async def find_linked_order(ctx: CoreContext, actor: Actor, number: str) -> Order:

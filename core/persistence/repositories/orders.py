@@ -40,7 +40,7 @@ from core.orders.model import (
     TrackingEvent,
 )
 from core.persistence.repositories._common import dialect_name, minor, money
-from core.persistence.tables import import_runs, order_lines, orders, shipments
+from core.persistence.tables import buyer_links, import_runs, order_lines, orders, shipments
 
 _ORDER_MUTABLE = (
     "number",
@@ -80,6 +80,7 @@ _LINE_MUTABLE = (
     "quantity",
     "unit_price_minor",
     "refunded_quantity",
+    "supplier_order",
 )
 _SHIPMENT_COLUMNS = (
     "seq",
@@ -239,6 +240,8 @@ class OrderRepository:
                 new_line["refunded_quantity"] = max(
                     new_line["refunded_quantity"], stored["refunded_quantity"]
                 )
+                if new_line["supplier_order"] is None:  # a file without it keeps the stored one
+                    new_line["supplier_order"] = stored["supplier_order"]
                 if any(new_line[name] != stored[name] for name in _LINE_MUTABLE):
                     line_updates.append({"_id": stored["id"], **new_line})
                     changed = True
@@ -283,6 +286,27 @@ class OrderRepository:
         found = await self._load(orders.c.id == order_id)
         return found[0] if found else None
 
+    async def get_with_link(
+        self, order_id: int, telegram_id: int
+    ) -> tuple[Order | None, str | None]:
+        """An order and how this Telegram user linked it (``buyer_links.via``, None when not
+        linked), in the one statement: a buyer's conversation reads both at most steps."""
+        via = (
+            select(buyer_links.c.via)
+            .where(buyer_links.c.order_id == orders.c.id, buyer_links.c.telegram_id == telegram_id)
+            .scalar_subquery()
+            .label("link_via")
+        )
+        rows = list(
+            (
+                await self.session.execute(
+                    _ORDER_WITH_CHILDREN.add_columns(via).where(orders.c.id == order_id)
+                )
+            ).mappings()
+        )
+        found = self._fold(rows)
+        return (found[0], rows[0]["link_via"]) if found else (None, None)
+
     async def get_by_key(self, shop: str, number_key: str) -> Order | None:
         found = await self._load(orders.c.shop == shop, orders.c.number_key == number_key)
         return found[0] if found else None
@@ -313,7 +337,12 @@ class OrderRepository:
         """Orders with their lines and parcels in ONE statement (the hot path reads an order at
         almost every step of a conversation): the rows are each order's lines × parcels, a
         handful, folded back here; oldest order first, lines and parcels in their order."""
-        rows = (await self.session.execute(_ORDER_WITH_CHILDREN.where(*where))).mappings()
+        return self._fold(
+            (await self.session.execute(_ORDER_WITH_CHILDREN.where(*where))).mappings()
+        )
+
+    @staticmethod
+    def _fold(rows: Iterable[RowMapping]) -> list[Order]:
         heads: dict[int, RowMapping] = {}
         lines: dict[int, dict[int, dict[str, Any]]] = {}
         parcels: dict[int, dict[int, dict[str, Any]]] = {}
@@ -477,6 +506,7 @@ def _line_row(line: OrderLine, currency: str) -> dict[str, Any]:
         "quantity": line.quantity,
         "unit_price_minor": minor(line.unit_price, currency),
         "refunded_quantity": line.refunded_quantity,
+        "supplier_order": line.supplier_order,
     }
 
 
@@ -588,6 +618,7 @@ def _to_order(row: RowMapping, lines: list[RowMapping], parcels: list[RowMapping
                 category=line["category"],
                 supplier=line["supplier"],
                 refunded_quantity=line["refunded_quantity"],
+                supplier_order=line["supplier_order"],
             )
             for line in lines
         ),
