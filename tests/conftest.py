@@ -137,7 +137,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Redis database and measure time, so they get a core of their own while the other
     worker runs everything else."""
     for item in items:
-        if "e2e" in item.path.parts or item.path.name in SERIAL_FILES:
+        if item.get_closest_marker("own_redis_db"):  # long and mostly waiting: beside them
+            item.add_marker(pytest.mark.xdist_group("alone"))
+        elif "e2e" in item.path.parts or item.path.name in SERIAL_FILES:
             item.add_marker(pytest.mark.xdist_group("serial"))
 
 

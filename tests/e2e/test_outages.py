@@ -9,6 +9,7 @@ import signal
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -138,6 +139,9 @@ async def parked_and_done(database_url: str) -> dict[str, int]:
         await engine.dispose()
 
 
+# Mostly waiting (the outage): it runs beside the other end-to-end tests, on a Redis
+# database of its own (tests/conftest.py).
+@pytest.mark.own_redis_db(14)
 async def test_a_conversation_through_a_redis_outage_and_a_postgresql_restart(
     scaled: tuple[E2E, dict[str, str]],  # noqa: F811
 ) -> None:

@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -48,9 +49,13 @@ def _about(text: str, number: str) -> bool:
     return number in text.split("\n", 1)[0]
 
 
-async def redis_url() -> str:
+async def redis_url(database: int | None = None) -> str:
+    """The test Redis, flushed; ``database``: another database number of the same server (a
+    test that runs beside the others, see tests/conftest.py)."""
     configured = os.environ.get("TEST_REDIS_URL")
     url = configured or DEFAULT_REDIS_URL
+    if database is not None:
+        url = urlsplit(url)._replace(path=f"/{database}").geturl()
     from redis.asyncio import Redis
 
     client = Redis.from_url(url, socket_connect_timeout=1)
@@ -67,11 +72,14 @@ async def redis_url() -> str:
 
 
 @pytest.fixture
-async def scaled(tmp_path: Path, imported_data: Path) -> AsyncIterator[tuple[E2E, dict[str, str]]]:
+async def scaled(
+    tmp_path: Path, imported_data: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[E2E, dict[str, str]]]:
     """An E2E world whose bots use a fresh PostgreSQL schema (migrated and loaded with the
-    sample orders by the real CLI) and a Redis database."""
+    sample orders by the real CLI) and a Redis database (its own with ``own_redis_db``)."""
     base = await _postgres_url()
-    redis = await redis_url()
+    own = request.node.get_closest_marker("own_redis_db")
+    redis = await redis_url(own.args[0] if own else None)
     schema = f"e2e_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     async with admin.begin() as conn:
