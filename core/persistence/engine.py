@@ -37,6 +37,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from core.persistence import sqlite_driver
+
 SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA journal_mode=WAL",
@@ -73,6 +75,8 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         # every unit of work ends its transaction itself (commit, or rollback on close): the
         # pool's extra rollback on each return would be one more thread round trip
         kwargs.setdefault("pool_reset_on_return", None)
+        if parsed.get_driver_name() == "aiosqlite":  # a statement in one thread round trip
+            kwargs.setdefault("module", sqlite_driver.dbapi())
         engine = create_async_engine(parsed, **kwargs)
         _configure_sqlite(engine, path)
         return engine
