@@ -238,6 +238,42 @@ def _sample_refusal(settings: Settings, shops: list[str], name: str | None) -> s
     )
 
 
+@cli.command("web")
+@click.option(
+    "--listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Where to listen (default: WEBHOOK_LISTEN, 127.0.0.1:8080); nginx forwards "
+    "WEBAPP_URL's /board/ here.",
+)
+def web_command(listen: str | None) -> None:
+    """Serve the seller's board (a Telegram Mini App at WEBAPP_URL) beside a bot that uses
+    long polling; `run --webhook` serves it on the webhook server already."""
+    from bot.board.server import serve
+
+    settings, _ = _setup()
+    try:
+        settings.require_token()  # Telegram's initData is signed with it
+    except SettingsError as exc:
+        _fail(_error_line(exc))
+    host, _, port = (listen or settings.webhook_listen).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        _fail("error: --listen must be host:port, such as 127.0.0.1:8081")
+    for warning in setting_warnings(settings):
+        _warn(warning)
+    if not settings.webapp_url:
+        _warn("WEBAPP_URL is not set: the board is served, but no button in Telegram opens it")
+    _announce(settings)
+    logging.getLogger().setLevel(settings.logging_level())
+    try:
+        asyncio.run(serve(settings, host.strip("[]"), int(port)))
+    except KeyboardInterrupt:
+        pass
+    except (SettingsError, OSError) as exc:  # the database does not answer, the port is taken
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 @cli.command("demo")
 @click.option(
     "--script",
@@ -999,6 +1035,132 @@ def cost_record(
 
     case, money = _run(main)
     click.echo(f"Recorded {cost_kind.value} of {money} on case {case.number}.")
+
+
+@cli.group("claims")
+def claims_group() -> None:
+    """Supplier claims: the cost of approved cases claimed back from the suppliers."""
+
+
+@claims_group.command("list")
+@click.option("--shop", help="Only this shop's claims.")
+@click.option("--supplier", help="Only this supplier's claims (its id in the configuration).")
+@click.option("--all", "everything", is_flag=True, help="Recovered and written-off ones too.")
+def claims_list_command(shop: str | None, supplier: str | None, everything: bool) -> None:
+    """One line per claim: id, case, supplier, status, claimed, recovered, deadline."""
+    from core.cases.model import Actor
+    from core.services import supplier_claims
+
+    claims = _staff_command(
+        lambda core: supplier_claims.list_claims(
+            core, Actor.system(), supplier=supplier, shop=shop, open_only=not everything
+        )
+    )
+    if not claims:
+        click.echo("No supplier claims.")
+    for claim in claims:
+        claimed = " + ".join(str(m) for m in claim.claimed)
+        recovered = f" recovered {claim.recovered}" if claim.recovered else ""
+        late = " (came after the supplier's window)" if claim.late else ""
+        click.echo(
+            f"{claim.id}\t{claim.case_number}\t{claim.supplier}\t{claim.status.value}\t"
+            f"{claimed}{recovered}\tdeadline {_when(claim.deadline_at)}{late}\t"
+            f"supplier order {claim.supplier_order or '-'}"
+        )
+
+
+@claims_group.command("export")
+@click.argument("supplier")
+@click.option("--shop", help="Only this shop's claims.")
+@click.option("--days", type=click.IntRange(1, 366), default=7, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the ZIP (default: claims-SUPPLIER-DAY.zip here).",
+)
+def claims_export_command(supplier: str, shop: str | None, days: int, out: Path | None) -> None:
+    """The drafts of SUPPLIER opened in the last DAYS days as one ZIP: the message in Chinese
+    and English, the claims as a table, the photos without metadata and the defects described,
+    without the buyers' personal data."""
+    from bot.conversations.supplier_claims import letter_writer
+    from bot.views.i18n import Catalogs
+    from core.cases.model import Actor
+    from core.services import supplier_claims
+
+    pack = _staff_command(
+        lambda core: supplier_claims.batch_pack(
+            core,
+            Actor.system(),
+            letter_writer(core, Catalogs()),
+            supplier=supplier,
+            days=days,
+            shop=shop,
+        )
+    )
+    target = out or Path(pack.filename)
+    target.write_bytes(pack.data)
+    click.echo(f"Wrote {len(pack.batch.claims)} claim(s) for {supplier} to {target}.")
+
+
+@cli.group("dispute")
+def dispute_group() -> None:
+    """Platform disputes on cases (AliExpress, Amazon, eBay, PayPal, chargebacks)."""
+
+
+@dispute_group.command("record")
+@click.argument("number")
+@click.argument("platform")
+@click.argument("external_id")
+@click.option("--opened", help="When it opened: 2026-12-01 or 2026-12-01T09:30 (default: now).")
+@click.option("--stage", help="Its stage (default: the platform's first); moves a known one.")
+@click.option("--due", help="A chargeback's evidence due date, as the processor gives it.")
+def dispute_record(
+    number: str,
+    platform: str,
+    external_id: str,
+    opened: str | None,
+    stage: str | None,
+    due: str | None,
+) -> None:
+    """Record the dispute EXTERNAL_ID of PLATFORM on case NUMBER, with its deadlines."""
+    from core.cases.model import Actor
+    from core.services import disputes
+
+    new = disputes.NewDispute(platform, external_id, opened, stage, due)
+    done = _staff_command(lambda core: disputes.record_or_move(core, Actor.system(), number, new))
+    verb = "Recorded" if done.created else "Already recorded"
+    dispute = done.dispute
+    click.echo(
+        f"{verb}: {dispute.platform} {dispute.external_id} on case {done.case.number}, "
+        f"stage {dispute.stage} (rules {dispute.rules_version})."
+    )
+    for deadline in dispute.deadlines:
+        if deadline.active:
+            click.echo(f"  {deadline.code}\t{_when(deadline.due_at)}")
+
+
+@dispute_group.command("export")
+@click.argument("number")
+@click.option("--for", "platform", required=True, help="shopify, stripe, paypal or aliexpress.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the ZIP (default: NUMBER-PLATFORM.zip here).",
+)
+def dispute_export(number: str, platform: str, out: Path | None) -> None:
+    """The evidence pack of case NUMBER fitted to PLATFORM's upload form."""
+    from core.cases.model import Actor
+    from core.services import dispute_pack
+
+    pack = _staff_command(
+        lambda core: dispute_pack.platform_pack(core, Actor.system(), number, platform)
+    )
+    target = out or Path(pack.filename)
+    target.write_bytes(pack.data)
+    click.echo(
+        f"Wrote {target}: {len(pack.uploads)} file(s) to upload, {pack.upload_bytes} bytes; "
+        f"{len(pack.dropped)} left out (README.txt says why)."
+    )
 
 
 def main() -> None:

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(default=None, alias="WEBHOOK_URL")
     webhook_listen: str = Field(default="127.0.0.1:8080", alias="WEBHOOK_LISTEN")
     webhook_secret: str | None = Field(default=None, alias="WEBHOOK_SECRET")
+    # the seller's board (a Telegram Mini App): its public https address (served at /board/
+    # by the webhook server or `returns-desk web`), the Mini App's short name from @BotFather
+    # (/newapp; for direct links on group alerts), and how old Telegram's launch data may be
+    webapp_url: str | None = Field(default=None, alias="WEBAPP_URL")
+    webapp_short_name: str | None = Field(default=None, alias="WEBAPP_SHORT_NAME")
+    board_init_max_age: int = Field(default=3600, ge=60, le=86400, alias="BOARD_INIT_MAX_AGE")
 
     @field_validator("database_url")
     @classmethod
@@ -124,6 +130,26 @@ class Settings(BaseSettings):
             return None
         if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value):
             raise ValueError("must be 16 to 256 letters, digits, _ or - (Telegram's rule)")
+        return value
+
+    @field_validator("webapp_url")
+    @classmethod
+    def _webapp_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(
+                "must be the board's public https URL, such as https://desk.example.com/board/"
+            )
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("webapp_short_name")
+    @classmethod
+    def _webapp_short_name(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_]{3,30}", value):
+            raise ValueError("must be the Mini App's short name (3 to 30 letters, digits or _)")
         return value
 
     @field_validator("log_level")
@@ -333,6 +359,11 @@ def setting_warnings(settings: Settings) -> list[str]:
         warnings.append(
             f"AGENTS_CHAT_ID={settings.agents_chat_id} is not a supergroup id: those are "
             "negative, such as -1001234567890"
+        )
+    if settings.webapp_url and not settings.webapp_url.startswith("https://"):
+        warnings.append(
+            f"WEBAPP_URL={settings.webapp_url} is not https: Telegram opens Mini Apps only "
+            "from https addresses (the board still works in a browser)"
         )
     if settings.webhook_url and not settings.webhook_url.startswith("https://"):
         warnings.append(

@@ -12,15 +12,27 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.strategy import FSMStrategy
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 
-from bot.conversations import agents, errors, staff
+from bot.board import chat as board_chat
+from bot.conversations import agents, errors, replies, staff, translation
+from bot.conversations import disputes as disputes_conversation
 from bot.conversations import stats as stats_conversation
-from bot.conversations.buyer import fallback, human, my_cases, open_case, policy, start, survey
+from bot.conversations import supplier_claims as supplier_claims_conversation
+from bot.conversations.buyer import (
+    dispute_report,
+    fallback,
+    human,
+    my_cases,
+    open_case,
+    policy,
+    start,
+    survey,
+)
 from bot.conversations.buyer import privacy as buyer_privacy
 from bot.delivery import retries
 from bot.delivery.response_types import KeepResponseTypes
 from bot.receiving.middlewares import DropRedelivered, UserContext
 from bot.receiving.storage import ChatLocks, DatabaseStorage, FlushConversations
-from bot.views.i18n import DEFAULT, SUPPORTED, Catalogs, Translator
+from bot.views.i18n import DEFAULT, SUPPORTED, Catalogs, Translator, telegram_code
 from core.services.context import CoreContext
 
 
@@ -71,8 +83,14 @@ def create_dispatcher(
         errors.make_router(),
         buyer_privacy.make_router(),  # /mydata, /forgetme, a pending erasure: before any flow
         staff.make_router(),
+        board_chat.make_router(),  # /board, /start board-<case>: staff only
+        disputes_conversation.make_router(),  # /dispute: staff only
+        dispute_report.make_router(),  # a buyer's platform and dispute id, once asked
+        replies.make_router(),  # /reply and the ready-reply buttons: staff only
         agents.make_router(),
+        translation.make_router(),  # Send / Send original / Cancel under a translation preview
         stats_conversation.make_router(),  # /stats, /cost: staff only
+        supplier_claims_conversation.make_router(),  # /claims: staff only
         start.make_router(),
         survey.make_router(),  # a score pressed, then the optional comment
         human.make_router(),
@@ -105,6 +123,7 @@ async def register_commands(bot: Bot, catalogs: Catalogs) -> None:
     scope = BotCommandScopeAllPrivateChats()
     await bot.set_my_commands(commands(catalogs.get(DEFAULT)), scope=scope)
     for language in SUPPORTED:
-        await bot.set_my_commands(
-            commands(catalogs.get(language)), scope=scope, language_code=language
-        )
+        code = telegram_code(language)  # two letters: zh_Hant readers get the zh menu
+        if code is None:
+            continue
+        await bot.set_my_commands(commands(catalogs.get(language)), scope=scope, language_code=code)

@@ -39,6 +39,7 @@ class ErrorCode(StrEnum):
     ORDER_LINE_NOT_FOUND = "order_line_not_found"
     ORDER_FULLY_REFUNDED = "order_fully_refunded"
     LINK_TOKEN_INVALID = "link_token_invalid"
+    LOGIN_LINK_INVALID = "login_link_invalid"  # the board's one-time login link
     # opening a case
     NOT_ELIGIBLE = "not_eligible"
     PREVIOUSLY_REJECTED = "previously_rejected"
@@ -66,6 +67,10 @@ class ErrorCode(StrEnum):
     NO_REPLACEMENT_DUE = "no_replacement_due"
     REPLACEMENT_PENDING = "replacement_pending"
     NO_RETURN_DUE = "no_return_due"
+    # writing to the buyer (ready replies)
+    NO_BUYER_CHAT = "no_buyer_chat"
+    CONVERSATION_WITH_AGENT = "conversation_with_agent"
+    READY_REPLY_UNAVAILABLE = "ready_reply_unavailable"
     # satisfaction surveys
     SURVEY_NOT_FOUND = "survey_not_found"
     SURVEY_ANSWERED = "survey_answered"
@@ -79,6 +84,13 @@ class ErrorCode(StrEnum):
     WRONG_CURRENCY = "wrong_currency"
     INVALID_AMOUNT = "invalid_amount"
     PACK_TOO_LARGE = "pack_too_large"
+    # platform disputes
+    UNKNOWN_PLATFORM = "unknown_platform"
+    UNKNOWN_STAGE = "unknown_stage"
+    DISPUTE_ON_OTHER_CASE = "dispute_on_other_case"
+    DUE_DATE_REQUIRED = "due_date_required"
+    BAD_DATE = "bad_date"
+    DISPUTE_NOT_FOUND = "dispute_not_found"
 
 
 class CoreError(Exception):

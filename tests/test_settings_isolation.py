@@ -38,6 +38,9 @@ WRONG = {
     "WEBHOOK_URL": "https://wrong.invalid/telegram",
     "WEBHOOK_LISTEN": "127.0.0.1:9",
     "WEBHOOK_SECRET": "wrong-secret-0123456789",
+    "WEBAPP_URL": "https://wrong.invalid/board/",
+    "WEBAPP_SHORT_NAME": "wrong_app",
+    "BOARD_INIT_MAX_AGE": "61",
 }
 
 # A few seconds of the suite that reads and writes DATA_DIR, the database and the config.

@@ -38,6 +38,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, TelegramObject, User
 
+from bot.conversations import translation
 from bot.conversations.evidence import evidence_of, store_evidence
 from bot.views import events as event_views
 from bot.views import texts
@@ -284,8 +285,10 @@ async def from_buyer(
     state: FSMContext,
     agents_chat_id: int | None,
     relay_copies: Copies,
+    catalogs: Catalogs,
 ) -> None:
-    """Copy the buyer's message to the agent; photos and videos become evidence too."""
+    """Copy the buyer's message to the agent, its translation after it when the agent reads
+    another language; photos and videos become evidence too."""
     assert message.from_user is not None
     actor = Actor.buyer(message.from_user.id, message.from_user.first_name)
     if agents_chat_id is not None and case.agent_topic_id is not None:
@@ -299,6 +302,9 @@ async def from_buyer(
         target, message.chat.id, message.message_id, message_thread_id=thread
     )
     relay_copies.add(message, target, copy.message_id)
+    await translation.follow_relayed(
+        bot, core, catalogs, message, case, target, thread, copy.message_id
+    )
     item, _ = evidence_of(message)
     try:
         if item is not None:
@@ -354,8 +360,10 @@ async def to_buyer(
     core: CoreContext,
     catalogs: Catalogs,
     relay_copies: Copies,
+    state: FSMContext,
 ) -> None:
-    """The agent's words (or photos) reach the buyer from the bot."""
+    """The agent's words (or photos) reach the buyer from the bot, translated when the buyer
+    reads another language (bot/conversations/translation.py; a preview may wait first)."""
     buyer_id = case.buyer_id
     if buyer_id is None:
         return
@@ -363,8 +371,10 @@ async def to_buyer(
         if case.owner_agent_id != agent.user_id:  # writing in the topic takes the case
             case = await case_service.take_over(core, agent, case.number, buyer_told=True)
             await tell_buyer_agent_joined(bot, case, core, catalogs)
-        copy = await bot.copy_message(buyer_id, message.chat.id, message.message_id)
-        relay_copies.add(message, buyer_id, copy.message_id)
+        sent = await translation.to_buyer(bot, core, catalogs, tr, message, case, agent, state)
+        if sent is None:  # a preview waits for the agent
+            return
+        relay_copies.add(message, buyer_id, sent)
         await case_service.add_message(
             core, agent, case.number, _summary(message), notify_others=False
         )
@@ -427,6 +437,7 @@ async def to_buyer_private(
     tr: Translator,
     core: CoreContext,
     relay_copies: Copies,
+    catalogs: Catalogs,
 ) -> None:
     assert message.from_user is not None
     agent = Actor.agent(message.from_user.id, message.from_user.first_name)
@@ -437,8 +448,10 @@ async def to_buyer_private(
             await state.clear()
             await message.answer(tr("This conversation is no longer yours."))
             return
-        copy = await bot.copy_message(view.case.buyer_id, message.chat.id, message.message_id)
-        relay_copies.add(message, view.case.buyer_id, copy.message_id)
+        sent = await translation.to_buyer(bot, core, catalogs, tr, message, view.case, agent, state)
+        if sent is None:  # a preview waits for the agent
+            return
+        relay_copies.add(message, view.case.buyer_id, sent)
         await case_service.add_message(
             core, agent, view.case.number, _summary(message), notify_others=False
         )

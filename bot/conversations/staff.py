@@ -34,9 +34,18 @@ from aiogram.types import (
 from bot.conversations.agents import WORDS, AgentChat, topic_of
 from bot.conversations.common import send
 from bot.conversations.evidence import ZipDocument
+from bot.views import disputes as dispute_views
+from bot.views import replies as reply_views
 from bot.views import texts
-from bot.views.actions import STAFF_BUTTONS, STATUS_OF_CODE, StaffCb, staff_actions
+from bot.views.actions import (
+    STAFF_BUTTONS,
+    STATUS_CODES,
+    STATUS_OF_CODE,
+    StaffCb,
+    staff_actions,
+)
 from bot.views.i18n import Html, Translator, escape
+from core.cases import replies as ready_replies
 from core.cases.lifecycle import Action, CaseStatus, Role
 from core.cases.model import Actor, Case
 from core.cases.numbers import find_case_numbers
@@ -44,8 +53,9 @@ from core.cases.reasons import Reason, Resolution
 from core.errors import CoreError, Forbidden
 from core.money import Money, MoneyError
 from core.services import cases as case_service
+from core.services import dispute_pack, people
+from core.services import disputes as dispute_service
 from core.services import export as export_service
-from core.services import people
 from core.services import staff as staff_service
 from core.services.context import CoreContext
 from core.services.staff import StaffIdentity
@@ -111,15 +121,23 @@ async def _card(
         texts.buyer_line(tr, view.order, chat),
         *texts.account_lines(tr, view.case, chat),
     ]
+    disputes = (await dispute_service.of_cases(core, [view.case])).get(view.case.id or 0, [])
+    lines += dispute_views.card_lines(tr, core.config, disputes, core.now())
     if history:
         lines += ["", tr("History:")]
         lines += [
-            texts.timeline_entry(tr, e.at, e.action, e.note, staff=True)
+            texts.timeline_entry(tr, e.at, e.action, e.note, staff=True, data=e.data)
             for e in view.timeline[-15:]
         ]
     if actions is None:
         actions = await case_service.available_actions(core, staff.actor, view.case)
-    return "\n".join(lines), staff_actions(tr, view.case, actions)
+    markup = staff_actions(tr, view.case, actions)
+    if ready_replies.offered(view.case, view.order, staff.actor, core.now()):
+        status = STATUS_CODES[view.case.status]  # only where they may write to the buyer
+        markup.inline_keyboard.append([reply_views.card_button(tr, view.case.number, status)])
+    if core.config.disputes.platforms:  # the platform dispute on the case, from the card
+        markup.inline_keyboard.append([dispute_views.card_button(tr, view.case.number)])
+    return "\n".join(lines), markup
 
 
 async def show_card(
@@ -365,7 +383,7 @@ async def join(
             "Welcome! You are now {role} for {shop}. New cases will reach "
             "you here; /cases shows the open ones.",
             role=texts.staff_role(tr, role.value),
-            shop=", ".join(core.config.shop(shop).name for shop in shops),
+            shop=tr.join(core.config.shop(shop).name for shop in shops),
         )
     )
 
@@ -389,7 +407,8 @@ def _greeting(
     agents_group: bool,
 ) -> str:
     """Who they are here, what waits for them (open cases by status) and how to decide."""
-    shops = ", ".join(shop_names[:SHOPS_NAMED]) + (", …" if len(shop_names) > SHOPS_NAMED else "")
+    more = ["…"] if len(shop_names) > SHOPS_NAMED else []
+    shops = tr.join([*shop_names[:SHOPS_NAMED], *more])
     lines = [
         tr(
             "Hello, {name}! You are {role} for {shops}.",
@@ -497,8 +516,10 @@ async def queue(
         await message.answer(tr("No open cases. 🎉"))
         return
     lines = [tr("Open cases, nearest deadline first:")]
+    disputes = await dispute_service.of_cases(core, cases[:30])
     for case in cases[:30]:
         due = f" · {tr.date(case.deadline_at)}" if case.deadline_at else ""
+        due += dispute_views.short(tr, disputes.get(case.id or 0, []), core.now())
         lines.append(f"{texts.case_line(tr, case, staff=True)}{due}")
     lines.append(tr("Open one with /case followed by its number."))
     await send(bot, message.chat.id, "\n".join(lines))
@@ -551,6 +572,10 @@ async def export(
     number = await _case_number(message, command, tr)
     if number is None:
         return
+    platform = _export_for(command.args or "")
+    if platform is not None:
+        await _platform_export(message, staff, tr, core, bot, number, platform)
+        return
     await bot.send_chat_action(message.chat.id, "upload_document")
     try:
         pack = await export_service.evidence_pack(core, staff.actor, number)
@@ -573,6 +598,40 @@ async def export(
         )
     await bot.send_document(  # application/zip, not octet-stream
         message.chat.id, ZipDocument(pack.data, pack.filename), caption=caption
+    )
+
+
+def _export_for(args: str) -> str | None:
+    """``--for shopify`` (or ``--for=shopify``) after /export: the platform's profile; an
+    empty string when --for has no value (the core says which ones exist)."""
+    words = args.replace("=", " ").split()
+    if "--for" not in words:
+        return None
+    at = words.index("--for")
+    return words[at + 1] if at + 1 < len(words) else ""
+
+
+async def _platform_export(
+    message: Message,
+    staff: StaffIdentity,
+    tr: Translator,
+    core: CoreContext,
+    bot: Bot,
+    number: str,
+    platform: str,
+) -> None:
+    """The pack fitted to one platform's form: what fits, what was made smaller, what was
+    left out and why."""
+    await bot.send_chat_action(message.chat.id, "upload_document")
+    try:
+        pack = await dispute_pack.platform_pack(core, staff.actor, number, platform)
+    except CoreError as exc:
+        await message.answer(texts.error(tr, exc))
+        return
+    await bot.send_document(
+        message.chat.id,
+        ZipDocument(pack.data, pack.filename),
+        caption=dispute_views.pack_caption(tr, number, pack),
     )
 
 

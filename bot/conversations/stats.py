@@ -24,6 +24,7 @@ from core.analytics.costs import CostKind, parse_cost_kind
 from core.analytics.figures import COLUMNS, DIMENSIONS, PERIODS, Figures, parse_period, tidy_rows
 from core.cases.numbers import find_case_numbers
 from core.errors import CoreError
+from core.money import Money
 from core.services import csat
 from core.services import stats as stats_service
 from core.services.context import CoreContext
@@ -58,7 +59,7 @@ def summary(tr: Translator, f: Figures, names: list[str], fallback: bool) -> str
         texts.bold(
             tr.plural("Figures of the last day", "Figures of the last {n} days", f.period.days)
         ),
-        tr("Shops: {shops}", shops=", ".join(names)),
+        tr("Shops: {shops}", shops=tr.join(names)),
         tr(
             "Orders placed: {orders} · claims on them: {claims}",
             orders=f.orders,
@@ -70,6 +71,18 @@ def summary(tr: Translator, f: Figures, names: list[str], fallback: bool) -> str
             tr(
                 "Net loss on returns: {amounts}",
                 amounts=" · ".join(tr.money(m.net_loss) for m in f.money),
+            )
+        )
+    credited = [
+        Money(m.by_kind[CostKind.SUPPLIER_CREDIT.value], m.currency)
+        for m in f.money
+        if m.by_kind.get(CostKind.SUPPLIER_CREDIT.value)
+    ]
+    if credited:  # what supplier claims brought back (README, "Supplier claims")
+        lines.append(
+            tr(
+                "Recovered from suppliers: {amounts}",
+                amounts=" · ".join(tr.money(m) for m in credited),
             )
         )
     gaps = [g for g in f.gaps if g.gap.minor > 0]

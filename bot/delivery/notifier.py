@@ -30,6 +30,8 @@ from aiogram.types import InputMediaDocument, InputMediaPhoto, InputMediaVideo
 
 from bot.conversations.common import send
 from bot.delivery import retries
+from bot.delivery.translated import translation_block
+from bot.views import disputes as dispute_views
 from bot.views import events as event_views
 from bot.views import texts
 from bot.views.i18n import Catalogs, Translator
@@ -41,6 +43,7 @@ from core.persistence.repositories.outbox import SENT, OutboxMessage
 from core.persistence.unit_of_work import UnitOfWork
 from core.services import access, notify, people
 from core.services import cases as case_service
+from core.services import disputes as dispute_service
 from core.services.context import CoreContext
 from core.services.people import ChatUser
 
@@ -351,6 +354,9 @@ class Notifier:
             case = await self._topic(case, order, chat_id, tr)
             thread = case.agent_topic_id
         text = rendered.text
+        if case is not None:  # people's own words, in the reader's language
+            role, kind, payload = message.recipient_role, message.kind, message.payload
+            text += await translation_block(self.core, self.catalogs, tr, role, kind, payload, case)
         if rendered.album:
             if (chat_id, "album") not in done:
                 self._refused[(message.id, chat_id)] = await self._send_album(
@@ -547,16 +553,25 @@ class Notifier:
         named with the status, case number, reason and buyer country."""
         if case.agent_topic_id is not None:
             return case
-        name = self._topic_name(case, order, tr)
+        name = self._topic_name(case, order, tr, await self._dispute_note(case, tr))
         topic = await self.bot.create_forum_topic(chat_id, name)
         await case_service.set_agent_topic(self.core, case, topic.message_thread_id)
         self._topic_names[case.id or 0] = name
         return dataclasses.replace(case, agent_topic_id=topic.message_thread_id)
 
-    def _topic_name(self, case: Case, order: Order | None, tr: Translator) -> str:
+    def _topic_name(
+        self, case: Case, order: Order | None, tr: Translator, dispute_note: str = ""
+    ) -> str:
         country = order.buyer.country if order is not None else None
         icon = texts.STATUS_ICONS[case.status]
-        return f"{icon} {case.number} · {texts.reason(tr, case.reason)} · {country or '?'}"[:128]
+        name = f"{icon} {case.number} · {texts.reason(tr, case.reason)} · {country or '?'}"
+        return (name + dispute_note)[:128]
+
+    async def _dispute_note(self, case: Case, tr: Translator) -> str:
+        """`` · ⚖️ 1 d 23 h``: the nearest platform-dispute deadline, as of this rename (each
+        dispute reminder renames the topic again)."""
+        found = await dispute_service.of_cases(self.core, [case])
+        return dispute_views.short(tr, found.get(case.id or 0, []), self.core.now())
 
     async def _sync_topic(self, message: OutboxMessage, case: Case, order: Order | None) -> None:
         """The topic follows its case: renamed with the status, closed when the case closes,
@@ -564,7 +579,7 @@ class Notifier:
         if self.agents_chat_id is None or case.agent_topic_id is None:
             return
         tr = self.catalogs.get(self.core.config.shops[case.shop].language)
-        name = self._topic_name(case, order, tr)
+        name = self._topic_name(case, order, tr, await self._dispute_note(case, tr))
         try:
             if self._topic_names.get(case.id or 0) != name:
                 await self.bot.edit_forum_topic(self.agents_chat_id, case.agent_topic_id, name=name)

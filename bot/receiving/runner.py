@@ -26,6 +26,8 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.app import open_app
+from bot.board import api as board_api
+from bot.board import links as board_links
 from bot.config import Settings, SettingsError
 from bot.delivery.evidence_fetch import run_evidence_fetch
 from bot.delivery.notifier import Notifier
@@ -36,6 +38,7 @@ from bot.receiving.leader import Lease
 from bot.receiving.storage import ChatLocks, DatabaseStorage
 from bot.views.i18n import Catalogs
 from core.services import cases as case_service
+from core.services import disputes as dispute_service
 from core.services import housekeeping
 from core.services.context import CoreContext
 
@@ -60,6 +63,7 @@ async def run_timers(
             try:
                 done = await case_service.run_timers(core)
                 done["reminders"] = await case_service.send_reminders(core)
+                done.update(await dispute_service.run_timers(core))  # platform disputes
                 done.update(await housekeeping.purge(core))
                 if any(done.values()):
                     log.info("timers: %s", done)
@@ -197,6 +201,7 @@ async def run_bot(
                 if any(freed.values()):
                     log.warning("left unfinished by the last run, taken up again: %s", freed)
             me = await telegram_answers(bot, settings.bot_api_url)
+            await _board_links(settings, core, bot, catalogs, me.username)
             await register_commands(bot, catalogs)
             allowed = dispatcher.resolve_used_update_types()
             await dispatcher.emit_startup(bot=bot, dispatcher=dispatcher)
@@ -232,6 +237,8 @@ async def run_bot(
                 url, path, host, port = hook
                 secret = await webhook.shared_secret(core, settings.webhook_secret)
                 app_web = webhook.make_app(core, path=path, secret=secret, recorded=worker.wake)
+                if settings.webapp_url:  # the seller's board, at /board/ on the same server
+                    board_api.mount(app_web, board_app(settings, core, catalogs))
                 # bounded: header and body time, connections, body size (see webhook.py)
                 site_runner = await webhook.start_server(app_web, host, port)
                 await bot.set_webhook(
@@ -278,6 +285,37 @@ async def run_bot(
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     asyncio.get_running_loop().remove_signal_handler(sig)
             log.info("Returns Desk stopped")
+
+
+def board_app(settings: Settings, core: CoreContext, catalogs: Catalogs) -> web.Application:
+    """The seller's board (bot.board), for the webhook server or ``returns-desk web``."""
+    return board_api.make_board_app(
+        core,
+        catalogs,
+        bot_token=settings.require_token(),
+        max_age=settings.board_init_max_age,
+    )
+
+
+async def _board_links(
+    settings: Settings, core: CoreContext, bot: Bot, catalogs: Catalogs, username: str | None
+) -> None:
+    """With WEBAPP_URL set: the board's links under staff alerts and cards, /board, and the
+    menu button in each seller's and agent's private chat."""
+    if not settings.webapp_url:
+        board_links.configure(None)
+        return
+    board_links.configure(
+        board_links.BoardLinks(
+            settings.webapp_url,
+            username or core.config.deployment.bot_username,
+            settings.webapp_short_name,
+        )
+    )
+    try:
+        await board_links.set_menu_buttons(bot, core, catalogs)
+    except Exception:  # the buttons come again with /board; the bot runs on
+        log.exception("could not set the board's menu buttons")
 
 
 async def _until_first(*tasks: asyncio.Task[Any]) -> None:

@@ -13,6 +13,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.board import links as board_links
 from bot.conversations.callbacks import CaseCb, MenuCb
 from bot.views import texts
 from bot.views.i18n import Translator
@@ -119,6 +120,9 @@ def staff_actions(
             builder.row(_staff(_staff_label(tr, code), case, code))
     if card:
         builder.row(_staff("📄 " + tr("Case card"), case, "card"))
+    board = board_links.case_button(tr, case.number)  # when the board is set up (WEBAPP_URL)
+    if board is not None:
+        builder.row(board)
     return builder.as_markup()
 
 

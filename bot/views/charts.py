@@ -127,7 +127,7 @@ def _labels(tr: Translator, f: Figures, dimension: str) -> dict[str, str]:
     words = {
         "title_rates": titles[dimension],
         "axis_rates": tr("Units claimed ÷ units sold"),
-        "few": tr("Fewer than {n} units sold", n=FEW_UNITS),
+        "few": tr.plural("Fewer than one unit sold", "Fewer than {n} units sold", FEW_UNITS),
         "title_claims": tr("Claims per 100 orders, by the month orders were placed"),
         "title_times": tr("Time from the claim to …"),
         "first_response": tr("First response"),

@@ -17,7 +17,7 @@ def closing_soon(tr: Translator, cases: Sequence[str]) -> str:
         "Supplier window closing within a week: {cases}",
         "Supplier windows closing within a week: {cases}",
         len(cases),
-        cases=", ".join(cases),
+        cases=tr.join(cases),
     )
 
 
@@ -28,10 +28,11 @@ def weekly_digest(tr: Translator, payload: dict[str, Any]) -> Any:
     days = int(payload.get("days") or 30)
     lines = [
         texts.bold(
-            tr(
-                "{shop}: returns in the last {days} days",
+            tr.plural(
+                "{shop}: returns in the last day",
+                "{shop}: returns in the last {n} days",
+                days,
                 shop=payload.get("shop_name") or payload.get("shop", ""),
-                days=days,
             )
         ),
         tr(

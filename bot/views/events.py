@@ -17,6 +17,9 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot.views import actions as action_views
 from bot.views import digest, keyboards, texts
+from bot.views import disputes as dispute_views
+from bot.views import replies as reply_views
+from bot.views import supplier_claims as supplier_claim_views
 from bot.views import survey as survey_views
 from bot.views.i18n import Html, Translator, escape
 from core.cases import events as ev
@@ -258,6 +261,19 @@ def _buyer_message(tr: Translator, s: Subject) -> str:
     return tr("Message from the shop about case {number}: {text}", number=s.number, text=e.text)
 
 
+def _buyer_ready_reply(tr: Translator, s: Subject) -> Rendered:
+    """A ready reply staff sent: the catalogue's sentence in the buyer's language, as a
+    person's message (no buttons)."""
+    e = s.event
+    assert isinstance(e, ev.ReadyReplySent)
+    try:
+        return Rendered(reply_views.sentence(tr, e.reply, {"case": s.number, **e.values}))
+    except (ValueError, KeyError):  # a reply this version no longer words: as it was recorded
+        return Rendered(
+            tr("Message from the shop about case {number}: {text}", number=s.number, text=e.text)
+        )
+
+
 @buyer
 def _buyer_reminder(tr: Translator, s: Subject) -> str:
     e = s.event
@@ -365,6 +381,18 @@ STAFF_HEADLINES: dict[str, Headline] = {
         number=s.number,
         score=s.event.score,  # type: ignore[attr-defined]
     ),
+    ev.DisputeRecorded.kind: lambda tr, s: tr(
+        "Case {number}: a platform dispute was recorded", number=s.number
+    ),
+    ev.DisputeReminder.kind: lambda tr, s: tr.plural(
+        "Case {number}: a dispute deadline comes in {n} hour",
+        "Case {number}: a dispute deadline comes in {n} hours",
+        s.event.hours,  # type: ignore[attr-defined]
+        number=s.number,
+    ),
+    ev.DisputeDeadlineMissed.kind: lambda tr, s: tr(
+        "Case {number}: a dispute deadline was missed. A person must act now", number=s.number
+    ),
 }
 
 ALBUM_KINDS = frozenset({ev.CaseOpened.kind, ev.Escalated.kind})
@@ -392,6 +420,8 @@ def _details(tr: Translator, s: Subject) -> list[str]:
             return [tr("Note: {text}", text=note)]
         case ev.GoodsLost(detail=note) | ev.RefundFailed(detail=note) if note:
             return [tr("Note: {text}", text=note)]
+        case ev.DisputeRecorded() | ev.DisputeReminder() | ev.DisputeDeadlineMissed():
+            return dispute_views.event_lines(tr, e)
         case ev.LowScore(comment=comment):
             if comment:
                 return [tr("The buyer's comment: {text}", text=comment)]
@@ -463,6 +493,7 @@ BUYER_RENDERERS: dict[str, Renderer] = {
     ev.Expired.kind: _buyer_expired,
     ev.Reopened.kind: _buyer_reopened,
     ev.MessagePosted.kind: _buyer_message,
+    ev.ReadyReplySent.kind: _buyer_ready_reply,
     ev.BuyerReminded.kind: _buyer_reminder,
     ev.SurveyAsked.kind: _buyer_survey,
 }
@@ -539,7 +570,7 @@ def staff_removed(tr: Translator, payload: dict[str, Any]) -> Rendered:
             "You are no longer {role} for {shops}. Buttons and commands for their cases no "
             "longer work for you; the cases you were handling went back to the team.",
             role=texts.staff_role(tr, str(payload.get("role", ""))),
-            shops=", ".join(str(name) for name in names),
+            shops=tr.join(str(name) for name in names),
         )
     )
 
@@ -581,4 +612,5 @@ NOTICES: dict[str, Callable[[Translator, dict[str, Any]], Rendered]] = {
     "staff_removed": staff_removed,
     "alert_undelivered": alert_undelivered,
     "weekly_digest": digest.weekly_digest,
+    "supplier_claim_opened": supplier_claim_views.opened_notice,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gettext
 import html
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,31 +28,83 @@ from core.money import Money
 
 LOCALES_DIR = Path(locales.__file__).resolve().parent
 DEFAULT = "en"
-# In the order the language menu shows them.
-SUPPORTED: tuple[str, ...] = ("en", "zh", "ru", "es", "pt", "fr", "de", "ar")
+# Catalogues still being written (issue 14). Their code is ready everywhere (names, Telegram
+# tags, plural rules, formats); they join SUPPORTED when this is True and every one of them
+# has its locales/<code>/LC_MESSAGES/messages.po (tests/telegram/test_catalogues.py then
+# checks them like the others). Until then "it" reads English and "zh-tw" Simplified Chinese.
+NEW_LANGUAGES: tuple[str, ...] = ("it", "nl", "pl", "zh_Hant")
+NEW_LANGUAGES_ON = False
+# Every language the code knows, in the order the language menu shows them.
+ALL_LANGUAGES: tuple[str, ...] = (
+    "en",
+    "zh",
+    "zh_Hant",
+    "ru",
+    "es",
+    "pt",
+    "fr",
+    "it",
+    "de",
+    "nl",
+    "pl",
+    "ar",
+)
+SUPPORTED: tuple[str, ...] = tuple(
+    code for code in ALL_LANGUAGES if NEW_LANGUAGES_ON or code not in NEW_LANGUAGES
+)
 NATIVE_NAMES = {
     "en": "English",
-    "zh": "中文",
+    "zh": "简体中文" if "zh_Hant" in SUPPORTED else "中文",
+    "zh_Hant": "繁體中文",
     "ru": "Русский",
     "es": "Español",
     "pt": "Português",
     "fr": "Français",
+    "it": "Italiano",
     "de": "Deutsch",
+    "nl": "Nederlands",
+    "pl": "Polski",
     "ar": "العربية",
 }
 RTL = frozenset({"ar"})
+# How a list of names is joined for a reader: Chinese uses the enumeration comma (、),
+# Arabic its own comma (،); the others a comma.
+LIST_SEPARATORS = {"zh": "、", "zh_Hant": "、", "ar": "، "}
+# Telegram's language_code for Chinese: the script, or a region that writes Traditional.
+_TRADITIONAL = frozenset({"hant", "tw", "hk", "mo"})
+# Bidi isolates (FSI … PDI): a value inside right-to-left text keeps its own direction, so a
+# case number, an amount or a tracking number reads as written.
+FSI, PDI = "\u2068", "\u2069"
+
+
+def _candidates(tag: str) -> tuple[str, ...]:
+    """The catalogues a language tag asks for, the best first."""
+    parts = tag.replace("_", "-").strip().lower().split("-")
+    base = parts[0]
+    if base == "zh":
+        subtags = set(parts[1:])
+        if "hans" not in subtags and subtags & _TRADITIONAL:
+            return ("zh_Hant", "zh")  # zh-hant, zh-tw, zh-hk, zh-mo
+        return ("zh",)  # zh, zh-hans, zh-cn, zh-sg
+    return (base,)
 
 
 def resolve_language(*tags: str | None) -> str:
     """The first supported language among these tags ('pt-br' → pt, 'zh-hans' → zh,
-    'es_MX' → es); English when none is supported."""
+    'zh-tw' → zh_Hant, 'es_MX' → es); English when none is supported."""
     for tag in tags:
         if not tag:
             continue
-        base = tag.replace("_", "-").split("-")[0].strip().lower()
-        if base in SUPPORTED:
-            return base
+        for code in _candidates(tag):
+            if code in SUPPORTED:
+                return code
     return DEFAULT
+
+
+def telegram_code(language: str) -> str | None:
+    """The two-letter code Telegram's setMyCommands takes for a catalogue, or None when the
+    catalogue shares it with another (zh_Hant: Telegram has no separate Traditional code)."""
+    return language if len(language) == 2 else None
 
 
 class Html(str):
@@ -85,7 +138,20 @@ class Translator:
     def _format(self, text: str, values: dict[str, Any]) -> str:
         if not values:
             return text
-        return text.format(**{key: self._value(value) for key, value in values.items()})
+        formatted = {key: self._value(value) for key, value in values.items()}
+        if self.language in RTL:
+            formatted = {key: _isolated(value) for key, value in formatted.items()}
+        return text.format(**formatted)
+
+    def isolate(self, text: str) -> str:
+        """``text`` (a number or code set beside words outside a sentence: a list line, a
+        button) kept in its own direction when this language reads right to left."""
+        return _isolated(text) if self.language in RTL else text
+
+    def join(self, items: Iterable[object]) -> str:
+        """A list of names as this language writes one ("A, B", "A、B", "A، B"); the items
+        are taken as they are (escape them first when they come from users)."""
+        return LIST_SEPARATORS.get(self.language, ", ").join(str(item) for item in items)
 
     def _value(self, value: Any) -> str:
         if isinstance(value, Html):
@@ -125,6 +191,14 @@ class Translator:
 
     def number(self, value: int | Decimal) -> str:
         return format_decimal(value, locale=self.language)
+
+
+def _isolated(value: str) -> str:
+    """A value kept in its own direction inside right-to-left text (one line at most: an
+    isolate ends with its paragraph)."""
+    if not value or "\n" in value or value.startswith(FSI):
+        return value
+    return FSI + value + PDI
 
 
 class Catalogs:

@@ -70,7 +70,7 @@ def orders(tr: Translator, items: Sequence[Order]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for order in items[:6]:
         first = order.lines[0].title if order.lines else ""
-        label = f"{order.number} · {first}"
+        label = f"{tr.isolate(order.number)} · {first}"
         builder.row(_button(label[:60], OrderCb(order_id=order.id or 0)))
     builder.row(_button(tr("Another order"), OrderCb(order_id=0)))
     builder.row(*nav_row(tr, back=False))
@@ -176,7 +176,8 @@ def change_kinds(tr: Translator) -> InlineKeyboardMarkup:
 def case_list(tr: Translator, cases: Sequence[Case]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for case in cases[:10]:
-        label = f"{texts.STATUS_ICONS[case.status]} {case.number} · {texts.reason(tr, case.reason)}"
+        number = tr.isolate(case.number)
+        label = f"{texts.STATUS_ICONS[case.status]} {number} · {texts.reason(tr, case.reason)}"
         builder.row(_button(label[:60], CaseCb(number=case.number)))
     builder.row(_button("🏠 " + tr("Main menu"), MenuCb(action="home")))
     return builder.as_markup()

@@ -58,14 +58,21 @@ def readme(tr: Translator, data: PersonalData) -> str:
     lines += [
         "",
         tr("How long we keep it:"),
-        tr(
-            "- A case and its photos: while it is open, and {days} days after it closes.",
-            days=max(keep.get("closed_case_days", 0), keep.get("dispute_window_days", 0)),
+        tr.plural(
+            "- A case and its photos: while it is open, and one day after it closes.",
+            "- A case and its photos: while it is open, and {n} days after it closes.",
+            max(keep.get("closed_case_days", 0), keep.get("dispute_window_days", 0)),
         ),
-        tr(
-            "- Order checks: {days} days. Messages we sent you: {sent} days.",
-            days=keep.get("link_attempts_days", 0),
-            sent=keep.get("sent_outbox_days", 0),
+        tr.plural(
+            "- Order checks: one day.",
+            "- Order checks: {n} days.",
+            keep.get("link_attempts_days", 0),
+        )
+        + " "
+        + tr.plural(
+            "Messages we sent you: one day.",
+            "Messages we sent you: {n} days.",
+            keep.get("sent_outbox_days", 0),
         ),
         "",
         tr("To have all of it erased, send /forgetme to the bot."),
@@ -99,19 +106,24 @@ def erasure_answer(tr: Translator, erasure: Erasure) -> str:
     if hold is None:
         return tr("Your data will be erased on {date}.", date=tr.date(erasure.due_at))
     if hold.kind == "open_case":
-        return tr(
+        return tr.plural(
             "Your case {case} is still open, so we keep its data while it runs. Your data "
-            "will be erased {days} days after the case closes (the time a payment dispute "
+            "will be erased one day after the case closes (the time a payment dispute "
             "can still be raised); the earliest date is {date}.",
+            "Your case {case} is still open, so we keep its data while it runs. Your data "
+            "will be erased {n} days after the case closes (the time a payment dispute "
+            "can still be raised); the earliest date is {date}.",
+            hold.window_days,
             case=hold.case,
-            days=hold.window_days,
             date=tr.date(erasure.due_at),
         )
-    return tr(
-        "Your case {case} closed less than {days} days ago: the shop must keep its data "
+    return tr.plural(
+        "Your case {case} closed less than a day ago: the shop must keep its data "
         "for a possible payment dispute until {date}. Your data will be erased then.",
+        "Your case {case} closed less than {n} days ago: the shop must keep its data "
+        "for a possible payment dispute until {date}. Your data will be erased then.",
+        hold.window_days,
         case=hold.case,
-        days=hold.window_days,
         date=tr.date(erasure.due_at),
     )
 

@@ -71,10 +71,10 @@ def stats_line(tr: Translator, f: CsatFigures) -> str | None:
     if not total.asked:
         return None
     share = total.satisfied_share
-    return tr(
-        "Satisfaction after the case: {share} rated 4 or 5 ({answered} of {asked} surveys "
-        "answered)",
+    return tr.plural(
+        "Satisfaction after the case: {share} rated 4 or 5 ({answered} of one survey answered)",
+        "Satisfaction after the case: {share} rated 4 or 5 ({answered} of {n} surveys answered)",
+        total.asked,
         share=tr.percent(share * 100) if share is not None else "–",
         answered=total.answered,
-        asked=total.asked,
     )

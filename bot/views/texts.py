@@ -7,12 +7,15 @@ the translator. The core speaks in codes; this module is the only dictionary fro
 
 from __future__ import annotations
 
+import contextlib
+import html
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
 
+from bot.views import replies
 from bot.views.i18n import NATIVE_NAMES, Html, Translator, escape, resolve_language
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus
 from core.cases.model import Case
@@ -162,22 +165,24 @@ def explanation(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
     for staff only (supplier terms)."""
     match code:
         case "within_window":
-            return tr(
-                "You are within the {days}-day window, which ends on {date}.",
-                days=p["days"],
+            return tr.plural(
+                "You are within the one-day window, which ends on {date}.",
+                "You are within the {n}-day window, which ends on {date}.",
+                int(p["days"]),
                 date=tr.date(p["ends_on"]),
             )
         case "outside_window":
-            return tr(
-                "The {days}-day window for this ended on {date}.",
-                days=p["days"],
+            return tr.plural(
+                "The one-day window for this ended on {date}.",
+                "The {n}-day window for this ended on {date}.",
+                int(p["days"]),
                 date=tr.date(p["ends_on"]),
             )
         case "minimum_rights_apply":
-            return tr(
-                "Consumer law in your country gives you {days} days, more than the "
-                "shop's own policy.",
-                days=p["legal_days"],
+            return tr.plural(
+                "Consumer law in your country gives you one day, more than the shop's own policy.",
+                "Consumer law in your country gives you {n} days, more than the shop's own policy.",
+                int(p["legal_days"]),
             )
         case "category_not_returnable":
             return tr(
@@ -265,7 +270,11 @@ def explanation(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
         case "arrived_on_time":
             return tr("The parcel arrived within its delivery estimate.")
         case "arrived_late_by":
-            return tr("It arrived {days} days after the latest estimate.", days=p["days"])
+            return tr.plural(
+                "It arrived one day after the latest estimate.",
+                "It arrived {n} days after the latest estimate.",
+                int(p["days"]),
+            )
         case "keep_item":
             return tr("You keep the item: no need to send it back.")
         case "keep_item_low_value":
@@ -409,7 +418,7 @@ def order_summary(tr: Translator, order: Order) -> str:
 def case_line(tr: Translator, case: Case, *, staff: bool = False) -> str:
     """One line of a list of cases, worded for the buyer or (``staff=True``) for the shop."""
     return (
-        f"{STATUS_ICONS[case.status]} <b>{escape(case.number)}</b> · "
+        f"{STATUS_ICONS[case.status]} <b>{tr.isolate(escape(case.number))}</b> · "
         f"{escape(reason(tr, case.reason))} · {escape(status_for(tr, case.status, staff=staff))}"
     )
 
@@ -553,21 +562,28 @@ def signal(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
     """One abuse signal as a sentence for staff (core/policy/signals.py)."""
     match code:
         case "many_cases":
-            return tr.plural(
-                "{count} cases by this buyer in {days} days, from {n} Telegram account "
-                "(matched by the order book's e-mails and phones).",
-                "{count} cases by this buyer in {days} days, from {n} Telegram accounts "
-                "(matched by the order book's e-mails and phones).",
-                int(p.get("accounts") or 1),
-                count=str(p.get("count")),
-                days=str(p.get("days")),
+            return (
+                tr.plural(
+                    "Cases by this buyer in the last day: {count}.",
+                    "Cases by this buyer in the last {n} days: {count}.",
+                    int(p.get("days") or 0),
+                    count=int(p.get("count") or 0),
+                )
+                + " "
+                + tr.plural(
+                    "From one Telegram account (matched by the order book's e-mails and phones).",
+                    "From {n} Telegram accounts (matched by the order book's e-mails and phones).",
+                    int(p.get("accounts") or 1),
+                )
             )
         case "claim_share":
-            return tr(
-                "Claims worth {percent} of what this buyer bought in {days} days "
+            return tr.plural(
+                "Claims worth {percent} of what this buyer bought in the last day "
                 "({claimed} of {bought}).",
+                "Claims worth {percent} of what this buyer bought in the last {n} days "
+                "({claimed} of {bought}).",
+                int(p.get("days") or 0),
                 percent=Html(escape(tr.percent(p.get("percent") or 0))),
-                days=str(p.get("days")),
                 claimed=tr.money(p["claimed"]),
                 bought=tr.money(p["bought"]),
             )
@@ -603,7 +619,7 @@ def signal(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
                 "Change of mind {n} days before the window ends, for goods bought for one "
                 "occasion ({categories}).",
                 int(p.get("days_left") or 0),
-                categories=", ".join(str(c) for c in p.get("categories") or ()),
+                categories=tr.join(str(c) for c in p.get("categories") or ()),
             )
     return None
 
@@ -677,14 +693,27 @@ def timeline_label(tr: Translator, action: str, *, staff: bool = False) -> str:
         "note": tr("Internal note"),
         "return_overdue": tr("Return parcel overdue"),
         "cost_recorded": tr("Cost recorded"),  # staff only: never in the buyer's history
+        "dispute": tr("Platform dispute recorded"),
+        "dispute_missed": tr("A dispute deadline was missed"),
     }
     return words.get(action, escape(action))
 
 
 def timeline_entry(
-    tr: Translator, at: datetime, action: str, note: str | None, *, staff: bool = False
+    tr: Translator,
+    at: datetime,
+    action: str,
+    note: str | None,
+    *,
+    staff: bool = False,
+    data: dict[str, Any] | None = None,
 ) -> str:
     label = timeline_label(tr, action, staff=staff)
+    if action == "message" and data and data.get("ready_reply"):  # in the reader's language
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            note = html.unescape(
+                replies.sentence(tr, data["ready_reply"], dict(data.get("values") or {}))
+            )
     text = f"{escape(tr.date(at))} · {label}"
     if note and action in (
         "message",
@@ -812,6 +841,9 @@ ERRORS: dict[str, ErrorText] = {
     "link_token_invalid": lambda tr, p: tr(
         "This link is not valid. Type your order number instead."
     ),
+    "login_link_invalid": lambda tr, p: tr(
+        "This login link was used already or has expired: send /board to the bot for a new one."
+    ),
     "not_eligible": lambda tr, p: tr(
         "The return policy does not cover this claim. Press “Talk to a person” if you think "
         "it should."
@@ -852,6 +884,16 @@ ERRORS: dict[str, ErrorText] = {
     "not_your_conversation": lambda tr, p: tr(
         "This conversation is not yours: only the agent who took it can hand it back."
     ),
+    "no_buyer_chat": lambda tr, p: tr(
+        "This buyer cannot be reached in Telegram (the chat that opened the case is gone)."
+    ),
+    "conversation_with_agent": lambda tr, p: tr(
+        "A support agent is talking with this buyer: only they write to the buyer until "
+        "they hand the conversation back."
+    ),
+    "ready_reply_unavailable": lambda tr, p: tr(
+        "That ready reply no longer fits this case. Here are the ones that do."
+    ),
     "resolution_not_allowed": lambda tr, p: tr(
         "The return policy does not offer that outcome for this case. Choose one of the "
         "buttons under the case."
@@ -873,8 +915,10 @@ ERRORS: dict[str, ErrorText] = {
         "This case was reopened, so this survey no longer applies. You may be asked again "
         "once it is settled."
     ),
-    "text_too_long": lambda tr, p: tr(
-        "That is too long: please keep it under {limit} characters.", limit=p.get("limit", 4000)
+    "text_too_long": lambda tr, p: tr.plural(
+        "That is too long: please keep it under one character.",
+        "That is too long: please keep it under {n} characters.",
+        int(p.get("limit", 4000)),
     ),
     "amount_out_of_range": _amount_limit,
     "wrong_currency": _amount_limit,
@@ -883,6 +927,27 @@ ERRORS: dict[str, ErrorText] = {
         "send. The original files stay in the evidence store on the server.",
         limit=p.get("limit_mb", 50),
     ),
+    "unknown_platform": lambda tr, p: tr(
+        "Unknown platform {platform}. Known: {known}.",
+        platform=p.get("platform", ""),
+        known=p.get("known", ""),
+    ),
+    "unknown_stage": lambda tr, p: tr(
+        "Unknown stage {stage}. This platform's stages: {known}.",
+        stage=p.get("stage", ""),
+        known=p.get("known", ""),
+    ),
+    "dispute_on_other_case": lambda tr, p: tr(
+        "This dispute is already recorded on another case {number}.", number=p.get("case", "")
+    ),
+    "due_date_required": lambda tr, p: tr(
+        "A chargeback needs the evidence due date the payment processor gave, for example "
+        "--due 2026-12-10."
+    ),
+    "bad_date": lambda tr, p: tr(
+        "That is not a date in the past: write it as 2026-12-01 or 2026-12-01T09:30."
+    ),
+    "dispute_not_found": lambda tr, p: tr("There is no such dispute on this case."),
 }
 
 

@@ -314,6 +314,21 @@ class MessagePosted(CaseEvent):
         return frozenset({Audience.BUYER})
 
 
+@dataclass(frozen=True, slots=True)
+class ReadyReplySent(CaseEvent):
+    """A ready reply (core/cases/replies.py) a seller or agent sent: the buyer reads the
+    catalogue's sentence in their language with the case's ``values`` (JSON); the timeline
+    keeps it as a message, worded as the catalogue's English source (``text``)."""
+
+    kind = "ready_reply"
+    audit_action = "message"
+    to_buyer = True
+    reply: str = ""
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)
+    text: str = ""
+    note_field = "text"
+
+
 # Notices from the timers: no change of status, someone must act soon.
 
 
@@ -388,6 +403,58 @@ class LowScore(CaseEvent):
         return frozenset({Audience.SELLERS, Audience.AGENTS})
 
 
+# Platform disputes (core/services/disputes.py): deadlines that lose the money when missed.
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeRecorded(CaseEvent):
+    """Staff recorded a platform dispute or chargeback on the case (or moved its stage)."""
+
+    kind = "dispute_recorded"
+    audit_action = "dispute"
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    platform: str = ""
+    platform_name: str = ""  # as the configuration names it
+    external_id: str = ""
+    stage: str = ""
+    next_deadline: str | None = None  # the deadline's code
+    next_due: str | None = None  # ISO datetime
+    note_field = "external_id"
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeReminder(CaseEvent):
+    """A dispute's deadline comes in ``hours`` (48, 24, 4): the shop must act."""
+
+    kind = "dispute_reminder"
+    to_sellers = True
+    to_agents = AgentsHear.IF_ESCALATED
+    platform: str = ""
+    platform_name: str = ""  # as the configuration names it
+    external_id: str = ""
+    deadline: str = ""
+    due: str = ""
+    hours: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeDeadlineMissed(CaseEvent):
+    """A dispute's deadline passed with nothing done: an agent is called."""
+
+    kind = "dispute_missed"
+    audit_action = "dispute_missed"
+    to_sellers = True
+    to_agents = AgentsHear.ALWAYS
+    platform: str = ""
+    platform_name: str = ""  # as the configuration names it
+    external_id: str = ""
+    deadline: str = ""
+    due: str = ""
+    then: str | None = None
+    note_field = "deadline"
+
+
 EVENT_TYPES: dict[str, type[CaseEvent]] = {
     cls.kind: cls
     for cls in (
@@ -413,6 +480,7 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         Expired,
         Reopened,
         MessagePosted,
+        ReadyReplySent,
         BuyerReminded,
         SellerReminded,
         ReturnOverdue,
@@ -420,6 +488,9 @@ EVENT_TYPES: dict[str, type[CaseEvent]] = {
         BuyerUnreachable,
         SurveyAsked,
         LowScore,
+        DisputeRecorded,
+        DisputeReminder,
+        DisputeDeadlineMissed,
     )
 }
 

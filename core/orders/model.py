@@ -24,6 +24,7 @@ TEXT_LIMITS: dict[str, int] = {
     "title": 500,
     "category": 128,
     "supplier": 128,
+    "supplier_order": 64,
     "carrier": 64,
     "tracking_number": 64,
 }
@@ -53,6 +54,7 @@ def too_long_fields(order: Order) -> list[tuple[str, int]]:
             ("title", line.title),
             ("category", line.category),
             ("supplier", line.supplier),
+            ("supplier_order", line.supplier_order),
         ]
     for shipment in order.shipments:
         values += [("carrier", shipment.carrier), ("tracking_number", shipment.tracking_number)]
@@ -167,6 +169,7 @@ class OrderLine:
     category: str | None = None
     supplier: str | None = None
     refunded_quantity: int = 0
+    supplier_order: str | None = None  # the shop's order with its supplier, if imported
 
     @property
     def total(self) -> Money:

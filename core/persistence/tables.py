@@ -104,6 +104,7 @@ class OrderLineRow(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    supplier_order: Mapped[str | None] = mapped_column(String(64))  # 0009
 
     __table_args__ = (UniqueConstraint("order_id", "line_no"),)
 
@@ -458,6 +459,9 @@ class InboxUpdateRow(Base):
     lease_until: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # what the update's handlers sent so far, as JSON (bot/receiving/replay.py): a re-run
+    # after a crash does not say it twice; cleared by the done-mark
+    answers: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_inbox_updates_status_next_attempt_at", "status", "next_attempt_at"),
@@ -628,3 +632,184 @@ class EvidenceFingerprintRow(Base):
 
 surveys = _table(SurveyRow)
 evidence_fingerprints = _table(EvidenceFingerprintRow)
+
+
+# --- the seller's board (issue 15) -------------------------------------------------------------
+
+
+class BoardLoginRow(Base):
+    """A one-time login link to the board, sent by /board to a seller or agent: used once,
+    within minutes, by whoever holds the link (a browser outside Telegram)."""
+
+    __tablename__ = "board_logins"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_board_logins_expires_at", "expires_at"),)
+
+
+board_logins = _table(BoardLoginRow)
+
+
+class MessageTranslationRow(Base):
+    """A machine translation of someone's own words (core/translation), by the source text's
+    hash: the cache, and what the evidence pack shows beside the original."""
+
+    __tablename__ = "message_translations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    source_language: Mapped[str] = mapped_column(String(16))
+    target_language: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("source_hash", "source_language", "target_language"),)
+
+
+class MessageLanguageRow(Base):
+    """The language a message was written in (detected offline, else the writer's chosen
+    language: ``detected`` false), by the message text's hash."""
+
+    __tablename__ = "message_languages"
+
+    source_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    language: Mapped[str] = mapped_column(String(16))
+    detected: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+
+
+message_translations = _table(MessageTranslationRow)
+message_languages = _table(MessageLanguageRow)
+
+
+# --- supplier claims: the cost of a refund claimed back from the supplier (0009) ------------
+
+
+class SupplierClaimRow(Base):
+    """One claim per approved case and supplier whose terms cover the reason."""
+
+    __tablename__ = "supplier_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    shop: Mapped[str] = mapped_column(String(64))
+    supplier: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    supplier_order: Mapped[str | None] = mapped_column(String(64))
+    lines: Mapped[list[Any]] = mapped_column(JSON)
+    goods_minor: Mapped[int] = mapped_column(BigInteger)
+    goods_currency: Mapped[str] = mapped_column(String(3))
+    postage_minor: Mapped[int] = mapped_column(BigInteger)
+    postage_currency: Mapped[str] = mapped_column(String(3))
+    recovered_minor: Mapped[int | None] = mapped_column(BigInteger)
+    recovered_currency: Mapped[str | None] = mapped_column(String(3))
+    deadline_at: Mapped[datetime | None]
+    late: Mapped[bool] = mapped_column(Boolean)
+    warnings: Mapped[list[Any]] = mapped_column(JSON)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "supplier"),
+        Index("ix_supplier_claims_shop_supplier_status", "shop", "supplier", "status"),
+    )
+
+
+class SupplierClaimEventRow(Base):
+    """Every move of a supplier claim: who, when, from and to which status, and the values."""
+
+    __tablename__ = "supplier_claim_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("supplier_claims.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_supplier_claim_events_claim_id", "claim_id"),)
+
+
+supplier_claims = _table(SupplierClaimRow)
+supplier_claim_events = _table(SupplierClaimEventRow)
+
+
+# --- platform disputes on cases (issue 17, migration 0008) ------------------------------------
+
+
+class DisputeRow(Base):
+    """A dispute a platform or payment processor opened on a case's order (an AliExpress
+    dispute, a PayPal claim, a chargeback), held to the platform's rules version of its day."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    shop: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    rules_version: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime]
+    stage_since: Mapped[datetime]
+    due_given: Mapped[datetime | None]  # a chargeback's evidence due date, as given
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id"),
+        Index("ix_disputes_case_id", "case_id"),
+    )
+
+
+class DisputeDeadlineRow(Base):
+    """One deadline of a dispute in one stage; ``active`` while the dispute is in that stage,
+    ``missed_at`` once it passed and an agent was called."""
+
+    __tablename__ = "dispute_deadlines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    seller_must_act: Mapped[bool] = mapped_column(Boolean)
+    then: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean)
+    missed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("dispute_id", "code", "stage"),
+        Index("ix_dispute_deadlines_active_due_at", "active", "due_at"),
+    )
+
+
+class DisputeReminderRow(Base):
+    """A reminder sent before a deadline (48, 24, 4 hours): at most one per deadline and
+    lead time, whatever the timers do."""
+
+    __tablename__ = "dispute_reminders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deadline_id: Mapped[int] = mapped_column(ForeignKey("dispute_deadlines.id", ondelete="CASCADE"))
+    hours: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("deadline_id", "hours"),)
+
+
+disputes = _table(DisputeRow)
+dispute_deadlines = _table(DisputeDeadlineRow)
+dispute_reminders = _table(DisputeReminderRow)

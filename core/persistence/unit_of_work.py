@@ -7,8 +7,10 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.persistence.repositories.board import BoardLoginRepository
 from core.persistence.repositories.cases import CaseRepository
 from core.persistence.repositories.conversations import ConversationRepository
+from core.persistence.repositories.disputes import DisputeRepository
 from core.persistence.repositories.evidence_files import EvidenceFileRepository
 from core.persistence.repositories.inbox import InboxRepository
 from core.persistence.repositories.leases import LeaseRepository, RuntimeValueRepository
@@ -43,6 +45,8 @@ class UnitOfWork:
         self.inbox = InboxRepository(self.session)
         self.leases = LeaseRepository(self.session)
         self.runtime_values = RuntimeValueRepository(self.session)
+        self.board_logins = BoardLoginRepository(self.session)
+        self.disputes = DisputeRepository(self.session)
         return self
 
     async def __aexit__(

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from core.cases.reasons import Party, Reason, Resolution
+from core.disputes.rules import Disputes
+from core.translation.config import TranslationSettings
 
 
 class ConfigError(ValueError):
@@ -346,11 +348,14 @@ class Config(_Strict):
     retention: Retention = Retention()
     digest: Digest = Digest()
     signals: Signals = Signals()
+    translation: TranslationSettings = TranslationSettings()
     suppliers: dict[str, Supplier] = {}
     shops: dict[str, Shop]
     minimum_rights: dict[str, MinimumRights] = {}
     # Shops write their limits in their own currency; orders in another one are converted.
     exchange_rates: ExchangeRates | None = None
+    # Platform disputes: each platform's rules and deadlines (core/disputes/rules.py).
+    disputes: Disputes = Disputes()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

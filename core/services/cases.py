@@ -38,7 +38,7 @@ from core.policy.decision import STRUCTURAL_REFUSALS, Claim, Decision, EvidenceC
 from core.policy.record import DecisionRecord
 from core.policy.signals import Signal
 from core.policy.signals import apply as apply_signals
-from core.services import csat, notify
+from core.services import csat, notify, supplier_claims
 from core.services.access import (
     agents_on_duty,
     check_actor_role,
@@ -310,6 +310,7 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
                 data=data,
                 quiet_buyer=True,
             )
+        await supplier_claims.open_on_approval(uow, ctx.config, case, events, now)
         await uow.commit()
     return CaseOpened(case, case.decision, created=True)
 
@@ -448,6 +449,7 @@ async def _change(
                 quiet_buyer=buyer_told,
             )
         await csat.after_change(uow, ctx.config, saved, before, events, now)  # surveys
+        await supplier_claims.open_on_approval(uow, ctx.config, saved, events, now)
         await uow.commit()
     return saved
 
@@ -557,16 +559,42 @@ async def provide_info(ctx: CoreContext, actor: Actor, number: str) -> Case:
     return await _change(ctx, actor, number, lambda case, _: case.provide_info(actor, assessment))
 
 
-async def escalate(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
+async def escalate(
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    note: str | None = None,
+    *,
+    expected_version: int | None = None,
+) -> Case:
     """Hand the case to a person (the buyer asked, the seller wants help, or a timer ran out).
     An approved case keeps its status (the return or refund goes on); an agent watches it."""
-    return await _change(ctx, actor, number, lambda case, _: case.escalate(actor, note))
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.escalate(actor, note),
+        expected_version=expected_version,
+    )
 
 
-async def issue_label(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
+async def issue_label(
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    note: str | None = None,
+    *,
+    expected_version: int | None = None,
+) -> Case:
     """Return instructions or a prepaid label were sent to the buyer."""
     note = _clean_text(note, MAX_DESCRIPTION, "instructions")
-    return await _change(ctx, actor, number, lambda case, _: case.issue_label(actor, note))
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.issue_label(actor, note),
+        expected_version=expected_version,
+    )
 
 
 async def mark_return_shipped(
@@ -576,6 +604,7 @@ async def mark_return_shipped(
     tracking: str | None = None,
     *,
     carrier: str | None = None,
+    expected_version: int | None = None,
 ) -> Case:
     """The goods are on their way back: the case waits on the carrier, for the configured
     transit time, instead of running out while the parcel travels."""
@@ -588,22 +617,48 @@ async def mark_return_shipped(
         number,
         lambda case, _: case.mark_return_shipped(actor, carrier, tracking, arrive_by),
         data={"tracking": tracking, "carrier": carrier},
+        expected_version=expected_version,
     )
 
 
-async def mark_goods_received(ctx: CoreContext, actor: Actor, number: str) -> Case:
-    return await _change(ctx, actor, number, lambda case, _: case.mark_goods_received(actor))
+async def mark_goods_received(
+    ctx: CoreContext, actor: Actor, number: str, *, expected_version: int | None = None
+) -> Case:
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.mark_goods_received(actor),
+        expected_version=expected_version,
+    )
 
 
 async def mark_goods_lost(
-    ctx: CoreContext, actor: Actor, number: str, note: str | None = None
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    note: str | None = None,
+    *,
+    expected_version: int | None = None,
 ) -> Case:
     note = _clean_text(note, MAX_NOTE, "note")
-    return await _change(ctx, actor, number, lambda case, _: case.mark_goods_lost(actor, note))
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.mark_goods_lost(actor, note),
+        expected_version=expected_version,
+    )
 
 
 async def record_refund(
-    ctx: CoreContext, actor: Actor, number: str, amount: Money, reference: str | None = None
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    amount: Money,
+    reference: str | None = None,
+    *,
+    expected_version: int | None = None,
 ) -> Case:
     """The money went back: amount and reference are recorded and the case is resolved."""
     reference = _clean_text(reference, 128, "reference")
@@ -613,19 +668,36 @@ async def record_refund(
         number,
         lambda case, _: case.record_refund(actor, amount, reference),
         data={**_amount_data(amount), "reference": reference},
+        expected_version=expected_version,
     )
 
 
 async def record_refund_failed(
-    ctx: CoreContext, actor: Actor, number: str, note: str | None = None
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    note: str | None = None,
+    *,
+    expected_version: int | None = None,
 ) -> Case:
     """The payment provider refused the refund: the buyer is told, the case waits on."""
     note = _clean_text(note, MAX_NOTE, "note")
-    return await _change(ctx, actor, number, lambda case, _: case.record_refund_failed(actor, note))
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.record_refund_failed(actor, note),
+        expected_version=expected_version,
+    )
 
 
 async def record_replacement(
-    ctx: CoreContext, actor: Actor, number: str, tracking: str | None = None
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    tracking: str | None = None,
+    *,
+    expected_version: int | None = None,
 ) -> Case:
     """A replacement, exchange or reship went out; the buyer gets the tracking number."""
     tracking = _clean_text(tracking, MAX_TRACKING, "tracking number")
@@ -635,32 +707,72 @@ async def record_replacement(
         number,
         lambda case, _: case.ship_replacement(actor, tracking),
         data={"tracking": tracking},
+        expected_version=expected_version,
     )
 
 
-async def resolve(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
+async def resolve(
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    note: str | None = None,
+    *,
+    expected_version: int | None = None,
+) -> Case:
     """Close an approved case whose outcome needs no money or parcel (address changed, …)."""
     note = _clean_text(note, MAX_NOTE, "note")
-    return await _change(ctx, actor, number, lambda case, _: case.close(actor, note))
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.close(actor, note),
+        expected_version=expected_version,
+    )
 
 
 async def withdraw(ctx: CoreContext, actor: Actor, number: str) -> Case:
     return await _change(ctx, actor, number, lambda case, _: case.withdraw(actor))
 
 
-async def cancel(ctx: CoreContext, actor: Actor, number: str, note: str) -> Case:
+async def cancel(
+    ctx: CoreContext, actor: Actor, number: str, note: str, *, expected_version: int | None = None
+) -> Case:
     """Staff call the case off; the buyer reads the reason."""
     note = _clean_text(note, MAX_NOTE, "reason") or ""
-    return await _change(ctx, actor, number, lambda case, _: case.cancel(actor, note))
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.cancel(actor, note),
+        expected_version=expected_version,
+    )
 
 
-async def reopen(ctx: CoreContext, actor: Actor, number: str, note: str | None = None) -> Case:
+async def reopen(
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    note: str | None = None,
+    *,
+    expected_version: int | None = None,
+) -> Case:
     """A buyer who disagrees reaches a person; staff reopen to decide again."""
-    return await _change(ctx, actor, number, lambda case, _: case.reopen(actor, note))
+    return await _change(
+        ctx,
+        actor,
+        number,
+        lambda case, _: case.reopen(actor, note),
+        expected_version=expected_version,
+    )
 
 
 async def take_over(
-    ctx: CoreContext, actor: Actor, number: str, *, buyer_told: bool = False
+    ctx: CoreContext,
+    actor: Actor,
+    number: str,
+    *,
+    buyer_told: bool = False,
+    expected_version: int | None = None,
 ) -> Case:
     """An agent owns the conversation: the bot stops answering this buyer on its own. Taking
     a case one already owns changes nothing. ``buyer_told``: the agent's first message is
@@ -671,11 +783,17 @@ async def take_over(
             return []  # already this agent's: nothing to change
         return case.take(actor)
 
-    return await _change(ctx, actor, number, take, buyer_told=buyer_told)
+    return await _change(
+        ctx, actor, number, take, buyer_told=buyer_told, expected_version=expected_version
+    )
 
 
-async def hand_back(ctx: CoreContext, actor: Actor, number: str) -> Case:
-    return await _change(ctx, actor, number, lambda case, _: case.hand_back(actor))
+async def hand_back(
+    ctx: CoreContext, actor: Actor, number: str, *, expected_version: int | None = None
+) -> Case:
+    return await _change(
+        ctx, actor, number, lambda case, _: case.hand_back(actor), expected_version=expected_version
+    )
 
 
 async def available_actions(ctx: CoreContext, actor: Actor, case: Case) -> list[Action]:

@@ -32,6 +32,7 @@ from core.services.cases import get_case
 from core.services.context import CoreContext
 from core.services.evidence_store import EvidenceStore
 from core.spreadsheet import csv_bytes
+from core.translation.evidence import translation_documents
 from core.zip_pack import ZipPack
 
 MAX_PACK_BYTES = 50 * 1024 * 1024  # the largest document a Telegram bot may send
@@ -75,6 +76,16 @@ async def evidence_pack(
     names = await _staff_names(ctx, view.timeline)
     limit = MAX_PACK_BYTES if limit is None else limit
     generated = _utc(ctx.now())
+    # translations.txt and conversation.<reader's language>.txt, when anything was translated
+    translated = await translation_documents(
+        ctx,
+        actor,
+        view.case,
+        view.order,
+        view.timeline,
+        TRANSCRIPT_ACTIONS,
+        lambda event: _who(event, names),
+    )
     # Reading up to 50 MB and compressing it is file and CPU work: off the event loop.
     return await asyncio.to_thread(
         _build,
@@ -85,6 +96,7 @@ async def evidence_pack(
         generated,
         limit,
         names,
+        translated,
     )
 
 
@@ -113,6 +125,7 @@ def _build(
     generated: datetime,
     limit: int,
     staff_names: dict[int, str],
+    translated: Sequence[tuple[str, bytes]] = (),
 ) -> ExportedPack:
     items = _items(ctx.evidence, case.evidence)
     shop = ctx.config.shops.get(case.shop)
@@ -127,6 +140,7 @@ def _build(
         ("order.json", _json(_order_json(order))),
         ("timeline.csv", _timeline_csv(timeline, staff_names)),
         ("transcript.txt", _text(_transcript(case, order, timeline, staff_names))),
+        *translated,
     ]
     with ZipPack(generated, mode=0o644) as pack:
 

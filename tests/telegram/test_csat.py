@@ -173,5 +173,5 @@ async def test_stats_shows_the_satisfaction_of_the_period(world: World, notifier
     world.clock.advance(minutes=5)
     await seller.send("/stats 30d")
     assert stats_captions(world, seller.id)[-1].endswith(
-        "Satisfaction after the case: 100% rated 4 or 5 (1 of 1 surveys answered)"
+        "Satisfaction after the case: 100% rated 4 or 5 (1 of one survey answered)"
     )

@@ -108,7 +108,7 @@ async def test_a_seller_exports_the_case_and_gets_the_zip_with_the_original_vide
 
 async def test_an_agent_exports_a_case_of_any_shop(world: World) -> None:
     number = await earbud_case_with_video(world)
-    agent = world.person(AGENT, "Olga", "it")  # no Italian catalogue: English
+    agent = world.person(AGENT, "Olga", "ja")  # no Japanese catalogue: English
 
     await agent.send(f"/export {number}")
 
@@ -119,7 +119,7 @@ async def test_an_agent_exports_a_case_of_any_shop(world: World) -> None:
 
 async def test_a_seller_of_another_shop_is_refused_and_gets_no_file(world: World) -> None:
     number = await earbud_case_with_video(world)
-    aurora = world.person(AURORA_SELLER, "Lin", "it")  # falls back to English
+    aurora = world.person(AURORA_SELLER, "Lin", "ja")  # falls back to English
 
     await aurora.send(f"/export {number}")
 

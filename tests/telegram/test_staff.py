@@ -198,10 +198,12 @@ async def test_after_one_seller_decides_the_others_old_alert_loses_its_buttons(
     await notifier.send_due()
     [old] = [m for m in second.messages() if m["message_id"] == old_alert["message_id"]]
     assert not (old.get("reply_markup") or {}).get("inline_keyboard")  # nothing stale to press
-    assert second.last().startswith(f"Case {number} was approved by Wang")
-    assert "📥 Goods received" in second.buttons() and not any(
-        "Approve" in b for b in second.buttons()
-    )
+    # the newest alert about the case, then the supplier claim the approval opened
+    *_, approved, claim = second.messages()
+    assert claim["text"].startswith(f"Case {number}: a claim on Shenzhen Volt")
+    assert approved["text"].startswith(f"Case {number} was approved by Wang")
+    labels = [text for row in world.fake.buttons(approved) for text, _ in row]
+    assert "📥 Goods received" in labels and not any("Approve" in b for b in labels)
     assert await decision_of(world, number) == (Resolution.REPLACEMENT, NOVA_SELLER, 1)
 
 

@@ -13,7 +13,7 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 
-from bot.conversations.buyer import conversation
+from bot.conversations.buyer import conversation, dispute_report
 from bot.conversations.callbacks import CaseCb, MenuCb, NavCb
 from bot.conversations.common import buyer, fresh_start, send
 from bot.conversations.evidence import evidence_of, store_evidence
@@ -24,6 +24,7 @@ from bot.views.actions import buyer_actions
 from bot.views.i18n import Translator
 from core.cases.lifecycle import Action
 from core.cases.model import Case
+from core.disputes.mentions import mentions_dispute
 from core.errors import CoreError
 from core.services import cases as case_service
 from core.services.context import CoreContext
@@ -48,16 +49,18 @@ async def show_case(
     view = await case_service.get_case(core, buyer(user), number)
     lines = [texts.case_card(tr, view.case, view.order), "", tr("History:")]
     for event in view.timeline[-TIMELINE_ENTRIES:]:
-        lines.append(texts.timeline_entry(tr, event.at, event.action, event.note))
+        lines.append(texts.timeline_entry(tr, event.at, event.action, event.note, data=event.data))
     await send(bot, chat_id, "\n".join(lines), buyer_actions(tr, view.case, user.id))
 
 
 def human_next_steps(tr: Translator, core: CoreContext) -> str:
     hours = core.config.lifecycle.agent_first_response_hours
-    return tr(
-        "A support agent will take over this conversation and reply here within {hours} "
+    return tr.plural(
+        "A support agent will take over this conversation and reply here within an hour. "
+        "You do not need to do anything else.",
+        "A support agent will take over this conversation and reply here within {n} "
         "hours. You do not need to do anything else.",
-        hours=hours,
+        hours,
     )
 
 
@@ -256,6 +259,13 @@ async def follow_up_message(
             ),
             reply_markup=keyboards.home(tr),
         )
+        return
+    if mentions_dispute(message.text):  # "I opened a dispute": which platform, which id?
+        await message.answer(
+            tr("Your message was added to case {number}. The shop will see it.", number=number)
+        )
+        text, markup = dispute_report.question(tr, core.config, number)
+        await message.answer(text, reply_markup=markup)
         return
     await message.answer(
         tr("Your message was added to case {number}. The shop will see it.", number=number),

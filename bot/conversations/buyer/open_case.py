@@ -210,8 +210,11 @@ async def ask_quantity(flow: Flow) -> None:
     assert line is not None
     await flow.state.set_state(OpenCase.quantity)
     await flow.say(
-        flow.tr(
-            "How many of “{title}”? You bought {count}.", title=line.title, count=line.quantity
+        flow.tr.plural(
+            "How many of “{title}”? You bought one.",
+            "How many of “{title}”? You bought {n}.",
+            line.quantity,
+            title=line.title,
         ),
         keyboards.quantities(flow.tr, line.line_no, line.quantity),
     )
@@ -389,7 +392,7 @@ def _evidence_prompt(tr: Translator, conv: BuyerConversation, *, received: bool 
         lines.append(tr.plural("A video is needed.", "{n} videos are needed.", need["videos"]))
     if total and missing and progress < len(have):  # something came that does not count
         lines.append(_received(tr, len(have)))
-        items = ", ".join(texts.missing_line(tr, what, count) for what, count in missing)
+        items = tr.join(texts.missing_line(tr, what, count) for what, count in missing)
         lines.append(tr("Still needed: {items}.", items=items))
     elif total:
         lines.append(
@@ -494,7 +497,7 @@ async def ask_confirm(flow: Flow) -> None:
         ] + [{"code": "review_by_agent_reason", "params": {}}]
     lines.extend(texts.decision_lines(tr, explained))
     if decision.missing:
-        missing = ", ".join(texts.missing_line(tr, m.what, m.count) for m in decision.missing)
+        missing = tr.join(texts.missing_line(tr, m.what, m.count) for m in decision.missing)
         lines.append(tr("Still needed: {items}.", items=missing))
     await flow.say("\n".join(lines), keyboards.confirm(tr))
 
@@ -640,19 +643,22 @@ def case_opened_text(tr: Translator, case: Case, core: CoreContext) -> str:
         case CaseStatus.AWAITING_RESOLUTION:
             if case.resolution and case.refund_amount is not None and case.resolution.moves_money:
                 lines.append(
-                    tr(
-                        "Approved: {amount} will be refunded within {days} days.",
+                    tr.plural(
+                        "Approved: {amount} will be refunded within a day.",
+                        "Approved: {amount} will be refunded within {n} days.",
+                        core.config.lifecycle.resolution_days,
                         amount=case.refund_amount,
-                        days=core.config.lifecycle.resolution_days,
                     )
                 )
             elif case.resolution:
                 lines.append(
-                    tr(
-                        "Approved: {resolution}. The shop will send it within {days} "
+                    tr.plural(
+                        "Approved: {resolution}. The shop will send it within a day "
+                        "and I will send you the tracking number.",
+                        "Approved: {resolution}. The shop will send it within {n} "
                         "days and I will send you the tracking number.",
+                        core.config.lifecycle.resolution_days,
                         resolution=texts.resolution(tr, case.resolution),
-                        days=core.config.lifecycle.resolution_days,
                     )
                 )
         case CaseStatus.AWAITING_RETURN:
@@ -701,7 +707,7 @@ async def take_evidence(flow: Flow, message: Message) -> None:
             if can_finish:
                 text = tr("Please send photos or a video here, or press Done.")
             else:  # no Done button yet: say what is still needed instead
-                items = ", ".join(
+                items = tr.join(
                     texts.missing_line(tr, what, count) for what, count in _evidence_missing(conv)
                 )
                 text = "\n".join(
@@ -974,9 +980,10 @@ async def on_description(message: Message, tr: Translator, flow: Flow) -> None:
     text = message.text.strip()
     if len(text) > case_service.MAX_DESCRIPTION:
         await flow.say(
-            tr(
-                "That is too long: please keep it under {limit} characters.",
-                limit=case_service.MAX_DESCRIPTION,
+            tr.plural(
+                "That is too long: please keep it under one character.",
+                "That is too long: please keep it under {n} characters.",
+                case_service.MAX_DESCRIPTION,
             ),
             keyboards.only_nav(tr),
         )

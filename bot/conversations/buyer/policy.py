@@ -21,32 +21,50 @@ from core.services.context import CoreContext
 def _change_of_mind_window(tr: Translator, days: int, start: WindowFrom) -> str:
     match start:
         case WindowFrom.SHIPPING:
-            return tr("• Changed your mind? Return it within {days} days of shipping.", days=days)
+            return tr.plural(
+                "• Changed your mind? Return it within a day of shipping.",
+                "• Changed your mind? Return it within {n} days of shipping.",
+                days,
+            )
         case WindowFrom.ORDER:
-            return tr("• Changed your mind? Return it within {days} days of your order.", days=days)
+            return tr.plural(
+                "• Changed your mind? Return it within a day of your order.",
+                "• Changed your mind? Return it within {n} days of your order.",
+                days,
+            )
         case _:
-            return tr("• Changed your mind? Return it within {days} days of delivery.", days=days)
+            return tr.plural(
+                "• Changed your mind? Return it within a day of delivery.",
+                "• Changed your mind? Return it within {n} days of delivery.",
+                days,
+            )
 
 
 def _defect_window(tr: Translator, days: int, start: WindowFrom) -> str:
     match start:
         case WindowFrom.SHIPPING:
-            return tr(
-                "• Damaged, wrong, faulty or not as described? Tell us within {days} days "
+            return tr.plural(
+                "• Damaged, wrong, faulty or not as described? Tell us within a day "
                 "of shipping; the shop pays any return postage.",
-                days=days,
+                "• Damaged, wrong, faulty or not as described? Tell us within {n} days "
+                "of shipping; the shop pays any return postage.",
+                days,
             )
         case WindowFrom.ORDER:
-            return tr(
-                "• Damaged, wrong, faulty or not as described? Tell us within {days} days "
+            return tr.plural(
+                "• Damaged, wrong, faulty or not as described? Tell us within a day "
                 "of your order; the shop pays any return postage.",
-                days=days,
+                "• Damaged, wrong, faulty or not as described? Tell us within {n} days "
+                "of your order; the shop pays any return postage.",
+                days,
             )
         case _:
-            return tr(
-                "• Damaged, wrong, faulty or not as described? Tell us within {days} days "
+            return tr.plural(
+                "• Damaged, wrong, faulty or not as described? Tell us within a day "
                 "of delivery; the shop pays any return postage.",
-                days=days,
+                "• Damaged, wrong, faulty or not as described? Tell us within {n} days "
+                "of delivery; the shop pays any return postage.",
+                days,
             )
 
 
@@ -73,7 +91,7 @@ def policy_text(tr: Translator, config: Config, shop: Shop) -> str:
         lines.append(
             tr(
                 "• Not returnable for a change of mind: {categories}.",
-                categories=", ".join(
+                categories=tr.join(
                     texts.category(tr, code) for code in policy.non_returnable_categories
                 ),
             )
@@ -87,18 +105,25 @@ def policy_text(tr: Translator, config: Config, shop: Shop) -> str:
         )
     grace = policy.not_received.grace_days
     lines.append(
-        tr(
-            "• Parcel not arrived? You can claim {days} days after the latest delivery "
-            "estimate, or when tracking has not moved for {stale} days.",
-            days=grace,
-            stale=policy.not_received.stale_tracking_days,
+        tr.plural(
+            "• Parcel not arrived? You can claim a day after the latest delivery estimate.",
+            "• Parcel not arrived? You can claim {n} days after the latest delivery estimate.",
+            grace,
+        )
+        + " "
+        + tr.plural(
+            "You can also claim when its tracking has not moved for a day.",
+            "You can also claim when its tracking has not moved for {n} days.",
+            policy.not_received.stale_tracking_days,
         )
     )
     lines.append(
-        tr(
-            "• Refunds go back to the original payment method within {days} days of "
+        tr.plural(
+            "• Refunds go back to the original payment method within a day of "
             "approval or of the return arriving.",
-            days=config.lifecycle.resolution_days,
+            "• Refunds go back to the original payment method within {n} days of "
+            "approval or of the return arriving.",
+            config.lifecycle.resolution_days,
         )
     )
     for name, rights in config.minimum_rights.items():
@@ -106,19 +131,23 @@ def policy_text(tr: Translator, config: Config, shop: Shop) -> str:
             continue
         if name.lower() == "eu":
             lines.append(
-                tr(
-                    "• Buyers in the EU and EEA may always withdraw within {days} days "
+                tr.plural(
+                    "• Buyers in the EU and EEA may always withdraw within a day "
                     "of delivery, whatever the shop's own window.",
-                    days=rights.change_of_mind_days,
+                    "• Buyers in the EU and EEA may always withdraw within {n} days "
+                    "of delivery, whatever the shop's own window.",
+                    rights.change_of_mind_days,
                 )
             )
         else:  # the countries by their codes, as the configuration lists them
             lines.append(
-                tr(
-                    "• Buyers in {countries} may always withdraw within {days} days "
+                tr.plural(
+                    "• Buyers in {countries} may always withdraw within a day "
                     "of delivery, whatever the shop's own window.",
-                    countries=", ".join(rights.countries),
-                    days=rights.change_of_mind_days,
+                    "• Buyers in {countries} may always withdraw within {n} days "
+                    "of delivery, whatever the shop's own window.",
+                    rights.change_of_mind_days,
+                    countries=tr.join(rights.countries),
                 )
             )
     return "\n".join(lines)

@@ -50,6 +50,7 @@ category            item        e.g. ``lighting``, ``swimwear``
 quantity            item        integer >= 1
 unit_price          item        decimal
 supplier            item        supplier id
+supplier_order      item        optional extra column: the shop's order number with the supplier
 carrier             shipment
 tracking_number     shipment    empty for an unregistered parcel
 registered          shipment    ``true``/``false`` (also yes/no, 1/0); empty: true when there is
@@ -123,6 +124,7 @@ SHIPMENT_COLUMNS = (
 # The documented column order, as the sample file and exports write it.
 COLUMNS = ORDER_COLUMNS + ITEM_COLUMNS + SHIPMENT_COLUMNS
 OPTIONAL_COLUMNS = ("ship_line2",)
+OPTIONAL_ITEM_COLUMNS = ("supplier_order",)  # per row: never checked as repeated
 REQUIRED_COLUMNS = (
     "shop",
     "number",
@@ -312,7 +314,10 @@ def iter_native_csv(
     """Orders of a native CSV file, streamed: only the current order's rows are held."""
     file = path.name
     rows = read_csv(
-        path, required=REQUIRED_COLUMNS, allowed=COLUMNS + OPTIONAL_COLUMNS, progress=progress
+        path,
+        required=REQUIRED_COLUMNS,
+        allowed=COLUMNS + OPTIONAL_COLUMNS + OPTIONAL_ITEM_COLUMNS,
+        progress=progress,
     )
     with contextlib.closing(rows):
         for group in group_orders(rows, file, key=_order_key, number_column="number"):
@@ -382,7 +387,7 @@ def _filled(row: CsvRow, keys: dict[str, str]) -> dict[str, Any]:
 
 
 def _item(row: CsvRow, fail: Fail) -> dict[str, Any]:
-    item = _filled(row, {name: name for name in ITEM_COLUMNS})
+    item = _filled(row, {name: name for name in ITEM_COLUMNS + OPTIONAL_ITEM_COLUMNS})
     if "quantity" in item:
         item["quantity"] = _integer(row, "quantity", fail)
     return item

@@ -183,6 +183,7 @@ class ItemModel(_Model):
     quantity: Annotated[StrictInt, Field(ge=1)]
     unit_price: DecimalText
     supplier: Text | None = None
+    supplier_order: Text | None = None  # the shop's order number with the supplier
 
 
 class EventModel(_Model):
@@ -271,6 +272,7 @@ def _to_order(m: OrderModel) -> Order:
             unit_price=_money(item.unit_price, m.currency, ("items", index, "unit_price")),
             category=item.category,
             supplier=item.supplier,
+            supplier_order=item.supplier_order,
         )
         for index, item in enumerate(m.items)
     )

@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.cases.lifecycle import OPEN_STATUSES
 from core.clock import ensure_utc
 from core.persistence.repositories._common import dialect_insert
+from core.persistence.repositories.translations import TranslationRepository, text_hash
 from core.persistence.tables import (
     audit_events,
     buyer_links,
     cases,
     conversation_states,
+    disputes,
     erasure_requests,
     evidence,
     evidence_fingerprints,
@@ -354,6 +356,20 @@ class PrivacyRepository:
         )
         changed = 0
         if todo:
+            # the machine translations and detected languages of their words go with them
+            words = [
+                *(
+                    await self.session.execute(
+                        select(cases.c.description).where(cases.c.id.in_(todo))
+                    )
+                ).scalars(),
+                *(
+                    await self.session.execute(
+                        select(audit_events.c.note).where(audit_events.c.case_id.in_(todo))
+                    )
+                ).scalars(),
+            ]
+            await TranslationRepository(self.session).forget(text_hash(w) for w in words if w)
             changed = _count(
                 await self.session.execute(
                     update(cases)
@@ -431,6 +447,10 @@ class PrivacyRepository:
             update(surveys)
             .where(surveys.c.case_id.in_(case_ids))
             .values(buyer_id=None, comment=_placeholder(surveys.c.comment))
+        )
+        # platform disputes keep the platform's reference, not who recorded them (the buyer, maybe)
+        await self.session.execute(
+            update(disputes).where(disputes.c.case_id.in_(case_ids)).values(recorded_by=None)
         )
         # a file is deleted only when no remaining evidence row refers to it
         still = set()

@@ -1,0 +1,1 @@
+"""Platform disputes: the platforms' rules as data and the pure deadline computation."""
