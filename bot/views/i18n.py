@@ -33,7 +33,7 @@ DEFAULT = "en"
 # has its locales/<code>/LC_MESSAGES/messages.po (tests/telegram/test_catalogues.py then
 # checks them like the others). Until then "it" reads English and "zh-tw" Simplified Chinese.
 NEW_LANGUAGES: tuple[str, ...] = ("it", "nl", "pl", "zh_Hant")
-NEW_LANGUAGES_ON = False
+NEW_LANGUAGES_ON = True
 # Every language the code knows, in the order the language menu shows them.
 ALL_LANGUAGES: tuple[str, ...] = (
     "en",

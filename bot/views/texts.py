@@ -577,15 +577,19 @@ def signal(tr: Translator, code: str, p: dict[str, Any]) -> str | None:
                 )
             )
         case "claim_share":
+            # worked out first: Babel's extractor reads a plural() call with tr inside its
+            # arguments as a plain sentence
+            percent = Html(escape(tr.percent(p.get("percent") or 0)))
+            claimed, bought = tr.money(p["claimed"]), tr.money(p["bought"])
             return tr.plural(
                 "Claims worth {percent} of what this buyer bought in the last day "
                 "({claimed} of {bought}).",
                 "Claims worth {percent} of what this buyer bought in the last {n} days "
                 "({claimed} of {bought}).",
                 int(p.get("days") or 0),
-                percent=Html(escape(tr.percent(p.get("percent") or 0))),
-                claimed=tr.money(p["claimed"]),
-                bought=tr.money(p["bought"]),
+                percent=percent,
+                claimed=claimed,
+                bought=bought,
             )
         case "not_received_delivered":
             if p.get("minutes") is not None:

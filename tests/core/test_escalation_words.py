@@ -15,7 +15,8 @@ from core.cases.escalation import (
     variants,
 )
 
-LANGUAGES = ("en", "zh", "ru", "es", "pt", "fr", "de", "ar")  # bot.views.i18n.SUPPORTED
+# bot.views.i18n.SUPPORTED
+LANGUAGES = ("en", "zh", "zh_Hant", "ru", "es", "pt", "fr", "it", "de", "nl", "pl", "ar")
 
 PERSON: dict[str, list[str]] = {
     "en": ["agent", "Human please", "I want a real person", "operator!", "customer service"],
@@ -33,6 +34,10 @@ PERSON: dict[str, list[str]] = {
     "fr": ["conseiller", "Un humain svp", "une conseillère", "operateur", "parler à quelqu'un"],
     "ar": ["موظف", "أريد موظفاً", "أريد التحدث مع الموظف", "خدمة العملاء", "إنسان من فضلك"],
     "zh": ["人工", "转人工客服", "我要真人", "找工作人员"],
+    "zh_Hant": ["人工", "轉人工客服", "我要真人", "請專人處理", "找工作人員"],
+    "it": ["operatore", "Voglio parlare con un operatore", "una persona vera", "servizio clienti"],
+    "nl": ["medewerker", "Ik wil een echt mens", "iemand spreken graag", "klantenservice!"],
+    "pl": ["konsultant", "Chcę rozmawiać z konsultantem", "z człowiekiem proszę", "czlowiek"],
 }
 
 NOT_PERSON: dict[str, list[str]] = {
@@ -44,6 +49,10 @@ NOT_PERSON: dict[str, list[str]] = {
     "fr": ["Bonjour", "personnalisé"],
     "ar": ["مرحبا", "أين طلبي"],
     "zh": ["你好", "人工智能", "我的包裹在哪里"],
+    "zh_Hant": ["你好", "我的包裹在哪裡", "請問何時出貨"],
+    "it": ["Buongiorno", "personalizzato", "dov'è il mio pacco"],
+    "nl": ["Hallo", "mens shoes size 42", "menselijk gezien prima", "tent voor één persoon"],
+    "pl": ["Dzień dobry", "gdzie jest moja paczka", "ludzki błąd"],
 }
 
 DISPUTE: dict[str, list[str]] = {
@@ -131,6 +140,45 @@ DISPUTE: dict[str, list[str]] = {
         "我会在PayPal 争议",
         "我要开PayPal纠纷",
     ],
+    "zh_Hant": [
+        "我要聯絡銀行",
+        "我會向銀行申訴",
+        "不退款我就申請拒付",
+        "我要開爭議",
+        "我要開PayPal 糾紛",
+        "我要申請信用卡爭議款",
+    ],
+    "it": [
+        "Se non mi rimborsate farò un chargeback",
+        "Chiamo la mia banca",
+        "Contatterò la banca domani",
+        "Mi rivolgerò alla banca",
+        "Riavrò i soldi tramite la banca",
+        "Aprirò una contestazione su PayPal",
+        "Apro una controversia",
+        "Disconoscerò l'addebito",
+        "Protezione acquisti PayPal",
+    ],
+    "nl": [
+        "Ik ga een chargeback aanvragen",
+        "Ik bel mijn bank",
+        "Ik ga mijn bank inschakelen",
+        "Ik haal het geld via de bank terug",
+        "Ik stap naar de bank",
+        "Ik ga de incasso storneren",
+        "Ik open een geschil bij PayPal",
+        "PayPal kopersbescherming",
+    ],
+    "pl": [
+        "Zadzwonię do banku",
+        "Zgłoszę to do mojego banku",
+        "Odzyskam pieniądze przez bank",
+        "Otworzę spór w PayPal",
+        "Zrobię chargeback",
+        "Złożę reklamację w banku",
+        "Zakwestionuję transakcję",
+        "obciążenie zwrotne",
+    ],
 }
 
 NOT_DISPUTE: dict[str, list[str]] = {
@@ -197,6 +245,40 @@ NOT_DISPUTE: dict[str, list[str]] = {
         "我用手机银行付的款",
         "我是用PayPal付款的",
         "台灯坏了",
+    ],
+    "zh_Hant": [
+        "請退款到我的銀行帳戶",
+        "我用網路銀行付的款",
+        "我是用PayPal付款的",
+        "檯燈壞了",
+    ],
+    "it": [
+        "La panca è arrivata rotta",
+        "Il banco da lavoro è arrivato graffiato",
+        "Rimborsate sul mio conto in banca",
+        "Il power bank non si carica",
+        "Quando arriva lo storno?",
+        "Ho pagato con PayPal",
+        "Vorrei fare una contestazione sul colore",
+        "La base è arrivata rotta",
+    ],
+    "nl": [
+        "De bank is beschadigd aangekomen",
+        "Mijn bank heeft een scheur",
+        "De hoekbank mist een poot",
+        "De powerbank laadt niet op",
+        "Graag terugstorten op mijn bankrekening",
+        "Wanneer boeken jullie het bedrag terug?",
+        "Ik heb met PayPal betaald",
+    ],
+    "pl": [
+        "Power bank nie ładuje",
+        "Powerbank nie działa",
+        "Mój power bank jest uszkodzony",
+        "Proszę o zwrot na konto w banku",
+        "Zapłaciłem przez PayPal",
+        "Ławka przyszła uszkodzona",
+        "Spory problem z paczką",
     ],
 }
 

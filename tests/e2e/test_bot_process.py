@@ -20,7 +20,7 @@ from tests.e2e.conftest import E2E, send_album_of, start_payload
 from tests.support import Person
 
 LUCIA = 910021  # AUR-10021, the damaged lamp (es)
-GIULIA = 910029  # AUR-10029, cheap damaged coasters; "it" has no catalogue: English
+GIULIA = 910029  # AUR-10029, cheap damaged coasters; her Telegram says "ja": no catalogue, English
 DMITRY = 905501  # NV-5501, the dead earbud (ru)
 MARIE = 920022  # AUR-10022, two lines (fr)
 WANG = 600001  # Aurora's seller
@@ -127,7 +127,7 @@ async def test_a_conversation_survives_the_bot_process_being_killed(e2e: E2E) ->
 
 async def test_updates_delivered_twice_make_one_case_without_a_duplicate_photo(e2e: E2E) -> None:
     await e2e.start_bot()
-    giulia = e2e.person(GIULIA, "Giulia", "it")  # no Italian catalogue: English
+    giulia = e2e.person(GIULIA, "Giulia", "ja")  # no Japanese catalogue: English
     await giulia.send(f"/start {start_payload('aurora', 'AUR-10029')}")
     assert "Your order AUR-10029 is linked" in giulia.last()
     await giulia.press("Return or refund")

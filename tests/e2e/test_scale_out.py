@@ -40,7 +40,7 @@ from tests.support import FakeTelegram, FakeTelegramServer
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 # Buyers with an Aurora order each (orders.sample.json), for cases opened at the same time.
-AURORA_BUYERS = {930021: ("AUR-10021", "es"), 930029: ("AUR-10029", "it")}
+AURORA_BUYERS = {930021: ("AUR-10021", "es"), 930029: ("AUR-10029", "ja")}  # ja: English
 
 
 def _about(text: str, number: str) -> bool:

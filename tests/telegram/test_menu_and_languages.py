@@ -27,6 +27,10 @@ GREETINGS = {
     "pt": ("Olá, Ana! Sou o assistente", "🚚 Onde está meu pedido?"),
     "fr": ("Bonjour Ana", "🚚 Où est ma commande\u202f?"),
     "de": ("Hallo Ana! Ich bin der Kundenservice-Assistent.", "🚚 Wo ist meine Bestellung?"),
+    "it": ("Ciao Ana! Sono l'assistente del servizio clienti.", "🚚 Dov'è il mio ordine?"),
+    "nl": ("Hallo Ana! Ik ben de assistent van de klantenservice.", "🚚 Waar is mijn bestelling?"),
+    "pl": ("Witaj, Ana! Jestem asystentem obsługi klienta.", "🚚 Gdzie jest moje zamówienie?"),
+    "zh_Hant": ("Ana，您好！我是客服助理。", "🚚 我的訂單在哪裡？"),
     # a Latin name in Arabic text is isolated (FSI … PDI), so it keeps its own direction
     "ar": ("مرحبًا \u2068Ana\u2069! أنا مساعد خدمة العملاء.", "🚚 أين طلبي؟"),
 }

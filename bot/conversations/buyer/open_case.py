@@ -651,6 +651,9 @@ def case_opened_text(tr: Translator, case: Case, core: CoreContext) -> str:
                     )
                 )
             elif case.resolution:
+                # worked out first: Babel's extractor reads a plural() call with tr inside
+                # its arguments as a plain sentence
+                resolution = texts.resolution(tr, case.resolution)
                 lines.append(
                     tr.plural(
                         "Approved: {resolution}. The shop will send it within a day "
@@ -658,7 +661,7 @@ def case_opened_text(tr: Translator, case: Case, core: CoreContext) -> str:
                         "Approved: {resolution}. The shop will send it within {n} "
                         "days and I will send you the tracking number.",
                         core.config.lifecycle.resolution_days,
-                        resolution=texts.resolution(tr, case.resolution),
+                        resolution=resolution,
                     )
                 )
         case CaseStatus.AWAITING_RETURN:
