@@ -32,6 +32,9 @@ def _identifier(languages: tuple[str, ...]):  # type: ignore[no-untyped-def]
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages(list(languages))
+    # The full model (100,053 features x 142 languages, 28 MB) is kept only to restrict it
+    # again; ours is restricted once for the process's lifetime, so let it go.
+    identifier._full_model = None
     return identifier
 
 
