@@ -36,11 +36,12 @@ from bot.receiving import polling, replay, webhook
 from bot.receiving.inbox import InboxWorker, process_name
 from bot.receiving.leader import Lease
 from bot.receiving.storage import ChatLocks, DatabaseStorage
-from bot.views.i18n import Catalogs
+from bot.views.i18n import SUPPORTED, Catalogs
 from core.services import cases as case_service
 from core.services import disputes as dispute_service
 from core.services import housekeeping
 from core.services.context import CoreContext
+from core.translation.service import service_of
 
 log = logging.getLogger("returns_desk")
 
@@ -205,6 +206,9 @@ async def run_bot(
             await register_commands(bot, catalogs)
             allowed = dispatcher.resolve_used_update_types()
             await dispatcher.emit_startup(bot=bot, dispatcher=dispatcher)
+            # a configured translator's language detector loads now, not at the first alert
+            warm = asyncio.create_task(service_of(core).warm_up(SUPPORTED), name="warm-up")
+            warm.add_done_callback(_log_failure)
             tasks = [
                 asyncio.create_task(lease.keep(lease_stop), name="lease"),
                 asyncio.create_task(notifier.run(background_stop, lease), name="notifier"),
@@ -332,3 +336,8 @@ async def run_polling(settings: Settings, **options: Any) -> None:
 
 
 __all__ = ["conversation_storage", "run_bot", "run_polling", "run_timers"]
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("the language detector could not be loaded: %s", task.exception())

@@ -64,7 +64,7 @@ def test_the_demo_replays_a_script_as_a_spanish_buyer_then_a_chinese_one(tmp_pat
     assert "Lo que escribiste: La base llegó rota & 💡 <b>" in transcript
     number = re.search(r"Tu caso (R-\d{4}-0001) está abierto", transcript)
     assert number is not None, transcript
-    assert "recibirás un reembolso de 39,90 €" in transcript
+    assert "te reembolsaremos 39,90 €" in transcript
     assert f"✅ {number.group(1)} · Llegó dañado" in transcript  # /cases lists it
 
     # what the shop receives shows too: the seller's alert and the staff group's

@@ -315,7 +315,7 @@ async def test_a_rejected_buyer_is_told_the_reason_in_russian_and_can_ask_a_pers
     assert case.status is CaseStatus.REJECTED and case.decision_note == reason
 
     answer = await dmitry.press("Оспорить решение")  # a person looks at it again
-    assert any("ответит здесь в течение 24 ч." in visible_text(m) for m in answer), answer
+    assert any("ответит здесь в течение 24 часов." in visible_text(m) for m in answer), answer
     case = await only_case(e2e, DMITRY)
     assert case.status is CaseStatus.AWAITING_AGENT and case.escalated
     assert e2e.failed_calls() == [] and e2e.bots.errors() == []

@@ -120,7 +120,7 @@ async def test_a_portuguese_buyer_links_by_postal_code_and_reports_an_overdue_pa
     await joao.press("Confirmar e enviar")
     opened = joao.last()
     assert "R-2611-0001" in opened
-    assert "Aprovado: você receberá o reembolso de US$\xa034,99 em até 5 dias." in opened
+    assert "Aprovado: US$\xa034,99 será reembolsado em até 5 dias." in opened
     assert "foto" not in texts_since(joao, before).casefold()
 
     case = await only_case(world, 920023)
@@ -416,7 +416,7 @@ async def test_one_missing_cable_of_three_is_refunded_automatically(world: World
     assert "Braided USB-C cable, 1 m × 1" in summary
     assert "Importe del reembolso: 3,50\xa0€." in summary
     await maria.press("Confirmar y enviar")
-    assert "Aprobado: recibirás un reembolso de 3,50\xa0€ en un plazo de 5 días." in maria.last()
+    assert "Aprobado: te reembolsaremos 3,50\xa0€ en un plazo de 5 días." in maria.last()
 
     case = await only_case(world, 925506)
     assert case.reason is Reason.MISSING_PART

@@ -231,7 +231,7 @@ async def test_nova_policy_in_spanish_has_15_days_and_a_10_percent_restocking_fe
 
     policy = maria.last()
     assert policy.startswith("Política de devoluciones de Nova Gadgets")
-    assert "Devuélvelo en los 15 días siguientes a la entrega." in policy
+    assert "Devuélvelo en un plazo de 15 días desde la entrega." in policy
     assert "cargo de reposición del 10\xa0%" in policy
     assert "5,00\xa0US$" in policy  # nothing under this needs to go back
     assert "Aurora" not in policy  # only the shop she bought from

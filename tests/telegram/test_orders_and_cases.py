@@ -303,7 +303,7 @@ async def test_a_too_long_message_can_be_shortened_and_sent_again(world: World) 
     await marie.press("💬 Ajouter un message")
 
     await marie.send("trop " * 810)  # 4,050 characters
-    assert marie.last() == "C’est trop long\xa0: veuillez ne pas dépasser 4\u202f000 caractères."
+    assert marie.last() == "C’est trop long\xa0: veuillez rester sous 4\u202f000 caractères."
     await marie.send("Merci d’annuler vite.")  # still writing to the case
     assert (
         marie.last() == "Votre message a été ajouté à la demande R-2611-0001. La boutique le verra."

@@ -24,10 +24,10 @@ AURORA_SELLER = Actor.seller(600001)
 
 NEXT_STEPS = {  # "A support agent will take over … within 24 hours …"
     "en": "A support agent will take over this conversation and reply here within 24 hours.",
-    "ru": "К этому чату подключится сотрудник поддержки и ответит здесь в течение 24 ч.",
+    "ru": "Сотрудник поддержки подключится к этому разговору и ответит здесь в течение 24 часов.",
     "zh": "客服人员将接手本次对话，并在 24 小时内在这里回复您。",
-    "es": "Un agente de soporte se hará cargo de esta conversación y te responderá aquí en un "
-    "plazo de 24 horas.",
+    "es": "Un agente de soporte se hará cargo de esta conversación y te responderá aquí en menos "
+    "de 24 horas.",
 }
 
 

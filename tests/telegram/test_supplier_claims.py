@@ -132,8 +132,12 @@ async def test_the_weeks_zip_for_the_supplier_carries_nothing_of_the_buyer(
     sent = world.fake.messages_to(WANG)
     [document] = [m for m in sent if "document" in m]
     assert document["document"]["mime_type"] == "application/zip"
-    letters = [m["text"] for m in sent if m.get("text", "").startswith("Dear ")]
-    assert len(letters) == 2  # Chinese, then English (the same until the catalogue has them)
+    letters = [m["text"] for m in sent if number in m.get("text", "") and "LMP-NORD" in m["text"]]
+    assert len(letters) == 2  # Chinese, then English, from the catalogues (no machine)
+    dear = "Dear {supplier},"
+    assert letters[0].startswith(CATALOGS.get("zh")(dear, supplier="Shenzhen Bright Lighting Co."))
+    assert letters[1].startswith("Dear Shenzhen Bright Lighting Co.,")
+    assert CATALOGS.get("zh")(dear, supplier="x") != "Dear x,"
     assert f"Our reference {number}" in letters[1] and "LMP-NORD-01" in letters[1]
     archive = zipfile.ZipFile(io.BytesIO(world.fake.file_bytes(document["document"]["file_id"])))
     names = archive.namelist()
