@@ -323,6 +323,9 @@ class Signals(_Strict):
     enabled: bool = True
     period_days: Annotated[int, Field(ge=1, le=3650)] = 90
     many_cases: Annotated[int, Field(ge=2, le=1000)] = 3  # cases by one person in the period
+    # an e-mail or phone on more orders than this (a forwarder's, a relay, a placeholder) does
+    # not make their buyers one person
+    shared_contact_orders: Annotated[int, Field(ge=1, le=100_000)] = 20
     claim_share_percent: Percent = Decimal(50)  # claimed ÷ bought in the period, at least
     claim_share_min_cases: Annotated[int, Field(ge=1, le=1000)] = 2  # a single claim: no
     delivered_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 60  # "minutes after it"

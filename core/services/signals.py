@@ -70,7 +70,9 @@ async def signals_for(
     assert order.id is not None
     now = ctx.now()
     since = now - timedelta(days=settings.period_days)
-    person = await uow.signals.person(order.shop, order.id, buyer_id)
+    person = await uow.signals.person(
+        order.shop, order.id, buyer_id, ctx.config.signals.shared_contact_orders
+    )
     others = await uow.signals.cases_of(order.shop, person, since, exclude_case=case_id)
     lines = [(order.line(no), quantity) for no, quantity in claims]
     claimed_lines = [(line, quantity) for line, quantity in lines if line is not None]

@@ -192,3 +192,34 @@ async def test_signals_and_fingerprints_are_erased_with_the_buyer(
     )  # only the other buyer's pictures are left
     assert signals[lucia.case.number] is None
     assert (await stored_case(ctx, lucia.case.number)).signals is None
+
+
+async def test_a_phone_on_many_orders_joins_no_one_but_an_e_mail_still_does(
+    ctx: CoreContext, tmp_path: Path
+) -> None:
+    # a parcel forwarder's (or a marketplace relay's) phone is on 22 orders of 22 people
+    book = json.loads(SAMPLE_JSON.read_text(encoding="utf-8"))
+    [model] = [o for o in book["orders"] if o["number"] == "AUR-10022"]
+    forwarded = [
+        {
+            **model,
+            "number": f"AUR-3{n:04d}",
+            "buyer": {**model["buyer"], "email": f"p{n}@example.org", "phone": "+1 (555) 0100"},
+        }
+        for n in range(22)
+    ]
+    forwarded[1]["buyer"]["email"] = " P0@EXAMPLE.org"  # one person's two orders: same e-mail
+    extra = tmp_path / "forwarded.json"
+    extra.write_text(json.dumps({**book, "orders": forwarded}), encoding="utf-8")
+    await import_orders(ctx, extra)
+    async with ctx.unit_of_work() as uow:
+        ids = {o.number: o.id for o in await uow.orders.find_by_key("AUR30000")}
+        ids |= {o.number: o.id for o in await uow.orders.find_by_key("AUR30001")}
+        ids |= {o.number: o.id for o in await uow.orders.find_by_key("AUR30005")}
+        person = await uow.signals.person("aurora", ids["AUR-30000"], None, 20)
+        alone = await uow.signals.person("aurora", ids["AUR-30005"], None, 20)
+        everyone = await uow.signals.person("aurora", ids["AUR-30005"], None, 30)
+
+    assert person.orders == {ids["AUR-30000"], ids["AUR-30001"]}  # the e-mail joins them
+    assert alone.orders == {ids["AUR-30005"]}  # the shared phone joins no one
+    assert len(everyone.orders) == 22  # under a higher limit it would

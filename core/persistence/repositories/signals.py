@@ -73,10 +73,16 @@ class SignalRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def person(self, shop: str, order_id: int, account: int | None) -> Person:
+    async def person(
+        self, shop: str, order_id: int, account: int | None, shared_limit: int = 20
+    ) -> Person:
         """The accounts and orders of the buyer of ``order_id`` (and of ``account``): orders
         linked to the account, orders with the same e-mail or phone, and every account linked
-        to one of those orders (one round: enough to join two accounts of one e-mail)."""
+        to one of those orders (one round: enough to join two accounts of one e-mail).
+
+        An e-mail or phone on more than ``shared_limit`` orders is nobody's own (a parcel
+        forwarder's, a marketplace's relay number, a placeholder the checkout filled in): it
+        joins no one, or every buyer behind it would read as one person with many cases."""
         accounts = {account} if account is not None else set()
         seed = {order_id}
         if accounts:
@@ -103,9 +109,18 @@ class SignalRepository:
             matches.append(_sql_phone_digits(orders.c.buyer_phone).in_(sorted(phones)))
         if matches:
             same = await self.session.execute(
-                select(orders.c.id).where(orders.c.shop == shop, or_(*matches))
+                select(orders.c.id, orders.c.buyer_email, orders.c.buyer_phone).where(
+                    orders.c.shop == shop, or_(*matches)
+                )
             )
-            found |= set(same.scalars())
+            by_value: dict[str, set[int]] = {}
+            for found_id, email, phone in same:
+                for value in (normal_email(email), phone_digits(phone)):
+                    if value is not None and (value in emails or value in phones):
+                        by_value.setdefault(value, set()).add(found_id)
+            for ids in by_value.values():
+                if len(ids) <= shared_limit:
+                    found |= ids
         linked_accounts = await self.session.execute(
             select(buyer_links.c.telegram_id).where(buyer_links.c.order_id.in_(sorted(found)))
         )
