@@ -615,6 +615,9 @@ def make_board_app(
     app.router.add_post("/api/export", export_link)
     app.router.add_get("/export", export_download)
     app.router.add_get("/files/{number}/{sha256:[0-9a-f]{64}}", evidence_file)
+    from bot.board import claims  # supplier claims: it builds on this module
+
+    claims.add_routes(app)
     return app
 
 

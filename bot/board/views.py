@@ -85,6 +85,7 @@ def ui_texts(tr: Translator) -> dict[str, str]:
         "done": lambda: tr("Done"),
         "optional": lambda: tr("(or - if there is none)"),
         "translation": lambda: tr("Translation"),
+        "claims": lambda: tr("Supplier claims"),
     }
     return {key: plain(make()) for key, make in words.items()}
 

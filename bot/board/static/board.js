@@ -11,7 +11,7 @@
   const state = {
     session: null, texts: {}, view: "list", current: null, pending: null,
     selected: new Map(), filters: { status: "", reason: "", shop: "", supplier: "", mine: false, q: "" },
-    lastList: "", busy: false,
+    lastList: "", busy: false, lastClaims: "", claimPending: null,
   };
 
   function t(key) { return state.texts[key] || key; }
@@ -80,6 +80,8 @@
     $("bulk-export").textContent = t("bulk_export");
     $("empty").textContent = t("empty");
     $("back").setAttribute("aria-label", t("back"));
+    $("tab-cases").textContent = t("title");
+    $("tab-claims").textContent = t("claims");
     for (const [id, key] of [["c-words-h", "words"], ["c-evidence-h", "evidence"], ["c-decision-h", "decision"],
       ["c-gaps-h", "supplier_gaps"], ["c-actions-h", "actions"], ["c-timeline-h", "timeline"],
       ["c-send", "send"], ["c-cancel", "cancel"]]) $(id).textContent = t(key);
@@ -100,6 +102,10 @@
     state.view = view;
     $("list-view").hidden = view !== "list";
     $("case-view").hidden = view !== "case";
+    $("claims-view").hidden = view !== "claims";
+    $("tabs").hidden = view === "case";
+    $("tab-cases").setAttribute("aria-selected", String(view === "list"));
+    $("tab-claims").setAttribute("aria-selected", String(view === "claims"));
     $("back").hidden = view !== "case" || !!tg;
     if (tg) { if (view === "case") tg.BackButton.show(); else tg.BackButton.hide(); }
     window.scrollTo(0, 0);
@@ -167,9 +173,90 @@
     const cases = [...state.selected.keys()].map((number) => ({ number }));
     const { status, data } = await call("POST", "export", { cases });
     if (status !== 200) { notice(data.message, true); return; }
-    const url = new URL(data.url, location.href).href;
-    if (tg && tg.downloadFile) tg.downloadFile({ url, file_name: data.filename });
-    else { const a = el("a", { href: url, download: data.filename }); document.body.append(a); a.click(); a.remove(); }
+    download(data.url, data.filename);
+  }
+
+  function download(path, filename) {
+    const url = new URL(path, location.href).href;
+    if (tg && tg.downloadFile) tg.downloadFile({ url, file_name: filename || "claims.zip" });
+    else { const a = el("a", { href: url, download: filename || "" }); document.body.append(a); a.click(); a.remove(); }
+  }
+
+  // ── supplier claims ─────────────────────────────────────────────────────────────────────
+  async function loadClaims() {
+    const { status, data } = await call("GET", "claims");
+    if (status !== 200) { notice(data.message, true); return; }
+    const text = JSON.stringify(data);
+    if (text === state.lastClaims) return;
+    state.lastClaims = text;
+    renderClaims(data);
+  }
+
+  function renderClaims(data) {
+    state.lastClaims = JSON.stringify(data);
+    state.claimPending = null;
+    $("claims-title").textContent = data.title;
+    $("claims-title").hidden = data.suppliers.length === 0;
+    $("claims-empty").textContent = data.empty;
+    $("claims-empty").hidden = data.suppliers.length > 0;
+    $("claims").replaceChildren(...data.suppliers.map((group) => el("section", { class: "card", "data-supplier": group.supplier },
+      el("h3", { dir: "auto" }, group.name),
+      group.batch ? el("button", { type: "button", class: "secondary", onclick: () => claimPack({ supplier: group.supplier }) }, "📦 " + group.batch) : null,
+      el("ul", { class: "claims" }, ...group.claims.map((c) => claimItem(c, data.pack))))));
+  }
+
+  function claimItem(c, packLabel) {
+    const form = el("form", { class: "input", hidden: true });
+    const item = el("li", { "data-claim": String(c.id) },
+      el("div", { class: "top" }, el("span", {}, c.icon + " " + c.case), el("span", { class: c.late ? "late" : "muted" }, (c.deadline_label || "") + (c.late ? " ⚠️" : ""))),
+      el("div", { class: "sub" }, c.status_label + " · " + c.claimed),
+      c.recovered ? el("div", { class: "sub" }, c.recovered) : null,
+      el("div", { class: "sub", dir: "auto" }, c.supplier_order),
+      ...c.warnings.map((w) => el("div", { class: w.startsWith("⚠️") ? "sub late" : "sub", dir: "auto" }, w)),
+      el("div", { class: "moves" },
+        ...c.moves.map((m) => el("button", { type: "button", class: "secondary", "data-move": m.code, onclick: () => chooseMove(c, m, form) }, m.label)),
+        c.moves.length ? el("button", { type: "button", class: "secondary", onclick: () => claimPack({ claim: c.id }) }, "📦 " + packLabel) : null),
+      form);
+    return item;
+  }
+
+  function chooseMove(claim, move, form) {
+    if (!move.input) { sendMove(claim, move, {}); return; }
+    state.claimPending = { claim, move };
+    const input = el("input", { autocomplete: "off", inputmode: "decimal", "aria-label": move.question });
+    form.replaceChildren(el("label", {}, move.question), input,
+      el("div", { class: "row" }, el("button", { type: "submit" }, t("send")),
+        el("button", { type: "button", class: "secondary", onclick: () => { state.claimPending = null; form.hidden = true; } }, t("cancel"))));
+    form.onsubmit = (e) => { e.preventDefault(); sendMove(claim, move, { amount: input.value }); };
+    form.hidden = false;
+    input.focus();
+  }
+
+  async function sendMove(claim, move, extra) {
+    if (state.busy) return;
+    state.busy = true;
+    try {
+      const body = Object.assign({ move: move.code, status: claim.status }, extra);
+      const { status, data } = await call("POST", "claims/" + claim.id + "/move", body);
+      if (status === 200) {
+        notice(data.message);
+        renderClaims(data);
+        if (tg && tg.HapticFeedback) tg.HapticFeedback.notificationOccurred("success");
+      } else if (status === 409 && data.suppliers) {
+        notice(data.message, true);
+        renderClaims(data);
+      } else {
+        notice(data.message, true);  // a mistake in the amount: the question stays open
+      }
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  async function claimPack(what) {
+    const { status, data } = await call("POST", "claims/pack", what);
+    if (status !== 200) { notice(data.message, true); return; }
+    download(data.url, data.filename);
   }
 
   // ── one case ────────────────────────────────────────────────────────────────────────────
@@ -264,6 +351,7 @@
     if (document.hidden || !state.session || state.busy) return;
     try {
       if (state.view === "list") await loadList();
+      else if (state.view === "claims") { if (!state.claimPending) await loadClaims(); }
       else if (state.current && !state.pending) {
         const { status, data } = await call("GET", "cases/" + encodeURIComponent(state.current.number));
         if (status === 200 && data.version !== state.current.version) renderCase(data);
@@ -290,6 +378,8 @@
       send(action, action.input === "amount" ? { amount: text } : { text });
     });
     $("viewer").addEventListener("click", () => { $("viewer").hidden = true; });
+    $("tab-cases").addEventListener("click", () => { notice(""); show("list"); state.lastList = ""; loadList(); });
+    $("tab-claims").addEventListener("click", () => { notice(""); show("claims"); state.lastClaims = ""; loadClaims(); });
   }
 
   async function start() {
