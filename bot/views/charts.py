@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 
 import matplotlib
 from babel.dates import format_date
@@ -60,6 +61,27 @@ class Album:
 @lru_cache(maxsize=1)
 def _fonts() -> tuple[tuple[str, frozenset[int]], ...]:
     """The font families charts use, in fallback order, each with the characters it has."""
+    found = _found_fonts()
+    if len(found) == 1:  # no CJK font in matplotlib's list: it may predate the font's install
+        _add_system_cjk_fonts()
+        found = _found_fonts()
+    return found
+
+
+def _add_system_cjk_fonts() -> None:
+    """matplotlib lists the system's fonts once, at its first run, and keeps the list in its
+    cache: a CJK font installed afterwards (`apt-get install fonts-noto-cjk`) stays unknown
+    until that cache is rebuilt. Add the CJK fonts the system has now."""
+    for path in font_manager.findSystemFonts():
+        name = Path(path).name.lower()
+        if "cjk" in name or "wqy" in name or "droidsansfallback" in name:
+            try:
+                font_manager.fontManager.addfont(path)
+            except Exception:  # an unreadable font file: the others may do
+                continue
+
+
+def _found_fonts() -> tuple[tuple[str, frozenset[int]], ...]:
     found: list[tuple[str, frozenset[int]]] = []
     paths: set[str] = set()
     for family in (BASE_FAMILY, *CJK_FAMILIES):
