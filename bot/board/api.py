@@ -54,6 +54,7 @@ INIT_DATA_MAX_AGE = 3600  # seconds: Telegram's initData older than this is refu
 MAX_BULK = 50  # cases in one bulk action or export
 THUMB_PIXELS = 320
 NONE_WORDS = frozenset({"-", "—"})
+EXPORT_PURPOSE = "board-export"  # the signed export link's purpose word: no file link, no session
 
 
 @dataclass
@@ -483,7 +484,11 @@ async def export_link(request: web.Request, caller: Caller) -> web.Response:
         await case_service.get_case(board.core, caller.actor, number)
     assert caller.actor.user_id is not None
     link = auth.sign_file(
-        await board.key(), ",".join(numbers), f"export-{caller.actor.user_id}", board.now()
+        await board.key(),
+        ",".join(numbers),
+        f"export-{caller.actor.user_id}",
+        board.now(),
+        EXPORT_PURPOSE,
     )
     query = urlencode(
         {"c": link.number, "u": caller.actor.user_id, "e": link.expires, "s": link.tag}
@@ -508,6 +513,7 @@ async def export_download(request: web.Request) -> web.StreamResponse:
             q.get("e", ""),
             q.get("s", ""),
             board.now(),
+            EXPORT_PURPOSE,
         )
     except auth.AuthError as exc:
         return _problem(401, exc.code, board_views.auth_error(tr, exc.code))

@@ -68,17 +68,27 @@ class FileLink:
     tag: str
 
 
-def sign_file(key: str, number: str, sha256: str, now: datetime) -> FileLink:
+def sign_file(
+    key: str, number: str, sha256: str, now: datetime, purpose: str = "board-file"
+) -> FileLink:
+    """A short-lived link; ``purpose`` tells an evidence file (``board-file``), an export
+    (``board-export``) and a claims pack (``board-claims``) apart: one is never the other."""
     expires = int(ensure_utc(now).timestamp()) + FILE_SECONDS
-    return FileLink(
-        number, sha256, expires, _tag(key, "board-file", f"{number}:{sha256}:{expires}")
-    )
+    return FileLink(number, sha256, expires, _tag(key, purpose, f"{number}:{sha256}:{expires}"))
 
 
-def check_file(key: str, number: str, sha256: str, expires: str, tag: str, now: datetime) -> None:
+def check_file(
+    key: str,
+    number: str,
+    sha256: str,
+    expires: str,
+    tag: str,
+    now: datetime,
+    purpose: str = "board-file",
+) -> None:
     if not expires.isdigit():
         raise AuthError("file_link_invalid")
-    wanted = _tag(key, "board-file", f"{number}:{sha256}:{expires}")
+    wanted = _tag(key, purpose, f"{number}:{sha256}:{expires}")
     if not hmac.compare_digest(tag, wanted):
         raise AuthError("file_link_invalid")
     if int(expires) < ensure_utc(now).timestamp():

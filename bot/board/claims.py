@@ -39,6 +39,7 @@ from core.services import supplier_claims as claim_service
 from core.suppliers.lifecycle import ClaimMove, ClaimStatus, SupplierClaim
 
 PACK_PURPOSE = "claims"  # the signed link's second part: claims-<user>, never a file's sha256
+LINK_PURPOSE = "board-claims"  # the signed link's purpose word: no file link, no export
 
 
 def _names(request: web.Request) -> dict[str, str]:
@@ -156,8 +157,10 @@ async def move_claim(request: web.Request, caller: Caller) -> web.Response:
     move = ClaimMove(body["move"]) if body.get("move") in set(ClaimMove) else None
     if move is None:
         raise CoreError("not a move of a supplier claim", code="invalid_transition")
+    if made_for is None:  # the page always names it: without it, no stale-page check
+        raise CoreError("the page must say which status it showed", code="invalid")
     try:
-        if made_for is not None and made_for is not view.claim.status:
+        if made_for is not view.claim.status:
             raise Conflict("moved meanwhile", code="already_handled")
         amount = None
         if move is ClaimMove.RECOVER:
@@ -205,7 +208,9 @@ async def pack_link(request: web.Request, caller: Caller) -> web.Response:
         raise CoreError("name a supplier or a claim", code="invalid")
     assert caller.actor.user_id is not None
     user = caller.actor.user_id
-    link = auth.sign_file(await board.key(), what, f"{PACK_PURPOSE}-{user}", board.now())
+    link = auth.sign_file(
+        await board.key(), what, f"{PACK_PURPOSE}-{user}", board.now(), LINK_PURPOSE
+    )
     query = urlencode({"c": link.number, "u": user, "e": link.expires, "s": link.tag})
     filename = f"supplier-claims-{board.now():%Y%m%d-%H%M}.zip"
     return _json({"url": f"{PREFIX}claims-pack?{query}", "filename": filename})
@@ -224,6 +229,7 @@ async def pack_download(request: web.Request) -> web.StreamResponse:
             q.get("e", ""),
             q.get("s", ""),
             board.now(),
+            LINK_PURPOSE,
         )
     except auth.AuthError as exc:
         return _problem(401, exc.code, board_views.auth_error(tr, exc.code))

@@ -245,7 +245,13 @@ async def test_several_cases_are_marked_received_and_exported_at_once(
         json={"cases": [{"number": lamp}, {"number": returned}]},
         headers=headers,
     )
-    download = await client.get((await response.json())["url"])
+    url = (await response.json())["url"]
+    # the link is for that person, those cases and that purpose
+    assert (await client.get(url.replace(f"u={AURORA_SELLER}", f"u={NOVA_SELLER}"))).status == 401
+    fewer = url.replace(f"c={lamp}%2C", "c=")
+    assert fewer != url and (await client.get(fewer)).status == 401
+    assert (await client.get(url.replace("/export?", "/claims-pack?"))).status == 401
+    download = await client.get(url)
     assert download.status == 200 and download.content_type == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(await download.read())).namelist()
     assert len(names) == 2 and any(lamp in name for name in names)

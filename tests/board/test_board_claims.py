@@ -8,14 +8,17 @@ from __future__ import annotations
 import io
 import zipfile
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from bot.board import auth
 from core.cases.model import Actor, Evidence, EvidenceKind
 from core.cases.reasons import Reason, Resolution
 from core.persistence.tables import case_costs
 from core.policy.decision import Claim
+from core.services import board as board_service
 from core.services import cases as case_service
 from core.services import supplier_claims as claim_service
 from core.suppliers.lifecycle import ClaimStatus, SupplierClaim
@@ -140,6 +143,11 @@ async def test_a_move_the_lifecycle_does_not_allow_is_refused_with_words(
     response = await client.post(url, json={"move": "fly"}, headers=headers)
     assert response.status == 422
     assert await status_of(board, claim.id) is ClaimStatus.DRAFT
+    # a move that does not say which status the page showed is no move
+    response = await client.post(url, json={"move": "send"}, headers=headers)
+    assert response.status == 422
+    assert (await response.json())["message"] == "That is not valid. Please check it and try again."
+    assert await status_of(board, claim.id) is ClaimStatus.DRAFT
 
 
 async def test_recovered_with_an_amount_is_stored(board: BoardWorld, client: Client) -> None:
@@ -210,5 +218,12 @@ async def test_the_suppliers_zip_carries_no_buyer_email(board: BoardWorld, clien
     # the link is for that person and that purpose: not a file link, not another user's
     forged = url.replace(f"u={AURORA_SELLER}", f"u={NOVA_SELLER}")
     assert (await client.get(forged)).status == 401
+    assert (await client.get(url.replace("/claims-pack?", "/export?"))).status == 401
+    # the very same fields signed as an evidence file link open no pack
+    key = await board_service.board_key(board.core)
+    what = f"s{claim.supplier}"
+    as_file = auth.sign_file(key, what, f"claims-{AURORA_SELLER}", board.core.now())
+    query = urlencode({"c": what, "u": AURORA_SELLER, "e": as_file.expires, "s": as_file.tag})
+    assert (await client.get(f"/board/claims-pack?{query}")).status == 401
     board.world.clock.advance(minutes=11)
     assert (await client.get(url)).status == 401
