@@ -34,6 +34,7 @@ from core.persistence.repositories.disputes import Dispute, DisputeDeadline
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
 from core.services import notify
+from core.services.access import staff_shops
 from core.services.cases import _load, _record, deadline_for
 from core.services.context import CoreContext
 
@@ -125,6 +126,20 @@ def _version(config: Config, dispute: Dispute) -> rules.RulesVersion | None:
     return platform.version_named(dispute.rules_version) if platform else None
 
 
+def _recorded(
+    key: str, name: str, external: str, stage: str, found: list[rules.Deadline], now: datetime
+) -> ev.DisputeRecorded:
+    coming = [d for d in found if d.due_at > now]
+    return ev.DisputeRecorded(
+        platform=key,
+        platform_name=name,
+        external_id=external,
+        stage=stage,
+        next_deadline=coming[0].code if coming else None,
+        next_due=coming[0].due_at.isoformat() if coming else None,
+    )
+
+
 async def _store_deadlines(
     uow: UnitOfWork,
     config: Config,
@@ -148,16 +163,10 @@ async def _store_deadlines(
     return found
 
 
-def _check_actor(actor: Actor) -> None:
-    if actor.role not in (Role.SELLER, Role.AGENT, Role.BUYER, Role.SYSTEM):
-        raise ValidationFailed("unknown role", code="role_not_allowed")
-
-
 async def record(ctx: CoreContext, actor: Actor, number: str, new: NewDispute) -> Recorded:
     """Record a platform dispute on a case ``actor`` may see (staff: their shops'; a buyer:
     their own). The same platform id twice on the case changes nothing; on another case it
     is refused (``dispute_on_other_case``)."""
-    _check_actor(actor)
     config = ctx.config
     platform_key = platform_id(config, new.platform)
     platform = config.disputes.platforms[platform_key]
@@ -198,10 +207,14 @@ async def record(ctx: CoreContext, actor: Actor, number: str, new: NewDispute) -
         if existing is not None:
             if existing.case_id != case.id:
                 other = await uow.cases.get(existing.case_id)
+                # its number only for who may see that case: nothing leaks across shops
+                shown = other is not None and (
+                    actor.role is Role.SYSTEM or other.shop in await staff_shops(uow, config, actor)
+                )
                 raise Conflict(
                     "this dispute is on another case",
                     code="dispute_on_other_case",
-                    case=other.number if other and actor.role is not Role.BUYER else "",
+                    case=other.number if other is not None and shown else "",
                 )
             return Recorded(case, existing, created=False)
         order = await uow.orders.get(case.order_id)
@@ -223,15 +236,7 @@ async def record(ctx: CoreContext, actor: Actor, number: str, new: NewDispute) -
         found = await _store_deadlines(
             uow, config, case, dispute_id, version, stage, anchors_of(order, opened, opened, due)
         )
-        coming = [d for d in found if d.due_at > now]
-        event = ev.DisputeRecorded(
-            platform=platform_key,
-            platform_name=platform.name,
-            external_id=external,
-            stage=stage,
-            next_deadline=coming[0].code if coming else None,
-            next_due=coming[0].due_at.isoformat() if coming else None,
-        )
+        event = _recorded(platform_key, platform.name, external, stage, found, now)
         await _record(
             uow,
             config,
@@ -298,15 +303,7 @@ async def set_stage(
         await uow.disputes.set_stage(dispute.id, stage, now)
         anchors = anchors_of(order, dispute.opened_at, now, dispute.due_given)
         found = await _store_deadlines(uow, ctx.config, case, dispute.id, version, stage, anchors)
-        coming = [d for d in found if d.due_at > now]
-        event = ev.DisputeRecorded(
-            platform=key,
-            platform_name=_name(ctx.config, key),
-            external_id=dispute.external_id,
-            stage=stage,
-            next_deadline=coming[0].code if coming else None,
-            next_due=coming[0].due_at.isoformat() if coming else None,
-        )
+        event = _recorded(key, _name(ctx.config, key), dispute.external_id, stage, found, now)
         await _record(
             uow,
             ctx.config,

@@ -266,3 +266,7 @@ async def test_only_who_may_see_the_case_records_a_dispute_on_it(ctx: CoreContex
     with pytest.raises(Conflict) as elsewhere:
         await svc.record(ctx, NOVA, other.number, svc.NewDispute("paypal", "PP-7"))
     assert elsewhere.value.code == "dispute_on_other_case"
+    assert elsewhere.value.params["case"] == ""  # not the number of another shop's case
+    with pytest.raises(Conflict) as seen:  # an agent of both shops is told which case
+        await svc.record(ctx, Actor.agent(AGENT), other.number, svc.NewDispute("paypal", "PP-7"))
+    assert seen.value.params["case"] == case.number

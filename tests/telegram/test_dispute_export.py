@@ -131,6 +131,7 @@ async def test_a_platform_without_a_profile_and_another_shops_case_are_refused(
     assert "Unknown platform wish. Known: aliexpress, paypal, shopify, stripe." in answer["text"]
     [refused] = await other.send(f"/export {number} --for shopify")
     assert "document" not in refused
+    assert refused["text"] == "I cannot find that case among yours."
     assert not [m for m in world.fake.messages_to(NOVA_SELLER) if "document" in m]
 
 

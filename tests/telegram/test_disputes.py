@@ -5,6 +5,7 @@ the words of a case that does not exist."""
 
 from __future__ import annotations
 
+from bot.conversations.buyer.dispute_report import DisputeCb
 from bot.views import texts
 from core.cases.model import Actor, Evidence, EvidenceKind
 from core.cases.reasons import Reason, Resolution
@@ -177,6 +178,11 @@ async def test_a_buyer_who_mentions_a_dispute_is_asked_for_the_platform_and_its_
         "PayPal",
         "No, I have not opened one",
     ]  # no chargeback: its due date is the processor's, for the shop to record
+    # nor through a forged button: the buyer is not asked for the chargeback's id
+    sent = lucia.last_message()
+    forged = DisputeCb(number=number, platform="shopify_payments").pack()
+    await lucia._act(lambda: world.fake.press(LUCIA, sent["message_id"], forged, strict=False))
+    assert lucia.last() == "That choice is no longer available."
     await lucia.press("AliExpress")
     assert lucia.last() == "Type the dispute's number as AliExpress shows it."
     await lucia.send("not a number!")

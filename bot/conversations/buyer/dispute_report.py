@@ -82,7 +82,7 @@ async def chosen(
                 query.from_user.id, tr("All right."), reply_markup=keyboards.home(tr)
             )
         return
-    if callback_data.platform not in core.config.disputes.platforms:
+    if callback_data.platform not in platforms_for_buyers(core.config):
         await query.bot.send_message(  # type: ignore[union-attr]
             query.from_user.id,
             tr("That choice is no longer available."),
