@@ -11,6 +11,7 @@ claim of another shop is answered like one that does not exist).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -59,7 +60,8 @@ async def list_claims(
     except CoreError as exc:
         await message.answer(texts.error(tr, exc))
         return
-    text, markup = views.claims_list(tr, claims, _names(core))
+    since = core.now() - timedelta(days=claim_service.BATCH_DAYS)  # what batch_pack takes
+    text, markup = views.claims_list(tr, claims, _names(core), since)
     await send(bot, message.chat.id, text, markup)
 
 
@@ -97,9 +99,7 @@ async def press(
             await query.answer()
             await _show(query, tr, *views.claim_card(tr, view))
             return
-        if action == "order":
-            if not view.claim.is_open:
-                raise CoreError("closed", code="invalid_transition")
+        if action == "order" and view.claim.is_open:
             await state.set_state(ClaimInput.order)
             await state.update_data(claim=claim_id)
             await query.answer()
@@ -118,7 +118,8 @@ async def press(
         )
         allowed = view.claim.allowed_moves()
         if move is None or made_for is not view.claim.status or move not in allowed:
-            # an old or forged button: show the claim as it stands, with what it allows now
+            # an old or forged button (an order number for a closed claim too): show the claim
+            # as it stands, with what it allows now
             await query.answer(
                 tr("This claim has changed. Here is where it stands now."), show_alert=True
             )

@@ -146,10 +146,14 @@ def claim_line(tr: Translator, claim: SupplierClaim) -> str:
 
 
 def claims_list(
-    tr: Translator, claims: list[SupplierClaim], names: dict[str, str]
+    tr: Translator,
+    claims: list[SupplierClaim],
+    names: dict[str, str],
+    batch_since: datetime | None = None,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """``/claims``: per supplier, each claim with its status and deadline; a button per claim
-    and one per supplier for the week's message and ZIP."""
+    and one per supplier for the week's message and ZIP (only when a draft was opened since
+    ``batch_since``: the core batches none older)."""
     if not claims:
         return tr("No open supplier claims."), None
     lines = [texts.bold(tr("Supplier claims, by supplier, nearest deadline first:"))]
@@ -160,7 +164,13 @@ def claims_list(
             current = claim.supplier
             lines += ["", f"<b>{escape(names.get(claim.supplier, claim.supplier))}</b>"]
             draft = next(
-                (c for c in claims if c.supplier == current and c.status is ClaimStatus.DRAFT),
+                (
+                    c
+                    for c in claims
+                    if c.supplier == current
+                    and c.status is ClaimStatus.DRAFT
+                    and (batch_since is None or c.opened_at >= batch_since)
+                ),
                 None,
             )
             if draft is not None and draft.id is not None:

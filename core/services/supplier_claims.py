@@ -22,7 +22,7 @@ from core.analytics.costs import CostKind
 from core.cases import events as ev
 from core.cases.lifecycle import Role
 from core.cases.model import Actor, Case
-from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from core.money import Money, MoneyError
 from core.orders.model import Order
 from core.persistence.repositories.supplier_claims import ClaimEvent, SupplierClaimRepository
@@ -353,7 +353,7 @@ async def set_supplier_order(
     async with ctx.unit_of_work() as uow:
         claim = await _load(uow, ctx, actor, claim_id)
         if not claim.is_open:
-            raise ValidationFailed("the claim is closed", code="invalid_transition")
+            raise InvalidTransition("the claim is closed", code="invalid_transition")
         changed = replace(claim, supplier_order=number, updated_at=now, version=claim.version + 1)
         repo = SupplierClaimRepository(uow.session)
         if not await repo.save(changed, claim.version):

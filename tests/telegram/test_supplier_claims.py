@@ -202,6 +202,16 @@ async def test_a_claim_moves_to_recovered_with_the_amount_through_the_buttons(
     assert eur.by_kind["supplier_credit"] == 3050
     caption = stats_summary(CATALOGS.get("en"), figures, ["Aurora Home & Living"], False)
     assert "Recovered from suppliers: €30.50" in caption
+    # the old card's buttons (an order number, a move) are refused: the claim as it stands
+    for data in (f"sc:{claim.id}:order:", f"sc:{claim.id}:refuse:agreed"):
+        world.fake.press(WANG, wang.last_message()["message_id"], data, strict=False)
+        await wang.driver.deliver()
+        answer = world.fake.callback_answers[-1]
+        assert answer["text"] == "This claim has changed. Here is where it stands now."
+        assert "Status: recovered" in wang.last() and wang.buttons() == []
+    await wang.send("SZB-LATE-1")  # not taken as an order number for the closed claim
+    [after] = await claim_service.list_claims(world.core, Actor.seller(WANG), open_only=False)
+    assert after.status is ClaimStatus.RECOVERED and after.supplier_order is None
 
 
 async def test_a_seller_of_another_shop_sees_no_claim_and_cannot_press_one(world: World) -> None:
@@ -246,3 +256,14 @@ async def test_a_case_after_the_suppliers_window_is_flagged_in_the_notice(
         "The buyer's case came after Shenzhen Bright Lighting Co.'s window had closed on "
         "Nov 27, 2026: the supplier may refuse the claim."
     ) in notice
+
+
+async def test_no_weeks_batch_button_once_the_drafts_are_older_than_a_week(world: World) -> None:
+    number = await _damaged_lamp(world)
+    world.clock.advance(days=8)  # the draft stays, but the week's batch takes none this old
+    wang = world.person(WANG, "Wang", "en")
+    await wang.send("/claims")
+    assert number in wang.last() and "draft, not sent yet" in wang.last()
+    assert wang.buttons() == [f"📝 {number} · sz-bright"]  # no batch the core would refuse
+    await wang.press(f"{number} · sz-bright")
+    assert "📦 Message and ZIP" in wang.buttons()  # the claim's own message and ZIP still
