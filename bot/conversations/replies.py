@@ -143,16 +143,16 @@ async def pressed(
     number, step = callback_data.number, callback_data.step
     actor = staff.actor
     try:
-        if step == "send":
-            reply = ReadyReply(callback_data.reply)
+        if step == "send":  # the core refuses a code that is no ready reply (forged data)
             sent = await reply_service.send_ready_reply(
                 core,
                 actor,
                 number,
-                reply,
+                callback_data.reply,
                 wording=_recorder(catalogs),
                 expected_status=STATUS_OF_CODE.get(callback_data.status),
             )
+            reply = ReadyReply(callback_data.reply)
             await query.answer(tr("Sent to the buyer."))
             await _edit(query, _sent(tr, number, views.sentence(tr, reply, sent.values)), None)
             return

@@ -215,6 +215,25 @@ async def test_staff_of_another_shop_can_neither_list_nor_send_ready_replies(
     assert await messages_on(world, number) == []
 
 
+async def test_a_forged_ready_reply_code_is_refused_in_words_and_nothing_is_sent(
+    world: World, notifier: Notifier
+) -> None:
+    seller = world.person(NOVA_SELLER, "Wang", "en")
+    number = await refund_due(world)
+    await notifier.send_due()
+    before = len(world.fake.messages_to(DMITRI))
+    en = CATALOGS.get("en")
+    await seller.send(f"/reply {number}")
+    forged = views.ReplyCb(number=number, step="send", reply="free_money", status="")
+    world.fake.press(NOVA_SELLER, seller.messages()[-1]["message_id"], forged.pack(), strict=False)
+    await seller.driver.deliver()
+    unavailable = texts.error(en, CoreError("x", code="ready_reply_unavailable"))
+    assert world.fake.callback_answers[-1]["text"] == unavailable
+    await notifier.send_due()
+    assert len(world.fake.messages_to(DMITRI)) == before
+    assert await messages_on(world, number) == []
+
+
 async def test_the_card_offers_ready_replies_only_while_the_person_may_write_to_the_buyer(
     world: World, notifier: Notifier
 ) -> None:
