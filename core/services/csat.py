@@ -294,13 +294,11 @@ async def figures(
             for fact in await uow.surveys.facts(period.start, period.end, list(shops))
             if fact.status in (ASKED, ANSWERED)  # a withdrawn question is not counted
         ]
-    (total,) = _rows([SurveyFact("", None, "", f.status, f.score) for f in facts], "shop") or [
-        CsatRow("", 0, 0, 0)
-    ]
+    answered = [f.score for f in facts if f.status == ANSWERED]
     return CsatFigures(
         period=period,
         shops=shops,
-        total=CsatRow(None, total.asked, total.answered, total.satisfied),
+        total=CsatRow(None, len(facts), len(answered), sum(s in SATISFIED for s in answered)),
         by_shop=_rows(facts, "shop"),
         by_agent=_rows(facts, "agent_id"),
         by_reason=_rows(facts, "reason"),

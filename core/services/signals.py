@@ -71,7 +71,7 @@ async def signals_for(
     now = ctx.now()
     since = now - timedelta(days=settings.period_days)
     person = await uow.signals.person(
-        order.shop, order.id, buyer_id, ctx.config.signals.shared_contact_orders
+        order.shop, order.id, buyer_id, settings.shared_contact_orders
     )
     others = await uow.signals.cases_of(order.shop, person, since, exclude_case=case_id)
     lines = [(order.line(no), quantity) for no, quantity in claims]
@@ -92,7 +92,7 @@ async def signals_for(
     matches: list[PhotoMatch] = []
     if phashes:
         lookback = now - timedelta(days=max(PHOTO_LOOKBACK_DAYS, settings.period_days))
-        for other in await uow.signals.look_alikes(lookback, exclude_case=case_id):
+        for other in await uow.signals.look_alikes(order.shop, lookback, exclude_case=case_id):
             nearest = min(distance(other.phash, mine) for mine in set(phashes))
             if nearest <= settings.photo_distance:
                 same_person = other.buyer_id in accounts or other.buyer_id in person.accounts

@@ -19,7 +19,7 @@ from core.services import cases as case_service
 from core.services import privacy
 from core.services.context import CoreContext
 from core.services.orders import import_orders
-from tests.core.factories import LUCIA, MARIE, SAMPLE_JSON, open_case, photos, stored_case
+from tests.core.factories import DMITRI, LUCIA, MARIE, SAMPLE_JSON, open_case, photos, stored_case
 
 SECOND_ACCOUNT = 100122  # Marie's other Telegram account (a new phone)
 LAMP_DELIVERED = datetime(2026, 11, 12, 11, 20, tzinfo=UTC)  # AUR-10021's delivery scan
@@ -142,6 +142,28 @@ async def test_the_same_photo_names_the_earlier_case_and_is_refreshed_when_added
         "other_buyer": True,
         "cases": [earlier.case.number],
     }
+
+
+async def test_a_photo_of_another_shops_case_is_not_compared(ctx: CoreContext) -> None:
+    """Another shop's pictures and case numbers are not this shop's data."""
+    await open_case(
+        ctx,
+        DMITRI,
+        "NV-5501",
+        Reason.DOES_NOT_WORK,
+        description="dead",
+        evidence=printed("dmitri", ["c3b1e4a0f0e1d2c3"]),
+    )
+    later = await open_case(
+        ctx,
+        MARIE,
+        "AUR-10022",
+        Reason.DAMAGED,
+        claims=((2, 1),),
+        evidence=printed("marie", ["c3b1e4a0f0e1d2c3"]),
+    )
+
+    assert signal(await stored_case(ctx, later.case.number), "same_photo") is None
 
 
 async def test_signals_and_fingerprints_are_erased_with_the_buyer(

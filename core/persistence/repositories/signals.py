@@ -183,14 +183,21 @@ class SignalRepository:
         )
         return int(total.scalar_one() or 0)
 
-    async def look_alikes(self, since: datetime, exclude_case: int | None) -> list[LookAlike]:
-        """Every hashed picture stored since ``since`` (the caller measures the distance)."""
+    async def look_alikes(
+        self, shop: str, since: datetime, exclude_case: int | None
+    ) -> list[LookAlike]:
+        """Every hashed picture of ``shop``'s cases stored since ``since`` (the caller measures
+        the distance): another shop's pictures and case numbers are not this shop's data."""
         query = (
             select(cases.c.id, cases.c.number, cases.c.buyer_id, evidence_fingerprints.c.phash)
             .select_from(evidence_fingerprints)
             .join(evidence, evidence.c.id == evidence_fingerprints.c.evidence_id)
             .join(cases, cases.c.id == evidence.c.case_id)
-            .where(evidence_fingerprints.c.phash.is_not(None), evidence.c.added_at >= since)
+            .where(
+                cases.c.shop == shop,
+                evidence_fingerprints.c.phash.is_not(None),
+                evidence.c.added_at >= since,
+            )
             .order_by(cases.c.opened_at, cases.c.id)
         )
         if exclude_case is not None:
