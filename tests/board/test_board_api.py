@@ -27,6 +27,7 @@ from tests.board.conftest import (
     earbuds,
     wrong_item,
 )
+from tests.telegram.conftest import CATALOGS
 
 Client = TestClient[Any, Any]
 
@@ -70,6 +71,20 @@ async def test_tampered_init_data_is_refused(board: BoardWorld, client: Client) 
     assert "/board" in body["message"]  # says what to do
     status, _ = await sign_in(client, "")
     assert status == 401
+
+
+async def test_a_page_opened_with_no_credentials_is_told_how_in_the_browsers_language(
+    board: BoardWorld, client: Client
+) -> None:
+    # the page sends {} when it has neither Telegram's data nor a login link: the words it
+    # shows come from the catalogue, in the browser's language
+    response = await client.post("/board/api/session", json={}, headers={"Accept-Language": "es"})
+    body = await response.json()
+    expected = CATALOGS.get("es")(
+        "The board could not check who you are: open it again from the bot (/board)."
+    )
+    assert response.status == 401 and body["message"] == expected
+    assert expected != "The board could not check who you are: open it again from the bot (/board)."
 
 
 async def test_init_data_older_than_the_limit_is_refused(board: BoardWorld, client: Client) -> None:

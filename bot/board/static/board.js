@@ -59,7 +59,7 @@
 
   async function signIn(credentials) {
     const { status, data } = await call("POST", "session", credentials);
-    if (status !== 200) { notice(data.message || "Open the board from the bot: /board", true); return false; }
+    if (status !== 200) { notice(data.message || "⚠️ /board", true); return false; }  // words come from the server
     state.session = data;
     state.texts = data.texts;
     sessionStorage.setItem("board", JSON.stringify(data));
@@ -399,7 +399,7 @@
       state.texts = state.session.texts;
       ok = true;
     } else {
-      notice("Open the board from the bot: /board", true);
+      await signIn({});  // no credentials: the server says, in the browser's language, how to open it
     }
     if (!ok) return;
     applyLanguage();
