@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from core.analytics.figures import Period, ratio
+from core.analytics.figures import MAX_PERIOD_DAYS, Period, ratio
 from core.cases import events as ev
 from core.cases.lifecycle import CaseStatus, Role
 from core.cases.model import Actor, Case
@@ -273,8 +273,8 @@ async def figures(
 ) -> CsatFigures:
     """The satisfaction figures of the surveys asked in the ``days`` before ``until`` (now by
     default), of the shops ``actor`` may see (the CLI, as the system, sees every shop)."""
-    if not 1 <= days <= 366:
-        raise ValidationFailed("the period is 1 to 366 days", code="invalid")
+    if not 1 <= days <= MAX_PERIOD_DAYS:
+        raise ValidationFailed(f"the period is 1 to {MAX_PERIOD_DAYS} days", code="invalid")
     if shop is not None and shop not in ctx.config.shops:
         raise ValidationFailed(f"unknown shop {shop!r}", code="unknown_shop")
     period = Period.last(days, until or ctx.now())

@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from core.analytics.costs import CostKind, UnitCost, read_cost_file
 from core.analytics.figures import (
     CLOSING_DAYS,
+    MAX_PERIOD_DAYS,
     Automation,
     CarrierRow,
     Figures,
@@ -562,8 +563,8 @@ async def figures(
 ) -> Figures:
     """Every figure of the shops ``actor`` may see (or of ``shop``) over the ``days`` before
     ``until`` (now by default)."""
-    if not 1 <= days <= 366:
-        raise ValidationFailed("the period is 1 to 366 days", code="invalid")
+    if not 1 <= days <= MAX_PERIOD_DAYS:
+        raise ValidationFailed(f"the period is 1 to {MAX_PERIOD_DAYS} days", code="invalid")
     period = Period.last(days, until or ctx.now())
     async with ctx.unit_of_work() as uow:
         await check_actor_role(uow, ctx.config, actor)
