@@ -164,18 +164,29 @@ def sample_png(seed: int = 0) -> bytes:
 
 class DemoDriver(PollingDriver):
     """Shows the answers as soon as the bot says it is done with every update just sent
-    (:meth:`handled`) and nothing is in flight; without that word from the bot (an update
-    dropped before the handlers), once the bot made no call for ``quiet`` seconds."""
+    (:meth:`handled`) and nothing is in flight. While the handlers hold an update
+    (:meth:`entered`, not yet handled) it waits, however long the handler computes without
+    calling Telegram (a slow machine opening a case). Without any word from the bot (an
+    update dropped before the handlers), once the bot made no call for ``quiet`` seconds."""
 
     def __init__(
-        self, fake: FakeTelegram, *, quiet: float = 0.4, settle: float = 0.05, timeout: float = 20
+        self, fake: FakeTelegram, *, quiet: float = 1.0, settle: float = 0.05, timeout: float = 30
     ) -> None:
         super().__init__(fake, quiet=settle, timeout=timeout)
         self.fallback_quiet = quiet
+        self.started: Counter[int] = Counter()
         self.done: Counter[int] = Counter()
+
+    def entered(self, update_id: int) -> None:
+        self.started[update_id] += 1
 
     def handled(self, update_id: int) -> None:
         self.done[update_id] += 1
+
+    @property
+    def handling(self) -> bool:
+        """Some update is in the handlers right now."""
+        return any(self.started[i] > self.done[i] for i in self.started)
 
     async def deliver(self, *, concurrent: bool | None = None) -> None:
         sent = Counter(update["update_id"] for update in self.fake.pending_updates())
@@ -185,7 +196,8 @@ class DemoDriver(PollingDriver):
             await super().deliver(concurrent=concurrent)  # confirmed, idle for ``settle`` s
             if all(self.done[i] - before[i] >= n for i, n in sent.items()):
                 return
-            if time.monotonic() - self.fake.last_activity >= self.fallback_quiet:
+            quiet_for = time.monotonic() - self.fake.last_activity
+            if not self.handling and quiet_for >= self.fallback_quiet:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"the bot did not finish within {self.timeout} s")
@@ -277,7 +289,7 @@ class Demo:
         self.orders = orders
         self.agents_chat_id = agents_chat_id
         self.echo = echo
-        self.driver = DemoDriver(fake, quiet=0.4, timeout=20.0)
+        self.driver = DemoDriver(fake, quiet=1.0, timeout=30.0)
         self.personas = {p.key: p for p in PEOPLE}
         self.by_id = {p.user_id: p for p in PEOPLE}
         for p in PEOPLE:
@@ -530,7 +542,12 @@ class Demo:
         """Wait until no notification is due or being sent and the bot has been quiet."""
         deadline = time.monotonic() + within
         while True:
-            busy = self.fake.in_flight or self.fake.queued or await self._outbox_busy()
+            busy = (
+                self.fake.in_flight
+                or self.fake.queued
+                or self.driver.handling
+                or await self._outbox_busy()
+            )
             if not busy and time.monotonic() - self.fake.last_activity >= quiet:
                 return
             if time.monotonic() > deadline:
@@ -813,7 +830,11 @@ async def run_demo(
             add_staff(fake, config)
             bot_task = asyncio.create_task(
                 run_polling(
-                    settings, handle_signals=False, started=started, handled=demo.driver.handled
+                    settings,
+                    handle_signals=False,
+                    started=started,
+                    handled=demo.driver.handled,
+                    entered=demo.driver.entered,
                 )
             )
             try:

@@ -136,16 +136,23 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def _report_handled(dispatcher: Dispatcher, handled: Callable[[int], None]) -> None:
+def _report_handled(
+    dispatcher: Dispatcher,
+    handled: Callable[[int], None],
+    entered: Callable[[int], None] | None,
+) -> None:
     async def report(
         handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
+        update_id = getattr(event, "update_id", -1)
+        if entered is not None:
+            entered(update_id)
         try:
             return await handler(event, data)
         finally:
-            handled(getattr(event, "update_id", -1))
+            handled(update_id)
 
     dispatcher.update.outer_middleware(report)
 
@@ -157,11 +164,13 @@ async def run_bot(
     handle_signals: bool = True,
     started: asyncio.Event | None = None,
     handled: Callable[[int], None] | None = None,
+    entered: Callable[[int], None] | None = None,
     grace: float = GRACE,
 ) -> None:
     """Run until a signal (or ``stop`` of the tasks): ``started`` is set once updates are
-    being taken, ``handled(update_id)`` is called when the handlers are done with an update
-    (the demo shows the answers then)."""
+    being taken, ``entered(update_id)`` is called when the handlers take an update and
+    ``handled(update_id)`` when they are done with it (the demo shows the answers then, and
+    waits as long as one is being handled)."""
     token = settings.require_token()
     hook = settings.require_webhook() if use_webhook else None
     stop = asyncio.Event()
@@ -188,7 +197,7 @@ async def run_bot(
             inbox=True,
         )
         if handled is not None:
-            _report_handled(dispatcher, handled)
+            _report_handled(dispatcher, handled, entered)
         owner = process_name()
         worker = InboxWorker(core, dispatcher, bot, owner=owner, probes=probes)
         lease = Lease(core, owner)
