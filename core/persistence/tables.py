@@ -62,6 +62,9 @@ class OrderRow(Base):
     buyer_name: Mapped[str] = mapped_column(String(255))
     buyer_email: Mapped[str | None] = mapped_column(String(255))
     buyer_phone: Mapped[str | None] = mapped_column(String(64))
+    # normal_email / phone_digits of the two above (core/orders/contacts.py), indexed by shop
+    buyer_email_key: Mapped[str | None] = mapped_column(String(255))  # 0012
+    buyer_phone_key: Mapped[str | None] = mapped_column(String(64))  # 0012
     buyer_country: Mapped[str | None] = mapped_column(String(2))
     buyer_language: Mapped[str | None] = mapped_column(String(35))
     buyer_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -88,6 +91,8 @@ class OrderRow(Base):
     __table_args__ = (
         UniqueConstraint("shop", "number_key"),
         Index("ix_orders_number_key", "number_key"),
+        Index("ix_orders_shop_buyer_email_key", "shop", "buyer_email_key"),
+        Index("ix_orders_shop_buyer_phone_key", "shop", "buyer_phone_key"),
     )
 
 

@@ -4,12 +4,11 @@ Only data the shop already holds."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.cases.lifecycle import CaseStatus
 from core.clock import ensure_utc
@@ -22,27 +21,6 @@ from core.persistence.tables import (
     order_lines,
     orders,
 )
-
-_NOT_DIGITS = re.compile(r"\D")
-_PHONE_PUNCTUATION = (" ", "-", "(", ")", "+", ".", "/")
-MIN_PHONE_DIGITS = 6  # fewer digits identify nobody
-
-
-def normal_email(email: str | None) -> str | None:
-    value = (email or "").strip().lower()
-    return value if "@" in value else None
-
-
-def phone_digits(phone: str | None) -> str | None:
-    digits = _NOT_DIGITS.sub("", phone or "")
-    return digits if len(digits) >= MIN_PHONE_DIGITS else None
-
-
-def _sql_phone_digits(column: ColumnElement[str | None]) -> ColumnElement[str | None]:
-    expression = column
-    for mark in _PHONE_PUNCTUATION:
-        expression = func.replace(expression, mark, "")
-    return expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +48,7 @@ class LookAlike:
 
 
 class SignalRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def person(
@@ -93,32 +71,29 @@ class SignalRepository:
             )
             seed |= set(linked.scalars())
         contacts = await self.session.execute(
-            select(orders.c.buyer_email, orders.c.buyer_phone).where(orders.c.id.in_(seed))
+            select(orders.c.buyer_email_key, orders.c.buyer_phone_key).where(orders.c.id.in_(seed))
         )
-        emails, phones = set(), set()
-        for email, phone in contacts:
-            if normal_email(email):
-                emails.add(normal_email(email))
-            if phone_digits(phone):
-                phones.add(phone_digits(phone))
+        emails: set[str] = set()
+        phones: set[str] = set()
+        for email_key, phone_key in contacts:
+            if email_key is not None:
+                emails.add(email_key)
+            if phone_key is not None:
+                phones.add(phone_key)
         found = set(seed)
-        matches = []
-        if emails:
-            matches.append(func.lower(func.trim(orders.c.buyer_email)).in_(sorted(emails)))
-        if phones:
-            matches.append(_sql_phone_digits(orders.c.buyer_phone).in_(sorted(phones)))
-        if matches:
-            same = await self.session.execute(
-                select(orders.c.id, orders.c.buyer_email, orders.c.buyer_phone).where(
-                    orders.c.shop == shop, or_(*matches)
+        # one index look-up per value, reading at most one row past the limit: a value shared
+        # by thousands of orders costs no more than one shared by shared_limit + 1
+        for column, values in (
+            (orders.c.buyer_email_key, emails),
+            (orders.c.buyer_phone_key, phones),
+        ):
+            for value in sorted(values):
+                same = await self.session.execute(
+                    select(orders.c.id)
+                    .where(orders.c.shop == shop, column == value)
+                    .limit(shared_limit + 1)
                 )
-            )
-            by_value: dict[str, set[int]] = {}
-            for found_id, email, phone in same:
-                for value in (normal_email(email), phone_digits(phone)):
-                    if value is not None and (value in emails or value in phones):
-                        by_value.setdefault(value, set()).add(found_id)
-            for ids in by_value.values():
+                ids = set(same.scalars())
                 if len(ids) <= shared_limit:
                     found |= ids
         linked_accounts = await self.session.execute(
