@@ -8,7 +8,7 @@
   (``t_<uuid hex>``, dropped afterwards), named in the URL as ``?search_path=…`` so that
   ``core.persistence.create_engine(database_url)`` anywhere (a subprocess too) sees only it.
 * ``engine``: the engine for that URL, migrated to head; disposed afterwards.
-* ``session_factory``: ``async_sessionmaker`` on it; ``session``: one session, closed after.
+* ``session_factory``: Core connections on it; ``session``: one connection, closed after.
 
 Before anything is collected, ``pytest_configure`` removes every Returns Desk setting from
 the environment (each variable ``Settings`` reads, in any case: ``without_settings``) and
@@ -43,7 +43,9 @@ from core.persistence.engine import (  # noqa: E402
 from core.persistence.migrate import upgrade  # noqa: E402
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from core.persistence.engine import Sessions
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -119,14 +121,12 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def session_factory(engine: AsyncEngine) -> Sessions:
     return create_session_factory(engine)
 
 
 @pytest.fixture
-async def session(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
+async def session(session_factory: Sessions) -> AsyncIterator[AsyncConnection]:
     async with session_factory() as session:
         yield session
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.persistence.engine import Sessions
 from core.persistence.repositories.board import BoardLoginRepository
 from core.persistence.repositories.cases import CaseRepository
 from core.persistence.repositories.conversations import ConversationRepository
@@ -24,12 +25,12 @@ from core.persistence.repositories.users import StaffRepository, UserRepository
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: Sessions) -> None:
         self._factory = session_factory
-        self.session: AsyncSession
+        self.session: AsyncConnection  # a Core connection: every repository writes Core
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._factory()
+        self.session = await self._factory().start()
         self.orders = OrderRepository(self.session)
         self.import_runs = ImportRunRepository(self.session)
         self.cases = CaseRepository(self.session)
@@ -59,7 +60,7 @@ class UnitOfWork:
             if exc_type is not None:
                 await self.session.rollback()
         finally:
-            await self.session.close()
+            await self.session.close()  # rolls back what was not committed
 
     async def commit(self) -> None:
         await self.session.commit()

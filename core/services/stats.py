@@ -128,7 +128,7 @@ def _whole_days(later: Any, earlier: Any, dialect: str) -> ColumnElement[int]:
 
 
 def _dialect(uow: UnitOfWork) -> str:
-    return uow.session.get_bind().dialect.name
+    return uow.session.dialect.name
 
 
 def _cohort(shops: tuple[str, ...], period: Period) -> ColumnElement[bool]:

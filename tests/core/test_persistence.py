@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus, Role
 from core.cases.model import AuditEvent, Case, CaseLine, Evidence, EvidenceKind, Owner
@@ -26,7 +25,7 @@ from core.orders.model import (
     TrackingEvent,
 )
 from core.orders.numbers import normalize_order_number
-from core.persistence.engine import create_engine
+from core.persistence.engine import Sessions, create_engine
 from core.persistence.repositories import Repositories
 from core.persistence.repositories.conversations import ConversationRepository
 from core.persistence.tables import cases as cases_table
@@ -34,7 +33,6 @@ from core.persistence.tables import orders as orders_table
 from core.policy.record import DecisionRecord, ExplanationRecord, MoneyValue
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
-Sessions = async_sessionmaker[AsyncSession]
 
 DECISION = DecisionRecord(
     resolutions=("refund", "replacement"),

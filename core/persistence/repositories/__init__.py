@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.persistence.repositories.cases import CaseRepository
 from core.persistence.repositories.links import LinkRepository
@@ -14,7 +14,7 @@ from core.persistence.repositories.users import StaffRepository, TelegramUser, U
 class Repositories:
     """Every repository around one session (one unit of work)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
         self.orders = OrderRepository(session)
         self.import_runs = ImportRunRepository(session)

@@ -8,16 +8,16 @@ from typing import Any
 from sqlalchemy import Column, Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.money import Money
 
 
-def dialect_name(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
+def dialect_name(session: AsyncConnection) -> str:
+    return session.dialect.name
 
 
-def dialect_insert(session: AsyncSession, table: Table) -> Any:
+def dialect_insert(session: AsyncConnection, table: Table) -> Any:
     """``INSERT`` with ``ON CONFLICT`` support for this session's dialect, or None."""
     name = dialect_name(session)
     if name == "postgresql":
@@ -28,7 +28,7 @@ def dialect_insert(session: AsyncSession, table: Table) -> Any:
 
 
 async def insert_ignore(
-    session: AsyncSession,
+    session: AsyncConnection,
     table: Table,
     values: dict[str, Any],
     conflict_columns: Sequence[str],

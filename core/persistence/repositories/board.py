@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import ensure_utc
 from core.persistence.tables import board_logins
 
 
 class BoardLoginRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def add(self, nonce: str, user_id: int, at: datetime, expires_at: datetime) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, literal, null, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.cases.lifecycle import OPEN_STATUSES, CaseStatus, GoodsStatus, MoneyStatus, Role
@@ -37,7 +37,7 @@ _OPEN_LINE_INDEX = "uq_case_lines_open_order_line_id"
 
 
 class CaseRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     # --- numbers ----------------------------------------------------------------------------

@@ -7,18 +7,24 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.persistence.repositories._common import dialect_insert
-from core.persistence.tables import ConversationStateRow, conversation_states
+from core.persistence.tables import conversation_states
 
 
 class ConversationRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def get(self, key: str) -> tuple[str | None, dict[str, Any]]:
-        row = await self.session.get(ConversationStateRow, key)
+        row = (
+            await self.session.execute(
+                select(conversation_states.c.state, conversation_states.c.data).where(
+                    conversation_states.c.key == key
+                )
+            )
+        ).first()
         if row is None:
             return None, {}
         return row.state, dict(row.data or {})
@@ -27,7 +33,7 @@ class ConversationRepository:
         """Store a conversation whole, in one statement (an empty one is removed)."""
         if state is None and not data:
             await self.session.execute(
-                delete(ConversationStateRow).where(ConversationStateRow.key == key)
+                delete(conversation_states).where(conversation_states.c.key == key)
             )
             return
         stmt = dialect_insert(self.session, conversation_states)
@@ -54,7 +60,7 @@ class ConversationRepository:
         ]
         if empty:
             await self.session.execute(
-                delete(ConversationStateRow).where(ConversationStateRow.key.in_(empty))
+                delete(conversation_states).where(conversation_states.c.key.in_(empty))
             )
         if rows:
             stmt = dialect_insert(self.session, conversation_states)
@@ -75,10 +81,10 @@ class ConversationRepository:
     async def purge_idle(self, before: datetime) -> int:
         """Forget conversations nobody touched since ``before`` (abandoned half-way)."""
         result = await self.session.execute(
-            delete(ConversationStateRow).where(ConversationStateRow.updated_at < before)
+            delete(conversation_states).where(conversation_states.c.updated_at < before)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def count(self) -> int:
-        rows = await self.session.execute(select(ConversationStateRow.key))
+        rows = await self.session.execute(select(conversation_states.c.key))
         return len(rows.all())

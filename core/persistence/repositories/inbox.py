@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from core.clock import ensure_utc
 from core.persistence.repositories._common import dialect_insert
-from core.persistence.tables import InboxUpdateRow, inbox_updates
+from core.persistence.tables import inbox_updates
 
 PENDING = "pending"
 PROCESSING = "processing"
@@ -44,7 +44,7 @@ class InboxUpdate:
 
 
 class InboxRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def record(self, updates: Sequence[tuple[int, int, dict[str, Any]]], at: datetime) -> int:
@@ -241,7 +241,11 @@ class InboxRepository:
         return {status: count for status, count in result.all()}
 
     async def get(self, update_id: int) -> InboxUpdate | None:
-        row = await self.session.get(InboxUpdateRow, update_id)
+        row = (
+            await self.session.execute(
+                select(inbox_updates).where(inbox_updates.c.update_id == update_id)
+            )
+        ).first()
         if row is None:
             return None
         return InboxUpdate(

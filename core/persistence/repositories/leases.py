@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import ensure_utc
 from core.persistence.repositories._common import dialect_insert
@@ -14,7 +14,7 @@ from core.persistence.tables import leases, runtime_values
 
 
 class LeaseRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def acquire(self, name: str, owner: str, *, now: datetime, until: datetime) -> bool:
@@ -69,7 +69,7 @@ class LeaseRepository:
 
 
 class RuntimeValueRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def get_or_create(self, key: str, value: str) -> str:

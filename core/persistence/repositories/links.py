@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, insert, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import ensure_utc
 from core.persistence.repositories._common import dialect_insert, insert_ignore
@@ -31,7 +31,7 @@ class OrderLink:
 
 
 class LinkRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def link(self, order_id: int, telegram_id: int, via: str, at: datetime) -> bool:

@@ -25,11 +25,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
 from core.clock import ensure_utc
 from core.money import Money
+from core.orders.contacts import normal_email, phone_digits
 from core.orders.model import (
     Address,
     Buyer,
@@ -50,6 +51,8 @@ _ORDER_MUTABLE = (
     "buyer_name",
     "buyer_email",
     "buyer_phone",
+    "buyer_email_key",  # follow buyer_email / buyer_phone (see _order_row)
+    "buyer_phone_key",
     "buyer_country",
     "buyer_language",
     "buyer_telegram_id",
@@ -99,7 +102,7 @@ _IN_CHUNK = 5000
 
 
 class OrderRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     # --- writing ----------------------------------------------------------------------------
@@ -397,7 +400,7 @@ _ORDER_WITH_CHILDREN = (
 class ImportRunRepository:
     """One row per import of an orders file: what it did, for the staff's /imports view."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def start(self, *, file: str, format: str, shop: str | None, at: datetime) -> int:
@@ -462,6 +465,8 @@ def _order_row(order: Order, number_key: str, at: datetime) -> dict[str, Any]:
         "buyer_name": buyer.name,
         "buyer_email": buyer.email,
         "buyer_phone": buyer.phone,
+        "buyer_email_key": normal_email(buyer.email),
+        "buyer_phone_key": phone_digits(buyer.phone),
         "buyer_country": buyer.country,
         "buyer_language": buyer.language,
         "buyer_telegram_id": buyer.telegram_id,

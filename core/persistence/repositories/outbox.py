@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import ensure_utc
 from core.persistence.repositories._common import insert_ignore
@@ -40,7 +40,7 @@ class OutboxMessage:
 
 
 class OutboxRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def enqueue(

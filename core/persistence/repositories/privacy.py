@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import String, and_, cast, delete, func, literal, null, or_, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.cases.lifecycle import OPEN_STATUSES
 from core.clock import ensure_utc
@@ -80,7 +80,7 @@ def _count(result: Any) -> int:
 
 
 class PrivacyRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     # --- what is held about one person ------------------------------------------------------
@@ -482,6 +482,8 @@ class PrivacyRepository:
                     buyer_name=ERASED_NAME,
                     buyer_email=None,
                     buyer_phone=None,
+                    buyer_email_key=None,
+                    buyer_phone_key=None,
                     buyer_telegram_id=None,
                     ship_line1=None,
                     ship_line2=None,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.cases.lifecycle import OPEN_STATUSES
 from core.clock import ensure_utc
@@ -78,7 +78,7 @@ def _invitation(row: Any) -> Invitation:
 
 
 class StaffRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     # ── members ─────────────────────────────────────────────────────────────────────────────

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.cases.lifecycle import Role
 from core.money import Money
@@ -66,7 +66,7 @@ def _claim(row: RowMapping) -> SupplierClaim:
 
 
 class SupplierClaimRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     def _select(self):  # type: ignore[no-untyped-def]

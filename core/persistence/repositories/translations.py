@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import ensure_utc
 from core.persistence.tables import message_languages, message_translations
@@ -30,7 +30,7 @@ class StoredTranslation:
 
 
 class TranslationRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
     async def get(self, source_hash: str, source: str, target: str) -> StoredTranslation | None:
