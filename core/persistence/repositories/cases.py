@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, null, or_, select, update
+from sqlalchemy import Select, bindparam, func, insert, literal, null, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,6 +34,43 @@ from core.policy.signals import Signal
 
 _OPEN = sorted(status.value for status in OPEN_STATUSES)
 _OPEN_LINE_INDEX = "uq_case_lines_open_order_line_id"
+
+# The hot path's statements, built once: building a statement and its cache key costs more
+# CPU than SQLite takes to run it (benchmarks/README.md, issue 19).
+_CASE_BY_ID = (
+    select(cases, orders.c.number.label("order_number"))
+    .join(orders, orders.c.id == cases.c.order_id)
+    .where(cases.c.id == bindparam("id"))
+)
+_LINES_OF = (
+    select(case_lines.c.case_id, case_lines.c.line_no, case_lines.c.quantity)
+    .where(case_lines.c.case_id.in_(bindparam("ids", expanding=True)))
+    .order_by(case_lines.c.case_id, case_lines.c.line_no)
+)
+_EVIDENCE_OF = (
+    select(evidence)
+    .where(evidence.c.case_id.in_(bindparam("ids", expanding=True)))
+    .order_by(evidence.c.case_id, evidence.c.id)
+)
+
+
+def _quantities_where(condition: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(case_lines.c.line_no, func.sum(case_lines.c.quantity))
+        .join(cases, cases.c.id == case_lines.c.case_id)
+        .where(
+            cases.c.order_id == bindparam("order_id"),
+            cases.c.id != bindparam("exclude"),
+            condition,
+        )
+        .group_by(case_lines.c.line_no)
+    )
+
+
+_OPEN_QUANTITIES = _quantities_where(case_lines.c.is_open.is_(True))
+_CLAIMED_QUANTITIES = _quantities_where(
+    or_(case_lines.c.is_open.is_(True), cases.c.status == CaseStatus.RESOLVED.value)
+)
 
 
 class CaseRepository:
@@ -244,7 +281,8 @@ class CaseRepository:
     # --- reading ----------------------------------------------------------------------------
 
     async def get(self, case_id: int) -> Case | None:
-        found = await self._load(cases.c.id == case_id)
+        rows = list((await self.session.execute(_CASE_BY_ID, {"id": case_id})).mappings())
+        found = await self._with_children(rows)
         return found[0] if found else None
 
     async def get_by_number(self, number: str) -> Case | None:
@@ -309,7 +347,7 @@ class CaseRepository:
         self, order_id: int, *, exclude_case: int | None = None
     ) -> dict[int, int]:
         """line_no → quantity covered by open cases of this order (but case ``exclude_case``)."""
-        return await self._quantities(order_id, case_lines.c.is_open.is_(True), exclude_case)
+        return await self._quantities(_OPEN_QUANTITIES, order_id, exclude_case)
 
     async def claimed_quantities(
         self, order_id: int, *, exclude_case: int | None = None
@@ -318,11 +356,7 @@ class CaseRepository:
 
         ``exclude_case`` (a case id) leaves one case out: deciding a reopened case again.
         """
-        return await self._quantities(
-            order_id,
-            or_(case_lines.c.is_open.is_(True), cases.c.status == CaseStatus.RESOLVED.value),
-            exclude_case,
-        )
+        return await self._quantities(_CLAIMED_QUANTITIES, order_id, exclude_case)
 
     async def audit_trail(self, case_id: int) -> list[AuditEvent]:
         result = await self.session.execute(
@@ -361,17 +395,11 @@ class CaseRepository:
         return result.first() is not None
 
     async def _quantities(
-        self, order_id: int, condition: Any, exclude_case: int | None
+        self, stmt: Select[Any], order_id: int, exclude_case: int | None
     ) -> dict[int, int]:
-        stmt = (
-            select(case_lines.c.line_no, func.sum(case_lines.c.quantity))
-            .join(cases, cases.c.id == case_lines.c.case_id)
-            .where(cases.c.order_id == order_id, condition)
-            .group_by(case_lines.c.line_no)
-        )
-        if exclude_case is not None:
-            stmt = stmt.where(cases.c.id != exclude_case)
-        result = await self.session.execute(stmt)
+        # case ids start at 1: excluding case 0 excludes none
+        params = {"order_id": order_id, "exclude": exclude_case or 0}
+        result = await self.session.execute(stmt, params)
         return {line_no: int(quantity) for line_no, quantity in result}
 
     async def _load(self, *conditions: Any, order_by: Iterable[Any] = ()) -> list[Case]:
@@ -381,7 +409,10 @@ class CaseRepository:
             .where(*conditions)
             .order_by(*order_by)
         )
-        rows = list(result.mappings())
+        return await self._with_children(list(result.mappings()))
+
+    async def _with_children(self, rows: list[RowMapping]) -> list[Case]:
+        """Cases from their rows, with their lines and evidence (two statements)."""
         if not rows:
             return []
         ids = [row["id"] for row in rows]
@@ -389,18 +420,10 @@ class CaseRepository:
         items: dict[int, list[Evidence]] = {}
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
-            line_rows = await self.session.execute(
-                select(case_lines.c.case_id, case_lines.c.line_no, case_lines.c.quantity)
-                .where(case_lines.c.case_id.in_(chunk))
-                .order_by(case_lines.c.case_id, case_lines.c.line_no)
-            )
+            line_rows = await self.session.execute(_LINES_OF, {"ids": chunk})
             for case_id, line_no, quantity in line_rows:
                 lines.setdefault(case_id, []).append(CaseLine(line_no, quantity))
-            evidence_rows = await self.session.execute(
-                select(evidence)
-                .where(evidence.c.case_id.in_(chunk))
-                .order_by(evidence.c.case_id, evidence.c.id)
-            )
+            evidence_rows = await self.session.execute(_EVIDENCE_OF, {"ids": chunk})
             for row in evidence_rows.mappings():
                 items.setdefault(row["case_id"], []).append(_to_evidence(row))
         return [

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.persistence.repositories._common import dialect_insert
 from core.persistence.tables import conversation_states
 
+_UPSERTS: dict[str, Any] = {}  # dialect name → the upsert
+
 
 class ConversationRepository:
     def __init__(self, session: AsyncConnection) -> None:
@@ -36,15 +38,8 @@ class ConversationRepository:
                 delete(conversation_states).where(conversation_states.c.key == key)
             )
             return
-        stmt = dialect_insert(self.session, conversation_states)
-        if stmt is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            raise RuntimeError("conversations need SQLite or PostgreSQL")
-        values = {"state": state, "data": data, "updated_at": at}
-        await self.session.execute(
-            stmt.values(key=key, **values).on_conflict_do_update(
-                index_elements=["key"], set_=values
-            )
-        )
+        row = {"key": key, "state": state, "data": data, "updated_at": at}
+        await self.session.execute(self._upsert(), [row])
 
     async def put_many(
         self, conversations: Iterable[tuple[str, str | None, dict[str, Any]]], at: datetime
@@ -63,20 +58,27 @@ class ConversationRepository:
                 delete(conversation_states).where(conversation_states.c.key.in_(empty))
             )
         if rows:
-            stmt = dialect_insert(self.session, conversation_states)
-            if stmt is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            await self.session.execute(self._upsert(), rows)
+
+    def _upsert(self) -> Any:
+        """``INSERT … ON CONFLICT (key) DO UPDATE`` for this dialect, built once per dialect
+        (every update writes a conversation; building the statement costs more than running
+        it)."""
+        name = self.session.dialect.name
+        stmt = _UPSERTS.get(name)
+        if stmt is None:
+            insert = dialect_insert(self.session, conversation_states)
+            if insert is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
                 raise RuntimeError("conversations need SQLite or PostgreSQL")
-            await self.session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["key"],
-                    set_={
-                        "state": stmt.excluded.state,
-                        "data": stmt.excluded.data,
-                        "updated_at": stmt.excluded.updated_at,
-                    },
-                ),
-                rows,
+            stmt = _UPSERTS[name] = insert.on_conflict_do_update(
+                index_elements=["key"],
+                set_={
+                    "state": insert.excluded.state,
+                    "data": insert.excluded.data,
+                    "updated_at": insert.excluded.updated_at,
+                },
             )
+        return stmt
 
     async def purge_idle(self, before: datetime) -> int:
         """Forget conversations nobody touched since ``before`` (abandoned half-way)."""

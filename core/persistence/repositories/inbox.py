@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
@@ -41,6 +41,60 @@ class InboxUpdate:
     received_at: datetime
     last_error: str | None
     answers: str | None = None  # the messages an earlier run sent (JSON), for replay
+
+
+# The hot path's statements, built once: building a statement and its cache key costs more
+# CPU than SQLite takes to run it (benchmarks/README.md, issue 19).
+_EARLIER = aliased(inbox_updates)
+_CLAIMABLE = (
+    select(inbox_updates)
+    .where(
+        or_(
+            and_(
+                inbox_updates.c.status == PENDING,
+                or_(
+                    inbox_updates.c.attempts == 0,
+                    inbox_updates.c.next_attempt_at <= bindparam("now"),
+                    inbox_updates.c.next_attempt_at > bindparam("later"),
+                ),
+            ),
+            and_(
+                inbox_updates.c.status == PROCESSING,
+                or_(
+                    inbox_updates.c.lease_until < bindparam("now"),
+                    inbox_updates.c.lease_until > bindparam("impossible_lease"),
+                ),
+            ),
+        ),
+        ~exists()
+        .where(
+            _EARLIER.c.chat_key == inbox_updates.c.chat_key,
+            _EARLIER.c.update_id < inbox_updates.c.update_id,
+            _EARLIER.c.status.in_(UNFINISHED),
+        )
+        .correlate(inbox_updates),
+    )
+    .order_by(inbox_updates.c.update_id)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True)
+)
+_TAKE = (
+    update(inbox_updates)
+    .where(inbox_updates.c.update_id.in_(bindparam("ids", expanding=True)))
+    .values(status=PROCESSING, lease_owner=bindparam("owner"), lease_until=bindparam("until"))
+)
+_DONE = (
+    update(inbox_updates)
+    .where(inbox_updates.c.update_id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=DONE, finished_at=bindparam("at"), lease_owner=None, lease_until=None, answers=None
+    )
+)
+_NOTE_ANSWERS = (
+    update(inbox_updates)
+    .where(inbox_updates.c.update_id == bindparam("id"))
+    .values(answers=bindparam("notes"))
+)
 
 
 class InboxRepository:
@@ -93,50 +147,25 @@ class InboxRepository:
         and is over."""
         now = ensure_utc(now)
         lease_until = ensure_utc(lease_until)
-        impossible_lease = lease_until + (lease_until - now)
-        earlier = aliased(inbox_updates)
-        due = or_(
-            and_(
-                inbox_updates.c.status == PENDING,
-                or_(
-                    inbox_updates.c.attempts == 0,
-                    inbox_updates.c.next_attempt_at <= now,
-                    inbox_updates.c.next_attempt_at > now + longest_pause,
-                ),
-            ),
-            and_(
-                inbox_updates.c.status == PROCESSING,
-                or_(
-                    inbox_updates.c.lease_until < now,
-                    inbox_updates.c.lease_until > impossible_lease,
-                ),
-            ),
-        )
-        blocked = (
-            exists()
-            .where(
-                earlier.c.chat_key == inbox_updates.c.chat_key,
-                earlier.c.update_id < inbox_updates.c.update_id,
-                earlier.c.status.in_(UNFINISHED),
+        rows = (
+            (
+                await self.session.execute(
+                    _CLAIMABLE,
+                    {
+                        "now": now,
+                        "later": now + longest_pause,
+                        "impossible_lease": lease_until + (lease_until - now),
+                        "limit": limit,
+                    },
+                )
             )
-            .correlate(inbox_updates)
+            .mappings()
+            .all()
         )
-        candidates = (
-            select(inbox_updates)
-            .where(due, ~blocked)
-            .order_by(inbox_updates.c.update_id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        rows = (await self.session.execute(candidates)).mappings().all()
         if not rows:
             return []
         ids = [row["update_id"] for row in rows]
-        await self.session.execute(
-            update(inbox_updates)
-            .where(inbox_updates.c.update_id.in_(ids))
-            .values(status=PROCESSING, lease_owner=owner, lease_until=lease_until)
-        )
+        await self.session.execute(_TAKE, {"ids": ids, "owner": owner, "until": lease_until})
         return [_to_update(row, status=PROCESSING) for row in rows]
 
     async def renew(self, owner: str, until: datetime) -> None:
@@ -150,25 +179,11 @@ class InboxRepository:
     async def mark_done(self, update_ids: Iterable[int], at: datetime) -> None:
         ids = list(update_ids)
         if ids:
-            await self.session.execute(
-                update(inbox_updates)
-                .where(inbox_updates.c.update_id.in_(ids))
-                .values(
-                    status=DONE,
-                    finished_at=ensure_utc(at),
-                    lease_owner=None,
-                    lease_until=None,
-                    answers=None,
-                )
-            )
+            await self.session.execute(_DONE, {"ids": ids, "at": ensure_utc(at)})
 
     async def note_answers(self, update_id: int, answers: str) -> None:
         """What an update's handlers sent so far (see bot/receiving/replay.py)."""
-        await self.session.execute(
-            update(inbox_updates)
-            .where(inbox_updates.c.update_id == update_id)
-            .values(answers=answers)
-        )
+        await self.session.execute(_NOTE_ANSWERS, {"id": update_id, "notes": answers})
 
     async def mark_failed(
         self, update_id: int, error: str, *, retry_at: datetime | None, at: datetime

@@ -286,7 +286,9 @@ class OrderRepository:
     # --- reading ----------------------------------------------------------------------------
 
     async def get(self, order_id: int) -> Order | None:
-        found = await self._load(orders.c.id == order_id)
+        found = self._fold(
+            (await self.session.execute(_ORDER_BY_ID, {"order_id": order_id})).mappings()
+        )
         return found[0] if found else None
 
     async def get_with_link(
@@ -294,16 +296,10 @@ class OrderRepository:
     ) -> tuple[Order | None, str | None]:
         """An order and how this Telegram user linked it (``buyer_links.via``, None when not
         linked), in the one statement: a buyer's conversation reads both at most steps."""
-        via = (
-            select(buyer_links.c.via)
-            .where(buyer_links.c.order_id == orders.c.id, buyer_links.c.telegram_id == telegram_id)
-            .scalar_subquery()
-            .label("link_via")
-        )
         rows = list(
             (
                 await self.session.execute(
-                    _ORDER_WITH_CHILDREN.add_columns(via).where(orders.c.id == order_id)
+                    _ORDER_WITH_LINK, {"order_id": order_id, "telegram_id": telegram_id}
                 )
             ).mappings()
         )
@@ -311,7 +307,11 @@ class OrderRepository:
         return (found[0], rows[0]["link_via"]) if found else (None, None)
 
     async def get_by_key(self, shop: str, number_key: str) -> Order | None:
-        found = await self._load(orders.c.shop == shop, orders.c.number_key == number_key)
+        found = self._fold(
+            (
+                await self.session.execute(_ORDER_BY_KEY, {"shop": shop, "number_key": number_key})
+            ).mappings()
+        )
         return found[0] if found else None
 
     async def find_by_key(self, number_key: str) -> list[Order]:
@@ -395,6 +395,20 @@ _ORDER_WITH_CHILDREN = (
     )
     .order_by(orders.c.id, order_lines.c.line_no, shipments.c.seq)
 )
+# the hot path's reads, built once (building a statement costs more CPU than running it)
+_ORDER_BY_ID = _ORDER_WITH_CHILDREN.where(orders.c.id == bindparam("order_id"))
+_ORDER_BY_KEY = _ORDER_WITH_CHILDREN.where(
+    orders.c.shop == bindparam("shop"), orders.c.number_key == bindparam("number_key")
+)
+_ORDER_WITH_LINK = _ORDER_WITH_CHILDREN.add_columns(
+    select(buyer_links.c.via)
+    .where(
+        buyer_links.c.order_id == orders.c.id,
+        buyer_links.c.telegram_id == bindparam("telegram_id"),
+    )
+    .scalar_subquery()
+    .label("link_via")
+).where(orders.c.id == bindparam("order_id"))
 
 
 class ImportRunRepository:

@@ -8,13 +8,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.cases.lifecycle import OPEN_STATUSES
 from core.clock import ensure_utc
 from core.persistence.repositories._common import insert_ignore
 from core.persistence.tables import cases, invitations, staff, staff_events
+
+# read at most updates (who to alert, who may act): built once, as building a statement
+# costs more CPU than running it
+_MEMBERS = (
+    select(staff.c.telegram_id)
+    .where(staff.c.shop == bindparam("shop"), staff.c.role == bindparam("role"))
+    .order_by(staff.c.added_at, staff.c.id)
+)
+_SHOPS_OF = (
+    select(staff.c.shop)
+    .where(staff.c.telegram_id == bindparam("id"), staff.c.role == bindparam("role"))
+    .order_by(staff.c.shop)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +105,12 @@ class StaffRepository:
         )
 
     async def shops_of(self, telegram_id: int, role: str) -> list[str]:
-        result = await self.session.execute(
-            select(staff.c.shop)
-            .where(staff.c.telegram_id == telegram_id, staff.c.role == role)
-            .order_by(staff.c.shop)
-        )
+        result = await self.session.execute(_SHOPS_OF, {"id": telegram_id, "role": role})
         return list(result.scalars())
 
     async def members(self, shop: str, role: str) -> list[int]:
         """Telegram ids of a shop's sellers or agents, in the order they were added."""
-        result = await self.session.execute(
-            select(staff.c.telegram_id)
-            .where(staff.c.shop == shop, staff.c.role == role)
-            .order_by(staff.c.added_at, staff.c.id)
-        )
+        result = await self.session.execute(_MEMBERS, {"shop": shop, "role": role})
         return list(result.scalars())
 
     async def all_members(self, shop: str | None = None) -> list[Member]:

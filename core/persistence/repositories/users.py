@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.persistence.repositories._common import dialect_insert
 from core.persistence.repositories.staff import StaffRepository
 from core.persistence.tables import telegram_users
+
+_USER = select(telegram_users).where(telegram_users.c.telegram_id == bindparam("id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +53,7 @@ class UserRepository:
         await self._upsert(telegram_id, at, {"reachable": reachable})
 
     async def get(self, telegram_id: int) -> TelegramUser | None:
-        result = await self.session.execute(
-            select(telegram_users).where(telegram_users.c.telegram_id == telegram_id)
-        )
+        result = await self.session.execute(_USER, {"id": telegram_id})
         row = result.mappings().first()
         if row is None:
             return None
