@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -17,6 +16,7 @@ from alembic.util.exc import CommandError as MigrationCommandError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import event_loop
 from bot.app import (
     App,
     NoDatabase,
@@ -120,7 +120,7 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine and turn every expected failure into one clear line and exit code 2
     (1 when a command that only reads finds no database)."""
     try:
-        return asyncio.run(coro_factory())  # type: ignore[arg-type]
+        return event_loop.run(coro_factory())  # type: ignore[arg-type]
     except _Stop as exc:
         _fail(exc.line, exc.code)
     except NoDatabase as exc:
@@ -202,7 +202,7 @@ def run_command(use_webhook: bool, sample_config: bool, stop_grace: float) -> No
     logging.getLogger().setLevel(settings.logging_level())
     # Failures while running are not "expected": they keep their traceback in the log.
     try:
-        asyncio.run(run_bot(settings, use_webhook=use_webhook, grace=stop_grace))
+        event_loop.run(run_bot(settings, use_webhook=use_webhook, grace=stop_grace))
     except KeyboardInterrupt:
         pass
     except SettingsError as exc:  # e.g. Redis, the database or Telegram not answering
@@ -266,7 +266,7 @@ def web_command(listen: str | None) -> None:
     _announce(settings)
     logging.getLogger().setLevel(settings.logging_level())
     try:
-        asyncio.run(serve(settings, host.strip("[]"), int(port)))
+        event_loop.run(serve(settings, host.strip("[]"), int(port)))
     except KeyboardInterrupt:
         pass
     except (SettingsError, OSError) as exc:  # the database does not answer, the port is taken
@@ -297,7 +297,7 @@ def demo_command(script: Path | None, data_dir: Path | None) -> None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rd-demo-")))
         data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(KeyboardInterrupt):
-            sys.exit(asyncio.run(run_demo(data_dir=data_dir.resolve(), script=lines)))
+            sys.exit(event_loop.run(run_demo(data_dir=data_dir.resolve(), script=lines)))
 
 
 @cli.command("import-orders")

@@ -33,6 +33,7 @@ from bot.delivery.response_types import KeepResponseTypes
 from bot.receiving.middlewares import DropRedelivered, UserContext
 from bot.receiving.storage import ChatLocks, DatabaseStorage, FlushConversations
 from bot.views.i18n import DEFAULT, SUPPORTED, Catalogs, Translator, telegram_code
+from core import fast_json
 from core.services.context import CoreContext
 
 
@@ -44,7 +45,9 @@ def create_bot(
         session = AiohttpSession(
             api=TelegramAPIServer.from_base(api_url)
             if api_url
-            else TelegramAPIServer.from_base("https://api.telegram.org")
+            else TelegramAPIServer.from_base("https://api.telegram.org"),
+            json_loads=fast_json.loads,  # every getUpdates answer, and every reply keyboard sent
+            json_dumps=fast_json.dumps,
         )
     bot = Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     bot.session.middleware(KeepResponseTypes())

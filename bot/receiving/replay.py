@@ -25,6 +25,7 @@ from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Message
 
+from core import fast_json
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.inbox")
@@ -44,11 +45,12 @@ _current: ContextVar[_Run | None] = ContextVar("inbox_update", default=None)
 def begin(update_id: int, answers: str | None = None) -> None:
     """The handlers about to run (in this task) belong to inbox update ``update_id``;
     ``answers``: what its earlier runs sent, as the claim read it from the inbox row."""
-    earlier = json.loads(answers) if answers else []
+    earlier = fast_json.loads(answers) if answers else []
     _current.set(_Run(update_id, earlier=earlier, notes=list(earlier)))
 
 
 def _digest(method: SendMessage) -> str:
+    # the stdlib's exact text: a digest from another process (with or without orjson) must match
     what = json.dumps([method.__api_method__, str(method.chat_id), method.text], ensure_ascii=False)
     return hashlib.sha256(what.encode()).hexdigest()[:32]
 
@@ -79,7 +81,7 @@ class ReplayAnswers(BaseRequestMiddleware):
             note = [digest, result.model_dump_json(exclude_none=True, by_alias=True)]
             run.notes = [*run.notes[:index], note]
             async with self.core.unit_of_work() as uow:
-                await uow.inbox.note_answers(run.update_id, json.dumps(run.notes))
+                await uow.inbox.note_answers(run.update_id, fast_json.dumps(run.notes))
                 await uow.commit()
         return result
 

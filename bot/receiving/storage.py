@@ -4,7 +4,6 @@ and per-chat locks that are freed when the chat goes quiet."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from aiogram.fsm.storage.base import (
 )
 from aiogram.types import TelegramObject
 
+from core import fast_json
 from core.clock import Clock, SystemClock
 from core.persistence.unit_of_work import UnitOfWork
 
@@ -84,7 +84,7 @@ class DatabaseStorage(BaseStorage):
                 return self._cache[key]
         async with self._uow() as uow:
             state, data = await uow.conversations.get(key)
-        found = (state, json.dumps(data))
+        found = (state, fast_json.dumps(data))
         self._remember(key, found)
         return found
 
@@ -110,7 +110,7 @@ class DatabaseStorage(BaseStorage):
             touched.add(key)
             return
         async with self._uow() as uow:
-            await uow.conversations.put(key, state, json.loads(data), self._clock.now())
+            await uow.conversations.put(key, state, fast_json.loads(data), self._clock.now())
             await uow.commit()
 
     async def flush(self) -> None:
@@ -130,7 +130,7 @@ class DatabaseStorage(BaseStorage):
             async with self._uow() as uow:
                 now = self._clock.now()
                 for key, (state, data) in pending.items():
-                    await uow.conversations.put(key, state, json.loads(data), now)
+                    await uow.conversations.put(key, state, fast_json.loads(data), now)
                 await uow.commit()
         except BaseException:
             for key in pending:  # back to what the database holds, read again when needed
@@ -146,7 +146,7 @@ class DatabaseStorage(BaseStorage):
         """Write deferred changes in the caller's transaction (the caller commits, then
         calls :meth:`written`)."""
         await uow.conversations.put_many(
-            ((key, state, json.loads(data)) for key, state, data in writes), self._clock.now()
+            ((key, state, fast_json.loads(data)) for key, state, data in writes), self._clock.now()
         )
 
     def written(self, writes: Writes) -> None:
@@ -187,11 +187,11 @@ class DatabaseStorage(BaseStorage):
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         name = self._key(key)
         state, _ = await self._read(name)
-        await self._write(name, state, json.dumps(dict(data)))
+        await self._write(name, state, fast_json.dumps(dict(data)))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         _, data = await self._read(self._key(key))
-        return dict(json.loads(data))
+        return dict(fast_json.loads(data))
 
     async def close(self) -> None:
         await self.flush()

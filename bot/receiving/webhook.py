@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import secrets
 from collections import OrderedDict
@@ -29,6 +28,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.receiving import inbox
+from core import fast_json
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.webhook")
@@ -70,7 +70,7 @@ def make_app(
         except TimeoutError:
             return web.Response(status=408, text="too slow")
         try:
-            update = json.loads(body)
+            update = fast_json.loads(body)  # every update, in webhook mode
             if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
                 raise ValueError("not an update")
         except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep

@@ -33,6 +33,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from core import fast_json
 from core.persistence import sqlite_driver
 
 SQLITE_PRAGMAS = (
@@ -54,6 +55,10 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     kwargs.setdefault("hide_parameters", True)
+    # JSON columns (every update's payload in the inbox, conversations, outbox rows): orjson
+    # when installed; the stdlib reads what it writes and the other way round
+    kwargs.setdefault("json_serializer", fast_json.dumps)
+    kwargs.setdefault("json_deserializer", fast_json.loads)
     if "search_path" in parsed.query:
         if backend != "postgresql":
             raise ValueError("search_path is only supported for PostgreSQL")

@@ -1,0 +1,244 @@
+"""The optional fast paths (issue 19): uvloop and orjson when installed, the stdlib otherwise,
+with the same results and stored rows that a process with either one reads."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+import pytest
+from aiogram import Bot
+from aiogram.methods import SendMessage
+from aiogram.types import Chat, Message, Update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import event_loop
+from bot.factory import create_bot
+from bot.receiving import inbox, replay, webhook
+from core import fast_json
+from core.clock import FixedClock
+from core.services.context import CoreContext
+from tests.core.factories import NOW, make_context
+
+# what people type that JSON and HTML both care about: markup characters, accents, an emoji
+# sequence, text outside the Basic Multilingual Plane (a surrogate pair in \u escapes)
+TEXT = '<b>Tom & Jerry</b> "quoted" \\ café Ünïcödé 退货 👩‍👩‍👧 🎉 𝄞 𠜎 \u00a0\u2028end'
+SECRET = "s3cret-for-the-test"
+PATH = "/telegram/hook"
+
+
+def _update(update_id: int = 7001, text: str = TEXT) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": 12,
+            "date": 1764000000,
+            "chat": {"id": 501001, "type": "private", "first_name": "Zoë 🦊"},
+            "from": {"id": 501001, "is_bot": False, "first_name": "Zoë 🦊", "language_code": "es"},
+            "text": text,
+            "entities": [{"type": "bold", "offset": 0, "length": 3}],
+        },
+    }
+
+
+def _without_orjson(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A fresh copy of core.fast_json loaded as if orjson were not installed."""
+    monkeypatch.setitem(sys.modules, "orjson", None)  # `import orjson` raises ImportError
+    spec = importlib.util.spec_from_file_location("fast_json_without_orjson", fast_json.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- the event loop -------------------------------------------------------------------------
+
+
+async def _loop_type() -> type:
+    return type(asyncio.get_running_loop())
+
+
+def test_commands_run_on_uvloop_when_it_is_installed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    monkeypatch.delenv(event_loop.ENV, raising=False)
+    with caplog.at_level(logging.INFO, logger="returns_desk.runtime"):
+        assert event_loop.run(_loop_type()) is uvloop.Loop
+    [line] = [r.getMessage() for r in caplog.records if r.name == "returns_desk.runtime"]
+    assert line.startswith("event loop: uvloop ") and f"JSON: {fast_json.NAME}" in line
+
+
+@pytest.mark.parametrize("value", ["asyncio", " AsyncIO "])
+def test_the_environment_variable_forces_asyncio_s_own_loop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    pytest.importorskip("uvloop")
+    monkeypatch.setenv(event_loop.ENV, value)
+    with caplog.at_level(logging.INFO, logger="returns_desk.runtime"):
+        loop_type = event_loop.run(_loop_type())
+    assert loop_type.__module__.startswith("asyncio.")
+    assert issubclass(loop_type, asyncio.BaseEventLoop)
+    assert any(r.getMessage().startswith("event loop: asyncio;") for r in caplog.records)
+
+
+def test_without_uvloop_commands_run_on_asyncio_s_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(event_loop.ENV, raising=False)
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    assert event_loop.run(_loop_type()).__module__.startswith("asyncio.")
+
+
+def test_a_command_s_exception_and_result_come_through_the_helper() -> None:
+    async def fails() -> None:
+        raise LookupError("from inside")
+
+    with pytest.raises(LookupError, match="from inside"):
+        event_loop.run(fails())
+    assert event_loop.run(asyncio.sleep(0, result=42)) == 42
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def test_orjson_is_used_when_it_is_installed() -> None:
+    pytest.importorskip("orjson")
+    assert fast_json.NAME.startswith("orjson ")
+
+
+@pytest.mark.parametrize("implementation", ["installed", "without orjson"])
+def test_json_helpers_give_what_the_stdlib_gives(
+    monkeypatch: pytest.MonkeyPatch, implementation: str
+) -> None:
+    helpers = fast_json if implementation == "installed" else _without_orjson(monkeypatch)
+    update = _update()
+    # as Telegram sends it (raw UTF-8), as the stdlib writes it (\u escapes), and as bytes
+    for text in (json.dumps(update, ensure_ascii=False), json.dumps(update)):
+        assert helpers.loads(text) == json.loads(text) == update
+        assert helpers.loads(text.encode()) == update
+    written = helpers.dumps(update)
+    assert isinstance(written, str)
+    assert json.loads(written) == update
+    assert helpers.loads(written)["message"]["text"] == TEXT
+    # what orjson would not do the stdlib's way is done the stdlib's way
+    for odd in ('"\\ud83d"', "NaN", '{"a": [1, 2.5, null, true]}'):
+        assert repr(helpers.loads(odd)) == repr(json.loads(odd))
+    for value in ({1: "int key"}, [2**70], ["lone \ud83d surrogate"]):
+        assert helpers.dumps(value) == json.dumps(value)
+    for wrong in ("{", '{"update_id": 1', "", b"\xff\xfe{"):
+        with pytest.raises(ValueError):
+            helpers.loads(wrong)
+    with pytest.raises(TypeError):
+        helpers.dumps({"at": datetime(2026, 1, 1, tzinfo=UTC)})  # refused, as before
+
+
+def test_without_orjson_the_helpers_are_the_stdlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    helpers = _without_orjson(monkeypatch)
+    assert helpers.NAME == "stdlib json"
+    assert helpers.loads is json.loads and helpers.dumps is json.dumps
+
+
+def test_the_bot_s_session_reads_and_writes_with_the_helpers() -> None:
+    bot = create_bot("42:TEST", api_url="http://127.0.0.1:9")
+    assert bot.session.json_loads is fast_json.loads
+    assert bot.session.json_dumps is fast_json.dumps
+    keyboard = {"inline_keyboard": [[{"text": TEXT, "callback_data": "x&y<z"}]]}
+    field = bot.session.prepare_value(keyboard, bot=bot, files={})
+    assert isinstance(field, str) and json.loads(field) == keyboard
+
+
+# --- stored rows, read by a process with the other implementation ---------------------------
+
+
+@pytest.fixture
+async def core(engine: AsyncEngine, tmp_path: Path) -> CoreContext:
+    return make_context(engine, tmp_path / "evidence", FixedClock(NOW))
+
+
+@pytest.fixture
+async def hook(core: CoreContext) -> AsyncIterator[str]:
+    app = webhook.make_app(core, path=PATH, secret=SECRET, recorded=lambda: None)
+    runner = await webhook.start_server(app, "127.0.0.1", 0)
+    try:
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}{PATH}"
+    finally:
+        await runner.cleanup()
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, helpers: ModuleType) -> None:
+    """This process reads and writes JSON with ``helpers`` from now on."""
+    monkeypatch.setattr(fast_json, "loads", helpers.loads)
+    monkeypatch.setattr(fast_json, "dumps", helpers.dumps)
+
+
+@pytest.mark.parametrize("implementation", ["installed", "without orjson"])
+async def test_an_update_posted_to_the_webhook_is_stored_as_telegram_sent_it(
+    core: CoreContext, hook: str, monkeypatch: pytest.MonkeyPatch, implementation: str
+) -> None:
+    if implementation != "installed":
+        _use(monkeypatch, _without_orjson(monkeypatch))
+    update = _update()
+    body = json.dumps(update, ensure_ascii=False).encode()  # raw UTF-8, as Telegram sends
+    async with aiohttp.ClientSession() as client:
+        headers = {webhook.SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+        async with client.post(hook, data=body, headers=headers) as response:
+            assert response.status == 200
+        async with client.post(hook, data=b'{"update_id": ', headers=headers) as response:
+            assert response.status == 400
+    async with core.unit_of_work() as uow:
+        stored = await uow.inbox.get(update["update_id"])
+    assert stored is not None
+    assert stored.payload == update
+    parsed = Update.model_validate(stored.payload)
+    assert parsed.message is not None and parsed.message.text == TEXT
+
+
+@pytest.mark.parametrize(
+    "writer, reader", [("installed", "without orjson"), ("without orjson", "installed")]
+)
+async def test_answers_noted_by_one_implementation_are_replayed_by_the_other(
+    core: CoreContext, monkeypatch: pytest.MonkeyPatch, writer: str, reader: str
+) -> None:
+    """The inbox row's ``answers``: a process with orjson dies after sending, one without it
+    runs the update again (or the other way round), and the message is not sent twice."""
+    implementations = {"installed": fast_json, "without orjson": _without_orjson(monkeypatch)}
+    write_with, read_with = implementations[writer], implementations[reader]
+    update = _update(7002)
+    await inbox.record(core, [update])
+    bot = Bot("42:TEST")
+    middleware = replay.ReplayAnswers(core)
+    method = SendMessage(chat_id=501001, text=TEXT)
+    sent: list[SendMessage] = []
+
+    async def telegram(bot: Bot, method: Any) -> Message:
+        sent.append(method)
+        return Message(
+            message_id=99,
+            date=datetime(2026, 11, 22, 12, 0, tzinfo=UTC),
+            chat=Chat(id=501001, type="private", first_name="Zoë 🦊"),
+            text=method.text,
+        )
+
+    _use(monkeypatch, write_with)
+    replay.begin(update["update_id"])
+    first = await middleware(telegram, bot, method)
+    assert len(sent) == 1
+
+    _use(monkeypatch, read_with)
+    async with core.unit_of_work() as uow:
+        row = await uow.inbox.get(update["update_id"])
+    assert row is not None and row.answers is not None
+    replay.begin(update["update_id"], row.answers)
+    again = await middleware(telegram, bot, method)
+    assert len(sent) == 1, "the message was sent again"
+    assert isinstance(again, Message) and isinstance(first, Message)
+    assert again.text == first.text == TEXT and again.message_id == 99
