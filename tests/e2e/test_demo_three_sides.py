@@ -27,7 +27,9 @@ def cli() -> list[str]:
     return [str(installed)] if installed.exists() else [sys.executable, "-m", "bot"]
 
 
-@pytest.fixture(scope="module")
+# session, not module: xdist runs other files between this file's tests, and a module
+# fixture would run the 25 s demo again after each interruption
+@pytest.fixture(scope="session")
 def three_sides(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """The transcript of the README's command (run from the repository, as the README says),
     and the demo's data directory."""
