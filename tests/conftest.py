@@ -132,21 +132,18 @@ async def session(session_factory: Sessions) -> AsyncIterator[AsyncConnection]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With pytest-xdist (``-n 2 --dist loadgroup``, see pyproject.toml), the end-to-end
-    tests run one after another in two lines, each kept on one worker: those on the shared
-    local Redis database (which they flush) in one, the others in the other. Both workers
-    take the rest of the suite around them. (A third worker was faster on two cores, but
-    oversubscribed them enough to make two timing-bound tests fail once each.)"""
+    """With pytest-xdist (``-n 3 --dist loadgroup``, see pyproject.toml), the end-to-end
+    tests run one after another on one worker: they start real processes, share the local
+    Redis database and measure time. They spend much of it waiting for those processes (the
+    Redis outage test, beside them, sleeps through its outage), so the two other workers
+    keep both cores busy meanwhile. (Two lines of end-to-end tests at once made two
+    timing-bound tests fail once each on two cores; one line did not.)"""
     for item in items:
         if item.get_closest_marker("own_redis_db"):  # long and mostly waiting: beside them
             item.add_marker(pytest.mark.xdist_group("alone"))
-        elif item.path.name in SHARED_REDIS_FILES:
-            item.add_marker(pytest.mark.xdist_group("serial-redis"))
         elif "e2e" in item.path.parts or item.path.name in SERIAL_FILES:
             item.add_marker(pytest.mark.xdist_group("serial"))
 
 
 # Files outside tests/e2e that start real processes or watch the clock, serialised with them.
 SERIAL_FILES = frozenset({"test_settings_isolation.py"})
-# End-to-end files on TEST_REDIS_URL's database, which each test flushes: one at a time.
-SHARED_REDIS_FILES = frozenset({"test_outages.py", "test_scale_out.py"})
