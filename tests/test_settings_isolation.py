@@ -103,6 +103,8 @@ def test_a_slice_of_the_suite_passes_with_every_setting_exported_wrong(tmp_path:
             "-m",
             "pytest",
             "-q",
+            "-n",
+            "0",  # three tests: in one process, not three workers importing everything
             "-p",
             "no:cacheprovider",
             f"--rootdir={ROOT}",
