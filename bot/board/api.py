@@ -500,26 +500,50 @@ def _export_name(board: Board) -> str:
     return f"evidence-packs-{board.now():%Y%m%d-%H%M}.zip"
 
 
-async def export_download(request: web.Request) -> web.StreamResponse:
-    board = request.app[BOARD]
-    tr = _tr_for(board, request)
+async def _signed_download(
+    request: web.Request, board: Board, tr: Translator, bound_to: str, purpose: str
+) -> StaffIdentity | web.Response:
+    """Who a signed download link was made for, or the answer to give instead: 401 when the
+    link is forged, expired or of another purpose (it binds ``c``, ``bound_to`` and the user),
+    403 when that user is no longer staff."""
     q = request.query
     user = q.get("u", "")
     try:
         auth.check_file(
             await board.key(),
             q.get("c", ""),
-            f"export-{user}",
+            f"{bound_to}-{user}",
             q.get("e", ""),
             q.get("s", ""),
             board.now(),
-            EXPORT_PURPOSE,
+            purpose,
         )
     except auth.AuthError as exc:
         return _problem(401, exc.code, board_views.auth_error(tr, exc.code))
     staff = await _identify(board, int(user))
     if staff is None:
         return _problem(403, "not_staff", board_views.auth_error(tr, "not_staff"))
+    return staff
+
+
+def _zip_download(data: bytes, filename: str) -> web.Response:
+    return web.Response(
+        body=data,
+        content_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def export_download(request: web.Request) -> web.StreamResponse:
+    board = request.app[BOARD]
+    tr = _tr_for(board, request)
+    q = request.query
+    staff = await _signed_download(request, board, tr, "export", EXPORT_PURPOSE)
+    if isinstance(staff, web.Response):
+        return staff
     buffer = io.BytesIO()
     try:
         packs = [
@@ -531,14 +555,7 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for pack in packs:  # each pack is a ZIP already: stored as it is
             archive.writestr(pack.filename, pack.data)
-    return web.Response(
-        body=buffer.getvalue(),
-        content_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="{_export_name(board)}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return _zip_download(buffer.getvalue(), _export_name(board))
 
 
 # ── evidence files ─────────────────────────────────────────────────────────────────────────

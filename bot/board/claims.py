@@ -25,10 +25,11 @@ from bot.board.api import (
     Caller,
     _body,
     _core_problem,
-    _identify,
     _json,
     _problem,
+    _signed_download,
     _tr_for,
+    _zip_download,
     authenticated,
 )
 from bot.conversations.supplier_claims import letter_writer
@@ -219,23 +220,10 @@ async def pack_link(request: web.Request, caller: Caller) -> web.Response:
 async def pack_download(request: web.Request) -> web.StreamResponse:
     board = request.app[BOARD]
     tr = _tr_for(board, request)
-    q = request.query
-    user, what = q.get("u", ""), q.get("c", "")
-    try:
-        auth.check_file(
-            await board.key(),
-            what,
-            f"{PACK_PURPOSE}-{user}",
-            q.get("e", ""),
-            q.get("s", ""),
-            board.now(),
-            LINK_PURPOSE,
-        )
-    except auth.AuthError as exc:
-        return _problem(401, exc.code, board_views.auth_error(tr, exc.code))
-    staff = await _identify(board, int(user))
-    if staff is None:
-        return _problem(403, "not_staff", board_views.auth_error(tr, "not_staff"))
+    what = request.query.get("c", "")
+    staff = await _signed_download(request, board, tr, PACK_PURPOSE, LINK_PURPOSE)
+    if isinstance(staff, web.Response):
+        return staff
     catalogs = board.catalogs
     try:
         pack = await claim_service.batch_pack(
@@ -247,14 +235,7 @@ async def pack_download(request: web.Request) -> web.StreamResponse:
         )
     except CoreError as exc:
         return _core_problem(tr, exc)
-    return web.Response(
-        body=pack.data,
-        content_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="{pack.filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return _zip_download(pack.data, pack.filename)
 
 
 def add_routes(app: web.Application) -> None:
