@@ -21,8 +21,11 @@ developer has exported or put in ``.env``. The harness's own variables (``TEST_P
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -90,24 +93,50 @@ async def _postgres_url() -> str:
     return url
 
 
+POSTGRES_LOCK = Path(tempfile.gettempdir()) / "returns-desk-tests-postgres.lock"
+POSTGRES_GATE = POSTGRES_LOCK.with_suffix(".gate")
+
+
+@contextlib.asynccontextmanager
+async def postgres_in_use(*, alone: bool = False) -> AsyncIterator[None]:
+    """Hold the test server for one test: shared, or ``alone`` for the test that restarts
+    PostgreSQL. The xdist workers are separate processes, so these are file locks (flock):
+    the restart waits until no test on another worker is using the server, and their next
+    tests wait until it is back, instead of losing their connections midway. Everyone passes
+    the gate first, and the restart keeps it while it waits, so that the other workers'
+    overlapping tests cannot keep it waiting forever."""
+    gate = await asyncio.to_thread(open, POSTGRES_GATE, "a+b")
+    lock = await asyncio.to_thread(open, POSTGRES_LOCK, "a+b")
+    try:
+        await asyncio.to_thread(fcntl.flock, gate, fcntl.LOCK_EX)
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        yield
+    finally:
+        lock.close()  # which releases the locks
+        gate.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
-    base_url = await _postgres_url()
-    schema = f"t_{uuid.uuid4().hex}"
-    admin = create_engine(base_url)
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-            await conn.commit()
-        yield with_search_path(base_url, schema)
-    finally:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            await conn.commit()
-        await admin.dispose()
+    async with postgres_in_use():
+        base_url = await _postgres_url()
+        schema = f"t_{uuid.uuid4().hex}"
+        admin = create_engine(base_url)
+        try:
+            async with admin.connect() as conn:
+                await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+                await conn.commit()
+            yield with_search_path(base_url, schema)
+        finally:
+            async with admin.connect() as conn:
+                await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                await conn.commit()
+            await admin.dispose()
 
 
 @pytest.fixture
@@ -131,6 +160,7 @@ async def session(session_factory: Sessions) -> AsyncIterator[AsyncConnection]:
         yield session
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the groups into node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """With pytest-xdist (``-n 3 --dist loadgroup``, see pyproject.toml), the end-to-end
     tests run one after another on one worker: they start real processes, share the local

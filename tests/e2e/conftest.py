@@ -50,6 +50,7 @@ DB_NAME = "returns-desk.sqlite3"
 TOKEN = "4242:E2E" + "x" * 32
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
 HANDLED = re.compile(r"Update id=(\d+) is (?:not )?handled")
+LOG_LINE_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|--- ")  # a new log record or log file
 START_TIMEOUT = 30.0
 T = TypeVar("T")
 
@@ -297,11 +298,20 @@ class BotProcesses:
 
     def errors(self) -> list[str]:
         """Log lines of errors and tracebacks (a handler that failed, a refused call)."""
-        return [
-            line
-            for line in self.log().splitlines()
-            if " ERROR " in line or "Traceback" in line or " CRITICAL " in line
-        ]
+        found: list[str] = []
+        in_traceback = False
+        for line in self.log().splitlines():
+            if " ERROR " in line or " CRITICAL " in line:
+                found.append(line)
+                in_traceback = False
+            elif "Traceback" in line:
+                found.append(line)
+                in_traceback = True
+            elif in_traceback and not LOG_LINE_START.match(line):
+                found[-1] += "\n" + line  # the traceback's body, so a failure shows its cause
+            else:
+                in_traceback = False
+        return found
 
 
 class BotDriver(PollingDriver):

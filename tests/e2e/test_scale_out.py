@@ -6,6 +6,7 @@ middle of a conversation with nothing lost."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 from bot.demo import sample_png
 from bot.testing.balancer import RoundRobinBalancer
 from core.persistence.engine import create_engine, with_search_path
-from tests.conftest import _postgres_url
+from tests.conftest import _postgres_url, postgres_in_use
 from tests.e2e.conftest import (
     E2E,
     BotDriver,
@@ -76,7 +77,18 @@ async def scaled(
     tmp_path: Path, imported_data: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[E2E, dict[str, str]]]:
     """An E2E world whose bots use a fresh PostgreSQL schema (migrated and loaded with the
-    sample orders by the real CLI) and a Redis database (its own with ``own_redis_db``)."""
+    sample orders by the real CLI) and a Redis database (its own with ``own_redis_db``).
+    A test marked ``restarts_postgres`` holds the server alone (``postgres_in_use``)."""
+    alone = request.node.get_closest_marker("restarts_postgres") is not None
+    async with postgres_in_use(alone=alone):
+        async with _scaled_world(tmp_path, imported_data, request) as world:
+            yield world
+
+
+@contextlib.asynccontextmanager
+async def _scaled_world(
+    tmp_path: Path, imported_data: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[E2E, dict[str, str]]]:
     base = await _postgres_url()
     own = request.node.get_closest_marker("own_redis_db")
     redis = await redis_url(own.args[0] if own else None)
@@ -224,6 +236,7 @@ def restart_postgresql() -> None:
     )
 
 
+@pytest.mark.restarts_postgres
 async def test_postgresql_restarted_in_the_middle_of_a_conversation_loses_nothing(
     scaled: tuple[E2E, dict[str, str]],
 ) -> None:
