@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
-from alembic.util.exc import CommandError as MigrationCommandError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -116,6 +115,14 @@ async def _ready(app: App) -> None:
         )
 
 
+def _migration_command_error() -> type[Exception]:
+    """Alembic's error type, imported only when an exception reaches that clause (most
+    commands never import Alembic: core.persistence.migrate)."""
+    from alembic.util.exc import CommandError
+
+    return CommandError
+
+
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine and turn every expected failure into one clear line and exit code 2
     (1 when a command that only reads finds no database)."""
@@ -127,7 +134,7 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
         _fail(str(exc), 1)
     except (ConfigError, SettingsError, ImportFileError, CoreError) as exc:
         _fail(_error_line(exc))
-    except MigrationCommandError as exc:  # e.g. db downgrade <unknown revision>
+    except _migration_command_error() as exc:  # e.g. db downgrade <unknown revision>
         click.echo(f"error: migrations: {exc}", err=True)
         sys.exit(2)
     except SQLAlchemyError as exc:  # e.g. DATA_DIR holds a file that is not a database

@@ -1,7 +1,7 @@
 """Persistence: the only package that knows SQLAlchemy.
 
 engine = create_engine(settings.database_url)      # sqlite+aiosqlite or postgresql+asyncpg
-await upgrade(engine)                              # Alembic migrations to head
+await migrate.upgrade(engine)                      # core.persistence.migrate: to head
 sessions = create_session_factory(engine)
 async with sessions() as session:
     repos = Repositories(session)
@@ -10,15 +10,10 @@ async with sessions() as session:
 """
 
 from core.persistence.engine import create_engine, create_session_factory
-from core.persistence.migrate import current_revision, downgrade, head_revision, upgrade
 from core.persistence.repositories import Repositories
 
 __all__ = [
     "Repositories",
     "create_engine",
     "create_session_factory",
-    "current_revision",
-    "downgrade",
-    "head_revision",
-    "upgrade",
 ]
