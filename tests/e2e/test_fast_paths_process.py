@@ -15,8 +15,11 @@ MARIE = 920022  # AUR-10022 (fr)
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 async def test_the_bot_process_runs_on_the_loop_it_logs(e2e: E2E, loop: str) -> None:
     pytest.importorskip("uvloop")
+    arenas = "2"
     if loop == "asyncio":
         e2e.bots.settings["RETURNS_DESK_EVENT_LOOP"] = "asyncio"
+        e2e.bots.settings["MALLOC_ARENA_MAX"] = "4"  # the operator's own choice is kept
+        arenas = "4 (MALLOC_ARENA_MAX)"
     await e2e.start_bot()
     name = "Marie <3 & Co 💐 𝄞"
     marie = e2e.person(MARIE, name, "fr")
@@ -28,4 +31,5 @@ async def test_the_bot_process_runs_on_the_loop_it_logs(e2e: E2E, loop: str) -> 
 
     [line] = [line for line in e2e.bots.log().splitlines() if "event loop:" in line]
     assert f"event loop: {loop}" in line and f"JSON: {fast_json.NAME}" in line, line
+    assert line.endswith(f"; malloc arenas: {arenas}"), line
     assert e2e.failed_calls() == [] and e2e.bots.errors() == []
