@@ -158,6 +158,12 @@ class InboxWorker:
         self._done: list[tuple[int, Writes]] = []
         self._failed: list[tuple[InboxUpdate, str]] = []
         self._parsed: dict[int, Update] = {}  # updates this process received, already parsed
+        # whether a claim may find something: not after every finished update (most find
+        # nothing, and each costs a transaction), but after arrivals, while other updates
+        # wait for their turn, when the last claim was full, and after an idle wait
+        self._claim_soon = True
+        self._arrivals = 0  # wake-ups by arrivals: one during a claim is not lost
+        self._full = False  # the last claim took as many as it could
         # updates cut short by an outage: given back (lease freed, attempt not counted)
         self._given_back: list[int] = []
         self._outage: str | None = None  # what does not answer, while it does not
@@ -169,6 +175,8 @@ class InboxWorker:
         """New updates were recorded (by this process: keep their parsed form)."""
         for update in parsed:
             self._parsed[update.update_id] = update
+        self._claim_soon = True
+        self._arrivals += 1
         while len(self._parsed) > PARSED_KEPT:  # claimed by another process: forget the oldest
             del self._parsed[next(iter(self._parsed))]
         self._wake.set()
@@ -183,14 +191,16 @@ class InboxWorker:
         renew_every = self.lease / 3
         loop = asyncio.get_running_loop()
         next_renewal = loop.time() + renew_every
+        waited_idle = True
         while not stop.is_set():
             self._wake.clear()
             if self._outage is not None:
                 await self._wait_out(stop)
+                self._claim_soon = True  # what was given back
                 continue
             try:
                 await self._write_results()
-                claimed = await self._claim()
+                claimed = await self._claim() if self._claim_soon or waited_idle else 0
                 if loop.time() >= next_renewal and self._running:
                     await self._renew()
                     next_renewal = loop.time() + renew_every
@@ -200,15 +210,16 @@ class InboxWorker:
                     log.exception("the inbox pass failed; trying again")
                     await _sleep_or(stop, 1.0)
                 continue
-            if claimed:
-                continue  # there may be more
+            if claimed and self._full:
+                continue  # there may be more (when not full, the rest waits for its turn)
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait(
+            woken, _ = await asyncio.wait(
                 {waiter, stopper},
                 timeout=min(self.idle, renew_every),
                 return_when=asyncio.FIRST_COMPLETED,
             )
+            waited_idle = not woken  # retries due, another process's updates, expired leases
             waiter.cancel()
             stopper.cancel()
         await self._drain(grace)
@@ -216,8 +227,10 @@ class InboxWorker:
     async def _claim(self) -> int:
         free = self.concurrency - len(self._running)
         if free <= 0:
+            self._claim_soon = True  # once one finishes
             return 0
         now = self.core.now()
+        arrivals = self._arrivals
         async with self.core.unit_of_work() as uow:
             claimed = await uow.inbox.claim(
                 owner=self.owner,
@@ -225,7 +238,14 @@ class InboxWorker:
                 lease_until=now + timedelta(seconds=self.lease),
                 limit=free,
             )
+            # more may be there: the claim was full, or an update waits (behind one of its
+            # chat in flight, say), to be claimed once that one is done
+            more = len(claimed) == free or await uow.inbox.any_waiting(
+                [*self._running, *(item.update_id for item in claimed)]
+            )
             await uow.commit()
+        self._full = len(claimed) == free
+        self._claim_soon = more or self._arrivals != arrivals
         for item in claimed:
             self._running[item.update_id] = asyncio.create_task(
                 self._process(item), name=f"update-{item.update_id}"

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from bot.factory import create_dispatcher
 from bot.receiving import inbox
 from bot.receiving.inbox import InboxWorker
+from core.persistence.repositories import inbox as inbox_repository
 from core.services import people
 from tests.support import create_fake_bot
 from tests.telegram.conftest import CATALOGS, World
@@ -245,3 +246,49 @@ async def test_each_topic_of_a_forum_group_is_ordered_on_its_own(world: World) -
         again = await uow.inbox.claim(owner="a", now=now, lease_until=lease, limit=10)
         await uow.commit()
     assert [item.update_id for item in again] == [ids[2]]  # then the edit, then the press
+
+
+async def test_each_update_costs_one_claim_and_one_waiting_behind_its_chat_is_not_late(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker claims when something may be there (an arrival, an update waiting behind
+    one of its chat in flight), not after every finished update; with no idle pass in the
+    test's time (idle=60), a buyer's three quick messages still run one after the other."""
+    claims: list[int] = []
+    claim = inbox_repository.InboxRepository.claim
+
+    async def counted(self: Any, **kwargs: Any) -> Any:
+        taken = await claim(self, **kwargs)
+        claims.append(len(taken))
+        return taken
+
+    monkeypatch.setattr(inbox_repository.InboxRepository, "claim", counted)
+    bot = create_fake_bot(world.fake)
+    dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True)
+    worker = InboxWorker(world.core, dispatcher, bot, idle=60)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, grace=2))
+    try:
+        await asyncio.sleep(0.1)
+        claims.clear()  # the first pass at start, before anything arrived
+        ana = world.person(910031, "Ana", "en")
+        ana.driver = InboxDriver(world, worker)
+        await ana.send("/start")
+        assert ana.last().startswith("Hello, Ana!")
+        await asyncio.sleep(0.2)  # time for any needless claim after the update finished
+        assert claims == [1]
+
+        claims.clear()
+        for text in ("one", "two", "three"):
+            world.fake.user_message(ana.id, text)
+        async with asyncio.timeout(10):  # not the 60 s of an idle pass
+            await ana.driver.deliver()
+        async with world.core.unit_of_work() as uow:
+            assert await uow.inbox.counts() == {"done": 4}
+        assert len(world.fake.messages_to(ana.id)) == 4  # each of the three answered
+        await asyncio.sleep(0.2)
+        assert claims == [1, 1, 1]  # each taken once the one before it was done
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await bot.session.close()

@@ -83,6 +83,14 @@ _TAKE = (
     .where(inbox_updates.c.update_id.in_(bindparam("ids", expanding=True)))
     .values(status=PROCESSING, lease_owner=bindparam("owner"), lease_until=bindparam("until"))
 )
+_WAITING = (
+    select(inbox_updates.c.update_id)
+    .where(
+        inbox_updates.c.status.in_(UNFINISHED),
+        inbox_updates.c.update_id.not_in(bindparam("running", expanding=True)),
+    )
+    .limit(1)
+)
 _DONE = (
     update(inbox_updates)
     .where(inbox_updates.c.update_id.in_(bindparam("ids", expanding=True)))
@@ -167,6 +175,12 @@ class InboxRepository:
         ids = [row["update_id"] for row in rows]
         await self.session.execute(_TAKE, {"ids": ids, "owner": owner, "until": lease_until})
         return [_to_update(row, status=PROCESSING) for row in rows]
+
+    async def any_waiting(self, running: Iterable[int]) -> bool:
+        """Whether any update is unfinished besides ``running``: one waiting behind an update
+        of its chat in flight, one due again later, or one another process has in hand."""
+        found = await self.session.execute(_WAITING, {"running": list(running)})
+        return found.first() is not None
 
     async def renew(self, owner: str, until: datetime) -> None:
         """Extend the leases of everything ``owner`` is processing (it is alive)."""
