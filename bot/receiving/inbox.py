@@ -155,12 +155,13 @@ class InboxWorker:
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         # finished, to be marked in the next write, with their conversation changes
-        self._done: list[tuple[int, Writes]] = []
+        self._done: list[tuple[int, int, Writes]] = []  # update id, chat key, conversation
         self._failed: list[tuple[InboxUpdate, str]] = []
         self._parsed: dict[int, Update] = {}  # updates this process received, already parsed
         # whether a claim may find something: not after every finished update (most find
-        # nothing, and each costs a transaction), but after arrivals, while other updates
-        # wait for their turn, when the last claim was full, and after an idle wait
+        # nothing, and each costs a transaction), but after arrivals, when a finished
+        # update's chat has another one waiting (received here or by another process), when
+        # the last claim was full, and after an idle wait
         self._claim_soon = True
         self._arrivals = 0  # wake-ups by arrivals: one during a claim is not lost
         self._full = False  # the last claim took as many as it could
@@ -238,14 +239,11 @@ class InboxWorker:
                 lease_until=now + timedelta(seconds=self.lease),
                 limit=free,
             )
-            # more may be there: the claim was full, or an update waits (behind one of its
-            # chat in flight, say), to be claimed once that one is done
-            more = len(claimed) == free or await uow.inbox.any_waiting(
-                [*self._running, *(item.update_id for item in claimed)]
-            )
             await uow.commit()
         self._full = len(claimed) == free
-        self._claim_soon = more or self._arrivals != arrivals
+        # an update waiting behind one of its chat in flight is claimed once that one is
+        # done (_write_results asks); one that arrived during this claim, now
+        self._claim_soon = self._full or self._arrivals != arrivals
         for item in claimed:
             self._running[item.update_id] = asyncio.create_task(
                 self._process(item), name=f"update-{item.update_id}"
@@ -288,7 +286,7 @@ class InboxWorker:
             else:
                 self._failed.append((item, _explain(exc)))
         else:
-            self._done.append((item.update_id, writes))
+            self._done.append((item.update_id, item.chat_key, writes))
             self._parsed.pop(item.update_id, None)
         finally:
             self._running.pop(item.update_id, None)
@@ -387,8 +385,13 @@ class InboxWorker:
         done, failed = list(self._done), list(self._failed)
         now = self.core.now()
         async with self.core.unit_of_work() as uow:
-            await uow.inbox.mark_done([update_id for update_id, _ in done], now)  # + replay notes
-            writes = [write for _, update_writes in done for write in update_writes]
+            await uow.inbox.mark_done([update_id for update_id, _, _ in done], now)  # + notes
+            # the next update of a finished one's chat (received here or by another process)
+            # can be claimed now
+            waiting = bool(done) and await uow.inbox.any_unfinished_in(
+                {chat_key for _, chat_key, _ in done}
+            )
+            writes = [write for _, _, update_writes in done for write in update_writes]
             storage = self._storage
             if writes and storage is not None:  # each update's conversation, with its mark
                 await storage.write(uow, writes)
@@ -421,6 +424,8 @@ class InboxWorker:
             storage.written(writes)
         # only what was written is forgotten: results added meanwhile stay for the next write
         del self._done[: len(done)]
+        if waiting:
+            self._claim_soon = True
         del self._failed[: len(failed)]
 
     def _retry_left(self, item: InboxUpdate) -> bool:

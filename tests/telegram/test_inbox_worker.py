@@ -251,9 +251,9 @@ async def test_each_topic_of_a_forum_group_is_ordered_on_its_own(world: World) -
 async def test_each_update_costs_one_claim_and_one_waiting_behind_its_chat_is_not_late(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The worker claims when something may be there (an arrival, an update waiting behind
-    one of its chat in flight), not after every finished update; with no idle pass in the
-    test's time (idle=60), a buyer's three quick messages still run one after the other."""
+    """The worker claims when something may be there (an arrival, the next update of a
+    finished one's chat), not after every finished update; with no idle pass in the test's
+    time (idle=60), a buyer's three quick messages still run one after the other."""
     claims: list[int] = []
     claim = inbox_repository.InboxRepository.claim
 
@@ -269,8 +269,12 @@ async def test_each_update_costs_one_claim_and_one_waiting_behind_its_chat_is_no
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop, grace=2))
     try:
-        await asyncio.sleep(0.1)
-        claims.clear()  # the first pass at start, before anything arrived
+        for _ in range(500):  # the first pass at start, before anything arrived
+            if claims:
+                break
+            await asyncio.sleep(0.01)
+        assert claims == [0]
+        claims.clear()
         ana = world.person(910031, "Ana", "en")
         ana.driver = InboxDriver(world, worker)
         await ana.send("/start")
@@ -281,10 +285,11 @@ async def test_each_update_costs_one_claim_and_one_waiting_behind_its_chat_is_no
         claims.clear()
         for text in ("one", "two", "three"):
             world.fake.user_message(ana.id, text)
-        async with asyncio.timeout(10):  # not the 60 s of an idle pass
-            await ana.driver.deliver()
+        started = asyncio.get_running_loop().time()
+        await ana.driver.deliver()  # gives up after 5 s: far from the 60 s of an idle pass
         async with world.core.unit_of_work() as uow:
             assert await uow.inbox.counts() == {"done": 4}
+        assert asyncio.get_running_loop().time() - started < 10
         assert len(world.fake.messages_to(ana.id)) == 4  # each of the three answered
         await asyncio.sleep(0.2)
         assert claims == [1, 1, 1]  # each taken once the one before it was done
@@ -292,3 +297,60 @@ async def test_each_update_costs_one_claim_and_one_waiting_behind_its_chat_is_no
         stop.set()
         await asyncio.wait_for(task, 10)
         await bot.session.close()
+
+
+async def test_a_chat_s_next_update_received_by_another_process_is_claimed_when_it_may_run(
+    world: World,
+) -> None:
+    """Two processes on one inbox (PostgreSQL behind a balancer): the buyer's first message
+    reached one, the second the other while the first still ran. The second runs once the
+    first is done, not at the next idle pass (60 s here): the process that finished the
+    first sees the chat's next update waiting and claims it."""
+    ran: list[tuple[str, str]] = []
+
+    def watching(name: str, pause: float) -> Any:
+        async def watch(handler: Any, event: Any, data: dict[str, Any]) -> Any:
+            ran.append((name, event.message.text))
+            await asyncio.sleep(pause)  # still in flight when the second message arrives
+            return await handler(event, data)
+
+        return watch
+
+    workers, tasks, bots = [], [], []
+    stop = asyncio.Event()
+    for name, pause in (("first", 0.5), ("second", 0.0)):
+        bot = create_fake_bot(world.fake)
+        dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True)
+        dispatcher.update.outer_middleware(watching(name, pause))
+        worker = InboxWorker(world.core, dispatcher, bot, owner=name, idle=60)
+        workers.append(worker)
+        bots.append(bot)
+        tasks.append(asyncio.create_task(worker.run(stop, grace=2)))
+    first, second = workers
+    try:
+        await asyncio.sleep(0.2)  # both made their first pass
+        ana = world.person(910041, "Ana", "en")
+        world.fake.user_message(ana.id, "one")
+        await inbox.record(world.core, world.fake.take_updates())
+        first.wake()
+        for _ in range(200):
+            if ran:
+                break
+            await asyncio.sleep(0.01)
+        assert ran == [("first", "one")]
+        world.fake.user_message(ana.id, "two")
+        await inbox.record(world.core, world.fake.take_updates())
+        second.wake()  # its claim finds the chat busy: nothing to take yet
+        started = asyncio.get_running_loop().time()
+        for _ in range(1000):
+            async with world.core.unit_of_work() as uow:
+                if await uow.inbox.counts() == {"done": 2}:
+                    break
+            await asyncio.sleep(0.01)
+        assert [text for _, text in ran] == ["one", "two"]
+        assert asyncio.get_running_loop().time() - started < 5  # not the 60 s idle pass
+    finally:
+        stop.set()
+        await asyncio.gather(*(asyncio.wait_for(task, 10) for task in tasks))
+        for bot in bots:
+            await bot.session.close()

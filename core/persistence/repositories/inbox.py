@@ -83,11 +83,11 @@ _TAKE = (
     .where(inbox_updates.c.update_id.in_(bindparam("ids", expanding=True)))
     .values(status=PROCESSING, lease_owner=bindparam("owner"), lease_until=bindparam("until"))
 )
-_WAITING = (
+_UNFINISHED_IN = (
     select(inbox_updates.c.update_id)
     .where(
+        inbox_updates.c.chat_key.in_(bindparam("chats", expanding=True)),
         inbox_updates.c.status.in_(UNFINISHED),
-        inbox_updates.c.update_id.not_in(bindparam("running", expanding=True)),
     )
     .limit(1)
 )
@@ -176,10 +176,9 @@ class InboxRepository:
         await self.session.execute(_TAKE, {"ids": ids, "owner": owner, "until": lease_until})
         return [_to_update(row, status=PROCESSING) for row in rows]
 
-    async def any_waiting(self, running: Iterable[int]) -> bool:
-        """Whether any update is unfinished besides ``running``: one waiting behind an update
-        of its chat in flight, one due again later, or one another process has in hand."""
-        found = await self.session.execute(_WAITING, {"running": list(running)})
+    async def any_unfinished_in(self, chat_keys: Iterable[int]) -> bool:
+        """Whether any of these chats has an unfinished update (one waiting for its turn)."""
+        found = await self.session.execute(_UNFINISHED_IN, {"chats": list(chat_keys)})
         return found.first() is not None
 
     async def renew(self, owner: str, until: datetime) -> None:
