@@ -115,12 +115,11 @@ async def _ready(app: App) -> None:
         )
 
 
-def _migration_command_error() -> type[Exception]:
-    """Alembic's error type, imported only when an exception reaches that clause (most
-    commands never import Alembic: core.persistence.migrate)."""
-    from alembic.util.exc import CommandError
-
-    return CommandError
+def _migration_command_error() -> type[Exception] | tuple[()]:
+    """Alembic's error type, when Alembic was imported (it is only when a migration runs:
+    core.persistence.migrate); else nothing, since none can have been raised."""
+    module = sys.modules.get("alembic.util.exc")
+    return module.CommandError if module is not None else ()
 
 
 def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:

@@ -3,7 +3,8 @@ has no Windows build), else asyncio's own. ``RETURNS_DESK_EVENT_LOOP=asyncio`` f
 loop, to compare the two or to get round a uvloop problem.
 
 Before the loop starts, glibc's malloc is held to two arenas (``MALLOC_ARENA_MAX=2``, unless
-the environment sets it): by default every thread that allocates may get an arena of its own,
+the environment sets ``MALLOC_ARENA_MAX`` or ``glibc.malloc.arena_max`` in ``GLIBC_TUNABLES``):
+by default every thread that allocates may get an arena of its own,
 up to eight per core, and each SQLite connection of the pool runs on a thread of its own
 (aiosqlite), so the freed memory of each stays resident apart. Two arenas cost the bot about
 10 MB less resident memory under load, with no measurable CPU (benchmarks/README.md).
@@ -45,6 +46,8 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> str:
     """Hold glibc's malloc to ``arenas`` arenas (see the module); what is in force, for the log."""
     if os.environ.get("MALLOC_ARENA_MAX"):
         return f"{os.environ['MALLOC_ARENA_MAX']} (MALLOC_ARENA_MAX)"
+    if "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
+        return "set by GLIBC_TUNABLES"
     if not sys.platform.startswith("linux"):
         return "the system's"
     try:

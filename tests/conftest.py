@@ -29,7 +29,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -93,8 +93,9 @@ async def _postgres_url() -> str:
     return url
 
 
-POSTGRES_LOCK = Path(tempfile.gettempdir()) / "returns-desk-tests-postgres.lock"
+POSTGRES_LOCK = Path(tempfile.gettempdir()) / f"returns-desk-tests-postgres-{os.getuid()}.lock"
 POSTGRES_GATE = POSTGRES_LOCK.with_suffix(".gate")
+POSTGRES_LOCK_WAIT = 600.0  # seconds: a test that hangs holding it fails the others, not hang
 
 
 @contextlib.asynccontextmanager
@@ -104,18 +105,30 @@ async def postgres_in_use(*, alone: bool = False) -> AsyncIterator[None]:
     the restart waits until no test on another worker is using the server, and their next
     tests wait until it is back, instead of losing their connections midway. Everyone passes
     the gate first, and the restart keeps it while it waits, so that the other workers'
-    overlapping tests cannot keep it waiting forever."""
+    overlapping tests cannot keep it waiting forever. (One test must not take it twice.)"""
     gate = await asyncio.to_thread(open, POSTGRES_GATE, "a+b")
     lock = await asyncio.to_thread(open, POSTGRES_LOCK, "a+b")
     try:
-        await asyncio.to_thread(fcntl.flock, gate, fcntl.LOCK_EX)
-        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        await _flock(gate, fcntl.LOCK_EX)
+        await _flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
         if not alone:
             fcntl.flock(gate, fcntl.LOCK_UN)
         yield
     finally:
         lock.close()  # which releases the locks
         gate.close()
+
+
+async def _flock(handle: Any, operation: int) -> None:
+    deadline = asyncio.get_running_loop().time() + POSTGRES_LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(handle, operation | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if asyncio.get_running_loop().time() > deadline:
+                pytest.fail(f"the PostgreSQL test lock was held over {POSTGRES_LOCK_WAIT:g} s")
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

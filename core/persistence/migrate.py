@@ -15,15 +15,16 @@ before the commit.
 Alembic is imported only when a migration has to run. A process that opens a database
 already at the head (every start of the bot after the first, every CLI command) compares
 the ``alembic_version`` row with the head read from the revision files' own ``revision`` /
-``down_revision`` lines, without importing Alembic and its migration scripts: about 12 MB of
+``down_revision`` assignments (parsed with ``ast``, not run), without importing Alembic and
+its migration scripts: about 12 MB of
 memory and a third of a second per start (benchmarks/README.md).
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,10 +43,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # seller nothing; its "Running upgrade …" lines stay
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 VERSION_TABLE = "alembic_version"
-_REVISION = re.compile(r"^revision(?::[^=]*)?=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
-_DOWN_REVISION = re.compile(
-    r"^down_revision(?::[^=]*)?=\s*(?:None|[\"']([^\"']+)[\"'])", re.MULTILINE
-)
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -66,15 +63,36 @@ def head_revision() -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        source = path.read_text(encoding="utf-8")
-        found, down = _REVISION.search(source), _DOWN_REVISION.search(source)
-        if found is None or down is None:
-            return alembic_head_revision()
-        revisions.add(found.group(1))
-        if down.group(1):
-            parents.add(down.group(1))
+        found = _assigned(path, ("revision", "down_revision"))
+        revision, down = found.get("revision"), found.get("down_revision", "missing")
+        if not isinstance(revision, str) or not (down is None or isinstance(down, str)):
+            return alembic_head_revision()  # a merge (a tuple), or not plainly written
+        revisions.add(revision)
+        if down is not None:
+            parents.add(down)
     heads = revisions - parents
     return heads.pop() if len(heads) == 1 else alembic_head_revision()
+
+
+def _assigned(path: Path, names: tuple[str, ...]) -> dict[str, object]:
+    """The constant values a module assigns to ``names`` at its top level (``x = "…"`` or
+    ``x: str = "…"``), read with ``ast``: nothing is imported or run."""
+    found: dict[str, object] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        targets: list[ast.expr]
+        if isinstance(node, ast.AnnAssign):
+            targets, value = [node.target], node.value
+        elif isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id in names and value is not None:
+                try:
+                    found[target.id] = ast.literal_eval(value)
+                except ValueError:
+                    found[target.id] = value  # not a constant: the caller falls back
+    return found
 
 
 def alembic_head_revision() -> str | None:

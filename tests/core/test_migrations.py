@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from core.persistence.engine import create_engine
 from core.persistence.migrate import (
+    _assigned,
     alembic_config,
     alembic_head_revision,
     current_revision,
@@ -128,3 +129,18 @@ async def test_upgrade_accepts_a_url_and_creates_the_sqlite_directory(tmp_path) 
     await upgrade(url)
     assert (tmp_path / "nested" / "dir" / "bot.db").exists()
     assert await current_revision(url) == head_revision()
+
+
+def test_revision_lines_are_read_as_python_not_as_text(tmp_path: Path) -> None:
+    """Either spelling Alembic's templates used, a docstring that quotes one, and a merge
+    (a tuple: ``head_revision`` then asks Alembic)."""
+    plain = tmp_path / "a.py"
+    plain.write_text('"""revision = "nope"\n\nrevision: x = "bad"\n"""\nrevision = "0013"\n')
+    annotated = tmp_path / "b.py"
+    annotated.write_text('revision: str = "0014"\ndown_revision: str | None = (\n    "0013"\n)\n')
+    merge = tmp_path / "c.py"
+    merge.write_text('revision = "0015"\ndown_revision = ("0013", "0014")\n')
+    names = ("revision", "down_revision")
+    assert _assigned(plain, names) == {"revision": "0013"}
+    assert _assigned(annotated, names) == {"revision": "0014", "down_revision": "0013"}
+    assert _assigned(merge, names) == {"revision": "0015", "down_revision": ("0013", "0014")}

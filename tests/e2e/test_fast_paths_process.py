@@ -16,6 +16,7 @@ MARIE = 920022  # AUR-10022 (fr)
 async def test_the_bot_process_runs_on_the_loop_it_logs(e2e: E2E, loop: str) -> None:
     pytest.importorskip("uvloop")
     arenas = "2"
+    e2e.bots.settings["MALLOC_ARENA_MAX"] = ""  # unset, whatever the developer exported
     if loop == "asyncio":
         e2e.bots.settings["RETURNS_DESK_EVENT_LOOP"] = "asyncio"
         e2e.bots.settings["MALLOC_ARENA_MAX"] = "4"  # the operator's own choice is kept

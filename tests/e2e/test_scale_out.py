@@ -80,6 +80,8 @@ async def scaled(
     sample orders by the real CLI) and a Redis database (its own with ``own_redis_db``).
     A test marked ``restarts_postgres`` holds the server alone (``postgres_in_use``)."""
     alone = request.node.get_closest_marker("restarts_postgres") is not None
+    if alone:
+        can_restart_postgresql()  # else skipped now, before holding the others up
     async with postgres_in_use(alone=alone):
         async with _scaled_world(tmp_path, imported_data, request) as world:
             yield world
@@ -223,10 +225,16 @@ async def test_two_webhook_processes_share_the_load_with_no_duplicate(
     assert e2e.bots.errors() == []
 
 
-def restart_postgresql() -> None:
+def can_restart_postgresql() -> str:
+    """pg_ctlcluster's path; the test is skipped where it cannot restart the server."""
     clusters = shutil.which("pg_ctlcluster")
     if clusters is None or os.geteuid() != 0 or not Path("/etc/postgresql").is_dir():
         pytest.skip("cannot restart PostgreSQL here (needs pg_ctlcluster as root)")
+    return clusters
+
+
+def restart_postgresql() -> None:
+    clusters = can_restart_postgresql()
     [version] = [p.name for p in Path("/etc/postgresql").iterdir()][:1]
     subprocess.run(
         [clusters, "--skip-systemctl-redirect", version, "main", "restart"],
