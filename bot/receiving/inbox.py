@@ -163,8 +163,6 @@ class InboxWorker:
         # update's chat has another one waiting (received here or by another process), when
         # the last claim was full, and after an idle wait
         self._claim_soon = True
-        self._arrivals = 0  # wake-ups by arrivals: one during a claim is not lost
-        self._full = False  # the last claim took as many as it could
         # updates cut short by an outage: given back (lease freed, attempt not counted)
         self._given_back: list[int] = []
         self._outage: str | None = None  # what does not answer, while it does not
@@ -176,8 +174,7 @@ class InboxWorker:
         """New updates were recorded (by this process: keep their parsed form)."""
         for update in parsed:
             self._parsed[update.update_id] = update
-        self._claim_soon = True
-        self._arrivals += 1
+        self._claim_soon = True  # also when it comes during a claim: that claim keeps it
         while len(self._parsed) > PARSED_KEPT:  # claimed by another process: forget the oldest
             del self._parsed[next(iter(self._parsed))]
         self._wake.set()
@@ -206,13 +203,14 @@ class InboxWorker:
                     await self._renew()
                     next_renewal = loop.time() + renew_every
             except Exception as exc:  # the database is away: keep results in memory
+                self._claim_soon = True  # the claim may not have run
                 await self._check(exc)
                 if self._outage is None:  # it answers: a fault of this pass, logged
                     log.exception("the inbox pass failed; trying again")
                     await _sleep_or(stop, 1.0)
                 continue
-            if claimed and self._full:
-                continue  # there may be more (when not full, the rest waits for its turn)
+            if claimed and self._claim_soon:
+                continue  # the claim was full, or more came meanwhile
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             woken, _ = await asyncio.wait(
@@ -231,7 +229,7 @@ class InboxWorker:
             self._claim_soon = True  # once one finishes
             return 0
         now = self.core.now()
-        arrivals = self._arrivals
+        self._claim_soon = False  # until an arrival (wake) or a done-mark says otherwise
         async with self.core.unit_of_work() as uow:
             claimed = await uow.inbox.claim(
                 owner=self.owner,
@@ -240,10 +238,10 @@ class InboxWorker:
                 limit=free,
             )
             await uow.commit()
-        self._full = len(claimed) == free
+        if len(claimed) == free:  # there may be more than it could take
+            self._claim_soon = True
         # an update waiting behind one of its chat in flight is claimed once that one is
-        # done (_write_results asks); one that arrived during this claim, now
-        self._claim_soon = self._full or self._arrivals != arrivals
+        # done (_write_results asks)
         for item in claimed:
             self._running[item.update_id] = asyncio.create_task(
                 self._process(item), name=f"update-{item.update_id}"
