@@ -61,7 +61,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +75,7 @@ if str(ROOT) not in sys.path:
 
 from bot.config import without_settings  # noqa: E402
 from bot.testing import FakeApiError, FakeTelegram, FakeTelegramServer  # noqa: E402
+from bot.testing.postgres import fresh_schema  # noqa: E402
 from core.orders.numbers import normalize_order_number  # noqa: E402
 from core.policy.config import Config, load_config  # noqa: E402
 from core.services.link_tokens import make_order_token  # noqa: E402
@@ -846,26 +846,6 @@ def webhook_problem() -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def postgres_schema(base_url: str):  # type: ignore[no-untyped-def]
-    """A fresh schema, named in the URL as ``?search_path=``; dropped afterwards."""
-    from core.persistence.engine import create_engine, with_search_path
-
-    schema = f"load_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url)
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-            await conn.commit()
-        yield with_search_path(base_url, schema)
-    finally:
-        with contextlib.suppress(Exception):
-            async with admin.connect() as conn:
-                await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                await conn.commit()
-        await admin.dispose()
-
-
-@contextlib.asynccontextmanager
 async def balancer_for(backends: list[str]):  # type: ignore[no-untyped-def]
     """``RoundRobinBalancer(backends)`` started; yields its base URL."""
     from bot.testing.balancer import RoundRobinBalancer
@@ -1328,7 +1308,9 @@ class Run:
         env = clean_env(DATA_DIR=str(data_dir), CONFIG_FILE=str(SAMPLE_CONFIG), LOG_LEVEL="WARNING")
         async with contextlib.AsyncExitStack() as stack:
             if webhook:
-                database_url = await stack.enter_async_context(postgres_schema(args.postgres_url))
+                database_url = await stack.enter_async_context(
+                    fresh_schema(args.postgres_url, "load")
+                )
                 await redis_command(args.redis_url, "FLUSHDB")
                 env.update(DATABASE_URL=database_url, REDIS_URL=args.redis_url)
                 print(f"  {await run_cli(['db', 'upgrade'], env, self.workdir, 'db upgrade')}")

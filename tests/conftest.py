@@ -5,8 +5,9 @@
   from ``TEST_POSTGRES_URL`` (CI sets it; then an unreachable server fails the test), else
   ``postgresql+asyncpg://postgres@127.0.0.1:5432/test`` is tried with a 1-second timeout and
   the test is skipped when it does not answer. Each PostgreSQL test gets a schema of its own
-  (``t_<uuid hex>``, dropped afterwards), named in the URL as ``?search_path=…`` so that
-  ``core.persistence.create_engine(database_url)`` anywhere (a subprocess too) sees only it.
+  (``t_<hex>``, dropped afterwards: ``bot.testing.postgres.fresh_schema``), named in the URL
+  as ``?search_path=…`` so that ``core.persistence.create_engine(database_url)`` anywhere (a
+  subprocess too) sees only it.
 * ``engine``: the engine for that URL, migrated to head; disposed afterwards.
 * ``session_factory``: Core connections on it; ``session``: one connection, closed after.
 
@@ -26,7 +27,6 @@ import fcntl
 import os
 import sys
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,10 +38,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings, without_settings  # noqa: E402
+from bot.testing.postgres import fresh_schema  # noqa: E402
 from core.persistence.engine import (  # noqa: E402
     create_engine,
     create_session_factory,
-    with_search_path,
 )
 from core.persistence.migrate import upgrade  # noqa: E402
 
@@ -136,20 +136,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
-    async with postgres_in_use():
-        base_url = await _postgres_url()
-        schema = f"t_{uuid.uuid4().hex}"
-        admin = create_engine(base_url)
-        try:
-            async with admin.connect() as conn:
-                await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-                await conn.commit()
-            yield with_search_path(base_url, schema)
-        finally:
-            async with admin.connect() as conn:
-                await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-                await conn.commit()
-            await admin.dispose()
+    async with postgres_in_use(), fresh_schema(await _postgres_url(), "t") as url:
+        yield url
 
 
 @pytest.fixture
@@ -179,8 +167,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests run one after another on one worker: they start real processes, share the local
     Redis database and measure time. They spend much of it waiting for those processes (the
     Redis outage test, beside them, sleeps through its outage), so the two other workers
-    keep both cores busy meanwhile. (Two lines of end-to-end tests at once made two
-    timing-bound tests fail once each on two cores; one line did not.)"""
+    keep both cores busy meanwhile. tests/test_harness.py checks that xdist keeps the group
+    on one worker (pytest 9.2 broke it silently: see pyproject.toml)."""
     for item in items:
         if item.get_closest_marker("own_redis_db"):  # long and mostly waiting: beside them
             item.add_marker(pytest.mark.xdist_group("alone"))

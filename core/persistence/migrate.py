@@ -16,8 +16,8 @@ Alembic is imported only when a migration has to run. A process that opens a dat
 already at the head (every start of the bot after the first, every CLI command) compares
 the ``alembic_version`` row with the head read from the revision files' own ``revision`` /
 ``down_revision`` assignments (parsed with ``ast``, not run), without importing Alembic and
-its migration scripts: about 12 MB of
-memory and a third of a second per start (benchmarks/README.md).
+its migration scripts: about 12 MB of memory and a third of a second per start
+(benchmarks/README.md).
 """
 
 from __future__ import annotations

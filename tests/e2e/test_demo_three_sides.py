@@ -27,8 +27,8 @@ def cli() -> list[str]:
     return [str(installed)] if installed.exists() else [sys.executable, "-m", "bot"]
 
 
-# session, not module: xdist runs other files between this file's tests, and a module
-# fixture would run the 25 s demo again after each interruption
+# session, not module: the 25 s demo runs once per worker whatever order xdist sends the
+# tests in (a module fixture runs again each time other files come between them)
 @pytest.fixture(scope="session")
 def three_sides(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """The transcript of the README's command (run from the repository, as the README says),

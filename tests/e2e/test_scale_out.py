@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ import pytest
 
 from bot.demo import sample_png
 from bot.testing.balancer import RoundRobinBalancer
-from core.persistence.engine import create_engine, with_search_path
+from bot.testing.postgres import fresh_schema
 from tests.conftest import _postgres_url, postgres_in_use
 from tests.e2e.conftest import (
     E2E,
@@ -94,11 +93,16 @@ async def _scaled_world(
     base = await _postgres_url()
     own = request.node.get_closest_marker("own_redis_db")
     redis = await redis_url(own.args[0] if own else None)
-    schema = f"e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    async with admin.begin() as conn:
-        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    settings = {"DATABASE_URL": with_search_path(base, schema), "REDIS_URL": redis}
+    async with fresh_schema(base, "e2e") as database_url:
+        async with _world_on(tmp_path, imported_data, database_url, redis) as world:
+            yield world
+
+
+@contextlib.asynccontextmanager
+async def _world_on(
+    tmp_path: Path, imported_data: Path, database_url: str, redis: str
+) -> AsyncIterator[tuple[E2E, dict[str, str]]]:
+    settings = {"DATABASE_URL": database_url, "REDIS_URL": redis}
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     for command in (
@@ -118,17 +122,12 @@ async def _scaled_world(
         assert result.returncode == 0, result.stderr
     fake = FakeTelegram(bot_id=4242, token="4242:E2E" + "x" * 32, allow_http_webhooks=True)
     add_staff(fake)
-    try:
-        async with FakeTelegramServer(fake) as server:
-            bots = BotProcesses(fake, server.url, data_dir, tmp_path, settings)
-            try:
-                yield E2E(fake, server.url, data_dir, bots, BotDriver(fake, bots)), settings
-            finally:
-                bots.stop_all()
-    finally:
-        async with admin.begin() as conn:
-            await conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.dispose()
+    async with FakeTelegramServer(fake) as server:
+        bots = BotProcesses(fake, server.url, data_dir, tmp_path, settings)
+        try:
+            yield E2E(fake, server.url, data_dir, bots, BotDriver(fake, bots)), settings
+        finally:
+            bots.stop_all()
 
 
 async def test_the_return_case_end_to_end_on_postgresql_and_redis(
