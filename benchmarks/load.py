@@ -155,6 +155,7 @@ class MeasuredTelegram(FakeTelegram):
         self.query_chats: dict[str, int] = {}  # callback_query_id → chat
         self.polls = 0  # getUpdates calls received
         self.api_errors: Counter[str] = Counter()
+        self.methods: Counter[str] = Counter()  # Bot API calls by method (getUpdates too)
         self.keep_update_log = True
 
     async def call(
@@ -167,6 +168,7 @@ class MeasuredTelegram(FakeTelegram):
     ) -> Any:
         arrived = time.perf_counter()
         name = method.lower()
+        self.methods[method] += 1
         chat = self._chat_of(name, params) if name in ANSWER_METHODS else None
         if chat is not None:
             pending = self.pending.get(chat)
@@ -242,6 +244,7 @@ class Phase:
     bot_cpu: float = 0.0  # s of CPU, all bot processes
     own_cpu: float = 0.0  # s of CPU of this process (fake + buyers)
     cpu_wall: float | None = None  # s over which the CPU was measured (default: wall)
+    api_calls: Counter[str] = field(default_factory=Counter)  # the bot's Bot API calls
     last_first_answer: float = 0.0  # perf_counter of the latest first answer
 
     def answered(self, step: str, queued: float, arrived: float) -> None:
@@ -1095,6 +1098,7 @@ class Run:
                 )
 
         cpu_before, own_before = self.cpu(), time.process_time()
+        calls_before = fake.methods.copy()
         reporter = None if quiet else asyncio.create_task(progress())
         try:
             await asyncio.gather(*(play(buyer) for buyer in buyers))
@@ -1103,6 +1107,7 @@ class Run:
                 reporter.cancel()
         phase.bot_cpu = self.cpu() - cpu_before
         phase.own_cpu = time.process_time() - own_before
+        phase.api_calls = fake.methods - calls_before
         if phase.failed:
             await settle(phase, fake, min(2 * timeout, 30.0))
         for buyer in buyers:
@@ -1467,6 +1472,13 @@ def print_details(phase: Phase, bots: Sequence[BotProcess], *, latencies: bool =
         f"    CPU: {bots_text} {bot_share:.0%} of a core, {phase.cpu_ms_per_update:.2f} ms per "
         f"update; this process (fake Telegram + buyers) {own_share:.0%}"
     )
+    calls = {name: count for name, count in phase.api_calls.items() if name != "getUpdates"}
+    if calls and phase.sent:
+        print(
+            f"    Bot API calls: {sum(calls.values()) / phase.sent:.2f} per update ("
+            + ", ".join(f"{name} {count:,}" for name, count in sorted(calls.items()))
+            + f"; getUpdates {phase.api_calls['getUpdates']:,})"
+        )
     if own_share > 0.85:
         print(
             "    NOTE: this process was near a full core: the buyer side may be the bottleneck "

@@ -28,6 +28,7 @@ from bot.conversations.buyer import (
     survey,
 )
 from bot.conversations.buyer import privacy as buyer_privacy
+from bot.conversations.filters import check_filters_inline
 from bot.delivery import retries
 from bot.delivery.response_types import KeepResponseTypes
 from bot.receiving.middlewares import DropRedelivered, UserContext
@@ -102,6 +103,7 @@ def create_dispatcher(
         open_case.make_router(),
         fallback.make_router(),
     )
+    check_filters_inline(dispatcher)  # not one worker thread per F.… filter checked
     dispatcher["catalogs"] = catalogs
     dispatcher["agents_chat_id"] = agents_chat_id  # the agents' forum group, if any
     dispatcher["relay_copies"] = agents.Copies()  # relayed messages, so that edits follow
