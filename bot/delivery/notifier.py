@@ -40,6 +40,7 @@ from core.cases.events import CLOSING_KINDS
 from core.cases.model import Case, Evidence, EvidenceKind
 from core.orders.model import Order
 from core.persistence.repositories.outbox import SENT, OutboxMessage
+from core.persistence.sqlite_driver import on_the_loop
 from core.persistence.unit_of_work import UnitOfWork
 from core.services import access, notify, people
 from core.services import cases as case_service
@@ -160,7 +161,12 @@ class Notifier:
     async def run(self, stop: asyncio.Event, may_send: Callable[[], bool] = lambda: True) -> None:
         """Send until ``stop`` is set; then send what is due once more and return. With
         several processes only the one holding the sending lease sends (``may_send``):
-        Telegram's limits are per bot, not per process."""
+        Telegram's limits are per bot, not per process. Its SQLite statements (short, by
+        index) run on the event loop's thread."""
+        with on_the_loop():
+            await self._run(stop, may_send)
+
+    async def _run(self, stop: asyncio.Event, may_send: Callable[[], bool]) -> None:
         while not stop.is_set():
             if not may_send():
                 with contextlib.suppress(TimeoutError):

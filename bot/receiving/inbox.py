@@ -32,6 +32,7 @@ from bot.delivery import retries
 from bot.receiving import replay
 from bot.receiving.storage import DatabaseStorage, Writes, defer_writes
 from core.persistence.repositories.inbox import InboxUpdate
+from core.persistence.sqlite_driver import on_the_loop
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.inbox")
@@ -185,7 +186,13 @@ class InboxWorker:
 
     async def run(self, stop: asyncio.Event, *, grace: float = 30.0) -> None:
         """Process until ``stop``; then let the handlers in flight finish (up to ``grace``
-        seconds), give back what could not finish, and return."""
+        seconds), give back what could not finish, and return. SQLite statements of the
+        worker and of the handlers run on the event loop's thread (the updates' statements
+        are short; core/persistence/sqlite_driver.py)."""
+        with on_the_loop():
+            await self._run(stop, grace)
+
+    async def _run(self, stop: asyncio.Event, grace: float) -> None:
         renew_every = self.lease / 3
         loop = asyncio.get_running_loop()
         next_renewal = loop.time() + renew_every

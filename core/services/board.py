@@ -25,6 +25,7 @@ from core.cases.model import Actor, Case, Owner
 from core.cases.reasons import Reason
 from core.errors import Forbidden, NotFound
 from core.orders.model import Order
+from core.persistence.sqlite_driver import long_statements
 from core.services.access import agents_on_duty, staff_shops
 from core.services.context import CoreContext
 
@@ -131,6 +132,7 @@ def _matches(query: str, case: Case, order: Order | None) -> bool:
     return any(needle in word.casefold() for word in words if word)
 
 
+@long_statements
 async def board_cases(ctx: CoreContext, actor: Actor, wanted: BoardFilter) -> BoardList:
     """The open cases of this person's shops, the nearest deadline first, narrowed by
     ``wanted``; the counts per status are of the whole list (each filter but the status)."""

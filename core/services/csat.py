@@ -28,6 +28,7 @@ from core.cases.lifecycle import CaseStatus, Role
 from core.cases.model import Actor, Case
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.persistence.repositories.surveys import ANSWERED, ASKED, WITHDRAWN, Survey, SurveyFact
+from core.persistence.sqlite_driver import long_statements
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
 from core.services import notify
@@ -85,6 +86,7 @@ async def after_change(
 # ── asking, by the timer ───────────────────────────────────────────────────────────────────
 
 
+@long_statements
 async def ask_due(ctx: CoreContext) -> int:
     """Ask every due survey once (the buyer's notification, in their language); alert the
     shop of low scores whose comment never came. Returns how many surveys were asked."""
@@ -263,6 +265,7 @@ def _rows(facts: Iterable[SurveyFact], key_of: str) -> list[CsatRow]:
     return [CsatRow(key, *counts[key]) for key in sorted(counts, key=lambda k: (k is None, str(k)))]
 
 
+@long_statements
 async def figures(
     ctx: CoreContext,
     actor: Actor,

@@ -36,6 +36,7 @@ from core.errors import Forbidden, ValidationFailed
 from core.orders.model import Order, Shipment
 from core.persistence.repositories.disputes import Dispute
 from core.persistence.repositories.translations import TranslationRepository, text_hash
+from core.persistence.sqlite_driver import long_statements
 from core.services.cases import get_case
 from core.services.context import CoreContext
 from core.zip_pack import ZipPack
@@ -74,6 +75,7 @@ def profile_of(key: str) -> PackProfile:
     return found
 
 
+@long_statements
 async def platform_pack(ctx: CoreContext, actor: Actor, number: str, key: str) -> PlatformPack:
     """The pack for one platform's form, for the case's shop's sellers and for agents."""
     profile = profile_of(key)

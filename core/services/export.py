@@ -27,6 +27,7 @@ from core.cases.model import STAFF_ONLY_ACTIONS, Actor, AuditEvent, Case, Eviden
 from core.errors import Forbidden, ValidationFailed
 from core.money import Money
 from core.orders.model import Order, Shipment
+from core.persistence.sqlite_driver import long_statements
 from core.policy.record import DecisionRecord, MoneyValue
 from core.services.cases import get_case
 from core.services.context import CoreContext
@@ -65,6 +66,7 @@ class _Item:
     path: str | None  # evidence/01-photo-….jpg; None when only Telegram has the file
 
 
+@long_statements
 async def evidence_pack(
     ctx: CoreContext, actor: Actor, number: str, *, limit: int | None = None
 ) -> ExportedPack:

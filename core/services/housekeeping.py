@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from core.persistence.sqlite_driver import long_statements
 from core.services import privacy
 from core.services.context import CoreContext
 
@@ -13,6 +14,7 @@ from core.services.context import CoreContext
 KEEP_PROCESSED_UPDATES = privacy.MIN_DONE_UPDATES
 
 
+@long_statements
 async def purge(ctx: CoreContext) -> dict[str, int]:
     """Run by the timers (the background lease holder) every pass: what is cheap to forget at
     once, and the nightly privacy purge when a new UTC day has begun."""
@@ -35,6 +37,7 @@ async def purge(ctx: CoreContext) -> dict[str, int]:
     return done
 
 
+@long_statements
 async def recover_alone(ctx: CoreContext) -> dict[str, int]:
     """At the start of the only process on this database (the embedded SQLite one): whatever
     a dead predecessor claimed (updates in progress, messages being sent, the sending lease)

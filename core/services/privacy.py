@@ -32,6 +32,7 @@ from core.errors import Forbidden, NotFound
 from core.orders.model import Order
 from core.orders.numbers import normalize_order_number
 from core.persistence.repositories.privacy import ERASED, ErasureRequest, HeldCase
+from core.persistence.sqlite_driver import long_statements
 from core.persistence.tables import (
     conversation_states,
     erasure_requests,
@@ -206,6 +207,7 @@ def _forget_cached(ctx: CoreContext, telegram_id: int) -> None:
         ctx.known_users.pop(telegram_id, None)
 
 
+@long_statements
 async def find_people(
     ctx: CoreContext, actor: Actor, *, email: str | None = None, order: str | None = None
 ) -> list[int]:
@@ -227,6 +229,7 @@ async def find_people(
 # ── the nightly purge ──────────────────────────────────────────────────────────────────────
 
 
+@long_statements
 async def nightly_purge(ctx: CoreContext) -> dict[str, int]:
     """The retention purge and the due erasures, once per UTC day (whoever claims the day);
     an empty dict when today's purge was already done."""
@@ -239,6 +242,7 @@ async def nightly_purge(ctx: CoreContext) -> dict[str, int]:
     return await purge(ctx)
 
 
+@long_statements
 async def purge(ctx: CoreContext) -> dict[str, int]:
     """Apply ``[retention]`` and the erasure requests that fell due; counts of what went."""
     now = ctx.now()
@@ -308,6 +312,7 @@ class PrivacyReport:
     next_purge: dict[str, int]  # what the next purge removes, per kind
 
 
+@long_statements
 async def report(ctx: CoreContext, actor: Actor) -> PrivacyReport:
     if actor.role is not Role.SYSTEM:
         raise Forbidden("only the shop reports on the data held", code="forbidden")
@@ -382,6 +387,7 @@ class PersonalData:
     retention: dict[str, int] = field(default_factory=dict)
 
 
+@long_statements
 async def personal_data(ctx: CoreContext, actor: Actor, telegram_id: int) -> PersonalData:
     _check(actor, telegram_id)
     async with ctx.unit_of_work() as uow:
@@ -435,6 +441,7 @@ class DataZip:
     files: list[str]
 
 
+@long_statements
 async def data_zip(ctx: CoreContext, data: PersonalData, readme: str) -> DataZip:
     """The ZIP: ``README.txt`` (given, in the person's language), ``profile.json``,
     ``orders.json``, ``cases/<number>.json`` with each case's timeline and words,

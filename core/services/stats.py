@@ -55,6 +55,7 @@ from core.cases.reasons import Reason
 from core.clock import ensure_utc
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.money import Money, MoneyError
+from core.persistence.sqlite_driver import long_statements
 from core.persistence.tables import (
     audit_events,
     case_costs,
@@ -553,6 +554,7 @@ async def _automation(uow: UnitOfWork, shops: tuple[str, ...], period: Period) -
     return Automation(int(decided or 0), int(automatic or 0))
 
 
+@long_statements
 async def figures(
     ctx: CoreContext,
     actor: Actor,
@@ -710,6 +712,7 @@ class CostImport:
     replaced: int
 
 
+@long_statements
 async def import_costs(ctx: CoreContext, path: Path) -> CostImport:
     """Unit costs from a CSV file (see core.analytics.costs); a line for a shop, SKU and day
     already on file replaces it. A bad line imports nothing."""
@@ -760,6 +763,7 @@ def digest_due(ctx: CoreContext, now: datetime | None = None) -> str | None:
     return f"{year}-W{week:02d}"
 
 
+@long_statements
 async def queue_digests(ctx: CoreContext) -> int:
     """On the configured day and hour, one digest per shop and seller through the outbox, once
     a week: the week is claimed in the same transaction as the rows are queued, so another

@@ -26,6 +26,7 @@ from core.errors import Conflict, Forbidden, InvalidTransition, NotFound, Valida
 from core.money import Money, MoneyError
 from core.orders.model import Order
 from core.persistence.repositories.supplier_claims import ClaimEvent, SupplierClaimRepository
+from core.persistence.sqlite_driver import long_statements
 from core.persistence.tables import case_costs
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
@@ -191,6 +192,7 @@ async def _load(uow: UnitOfWork, ctx: CoreContext, actor: Actor, claim_id: int) 
     return claim
 
 
+@long_statements
 async def list_claims(
     ctx: CoreContext,
     actor: Actor,
@@ -378,6 +380,7 @@ async def set_supplier_order(
 # ── the message and the ZIP for the supplier ───────────────────────────────────────────────
 
 
+@long_statements
 async def batch_pack(
     ctx: CoreContext,
     actor: Actor,

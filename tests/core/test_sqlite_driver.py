@@ -1,0 +1,153 @@
+"""The SQLite driver (core/persistence/sqlite_driver.py): where statements run, and how a
+busy database is waited for without stopping the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.persistence import sqlite_driver
+from core.persistence.engine import create_engine
+from core.persistence.sqlite_driver import long_statements, off_the_loop, on_the_loop
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def thread_of_statements(engine: AsyncEngine) -> int:
+    """The thread that ran a statement (a SQL function SQLite calls where it runs)."""
+    async with engine.connect() as conn:
+        raw: Any = await conn.get_raw_connection()
+        sqlite: sqlite3.Connection = raw.driver_connection._connection
+        sqlite.create_function("thread_id", 0, threading.get_ident)
+        return int((await conn.execute(text("SELECT thread_id()"))).scalar_one())
+
+
+async def test_statements_run_on_the_loop_inside_on_the_loop_and_on_aiosqlites_thread_else(
+    engine: AsyncEngine,
+) -> None:
+    loop_thread = threading.get_ident()
+    assert await thread_of_statements(engine) != loop_thread
+    with on_the_loop():
+        assert await thread_of_statements(engine) == loop_thread
+        with off_the_loop():
+            assert await thread_of_statements(engine) != loop_thread
+        assert await thread_of_statements(engine) == loop_thread
+
+    @long_statements
+    async def figures() -> int:
+        return await thread_of_statements(engine)
+
+    with on_the_loop():
+        assert await figures() != loop_thread  # a long service goes back to the thread
+
+
+async def test_a_task_started_on_the_loop_keeps_running_its_statements_there(
+    engine: AsyncEngine,
+) -> None:
+    with on_the_loop():
+        task = asyncio.create_task(thread_of_statements(engine))
+    assert await task == threading.get_ident()
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_a_write_waits_for_another_writer_and_the_loop_goes_on_meanwhile(
+    engine: AsyncEngine, tmp_path: Path, inline: bool
+) -> None:
+    other = sqlite3.connect(tmp_path / "bot.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def release() -> None:
+        await asyncio.sleep(0.4)
+        other.execute("INSERT INTO notes (body) VALUES ('theirs')")
+        other.execute("COMMIT")
+
+    ticker, releaser = asyncio.create_task(tick()), asyncio.create_task(release())
+    try:
+        with on_the_loop() if inline else off_the_loop():
+            async with engine.connect() as conn:
+                await conn.execute(text("INSERT INTO notes (body) VALUES ('ours')"))
+                await conn.commit()
+        ticks_while_waiting = ticks
+    finally:
+        ticker.cancel()
+        await releaser
+        other.close()
+    assert ticks_while_waiting >= 5  # the loop was not stopped for the 0.4 s wait
+    async with engine.connect() as conn:
+        bodies = (await conn.execute(text("SELECT body FROM notes ORDER BY id"))).scalars()
+        assert list(bodies) == ["theirs", "ours"]  # ours went in once the lock was free
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_a_lock_held_past_the_busy_wait_is_an_error_and_writes_nothing(
+    engine: AsyncEngine, tmp_path: Path, inline: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_driver, "BUSY_WAIT", 0.2)
+    other = sqlite3.connect(tmp_path / "bot.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with on_the_loop() if inline else off_the_loop(), pytest.raises(Exception) as raised:
+            async with engine.connect() as conn:
+                await conn.execute(text("INSERT INTO notes (body) VALUES ('ours')"))
+                await conn.commit()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "database is locked" in str(raised.value)
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 0
+
+
+async def test_a_unit_of_work_that_only_read_ends_without_a_trip_to_the_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    async with engine.connect() as conn:  # the pool's connection exists before counting
+        await conn.execute(text("SELECT 1"))
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 0
+        await conn.commit()  # nothing written: nothing to commit
+    assert trips == ["_run"]  # the statement; no commit, no rollback on close
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('x')"))
+        await conn.commit()
+    assert trips == ["_run", "_run", "_thread_call"]  # a write is committed, on the thread
+    with on_the_loop():
+        async with engine.connect() as conn:
+            await conn.execute(text("INSERT INTO notes (body) VALUES ('y')"))
+            await conn.commit()
+    assert len(trips) == 3  # on the loop: no trip at all
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 2
