@@ -140,12 +140,13 @@ def _configure_sqlite(engine: AsyncEngine, path: Path | None = None) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        # this module's driver waits for a busy database itself, off the event loop's
-        # thread when a statement runs on it (sqlite_driver.BUSY_WAIT): SQLite must not
+        # this module's driver waits for a busy database itself (sqlite_driver.BUSY_WAIT),
+        # with asyncio.sleep when a statement runs on the event loop's thread: SQLite must
+        # not wait there. First, so that journal_mode=WAL does not wait either.
         pragmas: tuple[str, ...] = SQLITE_PRAGMAS
         if isinstance(dbapi_connection, sqlite_driver.OneTripConnection):
-            pragmas = tuple(p for p in pragmas if "busy_timeout" not in p)
-            pragmas += ("PRAGMA busy_timeout=0",)
+            pragmas = ("PRAGMA busy_timeout=0",)
+            pragmas += tuple(p for p in SQLITE_PRAGMAS if "busy_timeout" not in p)
         try:
             for pragma in pragmas:
                 cursor.execute(pragma)

@@ -48,7 +48,8 @@ from sqlalchemy.util import EMPTY_DICT, await_
 
 BUSY_WAIT = 5.0  # s a statement waits for another writer, as PRAGMA busy_timeout=5000 did
 _BUSY_PAUSES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)  # then 0.1 s each
-SQLITE_BUSY = 5  # exactly: not SQLITE_BUSY_SNAPSHOT (517), which waiting cannot cure
+SQLITE_BUSY = 5
+SQLITE_BUSY_SNAPSHOT = 517  # this transaction read what another has changed since: no wait cures it
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -92,7 +93,10 @@ def long_statements(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitabl
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
-    return getattr(error, "sqlite_errorcode", None) == SQLITE_BUSY
+    """Busy in a way waiting cures: the lock is held, or another connection is recovering
+    the WAL (SQLITE_BUSY_RECOVERY); not a stale snapshot (SQLITE_BUSY_SNAPSHOT)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == SQLITE_BUSY and code != SQLITE_BUSY_SNAPSHOT
 
 
 def _run(
@@ -100,6 +104,8 @@ def _run(
 ) -> tuple[Any, list[Any], int, int | None]:
     """On aiosqlite's thread: the whole statement, with its rows; a busy database is waited
     for here (this thread may sleep)."""
+    if many:
+        parameters = list(parameters)  # tried again whole when busy
     deadline = time.monotonic() + BUSY_WAIT
     attempt = 0
     while True:
@@ -184,7 +190,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             connection: Any = self._connection  # aiosqlite.Connection
-            if _inline.get():
+            if _inline.get() and connection.returns_desk_inline:
                 found = await _inline_run(connection._conn, operation, parameters, many)
             else:
                 found = await connection._execute(
@@ -217,6 +223,8 @@ async def _inline_run(
 ) -> tuple[Any, list[Any], int, int | None]:
     """On the loop's thread: as :func:`_run`, but a busy database is waited for with
     ``asyncio.sleep``, so that the loop (and the writer holding the lock) go on."""
+    if many:
+        parameters = list(parameters)  # tried again whole when busy
     deadline = time.monotonic() + BUSY_WAIT
     attempt = 0
     while True:
@@ -264,7 +272,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         connection: Any = self._connection  # aiosqlite.Connection
         end = getattr(connection._connection, how)
         try:
-            if _inline.get():
+            if _inline.get() and connection.returns_desk_inline:
                 await_(_inline_call(end))
             else:
                 await_(connection._execute(_thread_call, end))
@@ -282,6 +290,10 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
         connection = super().connect(*arg, **kw)
         connection.__class__ = OneTripConnection  # same slots: only the cursor class differs
+        # an in-memory database's connection refuses any thread but its own (SQLAlchemy
+        # opens it with check_same_thread): its statements all go to aiosqlite's thread
+        aiosqlite_connection: Any = connection._connection
+        aiosqlite_connection.returns_desk_inline = kw.get("check_same_thread") is False
         return connection
 
 

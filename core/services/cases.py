@@ -32,6 +32,7 @@ from core.clock import ensure_utc
 from core.errors import Conflict, CoreError, ErrorCode, Forbidden, NotFound, ValidationFailed
 from core.money import Money
 from core.orders.model import Order
+from core.persistence.sqlite_driver import long_statements
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy.config import Config
 from core.policy.decision import STRUCTURAL_REFUSALS, Claim, Decision, EvidenceCount, decide
@@ -1041,6 +1042,7 @@ async def buyer_cases(ctx: CoreContext, actor: Actor, *, open_only: bool = False
         return await uow.cases.list_for_buyer(actor.user_id, open_only=open_only)
 
 
+@long_statements
 async def open_cases(
     ctx: CoreContext,
     actor: Actor,

@@ -121,6 +121,7 @@ def _due(hold: Hold | None, now: datetime) -> datetime:
     return now + timedelta(days=hold.window_days)  # the earliest it can be; checked again then
 
 
+@long_statements
 async def request_erasure(
     ctx: CoreContext, actor: Actor, telegram_id: int, *, by: str = "buyer"
 ) -> Erasure:

@@ -13,6 +13,7 @@ from core.clock import ensure_utc
 from core.money import Money
 from core.orders.model import Order, OrderLine
 from core.persistence.repositories.signals import PersonCase
+from core.persistence.sqlite_driver import long_statements
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy import signals as policy
 from core.policy.signals import Facts, PhotoMatch, Signal
@@ -51,6 +52,7 @@ def _claimed_before(others: Sequence[PersonCase], currency: str) -> int:
     return sum(quantity * price for quantity, price in units.values())
 
 
+@long_statements
 async def signals_for(
     ctx: CoreContext,
     uow: UnitOfWork,

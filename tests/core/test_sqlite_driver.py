@@ -151,3 +151,18 @@ async def test_a_unit_of_work_that_only_read_ends_without_a_trip_to_the_thread(
     assert len(trips) == 3  # on the loop: no trip at all
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 2
+
+
+async def test_an_in_memory_database_works_on_the_loop_by_staying_on_its_thread() -> None:
+    # its connection refuses any other thread (check_same_thread): on_the_loop must not matter
+    engine = create_engine("sqlite+aiosqlite:///:memory:")
+    try:
+        with on_the_loop():
+            async with engine.connect() as conn:
+                await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY)"))
+                await conn.execute(text("INSERT INTO notes DEFAULT VALUES"))
+                await conn.commit()
+            async with engine.connect() as conn:  # inline, SQLite would refuse: ProgrammingError
+                assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
