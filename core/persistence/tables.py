@@ -319,6 +319,7 @@ class CaseRow(Base):
         Index("ix_cases_buyer_id", "buyer_id"),
         Index("ix_cases_status_deadline_at", "status", "deadline_at"),
         Index("ix_cases_order_id", "order_id"),
+        Index("ix_cases_agent_topic_id", "agent_topic_id"),  # an agent's message in a topic
     )
 
 
@@ -415,6 +416,7 @@ class OutboxRow(Base):
     __table_args__ = (
         Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_outbox_case_id", "case_id"),
+        Index("ix_outbox_chat_id", "chat_id"),  # a person's queued messages, when erased
     )
 
 
