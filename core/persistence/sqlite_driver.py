@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -50,6 +51,8 @@ BUSY_WAIT = 5.0  # s a statement waits for another writer, as PRAGMA busy_timeou
 _BUSY_PAUSES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)  # then 0.1 s each
 SQLITE_BUSY = 5
 SQLITE_BUSY_SNAPSHOT = 517  # this transaction read what another has changed since: no wait cures it
+
+log = logging.getLogger("returns_desk.sqlite")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -237,6 +240,21 @@ async def _inline_run(
         attempt += 1
 
 
+def _committed_without_checkpoint(raw: sqlite3.Connection) -> Callable[[], None]:
+    """A commit on the loop's thread that leaves the log's checkpoint to :class:`Checkpoints`
+    (SQLite would run it inside the commit once the log passes 1,000 pages). Commits on
+    aiosqlite's thread (the CLI's imports, long services) still checkpoint as SQLite does."""
+
+    def commit() -> None:
+        raw.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            raw.commit()
+        finally:
+            raw.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
+
+    return commit
+
+
 async def _inline_call(end: Any) -> None:
     deadline = time.monotonic() + BUSY_WAIT
     attempt = 0
@@ -248,6 +266,63 @@ async def _inline_call(end: Any) -> None:
                 raise
         await asyncio.sleep(_pause(attempt))
         attempt += 1
+
+
+CHECKPOINT_EVERY = 100  # commits on the loop's thread between two checkpoints of a file
+SQLITE_AUTOCHECKPOINT = 1000  # pages: SQLite's default, for every other commit
+
+
+class Checkpoints:
+    """WAL checkpoints of one database file, on a worker thread.
+
+    SQLite copies the write-ahead log into the database file (and syncs it) inside whichever
+    commit passes ``wal_autocheckpoint`` pages: on the event loop's thread, when the commit
+    runs there, a pause of every chat. A commit on the loop's thread turns that off for
+    itself, and every :data:`CHECKPOINT_EVERY` such commits a passive checkpoint runs on a
+    thread of its own, with a connection of its own (passive: it neither waits for nor
+    blocks anyone). Commits on aiosqlite's thread checkpoint as SQLite does, there.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.commits = 0
+        self.running: asyncio.Future[None] | None = None
+        self.done = 0  # checkpoints run, for the tests
+
+    def committed(self) -> None:
+        self.commits += 1
+        if self.commits < CHECKPOINT_EVERY or self.running is not None:
+            return
+        self.commits = 0
+        self.running = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+        self.running.add_done_callback(self._finished)
+
+    def _checkpoint(self) -> None:
+        connection = sqlite3.connect(self.path, timeout=0, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            connection.close()
+
+    def _finished(self, future: asyncio.Future[None]) -> None:
+        self.running = None
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:  # the next one may do better; nothing is lost meanwhile
+            log.warning("a WAL checkpoint of %s failed: %r", self.path, error)
+        else:
+            self.done += 1
+
+
+_checkpoints: dict[str, Checkpoints] = {}
+
+
+def checkpoints_of(path: str) -> Checkpoints:
+    found = _checkpoints.get(path)
+    if found is None:
+        found = _checkpoints[path] = Checkpoints(path)
+    return found
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
@@ -273,7 +348,12 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         end = getattr(connection._connection, how)
         try:
             if _inline.get() and connection.returns_desk_inline:
-                await_(_inline_call(end))
+                checkpoints: Checkpoints | None = connection.returns_desk_checkpoints
+                if how == "commit" and checkpoints is not None:
+                    await_(_inline_call(_committed_without_checkpoint(connection._connection)))
+                    checkpoints.committed()
+                else:
+                    await_(_inline_call(end))
             else:
                 await_(connection._execute(_thread_call, end))
         except Exception as error:
@@ -294,6 +374,11 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         # opens it with check_same_thread): its statements all go to aiosqlite's thread
         aiosqlite_connection: Any = connection._connection
         aiosqlite_connection.returns_desk_inline = kw.get("check_same_thread") is False
+        file = arg[0] if arg else kw.get("database")
+        checkpoints = None
+        if isinstance(file, str) and file != ":memory:" and not kw.get("uri"):
+            checkpoints = checkpoints_of(file)
+        aiosqlite_connection.returns_desk_checkpoints = checkpoints
         return connection
 
 

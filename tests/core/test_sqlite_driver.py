@@ -166,3 +166,50 @@ async def test_an_in_memory_database_works_on_the_loop_by_staying_on_its_thread(
                 assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 1
     finally:
         await engine.dispose()
+
+
+async def test_the_log_is_checkpointed_on_a_thread_not_inside_a_commit(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_driver, "CHECKPOINT_EVERY", 10)
+    database = tmp_path / "bot.sqlite3"
+    checkpoints = sqlite_driver.checkpoints_of(str(database))
+    monkeypatch.setattr(sqlite_driver, "SQLITE_AUTOCHECKPOINT", 5)  # pages, as if a big log
+    size_before = database.stat().st_size
+    with on_the_loop():
+        for n in range(25):
+            async with engine.connect() as conn:
+                await conn.execute(
+                    text("INSERT INTO notes (body) VALUES (:body)"), {"body": f"{n:04d}" * 1000}
+                )
+                await conn.commit()
+            if checkpoints.running is not None:
+                await checkpoints.running
+    assert checkpoints.done == 2  # after the 10th and the 20th commit, none in a commit
+    # what the checkpoints copied is in the database file, ~4 KB a row: not only in the log
+    assert database.stat().st_size >= size_before + 15 * 4000
+
+
+async def test_a_commit_on_the_loop_never_checkpoints_and_one_on_the_thread_still_does(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_driver, "CHECKPOINT_EVERY", 1_000_000)  # no background one
+    monkeypatch.setattr(sqlite_driver, "SQLITE_AUTOCHECKPOINT", 5)  # pages
+    database = tmp_path / "bot.sqlite3"
+
+    async def insert(n: int) -> None:
+        async with engine.connect() as conn:
+            await conn.execute(
+                text("INSERT INTO notes (body) VALUES (:body)"), {"body": f"{n:04d}" * 1000}
+            )
+            await conn.commit()
+
+    async with engine.connect() as conn:  # SQLite's own threshold, for thread commits
+        await conn.exec_driver_sql("PRAGMA wal_autocheckpoint=5")
+    size_before = database.stat().st_size
+    with on_the_loop():
+        for n in range(20):
+            await insert(n)
+    assert database.stat().st_size == size_before  # all of it still in the log only
+    await insert(99)  # on aiosqlite's thread: SQLite checkpoints inside this commit
+    assert database.stat().st_size >= size_before + 15 * 4000
