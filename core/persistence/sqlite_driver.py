@@ -56,6 +56,7 @@ log = logging.getLogger("returns_desk.sqlite")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 
 _inline: ContextVar[bool] = ContextVar("sqlite_on_the_loop", default=False)
 
@@ -102,37 +103,49 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return code is not None and code & 0xFF == SQLITE_BUSY and code != SQLITE_BUSY_SNAPSHOT
 
 
+def _waited_on_the_thread(call: Callable[[], R]) -> R:
+    """On aiosqlite's thread: ``call()``, again after a pause while the database is busy
+    (this thread may sleep), for up to :data:`BUSY_WAIT` seconds."""
+    deadline = time.monotonic() + BUSY_WAIT
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(_pause(attempt))
+        attempt += 1
+
+
+async def _waited_on_the_loop(call: Callable[[], R]) -> R:
+    """On the loop's thread: as :func:`_waited_on_the_thread`, but pausing with
+    ``asyncio.sleep``, so that the loop (and the writer holding the lock) go on."""
+    deadline = time.monotonic() + BUSY_WAIT
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(_pause(attempt))
+        attempt += 1
+
+
+def _statement(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> Callable[[], tuple[Any, list[Any], int, int | None]]:
+    if many:
+        parameters = list(parameters)  # tried again whole when busy
+    return functools.partial(_once, connection, operation, parameters, many)
+
+
 def _run(
     connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
 ) -> tuple[Any, list[Any], int, int | None]:
-    """On aiosqlite's thread: the whole statement, with its rows; a busy database is waited
-    for here (this thread may sleep)."""
-    if many:
-        parameters = list(parameters)  # tried again whole when busy
-    deadline = time.monotonic() + BUSY_WAIT
-    attempt = 0
-    while True:
-        try:
-            return _once(connection, operation, parameters, many)
-        except sqlite3.OperationalError as error:
-            if not _is_busy(error) or time.monotonic() >= deadline:
-                raise
-        time.sleep(_pause(attempt))
-        attempt += 1
-
-
-def _thread_call(end: Any) -> None:
-    """On aiosqlite's thread: a commit or rollback, waiting for a busy database."""
-    deadline = time.monotonic() + BUSY_WAIT
-    attempt = 0
-    while True:
-        try:
-            return end()  # type: ignore[no-any-return]
-        except sqlite3.OperationalError as error:
-            if not _is_busy(error) or time.monotonic() >= deadline:
-                raise
-        time.sleep(_pause(attempt))
-        attempt += 1
+    """On aiosqlite's thread: the whole statement, with its rows."""
+    return _waited_on_the_thread(_statement(connection, operation, parameters, many))
 
 
 def _pause(attempt: int) -> float:
@@ -194,7 +207,8 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         async with self._adapt_connection._execute_mutex:
             connection: Any = self._connection  # aiosqlite.Connection
             if _inline.get() and connection.returns_desk_inline:
-                found = await _inline_run(connection._conn, operation, parameters, many)
+                statement = _statement(connection._conn, operation, parameters, many)
+                found = await _waited_on_the_loop(statement)
             else:
                 found = await connection._execute(
                     _run, connection._conn, operation, parameters, many
@@ -221,25 +235,6 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         return None
 
 
-async def _inline_run(
-    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
-) -> tuple[Any, list[Any], int, int | None]:
-    """On the loop's thread: as :func:`_run`, but a busy database is waited for with
-    ``asyncio.sleep``, so that the loop (and the writer holding the lock) go on."""
-    if many:
-        parameters = list(parameters)  # tried again whole when busy
-    deadline = time.monotonic() + BUSY_WAIT
-    attempt = 0
-    while True:
-        try:
-            return _once(connection, operation, parameters, many)
-        except sqlite3.OperationalError as error:
-            if not _is_busy(error) or time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(_pause(attempt))
-        attempt += 1
-
-
 def _committed_without_checkpoint(raw: sqlite3.Connection) -> Callable[[], None]:
     """A commit on the loop's thread that leaves the log's checkpoint to :class:`Checkpoints`
     (SQLite would run it inside the commit once the log passes 1,000 pages). Commits on
@@ -253,19 +248,6 @@ def _committed_without_checkpoint(raw: sqlite3.Connection) -> Callable[[], None]
             raw.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
 
     return commit
-
-
-async def _inline_call(end: Any) -> None:
-    deadline = time.monotonic() + BUSY_WAIT
-    attempt = 0
-    while True:
-        try:
-            return end()  # type: ignore[no-any-return]
-        except sqlite3.OperationalError as error:
-            if not _is_busy(error) or time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(_pause(attempt))
-        attempt += 1
 
 
 CHECKPOINT_EVERY = 100  # commits on the loop's thread between two checkpoints of a file
@@ -350,12 +332,14 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             if _inline.get() and connection.returns_desk_inline:
                 checkpoints: Checkpoints | None = connection.returns_desk_checkpoints
                 if how == "commit" and checkpoints is not None:
-                    await_(_inline_call(_committed_without_checkpoint(connection._connection)))
+                    await_(
+                        _waited_on_the_loop(_committed_without_checkpoint(connection._connection))
+                    )
                     checkpoints.committed()
                 else:
-                    await_(_inline_call(end))
+                    await_(_waited_on_the_loop(end))
             else:
-                await_(connection._execute(_thread_call, end))
+                await_(connection._execute(_waited_on_the_thread, end))
         except Exception as error:
             self._handle_exception(error)
 

@@ -143,7 +143,7 @@ async def test_a_unit_of_work_that_only_read_ends_without_a_trip_to_the_thread(
     async with engine.connect() as conn:
         await conn.execute(text("INSERT INTO notes (body) VALUES ('x')"))
         await conn.commit()
-    assert trips == ["_run", "_run", "_thread_call"]  # a write is committed, on the thread
+    assert trips == ["_run", "_run", "_waited_on_the_thread"]  # a write, committed there
     with on_the_loop():
         async with engine.connect() as conn:
             await conn.execute(text("INSERT INTO notes (body) VALUES ('y')"))
