@@ -208,7 +208,7 @@ def run_command(use_webhook: bool, sample_config: bool, stop_grace: float) -> No
     logging.getLogger().setLevel(settings.logging_level())
     # Failures while running are not "expected": they keep their traceback in the log.
     try:
-        event_loop.run(run_bot(settings, use_webhook=use_webhook, grace=stop_grace))
+        event_loop.run(run_bot(settings, use_webhook=use_webhook, grace=stop_grace), serving=True)
     except KeyboardInterrupt:
         pass
     except SettingsError as exc:  # e.g. Redis, the database or Telegram not answering
@@ -272,7 +272,7 @@ def web_command(listen: str | None) -> None:
     _announce(settings)
     logging.getLogger().setLevel(settings.logging_level())
     try:
-        event_loop.run(serve(settings, host.strip("[]"), int(port)))
+        event_loop.run(serve(settings, host.strip("[]"), int(port)), serving=True)
     except KeyboardInterrupt:
         pass
     except (SettingsError, OSError) as exc:  # the database does not answer, the port is taken

@@ -33,4 +33,7 @@ async def test_the_bot_process_runs_on_the_loop_it_logs(e2e: E2E, loop: str) -> 
     [line] = [line for line in e2e.bots.log().splitlines() if "event loop:" in line]
     assert f"event loop: {loop}" in line and f"JSON: {fast_json.NAME}" in line, line
     assert line.endswith(f"; malloc arenas: {arenas}"), line
+    frozen = line.split("garbage collector: ", 1)[1].split(" objects frozen", 1)[0]
+    assert int(frozen.replace(",", "")) > 100_000, line  # aiogram's models, at least
+    assert "young generation 10,000" in line
     assert e2e.failed_calls() == [] and e2e.bots.errors() == []
