@@ -13,7 +13,7 @@ from core.clock import ensure_utc
 from core.money import Money
 from core.orders.model import Order, OrderLine
 from core.persistence.repositories.signals import PersonCase
-from core.persistence.sqlite_driver import long_statements
+from core.persistence.sqlite_driver import off_the_loop
 from core.persistence.unit_of_work import UnitOfWork
 from core.policy import signals as policy
 from core.policy.signals import Facts, PhotoMatch, Signal
@@ -52,7 +52,6 @@ def _claimed_before(others: Sequence[PersonCase], currency: str) -> int:
     return sum(quantity * price for quantity, price in units.values())
 
 
-@long_statements
 async def signals_for(
     ctx: CoreContext,
     uow: UnitOfWork,
@@ -94,7 +93,9 @@ async def signals_for(
     matches: list[PhotoMatch] = []
     if phashes:
         lookback = now - timedelta(days=max(PHOTO_LOOKBACK_DAYS, settings.period_days))
-        for other in await uow.signals.look_alikes(order.shop, lookback, exclude_case=case_id):
+        with off_the_loop():  # every picture of the shop's cases in the lookback: a scan
+            look_alikes = await uow.signals.look_alikes(order.shop, lookback, exclude_case=case_id)
+        for other in look_alikes:
             nearest = min(distance(other.phash, mine) for mine in set(phashes))
             if nearest <= settings.photo_distance:
                 same_person = other.buyer_id in accounts or other.buyer_id in person.accounts

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.cases.lifecycle import CaseStatus
@@ -106,10 +107,35 @@ class SignalRepository:
         self, shop: str, person: Person, since: datetime, exclude_case: int | None
     ) -> list[PersonCase]:
         """The person's cases opened since ``since`` (withdrawn or cancelled ones are no
-        claim), with the order lines each claims."""
+        claim), with the order lines each claims.
+
+        One statement per way a case can be the person's (by order, by Telegram account): an
+        ``OR`` of the two made SQLite walk every case of the shop instead of either index."""
         conditions = [cases.c.order_id.in_(sorted(person.orders))]
         if person.accounts:
             conditions.append(cases.c.buyer_id.in_(sorted(person.accounts)))
+        found: dict[int, PersonCase] = {}
+        seen: set[tuple[int, int | None]] = set()  # (case, order line): a case found both ways
+        for condition in conditions:
+            for row in await self.session.execute(
+                self._cases_where(shop, since, exclude_case, condition)
+            ):
+                if (row.id, row.order_line_id) in seen:
+                    continue
+                seen.add((row.id, row.order_line_id))
+                case = found.get(row.id) or PersonCase(row.id, row.buyer_id, row.currency, ())
+                if row.order_line_id is not None:
+                    line = (row.order_line_id, row.quantity, row.unit_price_minor)
+                    case = PersonCase(
+                        case.case_id, case.buyer_id, case.currency, (*case.lines, line)
+                    )
+                found[row.id] = case
+        return [found[case_id] for case_id in sorted(found)]
+
+    @staticmethod
+    def _cases_where(
+        shop: str, since: datetime, exclude_case: int | None, condition: ColumnElement[bool]
+    ) -> Select[Any]:
         query = (
             select(
                 cases.c.id,
@@ -126,20 +152,13 @@ class SignalRepository:
                 cases.c.shop == shop,
                 cases.c.opened_at >= since,
                 cases.c.status != CaseStatus.CANCELLED.value,
-                or_(*conditions),
+                condition,
             )
-            .order_by(cases.c.id)
+            .order_by(cases.c.id, case_lines.c.id)
         )
         if exclude_case is not None:
             query = query.where(cases.c.id != exclude_case)
-        found: dict[int, PersonCase] = {}
-        for row in await self.session.execute(query):
-            case = found.get(row.id) or PersonCase(row.id, row.buyer_id, row.currency, ())
-            if row.order_line_id is not None:
-                line = (row.order_line_id, row.quantity, row.unit_price_minor)
-                case = PersonCase(case.case_id, case.buyer_id, case.currency, (*case.lines, line))
-            found[row.id] = case
-        return list(found.values())
+        return query
 
     async def bought(self, person: Person, since: datetime, currency: str) -> int:
         """The value (minor units) of the person's orders in ``currency`` placed since ``since``
