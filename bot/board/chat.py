@@ -5,7 +5,7 @@ the same and opens that case."""
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import (
     InlineKeyboardButton,
@@ -16,6 +16,7 @@ from aiogram.types import (
 
 from bot.board import links as board_links
 from bot.conversations.staff import IsStaff
+from bot.receiving.routing import Router
 from bot.views import texts
 from bot.views.i18n import Translator
 from core.cases.numbers import find_case_numbers

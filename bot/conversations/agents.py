@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.enums import ContentType
 from aiogram.filters import Command, CommandObject, CommandStart, Filter
@@ -40,6 +40,7 @@ from aiogram.types import Message, TelegramObject, User
 
 from bot.conversations import translation
 from bot.conversations.evidence import evidence_of, store_evidence
+from bot.receiving.routing import Router
 from bot.views import events as event_views
 from bot.views import texts
 from bot.views.i18n import Catalogs, Translator

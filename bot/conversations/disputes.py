@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from bot.conversations.staff import IsStaff, not_staff_press
+from bot.receiving.routing import Router
 from bot.views import disputes as views
 from bot.views import texts
 from bot.views.i18n import Translator

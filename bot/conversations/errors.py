@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import ErrorEvent
 
 from bot.delivery import retries
+from bot.receiving.routing import Router
 from bot.views.i18n import Catalogs, Translator
 from core.services import people
 

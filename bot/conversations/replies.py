@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
@@ -23,6 +22,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMark
 from bot.conversations.agents import AgentChat, InCaseTopic, topic_of
 from bot.conversations.common import send
 from bot.conversations.staff import IsStaff, not_staff_press
+from bot.receiving.routing import Router
 from bot.views import replies as views
 from bot.views import texts
 from bot.views.actions import STATUS_CODES, STATUS_OF_CODE

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart, Filter, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -34,6 +34,7 @@ from aiogram.types import (
 from bot.conversations.agents import WORDS, AgentChat, topic_of
 from bot.conversations.common import send
 from bot.conversations.evidence import ZipDocument
+from bot.receiving.routing import Router
 from bot.views import disputes as dispute_views
 from bot.views import replies as reply_views
 from bot.views import texts

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, InputMediaPhoto, Message
 
 from bot.conversations.staff import IsStaff
+from bot.receiving.routing import Router
 from bot.views import survey as survey_views
 from bot.views import texts
 from bot.views.digest import closing_soon

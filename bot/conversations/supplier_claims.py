@@ -14,7 +14,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -24,6 +24,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMark
 from bot.conversations.common import send
 from bot.conversations.evidence import ZipDocument
 from bot.conversations.staff import TYPED, IsStaff
+from bot.receiving.routing import Router
 from bot.views import supplier_claims as views
 from bot.views import texts
 from bot.views.i18n import Catalogs, Translator

@@ -14,11 +14,12 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.receiving.routing import Router
 from bot.views import texts
 from bot.views import translation as views
 from bot.views.i18n import SUPPORTED, Catalogs, Translator

@@ -6,7 +6,7 @@ by staff, who see the processor's due date; a buyer is not asked for it."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -14,6 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.conversations.common import buyer
+from bot.receiving.routing import Router
 from bot.views import disputes as dispute_views
 from bot.views import keyboards, texts
 from bot.views.i18n import Translator

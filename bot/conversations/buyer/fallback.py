@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
@@ -10,6 +10,7 @@ from bot.conversations.buyer import my_cases, open_case
 from bot.conversations.common import buyer, fresh_start
 from bot.conversations.evidence import evidence_of
 from bot.conversations.states import OpenCase
+from bot.receiving.routing import Router
 from bot.views import keyboards
 from bot.views.i18n import Translator
 from core.cases.escalation import mentions_payment_dispute

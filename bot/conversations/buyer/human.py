@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, User
@@ -13,6 +13,7 @@ from bot.conversations.callbacks import MenuCb
 from bot.conversations.common import buyer
 from bot.conversations.filters import PrivateChat
 from bot.conversations.states import CaseFollowUp, OpenCase
+from bot.receiving.routing import Router
 from bot.views import keyboards
 from bot.views.i18n import Translator
 from core.cases.escalation import asks_for_person, word_lists

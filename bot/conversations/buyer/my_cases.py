@@ -7,7 +7,7 @@ number and a photo of the postage receipt, both optional, then tells the shop.
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -19,6 +19,7 @@ from bot.conversations.common import buyer, fresh_start, send
 from bot.conversations.evidence import evidence_of, store_evidence
 from bot.conversations.filters import PrivateChat
 from bot.conversations.states import CaseFollowUp
+from bot.receiving.routing import Router
 from bot.views import keyboards, texts
 from bot.views.actions import buyer_actions
 from bot.views.i18n import Translator

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram import BaseMiddleware, Bot, F
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject, User
@@ -38,6 +38,7 @@ from bot.conversations.common import buyer, fresh_start, send
 from bot.conversations.evidence import evidence_of, store_evidence
 from bot.conversations.filters import PrivateChat
 from bot.conversations.states import OpenCase
+from bot.receiving.routing import Router
 from bot.views import keyboards, texts
 from bot.views.actions import buyer_actions
 from bot.views.i18n import Translator, escape

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.types import CallbackQuery
 
 from bot.conversations.callbacks import MenuCb, ShopCb
 from bot.conversations.common import buyer, send
 from bot.conversations.filters import PrivateChat
+from bot.receiving.routing import Router
 from bot.views import keyboards, texts
 from bot.views.i18n import Html, Translator, escape
 from core.cases.reasons import Party, Reason

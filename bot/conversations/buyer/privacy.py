@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, Filter
 from aiogram.filters.callback_data import CallbackData
@@ -22,6 +22,7 @@ from aiogram.types import (
 
 from bot.conversations.common import buyer
 from bot.conversations.filters import PrivateChat
+from bot.receiving.routing import Router
 from bot.views import privacy as words
 from bot.views.i18n import Translator
 from core.services import privacy

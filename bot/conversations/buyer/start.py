@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -11,6 +11,7 @@ from bot.conversations.buyer import open_case
 from bot.conversations.callbacks import LangCb, MenuCb
 from bot.conversations.common import fresh_start, send
 from bot.conversations.filters import PrivateChat
+from bot.receiving.routing import Router
 from bot.views import keyboards, texts
 from bot.views.i18n import Catalogs, Translator
 from core.errors import CoreError

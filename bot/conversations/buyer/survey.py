@@ -4,7 +4,7 @@ sent, then may write a comment (or press Skip). The core checks everything the b
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 from bot.conversations.callbacks import SurveyCb
 from bot.conversations.common import buyer
 from bot.conversations.filters import PrivateChat
+from bot.receiving.routing import Router
 from bot.views import survey as words
 from bot.views import texts
 from bot.views.i18n import Translator
