@@ -35,7 +35,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
@@ -62,25 +62,24 @@ _inline: ContextVar[bool] = ContextVar("sqlite_on_the_loop", default=False)
 
 
 @contextmanager
-def on_the_loop() -> Iterator[None]:
+def _statements_inline(inline: bool) -> Iterator[None]:
+    token = _inline.set(inline)
+    try:
+        yield
+    finally:
+        _inline.reset(token)
+
+
+def on_the_loop() -> AbstractContextManager[None]:
     """SQLite statements of this task (and the tasks it starts) run on the event loop's
     thread: short, indexed statements, as an update's."""
-    token = _inline.set(True)
-    try:
-        yield
-    finally:
-        _inline.reset(token)
+    return _statements_inline(True)
 
 
-@contextmanager
-def off_the_loop() -> Iterator[None]:
+def off_the_loop() -> AbstractContextManager[None]:
     """Statements that may take long (scans, exports) go to aiosqlite's thread again, even
     inside :func:`on_the_loop`."""
-    token = _inline.set(False)
-    try:
-        yield
-    finally:
-        _inline.reset(token)
+    return _statements_inline(False)
 
 
 def long_statements(function: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
