@@ -116,9 +116,10 @@ async def record(core: CoreContext, updates: Iterable[Mapping[str, Any]]) -> int
     rows = [(int(u["update_id"]), chat_key(u), dict(u)) for u in updates]
     if not rows:
         return 0
-    async with core.unit_of_work() as uow:
-        new = await uow.inbox.record(rows, core.now())
-        await uow.commit()
+    with on_the_loop():  # a few short inserts, from polling or the webhook
+        async with core.unit_of_work() as uow:
+            new = await uow.inbox.record(rows, core.now())
+            await uow.commit()
     return new
 
 

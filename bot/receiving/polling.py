@@ -12,7 +12,6 @@ from aiogram.methods import GetUpdates
 from aiogram.types import Update
 
 from bot.receiving import inbox
-from core.persistence.sqlite_driver import on_the_loop
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.polling")
@@ -55,8 +54,7 @@ async def poll(
             continue
         while True:
             try:
-                with on_the_loop():  # a few short inserts
-                    await inbox.record(core, (inbox.raw_update(u) for u in updates))
+                await inbox.record(core, (inbox.raw_update(u) for u in updates))
                 break
             except Exception:  # the database is away: keep them unconfirmed, try again
                 log.exception("could not store %s update(s); trying again", len(updates))

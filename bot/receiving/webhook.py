@@ -29,7 +29,6 @@ from sqlalchemy import text
 
 from bot.receiving import inbox
 from core import fast_json
-from core.persistence.sqlite_driver import on_the_loop
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.webhook")
@@ -77,8 +76,7 @@ def make_app(
         except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             return web.Response(status=400, text="not a Telegram update")
         try:
-            with on_the_loop():  # one short insert
-                await inbox.record(core, [update])
+            await inbox.record(core, [update])
         except Exception:  # not stored, so not confirmed: Telegram sends it again
             log.exception("could not store update %s", update.get("update_id"))
             return web.Response(status=503, text="try again")
