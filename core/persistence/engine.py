@@ -78,6 +78,12 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         kwargs.setdefault("pool_reset_on_return", None)
         if parsed.get_driver_name() == "aiosqlite":  # a statement in one thread round trip
             kwargs.setdefault("module", sqlite_driver.dbapi())
+        if path is not None:
+            # The connection used last, first: SQLite drops a connection's page cache whenever
+            # another connection wrote since its last transaction, so the bot's short units of
+            # work, one after another, keep one connection's cache warm instead of rotating
+            # through the pool and reading every page again (benchmarks/README.md, fifth round)
+            kwargs.setdefault("pool_use_lifo", True)
         engine = create_async_engine(parsed, **kwargs)
         _configure_sqlite(engine, path)
         return engine

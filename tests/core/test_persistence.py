@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus, Role
 from core.cases.model import AuditEvent, Case, CaseLine, Evidence, EvidenceKind, Owner
@@ -828,6 +829,36 @@ async def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Pat
         await engine.dispose()
     # busy_timeout 0: the driver waits for a busy database itself, off the loop (BUSY_WAIT)
     assert pragmas == [1, "wal", 0, 1]
+
+
+async def test_the_next_unit_of_work_gets_the_sqlite_connection_used_last(tmp_path: Path) -> None:
+    """SQLite drops a connection's page cache when another one wrote since its last
+    transaction: the pool hands out the connection returned last, so units of work one after
+    another run on one connection and keep its cache (benchmarks/README.md, fifth round)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+
+    async def dbapi_id(conn: AsyncConnection) -> int:
+        raw = await conn.get_raw_connection()
+        return id(raw.dbapi_connection)
+
+    try:
+        async with engine.connect() as first, engine.connect() as second:  # two at once
+            ids = {await dbapi_id(first), await dbapi_id(second)}
+            await first.execute(text("CREATE TABLE t (x INTEGER)"))
+            await first.commit()
+            first_id = await dbapi_id(first)
+            await second.close()  # returned first
+            await first.close()  # returned last
+        following = []
+        for _ in range(3):
+            async with engine.connect() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (1)"))
+                await conn.commit()
+                following.append(await dbapi_id(conn))
+    finally:
+        await engine.dispose()
+    assert len(ids) == 2
+    assert following == [first_id] * 3
 
 
 LATE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
