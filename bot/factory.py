@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.bot import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
@@ -30,7 +29,7 @@ from bot.conversations.buyer import (
 from bot.conversations.buyer import privacy as buyer_privacy
 from bot.conversations.filters import check_filters_inline
 from bot.delivery import retries
-from bot.delivery.response_types import KeepResponseTypes
+from bot.delivery.response_types import TelegramSession
 from bot.receiving.middlewares import DropRedelivered, UserContext
 from bot.receiving.storage import ChatLocks, DatabaseStorage, FlushConversations
 from bot.views.i18n import DEFAULT, SUPPORTED, Catalogs, Translator, telegram_code
@@ -43,7 +42,7 @@ def create_bot(
 ) -> Bot:
     """A bot talking HTML to Telegram, or to the Bot API server at ``api_url``."""
     if session is None:
-        session = AiohttpSession(
+        session = TelegramSession(
             api=TelegramAPIServer.from_base(api_url)
             if api_url
             else TelegramAPIServer.from_base("https://api.telegram.org"),
@@ -51,7 +50,6 @@ def create_bot(
             json_dumps=fast_json.dumps,
         )
     bot = Bot(token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
-    bot.session.middleware(KeepResponseTypes())
     return retries.install(bot)  # 429s and network errors are waited out, not shown to people
 
 

@@ -25,7 +25,6 @@ from typing import Any, cast
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
@@ -34,6 +33,8 @@ from aiohttp import ClientResponseError, RequestInfo
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from bot.delivery.response_types import KeptResponseTypes
+
 from .fake_telegram import FakeApiError, FakeTelegram, FakeUnreachable, Upload
 
 __all__ = ["FakeSession", "create_fake_bot"]
@@ -41,8 +42,9 @@ __all__ = ["FakeSession", "create_fake_bot"]
 _FILE_URL = re.compile(r"/file/bot(?P<token>[^/]+)/(?P<path>.+)$")
 
 
-class FakeSession(BaseSession):
-    """``BaseSession`` whose requests are executed by a :class:`FakeTelegram`."""
+class FakeSession(KeptResponseTypes):
+    """A session whose requests are executed by a :class:`FakeTelegram`; it reads the answers
+    as the bot's own session does (``KeptResponseTypes``)."""
 
     def __init__(self, fake: FakeTelegram, **kwargs: Any) -> None:
         super().__init__(**kwargs)
