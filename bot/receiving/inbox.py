@@ -25,6 +25,7 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
+from pydantic import ValidationError
 from sqlalchemy import text
 
 from bot.conversations.errors import failed_where
@@ -41,7 +42,6 @@ Probe = Callable[[], Awaitable[object]]  # raises when what it looks at does not
 
 # failed attempts before an update is parked, and the pause before each new attempt
 RETRY_DELAYS = (1.0, 3.0, 10.0, 30.0)
-PARSED_KEPT = 2_000  # updates received here kept parsed until claimed (saves a re-parse)
 
 
 def process_name() -> str:
@@ -105,11 +105,6 @@ def chat_of(update: Mapping[str, Any]) -> int:
     return 0
 
 
-def raw_update(update: Update) -> dict[str, Any]:
-    """An update as Telegram sent it (aliases like ``from``), to store and parse again."""
-    return update.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
 async def record(core: CoreContext, updates: Iterable[Mapping[str, Any]]) -> int:
     """Store raw updates; returns how many were new. Raises if the database fails, and then
     the caller must not confirm them to Telegram."""
@@ -158,8 +153,8 @@ class InboxWorker:
         self._running: dict[int, asyncio.Task[None]] = {}
         # finished, to be marked in the next write, with their conversation changes
         self._done: list[tuple[int, int, Writes]] = []  # update id, chat key, conversation
-        self._failed: list[tuple[InboxUpdate, str]] = []
-        self._parsed: dict[int, Update] = {}  # updates this process received, already parsed
+        # failed, with whether another attempt may help (not for an update it cannot read)
+        self._failed: list[tuple[InboxUpdate, str, bool]] = []
         # whether a claim may find something: not after every finished update (most find
         # nothing, and each costs a transaction), but after arrivals, when a finished
         # update's chat has another one waiting (received here or by another process), when
@@ -172,13 +167,9 @@ class InboxWorker:
         self.probes: dict[str, Probe] = {"the database (DATABASE_URL)": self._database_answers}
         self.probes.update(probes or {})
 
-    def wake(self, parsed: Iterable[Update] = ()) -> None:
-        """New updates were recorded (by this process: keep their parsed form)."""
-        for update in parsed:
-            self._parsed[update.update_id] = update
+    def wake(self) -> None:
+        """New updates were recorded."""
         self._claim_soon = True  # also when it comes during a claim: that claim keeps it
-        while len(self._parsed) > PARSED_KEPT:  # claimed by another process: forget the oldest
-            del self._parsed[next(iter(self._parsed))]
         self._wake.set()
 
     @property
@@ -261,9 +252,13 @@ class InboxWorker:
         timeout = asyncio.timeout(self.handler_timeout)
         writes: Writes = []
         try:
-            update = self._parsed.get(item.update_id) or Update.model_validate(
-                item.payload, context={"bot": self.bot}
-            )
+            update = Update.model_validate(item.payload, context={"bot": self.bot})
+        except ValidationError as exc:  # stored as Telegram sent it: no attempt reads it better
+            self._failed.append((item, _explain(exc), False))
+            self._running.pop(item.update_id, None)
+            self._wake.set()
+            return
+        try:
             replay.begin(item.update_id, item.answers)  # a re-run says nothing twice
             writes = defer_writes()  # the conversation is stored with the done-mark
             async with timeout:
@@ -285,15 +280,15 @@ class InboxWorker:
                         item,
                         f"TimeoutError in {failed_where(exc)}: the handler "
                         f"took over {self.handler_timeout:g} s",
+                        True,
                     )
                 )
             elif await self._check(exc):  # infrastructure away: not the handler's fault
                 self._given_back.append(item.update_id)
             else:
-                self._failed.append((item, _explain(exc)))
+                self._failed.append((item, _explain(exc), True))
         else:
             self._done.append((item.update_id, item.chat_key, writes))
-            self._parsed.pop(item.update_id, None)
         finally:
             self._running.pop(item.update_id, None)
             self._wake.set()
@@ -401,15 +396,15 @@ class InboxWorker:
             storage = self._storage
             if writes and storage is not None:  # each update's conversation, with its mark
                 await storage.write(uow, writes)
-            for item, error in failed:
+            for item, error, may_retry in failed:
                 attempt = item.attempts + 1
                 retry_at = None
-                if attempt <= len(self.retry_delays):
+                if may_retry and attempt <= len(self.retry_delays):
                     retry_at = now + timedelta(seconds=self.retry_delays[attempt - 1])
                 await uow.inbox.mark_failed(item.update_id, error, retry_at=retry_at, at=now)
                 if retry_at is None:
                     log.error(
-                        "update %s (chat %s) failed %s times and is parked: %s; "
+                        "update %s (chat %s) failed (attempt %s) and is parked: %s; "
                         "see `returns-desk updates parked`",
                         item.update_id,
                         chat_of(item.payload),

@@ -483,6 +483,11 @@ class FakeTelegram:
             chat_id, user_id, content, message_thread_id, reply_to_message_id=reply_to_message_id
         )
 
+    def odd_update(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """An update of ``kind`` holding ``payload`` as it is, whatever it is: what a newer Bot
+        API (or a broken proxy) might send that aiogram cannot read. Returns the update."""
+        return self._enqueue(kind, payload)
+
     def user_edit(self, chat_id: int, message_id: int, text: str) -> dict[str, Any]:
         """The person edits a message they sent (its text, or a media message's caption):
         Telegram sends the bot an ``edited_message`` update."""
