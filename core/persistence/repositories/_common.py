@@ -27,6 +27,10 @@ def dialect_insert(session: AsyncConnection, table: Table) -> Any:
     return None
 
 
+# (dialect, table, conflict columns) → the statement, built once: the values are its parameters
+_INSERTS_IGNORING: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
 async def insert_ignore(
     session: AsyncConnection,
     table: Table,
@@ -40,14 +44,14 @@ async def insert_ignore(
     key) still raise.
     """
     id_column: Column[Any] = table.c.id
-    stmt = dialect_insert(session, table)
+    key = (dialect_name(session), table.name, tuple(conflict_columns))
+    stmt = _INSERTS_IGNORING.get(key)
+    if stmt is None and (plain := dialect_insert(session, table)) is not None:
+        stmt = _INSERTS_IGNORING[key] = plain.on_conflict_do_nothing(
+            index_elements=list(conflict_columns)
+        ).returning(id_column)
     if stmt is not None:
-        stmt = (
-            stmt.values(**values)
-            .on_conflict_do_nothing(index_elements=list(conflict_columns))
-            .returning(id_column)
-        )
-        return (await session.execute(stmt)).scalar_one_or_none()
+        return (await session.execute(stmt, values)).scalar_one_or_none()
     try:
         async with session.begin_nested():
             result = await session.execute(insert(table).values(**values).returning(id_column))

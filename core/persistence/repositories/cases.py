@@ -37,11 +37,16 @@ _OPEN_LINE_INDEX = "uq_case_lines_open_order_line_id"
 
 # The hot path's statements, built once: building a statement and its cache key costs more
 # CPU than SQLite takes to run it (benchmarks/README.md, issue 19).
-_CASE_BY_ID = (
-    select(cases, orders.c.number.label("order_number"))
-    .join(orders, orders.c.id == cases.c.order_id)
-    .where(cases.c.id == bindparam("id"))
+_CASES = select(cases, orders.c.number.label("order_number")).join(
+    orders, orders.c.id == cases.c.order_id
 )
+_NEWEST_FIRST = (cases.c.opened_at.desc(), cases.c.id.desc())
+_CASE_BY_ID = _CASES.where(cases.c.id == bindparam("id"))
+_BUYER_CASES = _CASES.where(cases.c.buyer_id == bindparam("buyer_id")).order_by(*_NEWEST_FIRST)
+_BUYER_OPEN_CASES = _CASES.where(
+    cases.c.buyer_id == bindparam("buyer_id"), cases.c.status.in_(_OPEN)
+).order_by(*_NEWEST_FIRST)
+_ADD_AUDIT = insert(audit_events)
 _LINES_OF = (
     select(case_lines.c.case_id, case_lines.c.line_no, case_lines.c.quantity)
     .where(case_lines.c.case_id.in_(bindparam("ids", expanding=True)))
@@ -265,17 +270,18 @@ class CaseRepository:
 
     async def add_audit(self, event: AuditEvent, case_id: int) -> None:
         await self.session.execute(
-            insert(audit_events).values(
-                case_id=case_id,
-                at=event.at,
-                actor_role=event.actor_role.value,
-                actor_id=event.actor_id,
-                action=str(event.action),
-                from_status=event.from_status.value if event.from_status else None,
-                to_status=event.to_status.value if event.to_status else None,
-                note=event.note,
-                data=event.data,
-            )
+            _ADD_AUDIT,
+            {
+                "case_id": case_id,
+                "at": event.at,
+                "actor_role": event.actor_role.value,
+                "actor_id": event.actor_id,
+                "action": str(event.action),
+                "from_status": event.from_status.value if event.from_status else None,
+                "to_status": event.to_status.value if event.to_status else None,
+                "note": event.note,
+                "data": event.data,
+            },
         )
 
     # --- reading ----------------------------------------------------------------------------
@@ -291,10 +297,9 @@ class CaseRepository:
 
     async def list_for_buyer(self, buyer_id: int, *, open_only: bool = False) -> list[Case]:
         """The buyer's cases, newest first."""
-        conditions: list[ColumnElement[bool]] = [cases.c.buyer_id == buyer_id]
-        if open_only:
-            conditions.append(cases.c.status.in_(_OPEN))
-        return await self._load(*conditions, order_by=(cases.c.opened_at.desc(), cases.c.id.desc()))
+        statement = _BUYER_OPEN_CASES if open_only else _BUYER_CASES
+        result = await self.session.execute(statement, {"buyer_id": buyer_id})
+        return await self._with_children(list(result.mappings()))
 
     async def agent_owned_for_buyer(self, buyer_id: int) -> Case | None:
         """The buyer's open case an agent has taken over, if any (the newest)."""
@@ -403,12 +408,7 @@ class CaseRepository:
         return {line_no: int(quantity) for line_no, quantity in result}
 
     async def _load(self, *conditions: Any, order_by: Iterable[Any] = ()) -> list[Case]:
-        result = await self.session.execute(
-            select(cases, orders.c.number.label("order_number"))
-            .join(orders, orders.c.id == cases.c.order_id)
-            .where(*conditions)
-            .order_by(*order_by)
-        )
+        result = await self.session.execute(_CASES.where(*conditions).order_by(*order_by))
         return await self._with_children(list(result.mappings()))
 
     async def _with_children(self, rows: list[RowMapping]) -> list[Case]:
