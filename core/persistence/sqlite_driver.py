@@ -250,6 +250,7 @@ def _committed_without_checkpoint(raw: sqlite3.Connection) -> Callable[[], None]
 
 
 CHECKPOINT_EVERY = 100  # commits on the loop's thread between two checkpoints of a file
+CHECKPOINT_WAIT = 2.0  # seconds a checkpoint's connection waits for a busy file (its thread)
 SQLITE_AUTOCHECKPOINT = 1000  # pages: SQLite's default, for every other commit
 
 
@@ -279,7 +280,9 @@ class Checkpoints:
         self.running.add_done_callback(self._finished)
 
     def _checkpoint(self) -> None:
-        connection = sqlite3.connect(self.path, timeout=0, check_same_thread=False)
+        # on a worker thread it may wait: opening the file and reading its log index can meet a
+        # writer resetting the log (with no wait: "database is locked" now and then, under load)
+        connection = sqlite3.connect(self.path, timeout=CHECKPOINT_WAIT, check_same_thread=False)
         try:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:

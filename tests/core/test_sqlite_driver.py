@@ -213,3 +213,38 @@ async def test_a_commit_on_the_loop_never_checkpoints_and_one_on_the_thread_stil
     assert database.stat().st_size == size_before  # all of it still in the log only
     await insert(99)  # on aiosqlite's thread: SQLite checkpoints inside this commit
     assert database.stat().st_size >= size_before + 15 * 4000
+
+
+async def test_a_checkpoint_that_meets_a_locked_file_waits_on_its_thread_then_runs(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """Under load a checkpoint's connection can meet the file locked for a moment (a writer
+    resetting the log): it waits on its worker thread, not failing with "database is
+    locked" and a warning, and the loop goes on meanwhile."""
+    monkeypatch.setattr(sqlite_driver, "CHECKPOINT_EVERY", 1)
+    database = tmp_path / "bot.sqlite3"
+    checkpoints = sqlite_driver.checkpoints_of(str(database))
+    await engine.dispose()  # no other connection open: the holder's lock is then exclusive
+    holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")  # nobody else may even read the file meanwhile
+
+    async def let_go() -> None:
+        await asyncio.sleep(0.4)
+        holder.execute("COMMIT")
+        holder.execute("PRAGMA locking_mode=NORMAL")
+        holder.execute("SELECT count(*) FROM notes").fetchall()  # gives up the lock
+        holder.close()
+
+    releasing = asyncio.create_task(let_go())
+    checkpoints.committed()  # as after a commit on the loop: a checkpoint starts
+    running = checkpoints.running
+    assert running is not None
+    ticks = 0
+    while not running.done():
+        await asyncio.sleep(0.01)
+        ticks += 1
+    await releasing
+    assert checkpoints.done == 1
+    assert "WAL checkpoint" not in caplog.text
+    assert ticks >= 20  # it waited for the lock, and the loop went on meanwhile
