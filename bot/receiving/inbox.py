@@ -25,7 +25,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
-from pydantic import ValidationError
 from sqlalchemy import text
 
 from bot.conversations.errors import failed_where
@@ -68,7 +67,20 @@ def chat_key(update: Mapping[str, Any]) -> int:
     (:func:`topic_key`): a reply in one topic does not wait behind another topic's updates,
     and the updates of one topic (messages, edits, service messages, buttons pressed on its
     messages, which carry the topic's thread id) stay in order. The forum's General topic and
-    every other chat keep the chat id."""
+    every other chat keep the chat id. An id that is not a 64-bit integer counts as none: the
+    update is stored all the same, and parked when it cannot be read."""
+    return _checked(_chat_key, update)
+
+
+def _checked(find: Callable[[Mapping[str, Any]], int], update: Mapping[str, Any]) -> int:
+    try:
+        key = find(update)
+    except (TypeError, ValueError):  # "id": null, "abc"…: an odd update, stored as it is
+        return 0
+    return key if -(2**63) <= key < 2**63 else 0
+
+
+def _chat_key(update: Mapping[str, Any]) -> int:
     for field, event in update.items():
         if field == "update_id" or not isinstance(event, Mapping):
             continue
@@ -91,6 +103,10 @@ def chat_key(update: Mapping[str, Any]) -> int:
 def chat_of(update: Mapping[str, Any]) -> int:
     """The chat (or user) an update came from, for people reading the logs: unlike
     :func:`chat_key`, never a topic's hashed key."""
+    return _checked(_chat_of, update)
+
+
+def _chat_of(update: Mapping[str, Any]) -> int:
     for field, event in update.items():
         if field == "update_id" or not isinstance(event, Mapping):
             continue
@@ -253,7 +269,7 @@ class InboxWorker:
         writes: Writes = []
         try:
             update = Update.model_validate(item.payload, context={"bot": self.bot})
-        except ValidationError as exc:  # stored as Telegram sent it: no attempt reads it better
+        except Exception as exc:  # stored as Telegram sent it: no attempt reads it better
             self._failed.append((item, _explain(exc), False))
             self._running.pop(item.update_id, None)
             self._wake.set()

@@ -78,13 +78,15 @@ async def poll(
         if updates:
             request.offset = max(ids) + 1  # confirmed with the next call
             recorded()
+        elif await _pause(stop, MAX_BACKOFF):  # none it can store: not asked again at once
+            return
 
 
 def _update_id(update: dict[str, Any]) -> int:
     """Its ``update_id``; -1 for an object without one (Telegram always sends it; such an
     object cannot be stored or run, and is passed over with a line in the log)."""
     found = update.get("update_id")
-    if isinstance(found, int) and not isinstance(found, bool) and found >= 0:
+    if isinstance(found, int) and not isinstance(found, bool) and 0 <= found < 2**63:
         return found
     log.error("getUpdates answered an object without an update_id; passed over: %.200r", update)
     return -1

@@ -78,7 +78,7 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         kwargs.setdefault("pool_reset_on_return", None)
         if parsed.get_driver_name() == "aiosqlite":  # a statement in one thread round trip
             kwargs.setdefault("module", sqlite_driver.dbapi())
-        if path is not None:
+        if path is not None and "poolclass" not in kwargs:
             # The connection used last, first: SQLite drops a connection's page cache whenever
             # another connection wrote since its last transaction, so the bot's short units of
             # work, one after another, keep one connection's cache warm instead of rotating

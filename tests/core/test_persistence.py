@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import NullPool
 
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus, Role
 from core.cases.model import AuditEvent, Case, CaseLine, Evidence, EvidenceKind, Owner
@@ -859,6 +860,17 @@ async def test_the_next_unit_of_work_gets_the_sqlite_connection_used_last(tmp_pa
         await engine.dispose()
     assert len(ids) == 2
     assert following == [first_id] * 3
+
+
+async def test_a_sqlite_engine_with_a_pool_of_its_own_still_starts(tmp_path: Path) -> None:
+    """The connection-used-last setting is for the default pool: another one is kept."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+    assert isinstance(engine.pool, NullPool)
 
 
 LATE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -80,12 +80,18 @@ async def test_updates_are_stored_as_telegram_sent_them_then_confirmed(
     assert polling.woken  # the worker heard of them
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"message_id": 5, "date": "yesterday", "chat": {"id": ANA, "type": "private"}},
+        {"message_id": 5, "date": 1765000000, "chat": {"id": "abc", "type": "private"}},
+    ],
+    ids=["a date that is not one", "a chat id that is not a number"],
+)
 async def test_an_update_aiogram_cannot_read_is_parked_and_the_polling_goes_on(
-    world: World, polling: Polling
+    world: World, polling: Polling, payload: dict[str, object]
 ) -> None:
-    odd = world.fake.odd_update(
-        "message", {"message_id": 5, "date": "yesterday", "chat": {"id": ANA, "type": "private"}}
-    )
+    odd = world.fake.odd_update("message", payload)
     after = world.fake.user_message(ANA, "/start")
     stop = asyncio.Event()
     running = asyncio.create_task(polling.worker.run(stop, grace=2))
