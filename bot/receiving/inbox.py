@@ -267,14 +267,9 @@ class InboxWorker:
         final = item.attempts + 1 >= len(self.retry_delays) + 1
         timeout = asyncio.timeout(self.handler_timeout)
         writes: Writes = []
+        update: Update | None = None
         try:
             update = Update.model_validate(item.payload, context={"bot": self.bot})
-        except Exception as exc:  # stored as Telegram sent it: no attempt reads it better
-            self._failed.append((item, _explain(exc), False))
-            self._running.pop(item.update_id, None)
-            self._wake.set()
-            return
-        try:
             replay.begin(item.update_id, item.answers)  # a re-run says nothing twice
             writes = defer_writes()  # the conversation is stored with the done-mark
             async with timeout:
@@ -290,7 +285,9 @@ class InboxWorker:
             raise  # a stop that ran out of time: the claim is given back
         except Exception as exc:
             self._forget(writes)
-            if timeout.expired():  # the handler hung on a system that answers: its fault
+            if update is None:  # stored as Telegram sent it: no attempt reads it better
+                self._failed.append((item, _explain(exc), False))
+            elif timeout.expired():  # the handler hung on a system that answers: its fault
                 self._failed.append(
                     (
                         item,

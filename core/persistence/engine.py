@@ -153,7 +153,6 @@ def _configure_sqlite(engine: AsyncEngine, path: Path | None = None) -> None:
         if isinstance(dbapi_connection, sqlite_driver.OneTripConnection):
             pragmas = ("PRAGMA busy_timeout=0",)
             pragmas += tuple(p for p in SQLITE_PRAGMAS if "busy_timeout" not in p)
-
         try:
             for pragma in pragmas:
                 cursor.execute(pragma)
