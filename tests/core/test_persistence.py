@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from core.cases.lifecycle import CaseStatus, GoodsStatus, MoneyStatus, Role
@@ -27,12 +29,14 @@ from core.orders.model import (
     TrackingEvent,
 )
 from core.orders.numbers import normalize_order_number
+from core.persistence import engine as engine_module
 from core.persistence.engine import Sessions, create_engine
 from core.persistence.repositories import Repositories
 from core.persistence.repositories.conversations import ConversationRepository
 from core.persistence.tables import cases as cases_table
 from core.persistence.tables import orders as orders_table
 from core.policy.record import DecisionRecord, ExplanationRecord, MoneyValue
+from tests.conftest import _postgres_url, postgres_in_use
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -918,3 +922,102 @@ async def test_conversations_are_written_in_a_batch_and_an_empty_one_is_removed(
         assert await talks.get("fsm:2") == (None, {})
         assert await talks.get("fsm:3") == (None, {"k": "<&>"})
         assert await talks.count() == 2
+
+
+# --- PostgreSQL: a pooled connection is pinged only after it sat idle ------------------------
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    async with postgres_in_use():
+        yield await _postgres_url()
+
+
+async def _pings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the pings of pooled asyncpg connections (SQLAlchemy's adapter's ``ping``)."""
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+    pings: list[int] = []
+    ping = AsyncAdapt_asyncpg_connection.ping
+
+    def counted(self: AsyncAdapt_asyncpg_connection) -> None:
+        pings.append(1)
+        ping(self)
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", counted)
+    return pings
+
+
+async def _backend_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _terminate(url: str, pid: int) -> None:
+    """Cut one server connection, as a database restart or a proxy's idle timeout does."""
+    admin = create_engine(url)
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await conn.commit()
+    finally:
+        await admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_connection_in_steady_use_is_not_pinged_before_each_unit_of_work(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ping is three round trips (BEGIN, ``;``, ROLLBACK): the units of work of a busy bot,
+    one after another, go without (benchmarks/README.md, sixth round)."""
+    pings = await _pings(monkeypatch)
+    engine = create_engine(postgres_url)
+    try:
+        pids = {await _backend_pid(engine) for _ in range(20)}
+    finally:
+        await engine.dispose()
+    assert pings == []
+    assert len(pids) == 1  # the connection used last, again
+
+
+@pytest.mark.postgres
+async def test_an_idle_postgresql_connection_that_was_cut_is_pinged_and_replaced(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "IDLE_BEFORE_PING", 0.2)
+    pings = await _pings(monkeypatch)
+    engine = create_engine(postgres_url)
+    try:
+        first = await _backend_pid(engine)
+        await _terminate(postgres_url, first)
+        await asyncio.sleep(0.3)  # idle longer than IDLE_BEFORE_PING
+        second = await _backend_pid(engine)  # no error: the ping found it cut
+    finally:
+        await engine.dispose()
+    assert pings == [1]
+    assert second != first
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_connection_cut_while_in_use_fails_one_unit_and_retires_the_pool(
+    postgres_url: str,
+) -> None:
+    """Without a ping, a connection cut between two units of work in quick succession fails
+    the next unit (the inbox runs its update again); that failure retires every connection
+    the pool held, so the ones after connect afresh instead of failing one by one."""
+    engine = create_engine(postgres_url)
+    try:
+        async with engine.connect() as a, engine.connect() as b:  # two pooled connections
+            pids = {
+                int((await c.execute(text("SELECT pg_backend_pid()"))).scalar_one()) for c in (a, b)
+            }
+        for pid in pids:
+            await _terminate(postgres_url, pid)
+        with pytest.raises(DBAPIError) as failed:
+            await _backend_pid(engine)
+        assert failed.value.connection_invalidated
+        after = {await _backend_pid(engine) for _ in range(3)}
+    finally:
+        await engine.dispose()
+    assert len(pids) == 2
+    assert after and not after & pids
