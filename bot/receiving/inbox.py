@@ -30,7 +30,7 @@ from sqlalchemy import text
 from bot.conversations.errors import failed_where
 from bot.delivery import retries
 from bot.receiving import replay
-from bot.receiving.storage import DatabaseStorage, Writes, defer_writes
+from bot.receiving.storage import InboxWritten, Writes, defer_writes
 from core.persistence.repositories.inbox import InboxUpdate
 from core.persistence.sqlite_driver import on_the_loop
 from core.services.context import CoreContext
@@ -307,9 +307,9 @@ class InboxWorker:
             self._wake.set()
 
     @property
-    def _storage(self) -> DatabaseStorage | None:
+    def _storage(self) -> InboxWritten | None:
         storage = self.dispatcher.storage
-        return storage if isinstance(storage, DatabaseStorage) else None
+        return storage if isinstance(storage, InboxWritten) else None
 
     def _forget(self, writes: Writes) -> None:
         if writes and self._storage is not None:

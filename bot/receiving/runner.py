@@ -19,8 +19,7 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
-from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
-from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.types import TelegramObject, User
 from aiohttp import web
 from sqlalchemy import text
@@ -35,6 +34,7 @@ from bot.factory import create_bot, create_dispatcher, register_commands
 from bot.receiving import polling, replay, webhook
 from bot.receiving.inbox import InboxWorker, process_name
 from bot.receiving.leader import Lease
+from bot.receiving.redis_storage import RedisConversations
 from bot.receiving.storage import ChatLocks, DatabaseStorage
 from bot.views.i18n import SUPPORTED, Catalogs
 from core.services import cases as case_service
@@ -77,26 +77,22 @@ async def run_timers(
 async def conversation_storage(
     settings: Settings, core: CoreContext
 ) -> tuple[BaseStorage, BaseEventIsolation]:
-    """Conversation state and per-chat locks: in Redis when REDIS_URL is set (shared by every
-    process, state expiring after ``conversation_idle_days``), else the database's table and
-    locks in this process."""
+    """Conversation state: in Redis when REDIS_URL is set (shared by every process, state
+    expiring after ``conversation_idle_days``), else the database's table. The per-chat locks
+    are this process's: the inbox already runs one update of a chat at a time across every
+    process (bot/receiving/redis_storage.py)."""
     if not settings.redis_url:
         # SQLite is one process's database: that process may keep conversations in memory
         storage = DatabaseStorage(core.unit_of_work, core.clock, cache=settings.is_sqlite)
         return storage, ChatLocks()
     ttl = timedelta(days=core.config.lifecycle.conversation_idle_days)
-    storage = RedisStorage.from_url(
-        settings.redis_url,
-        key_builder=DefaultKeyBuilder(with_destiny=True),
-        state_ttl=ttl,
-        data_ttl=ttl,
-    )
+    redis = RedisConversations.connect(settings.redis_url, ttl=ttl)
     try:
-        await storage.redis.ping()
+        await redis.redis.ping()
     except Exception as exc:
-        await storage.close()
+        await redis.close()
         raise SettingsError(f"REDIS_URL: cannot connect ({exc})") from exc
-    return storage, storage.create_isolation()
+    return redis, ChatLocks()
 
 
 async def database_answers(core: CoreContext) -> None:
@@ -185,7 +181,7 @@ async def run_bot(
         storage, isolation = await conversation_storage(settings, core)
         bot = replay.install(create_bot(token, api_url=settings.bot_api_url), core)
         probes: dict[str, Any] = {}
-        if isinstance(storage, RedisStorage):
+        if isinstance(storage, RedisConversations):
             probes["Redis (REDIS_URL)"] = storage.redis.ping
         probes["Telegram (BOT_API_URL)"] = bot.get_me
         dispatcher = create_dispatcher(

@@ -4,10 +4,12 @@ and per-chat locks that are freed when the chat goes quiet."""
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -28,22 +30,62 @@ from core.persistence.unit_of_work import UnitOfWork
 # (key, state, data as JSON text): the conversation changes of one update
 Writes = list[tuple[str, str | None, str]]
 
+
+@dataclass(slots=True)
+class UpdateScope:
+    """One update's conversation changes (``writes``: handed to the inbox worker) and what it
+    read or changed so far, per key (``seen``: read once per update)."""
+
+    writes: Writes = field(default_factory=list)
+    seen: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+
+    def note(self, key: str, state: str | None, data: str) -> None:
+        """A change: the last one of each key is written."""
+        self.seen[key] = (state, data)
+        for index, (written, _, _) in enumerate(self.writes):
+            if written == key:
+                self.writes[index] = (key, state, data)
+                return
+        self.writes.append((key, state, data))
+
+
 # Set by the inbox worker around an update it runs: the update's conversation changes are
-# handed to it and written in the transaction of the update's done-mark, so the conversation
-# and "this update is done" are stored together (a crash before that re-runs the update from
-# the step the person was at) and an update costs one transaction fewer.
-_deferred: ContextVar[Writes | None] = ContextVar("deferred_conversation_writes", default=None)
+# handed to it and written with the update's done-mark, so the conversation and "this update
+# is done" are stored together (a crash before that re-runs the update from the step the
+# person was at) and an update costs one transaction fewer.
+_deferred: ContextVar[UpdateScope | None] = ContextVar("deferred_conversation_writes", default=None)
 
 
 def defer_writes() -> Writes:
     """Collect this task's conversation changes instead of writing them (the inbox worker
-    writes them with the done-mark: :meth:`DatabaseStorage.write`)."""
-    writes: Writes = []
-    _deferred.set(writes)
-    return writes
+    writes them with the done-mark: :meth:`InboxWritten.write`)."""
+    scope = UpdateScope()
+    _deferred.set(scope)
+    return scope.writes
 
 
-class DatabaseStorage(BaseStorage):
+def current_update() -> UpdateScope | None:
+    """The update this task runs for the inbox, if any."""
+    return _deferred.get()
+
+
+class InboxWritten(BaseStorage):
+    """A storage whose changes the inbox worker writes with each update's done-mark."""
+
+    @abstractmethod
+    async def write(self, uow: UnitOfWork, writes: Writes) -> None:
+        """Write an update's changes, before the caller commits its done-mark."""
+
+    @abstractmethod
+    def written(self, writes: Writes) -> None:
+        """The done-mark is committed: these changes are stored."""
+
+    @abstractmethod
+    def forget(self, writes: Writes) -> None:
+        """These changes will not be written (the update did not finish)."""
+
+
+class DatabaseStorage(InboxWritten):
     """FSM state and data as JSON rows in ``conversation_states`` (SQLite or PostgreSQL).
 
     With ``cache`` (the embedded SQLite database, which only one process uses) the chats seen
@@ -52,7 +94,9 @@ class DatabaseStorage(BaseStorage):
     costs nothing and each update writes one row. If that write fails, the update fails and
     is run again from the state written before it, so memory never runs ahead of the
     database. Processes that share a database must not cache (each would miss the others'
-    changes); they use Redis."""
+    changes): for an update the inbox runs they read a chat once and hand the update's
+    changes to the done-mark (:func:`defer_writes`); Redis is the faster place for them
+    (bot/receiving/redis_storage.py)."""
 
     def __init__(
         self,
@@ -78,13 +122,20 @@ class DatabaseStorage(BaseStorage):
         return self._keys.build(key)
 
     async def _read(self, key: str) -> tuple[str | None, str]:
+        scope = None
         if self._cache is not None:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
+        else:
+            scope = _deferred.get()
+            if scope is not None and key in scope.seen:
+                return scope.seen[key]
         async with self._uow() as uow:
             state, data = await uow.conversations.get(key)
         found = (state, fast_json.dumps(data))
+        if scope is not None:
+            scope.seen[key] = found
         self._remember(key, found)
         return found
 
@@ -109,6 +160,10 @@ class DatabaseStorage(BaseStorage):
                 self._touched.set(touched)
             touched.add(key)
             return
+        scope = _deferred.get()
+        if scope is not None:  # written with the inbox's done-mark
+            scope.note(key, state, data)
+            return
         async with self._uow() as uow:
             await uow.conversations.put(key, state, fast_json.loads(data), self._clock.now())
             await uow.commit()
@@ -122,9 +177,9 @@ class DatabaseStorage(BaseStorage):
         pending = {key: self._dirty[key] for key in touched if key in self._dirty}
         if not pending:
             return
-        sink = _deferred.get()
-        if sink is not None:  # written with the inbox's done-mark (see defer_writes)
-            sink.extend((key, state, data) for key, (state, data) in pending.items())
+        scope = _deferred.get()
+        if scope is not None:  # written with the inbox's done-mark (see defer_writes)
+            scope.writes.extend((key, state, data) for key, (state, data) in pending.items())
             return
         try:
             async with self._uow() as uow:
