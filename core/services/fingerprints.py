@@ -9,11 +9,13 @@ kept in ``evidence_fingerprints``; erased with the buyer.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from PIL import Image
 
@@ -33,8 +35,6 @@ class Fingerprint:
 
 def fingerprint(data: bytes, *, document: bool) -> Fingerprint | None:
     """The fingerprint of a picture's bytes, or None when they are no picture Pillow reads."""
-    import imagehash  # with numpy and scipy: loaded by the first picture, not at every start
-
     if not _jpeg_header_sound(data):
         return None
     try:
@@ -45,10 +45,45 @@ def fingerprint(data: bytes, *, document: bool) -> Fingerprint | None:
                     return None
                 taken = taken_at(image) if document else None
                 image.draft("L", (256, 256))  # JPEG: decode at a small size, enough for a pHash
-                return Fingerprint(str(imagehash.phash(image)), taken)
+                return Fingerprint(phash(image), taken)
     except Exception:
         log.debug("no fingerprint for a stored file", exc_info=True)
         return None
+
+
+def phash(image: Image.Image) -> str:
+    """imagehash's ``phash`` (the same 16 hex digits), without SciPy.
+
+    imagehash takes its DCT from ``scipy.fftpack``, whose import costs about 25 MB of
+    resident memory in the bot, for one 32×32 transform per picture (benchmarks/README.md,
+    sixth round). The hash reads only the 8×8 lowest frequencies, so the same unnormalised
+    DCT-II is two small products with the first 8 rows of its matrix. Values are rounded at
+    1e-8, below any real difference: for a one-colour picture SciPy's transform gives
+    exact zeros where a product gives rounding noise, which would decide the bits."""
+    import imagehash  # with numpy: loaded by the first picture, not at every start
+    import numpy
+
+    pixels = numpy.asarray(
+        image.convert("L").resize((SAMPLE, SAMPLE), Image.Resampling.LANCZOS), dtype=numpy.float64
+    )
+    dct = _dct_rows()
+    low = numpy.round(dct @ pixels @ dct.T, 8)
+    return str(imagehash.ImageHash(low > numpy.median(low)))
+
+
+HASH_SIDE = 8  # bits per side of the hash
+SAMPLE = HASH_SIDE * 4  # the picture is shrunk to 32×32 first (imagehash's highfreq_factor)
+
+
+@functools.cache
+def _dct_rows() -> Any:
+    """The first HASH_SIDE rows of the SAMPLE-point DCT-II matrix, as scipy.fftpack.dct
+    computes it (no normalisation): 2·cos(π·k·(2n+1) / 2N)."""
+    import numpy
+
+    k = numpy.arange(HASH_SIDE)[:, None]
+    n = numpy.arange(SAMPLE)[None, :]
+    return 2 * numpy.cos(numpy.pi * k * (2 * n + 1) / (2 * SAMPLE))
 
 
 def _jpeg_header_sound(data: bytes) -> bool:

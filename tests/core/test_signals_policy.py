@@ -16,7 +16,7 @@ from core.orders.formats.detect import iter_orders
 from core.policy.config import Config, Signals, load_config
 from core.policy.decision import Claim, Decision, EvidenceCount, Review, decide
 from core.policy.signals import Facts, PhotoMatch, Signal, apply, compute
-from core.services.fingerprints import distance, fingerprint
+from core.services.fingerprints import distance, fingerprint, phash
 from tests.core.factories import NOW, SAMPLE_JSON
 
 SETTINGS = Signals()  # many_cases 3, claim share 50 % over 2 cases, 60 minutes, distance 6
@@ -243,6 +243,27 @@ def test_the_same_picture_re_encoded_or_resized_keeps_nearly_the_same_phash() ->
     assert picture(1) != picture(1, size=(1024, 768), quality=55)
     assert distance(original.phash, again.phash) <= 6
     assert distance(original.phash, other.phash) > 12
+
+
+def test_the_phash_is_imagehash_s_to_the_bit_so_stored_hashes_still_match() -> None:
+    """Hashes stored before (imagehash with SciPy's DCT) meet hashes computed now: the same
+    picture must give the same 16 digits, one-colour pictures and odd sizes included."""
+    import imagehash  # its phash imports SciPy: here, not in the bot
+
+    pictures = [Image.open(io.BytesIO(picture(seed, size=(640 + seed, 480)))) for seed in range(12)]
+    pictures += [
+        Image.new("RGB", size, colour)
+        for size, colour in (
+            ((1, 1), "red"),
+            ((300, 20), (12, 200, 90)),
+            ((64, 64), "white"),
+            ((640, 480), "black"),
+        )
+    ]
+    pictures += [Image.open(io.BytesIO(picture(99, size=(7, 900)))).convert("L")]
+    ours = [phash(image) for image in pictures]
+    assert ours == [str(imagehash.phash(image)) for image in pictures]
+    assert len(set(ours)) > 12
 
 
 def test_exif_date_is_read_from_files_only() -> None:
