@@ -49,12 +49,24 @@ class Anchor(StrEnum):
 def _check_country(value: str | None) -> str | None:
     if value is None:
         return None
-    import holidays
-
     value = value.upper()
-    if value not in holidays.list_supported_countries():
+    if value not in _country_codes():
         raise ValueError(f"no public holidays known for the country {value!r}")
     return value
+
+
+def _country_codes() -> Iterable[str]:
+    """The countries ``holidays`` knows, from its registry: its public
+    ``list_supported_countries`` imports every country's module to list their regions,
+    about 8 MB more in every process that loads a configuration with a country."""
+    try:
+        from holidays.registry import EntityLoader
+
+        return EntityLoader.get_country_codes()
+    except (ImportError, AttributeError):  # pragma: no cover - another holidays release
+        import holidays
+
+        return holidays.list_supported_countries()
 
 
 def _check_zone(value: str) -> str:
