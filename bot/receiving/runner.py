@@ -34,7 +34,6 @@ from bot.factory import create_bot, create_dispatcher, register_commands
 from bot.receiving import polling, replay, webhook
 from bot.receiving.inbox import InboxWorker, process_name
 from bot.receiving.leader import Lease
-from bot.receiving.redis_storage import RedisConversations
 from bot.receiving.storage import ChatLocks, DatabaseStorage
 from bot.views.i18n import SUPPORTED, Catalogs
 from core.services import cases as case_service
@@ -85,6 +84,9 @@ async def conversation_storage(
         # SQLite is one process's database: that process may keep conversations in memory
         storage = DatabaseStorage(core.unit_of_work, core.clock, cache=settings.is_sqlite)
         return storage, ChatLocks()
+    # imported here: the Redis client is about 7 MB resident, for the processes that use it
+    from bot.receiving.redis_storage import RedisConversations
+
     ttl = timedelta(days=core.config.lifecycle.conversation_idle_days)
     redis = RedisConversations.connect(settings.redis_url, ttl=ttl)
     try:
@@ -181,8 +183,8 @@ async def run_bot(
         storage, isolation = await conversation_storage(settings, core)
         bot = replay.install(create_bot(token, api_url=settings.bot_api_url), core)
         probes: dict[str, Any] = {}
-        if isinstance(storage, RedisConversations):
-            probes["Redis (REDIS_URL)"] = storage.redis.ping
+        if settings.redis_url:
+            probes["Redis (REDIS_URL)"] = storage.redis.ping  # type: ignore[attr-defined]
         probes["Telegram (BOT_API_URL)"] = bot.get_me
         dispatcher = create_dispatcher(
             core,
