@@ -242,3 +242,47 @@ async def test_answers_noted_by_one_implementation_are_replayed_by_the_other(
     assert len(sent) == 1, "the message was sent again"
     assert isinstance(again, Message) and isinstance(first, Message)
     assert again.text == first.text == TEXT and again.message_id == 99
+
+
+# --- freed heap memory goes back to the system ------------------------------------------------
+
+
+def _resident_kb() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+
+
+@pytest.mark.skipif(event_loop._malloc_trim() is None, reason="glibc's malloc_trim only")
+async def test_memory_freed_under_memory_still_in_use_goes_back_to_the_system() -> None:
+    """A burst's buffers freed below one still in use stay resident (``free`` only gives back
+    the top of the heap); the bot's periodic trim returns them."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(event_loop.give_back_memory(stop, every=0.05))
+    try:
+        await asyncio.sleep(0.2)  # what the test process holds now is trimmed already
+        burst = [bytearray(64 * 1024) for _ in range(1600)]  # 100 MB in heap-sized pieces
+        for piece in burst:
+            piece[::4096] = b"x" * len(piece[::4096])  # touched: resident
+        kept = burst[-1]  # in use, above all the rest: the heap's top cannot shrink
+        del burst
+        during = _resident_kb()
+        await asyncio.sleep(0.3)  # a few trims
+        after = _resident_kb()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 2)
+    assert len(kept) == 64 * 1024
+    assert during - after > 50_000, (during, after)  # most of the 100 MB went back
+
+
+async def test_the_memory_loop_stops_with_its_event_and_trims_only_on_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(event_loop, "_malloc_trim", lambda: calls.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(event_loop.give_back_memory(stop, every=0.05))
+    await asyncio.sleep(0.28)
+    stop.set()
+    await asyncio.wait_for(task, 1)
+    assert 3 <= len(calls) <= 6 and set(calls) == {0}

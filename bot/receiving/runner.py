@@ -30,6 +30,7 @@ from bot.board import links as board_links
 from bot.config import Settings, SettingsError
 from bot.delivery.evidence_fetch import run_evidence_fetch
 from bot.delivery.notifier import Notifier
+from bot.event_loop import give_back_memory
 from bot.factory import create_bot, create_dispatcher, register_commands
 from bot.receiving import polling, replay, webhook
 from bot.receiving.inbox import InboxWorker, process_name
@@ -226,6 +227,7 @@ async def run_bot(
                     run_evidence_fetch(core, bot, background_stop, may_run=lease), name="timers"
                 ),
                 asyncio.create_task(worker.run(work_stop, grace=grace), name="inbox"),
+                asyncio.create_task(give_back_memory(background_stop), name="timers"),
             ]
             if hook is None:
                 await bot.delete_webhook(drop_pending_updates=False)
