@@ -93,6 +93,13 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         # The connection used last, first (as on SQLite): a burst's extra connections go
         # back to the bottom of the pool and are the ones left idle, and pinged, later
         kwargs.setdefault("pool_use_lifo", True)
+        if "poolclass" not in kwargs:
+            # SQLAlchemy's 5 + 10 is below what the inbox keeps in flight (64 updates): under
+            # load, connections past the pool's 5 were opened and closed again all the time,
+            # 444 in a 2,730-update run, each a connect, a TLS offer, JSON codecs set up and
+            # every statement prepared anew (benchmarks/README.md, sixth round)
+            kwargs.setdefault("pool_size", POSTGRES_POOL)
+            kwargs.setdefault("max_overflow", POSTGRES_OVERFLOW)
         ping_idle = "pool_pre_ping" not in kwargs
         if schema is not None:
             connect_args = dict(kwargs.pop("connect_args", {}))
@@ -106,6 +113,12 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         return engine
     return create_async_engine(parsed, **kwargs)
 
+
+# Connections a PostgreSQL engine keeps, and may open beyond them in a burst: 30 at most per
+# process, so three bot processes and the CLI stay within PostgreSQL's default
+# max_connections (100). Beyond that, a unit of work waits for a connection.
+POSTGRES_POOL = 20
+POSTGRES_OVERFLOW = 10
 
 # A pooled PostgreSQL connection idle this long is pinged before it is handed out again.
 IDLE_BEFORE_PING = 2.0
