@@ -15,11 +15,14 @@ Everything here is pure: no database, no clock.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,18 +58,34 @@ def _check_country(value: str | None) -> str | None:
     return value
 
 
-def _country_codes() -> Iterable[str]:
-    """The countries ``holidays`` knows, from its registry: its public
-    ``list_supported_countries`` imports every country's module to list their regions,
-    about 8 MB more in every process that loads a configuration with a country."""
+@cache
+def _country_codes() -> frozenset[str]:
+    """The country codes and aliases ``holidays`` knows (its ``EntityLoader.get_country_codes``),
+    read from the package's registry file without importing the package: the import is
+    about 9 MB resident and its public ``list_supported_countries`` 8 MB more, in every
+    process whose configuration names a country, where the calendars themselves are needed
+    only when a dispute's deadline is counted. A test checks the codes against the
+    package's own; another layout of a later release falls back to importing it."""
     try:
-        from holidays.registry import EntityLoader
+        spec = importlib.util.find_spec("holidays")  # a top-level package: not imported
+        folders = list(spec.submodule_search_locations or ()) if spec else []
+        registry = ast.parse((Path(folders[0]) / "registry.py").read_text(encoding="utf-8"))
+        for node in registry.body:
+            if isinstance(node, ast.AnnAssign | ast.Assign):
+                targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+                if any(getattr(t, "id", None) == "COUNTRIES" for t in targets) and node.value:
+                    entities = ast.literal_eval(node.value)
+                    return frozenset(
+                        code
+                        for entity in entities.values()
+                        for code in entity[1:]
+                        if 2 <= len(code) <= 3  # as EntityLoader: names of classes are longer
+                    )
+    except (OSError, IndexError, SyntaxError, ValueError, TypeError, AttributeError):
+        pass
+    from holidays.registry import EntityLoader  # pragma: no cover - another layout
 
-        return EntityLoader.get_country_codes()
-    except (ImportError, AttributeError):  # pragma: no cover - another holidays release
-        import holidays
-
-        return holidays.list_supported_countries()
+    return frozenset(EntityLoader.get_country_codes())  # pragma: no cover
 
 
 def _check_zone(value: str) -> str:

@@ -4,7 +4,10 @@ time zone; which rules version a dispute is held to; when a reminder is due."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,6 +25,8 @@ from core.disputes.rules import (
     reminder_due,
 )
 from core.policy.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 NY = ZoneInfo("America/New_York")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -176,3 +181,29 @@ def test_the_sample_configuration_ships_the_platforms_with_their_sources() -> No
     ebay = found.platforms["ebay"].versions[0]
     assert ebay.deadlines[0].unit is Unit.BUSINESS_DAYS and ebay.deadlines[0].amount == 3
     assert found.platforms["stripe"].versions[0].due_date_given
+
+
+def test_the_countries_read_from_holidays_registry_are_the_package_s_own() -> None:
+    from holidays.registry import EntityLoader
+
+    from core.disputes.rules import _country_codes
+
+    assert _country_codes() == frozenset(EntityLoader.get_country_codes())
+    assert {"US", "CN", "DE", "GB", "UK", "USA"} <= _country_codes()  # aliases too
+
+
+def test_a_configuration_naming_countries_loads_without_importing_holidays() -> None:
+    """The package is about 9 MB resident: a process that reads the configuration (every
+    command, the bot) loads it only when a dispute's deadline is counted."""
+    code = (
+        "import sys\n"
+        "from core.policy.config import load_config\n"
+        "config = load_config('core/sample/shops.toml')\n"
+        "assert config.disputes.holidays_country, 'the sample names a country'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'holidays'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
