@@ -202,6 +202,67 @@ async def test_an_update_posted_to_the_webhook_is_stored_as_telegram_sent_it(
     assert parsed.message is not None and parsed.message.text == TEXT
 
 
+async def _post_all(hook: str, updates: list[dict[str, Any]]) -> list[int]:
+    """Posts every update at once, as Telegram's parallel webhook connections do."""
+    headers = {webhook.SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as client:
+
+        async def post(update: dict[str, Any]) -> int:
+            async with client.post(hook, data=json.dumps(update), headers=headers) as response:
+                return response.status
+
+        return list(await asyncio.gather(*(post(u) for u in updates)))
+
+
+async def test_updates_posted_together_are_stored_in_shared_transactions(
+    core: CoreContext, hook: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    record = inbox.record
+
+    async def slow_record(core: CoreContext, updates: Any) -> int:
+        updates = list(updates)
+        batches.append(len(updates))
+        await asyncio.sleep(0.05)  # a database under load: the next ones come meanwhile
+        return await record(core, updates)
+
+    monkeypatch.setattr(inbox, "record", slow_record)
+    updates = [_update(7100 + n, f"message {n}") for n in range(30)]
+    assert await _post_all(hook, updates) == [200] * 30
+    async with core.unit_of_work() as uow:
+        stored = [await uow.inbox.get(u["update_id"]) for u in updates]
+    assert [s.payload if s else None for s in stored] == updates  # each one, as it was sent
+    assert sum(batches) == 30 and len(batches) < 30  # fewer transactions than updates
+
+    # one alone is written at once
+    batches.clear()
+    assert await _post_all(hook, [_update(7200)]) == [200]
+    assert batches == [1]
+
+
+async def test_a_batch_the_database_refuses_answers_503_to_each_and_stores_nothing(
+    core: CoreContext, hook: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = inbox.record
+    down = True
+
+    async def flaky_record(core: CoreContext, updates: Any) -> int:
+        await asyncio.sleep(0.02)
+        if down:
+            raise ConnectionRefusedError("the database is restarting")
+        return await record(core, updates)
+
+    monkeypatch.setattr(inbox, "record", flaky_record)
+    updates = [_update(7300 + n) for n in range(10)]
+    assert await _post_all(hook, updates) == [503] * 10  # Telegram sends them again
+    async with core.unit_of_work() as uow:
+        assert [await uow.inbox.get(u["update_id"]) for u in updates] == [None] * 10
+    down = False
+    assert await _post_all(hook, updates) == [200] * 10  # Telegram's retry: stored
+    async with core.unit_of_work() as uow:
+        assert all([await uow.inbox.get(u["update_id"]) for u in updates])
+
+
 @pytest.mark.parametrize(
     "writer, reader", [("installed", "without orjson"), ("without orjson", "installed")]
 )

@@ -58,6 +58,7 @@ def make_app(
     core: CoreContext, *, path: str, secret: str, recorded: Callable[[], None]
 ) -> web.Application:
     expected = secret.encode()
+    stored = inbox.RecordTogether(core)  # requests that come together share a transaction
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
@@ -76,7 +77,7 @@ def make_app(
         except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             return web.Response(status=400, text="not a Telegram update")
         try:
-            await inbox.record(core, [update])
+            await stored.record(update)
         except Exception:  # not stored, so not confirmed: Telegram sends it again
             log.exception("could not store update %s", update.get("update_id"))
             return web.Response(status=503, text="try again")
