@@ -243,82 +243,74 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             new.wants_person and decision.refusal not in STRUCTURAL_REFUSALS
         ):
             raise NotEligible(decision)
-        period = now.strftime("%y%m")
-        number = await _next_number(ctx, uow, period)
-        stored = False
+        number = await _next_number(ctx, uow, now.strftime("%y%m"))
+        case = Case(
+            number=number,
+            shop=order.shop,
+            order_id=order.id,
+            order_number=order.number,
+            buyer_id=actor.user_id,
+            buyer_proof=proof,
+            reason=new.reason,
+            status=CaseStatus.AWAITING_SELLER,
+            lines=tuple(CaseLine(c.line_no, c.quantity) for c in new.claims),
+            opened_at=now,
+            updated_at=now,
+            currency=order.currency,
+            description=description,
+            preferred_resolution=new.preferred_resolution,
+            return_required=decision.return_required,
+            return_paid_by=decision.return_paid_by,
+            goods=GoodsStatus.NOT_RETURNED
+            if decision.return_required
+            else GoodsStatus.NOT_REQUIRED,
+            decision=decision.to_record(),
+            evidence=tuple(
+                dataclasses.replace(e, added_at=e.added_at or now) for e in _unique(new.evidence)
+            ),
+            signals=tuple(found),
+        )
+        events = case.open(assessment_of(decision), wants_person=new.wants_person)
+        case.deadline_at = deadline_for(ctx.config, case.status, now)
         try:
-            case = Case(
-                number=number,
-                shop=order.shop,
-                order_id=order.id,
-                order_number=order.number,
-                buyer_id=actor.user_id,
-                buyer_proof=proof,
-                reason=new.reason,
-                status=CaseStatus.AWAITING_SELLER,
-                lines=tuple(CaseLine(c.line_no, c.quantity) for c in new.claims),
-                opened_at=now,
-                updated_at=now,
-                currency=order.currency,
-                description=description,
-                preferred_resolution=new.preferred_resolution,
-                return_required=decision.return_required,
-                return_paid_by=decision.return_paid_by,
-                goods=GoodsStatus.NOT_RETURNED
-                if decision.return_required
-                else GoodsStatus.NOT_REQUIRED,
-                decision=decision.to_record(),
-                evidence=tuple(
-                    dataclasses.replace(e, added_at=e.added_at or now)
-                    for e in _unique(new.evidence)
-                ),
-                signals=tuple(found),
-            )
-            events = case.open(assessment_of(decision), wants_person=new.wants_person)
-            case.deadline_at = deadline_for(ctx.config, case.status, now)
-            try:
-                case = await uow.cases.add(case)
-            except Conflict:
-                existing = await _same_open_case(uow, order.id, actor, new)
-                if existing is not None:
-                    return CaseOpened(existing, existing.decision, created=False)
-                raise
-            for event in events:
-                if isinstance(event, ev.Approved):  # automatic: the system decided
-                    # audited only: the buyer read it in the chat, the shop's alert shows it
-                    await record_audit(
-                        uow,
-                        case,
-                        Actor.system(),
-                        event.audit_action or "approve",
-                        case.status,
-                        case.status,
-                        now,
-                        data={"resolution": event.resolution, "automatic": True},
-                    )
-                    continue
-                data = {
-                    "review": decision.review.value,
-                    "refund_total": decision.to_dict()["refund_total"],
-                }
-                await _record(
+            case = await uow.cases.add(case)
+        except Conflict:
+            existing = await _same_open_case(uow, order.id, actor, new)
+            if existing is not None:
+                return CaseOpened(existing, existing.decision, created=False)
+            raise
+        for event in events:
+            if isinstance(event, ev.Approved):  # automatic: the system decided
+                # audited only: the buyer read it in the chat, the shop's alert shows it
+                await record_audit(
                     uow,
-                    ctx.config,
                     case,
-                    actor,
-                    event,
-                    None,
+                    Actor.system(),
+                    event.audit_action or "approve",
+                    case.status,
                     case.status,
                     now,
-                    data=data,
-                    quiet_buyer=True,
+                    data={"resolution": event.resolution, "automatic": True},
                 )
-            await supplier_claims.open_on_approval(uow, ctx.config, case, events, now)
-            await uow.commit()
-            stored = True
-        finally:
-            if not stored:  # a double tap's loser, a failure: its number is free again
-                await _give_back_number(ctx, uow, period, number)
+                continue
+            data = {
+                "review": decision.review.value,
+                "refund_total": decision.to_dict()["refund_total"],
+            }
+            await _record(
+                uow,
+                ctx.config,
+                case,
+                actor,
+                event,
+                None,
+                case.status,
+                now,
+                data=data,
+                quiet_buyer=True,
+            )
+        await supplier_claims.open_on_approval(uow, ctx.config, case, events, now)
+        await uow.commit()
     return CaseOpened(case, case.decision, created=True)
 
 
@@ -337,20 +329,6 @@ async def _next_number(ctx: CoreContext, uow: UnitOfWork, period: str) -> str:
         number = await own.cases.next_number(period, prefix)
         await own.commit()
     return number
-
-
-async def _give_back_number(ctx: CoreContext, uow: UnitOfWork, period: str, number: str) -> None:
-    """A number taken in its own transaction (PostgreSQL, :func:`_next_number`) for a case
-    that was not stored: the counter goes back when no later number was taken meanwhile, so
-    a double tap leaves no gap; otherwise the gap stays. SQLite's rolls back with the case."""
-    if uow.session.dialect.name == "sqlite":
-        return
-    try:
-        async with ctx.unit_of_work() as own:
-            await own.cases.give_back_number(period, number)
-            await own.commit()
-    except Exception:  # best effort: a gap in the numbers, nothing else
-        log.warning("case number %s not given back", number, exc_info=True)
 
 
 async def _same_open_case(

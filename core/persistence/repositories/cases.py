@@ -116,16 +116,6 @@ class CaseRepository:
                 last = 1
         return f"{prefix}-{period}-{int(last):04d}"
 
-    async def give_back_number(self, period: str, number: str) -> bool:
-        """Undo :meth:`next_number` for ``number`` if it is still the period's last."""
-        last = int(number.rsplit("-", 1)[1])
-        result = await self.session.execute(
-            update(case_number_counters)
-            .where(case_number_counters.c.period == period, case_number_counters.c.last == last)
-            .values(last=last - 1)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
     # --- writing ----------------------------------------------------------------------------
 
     async def add(self, case: Case, order_line_ids: dict[int, int] | None = None) -> Case:
