@@ -243,7 +243,9 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             new.wants_person and decision.refusal not in STRUCTURAL_REFUSALS
         ):
             raise NotEligible(decision)
-        number = await _next_number(ctx, uow, now.strftime("%y%m"))
+        number = await uow.cases.next_number(
+            now.strftime("%y%m"), ctx.config.deployment.case_prefix
+        )
         case = Case(
             number=number,
             shop=order.shop,
@@ -312,23 +314,6 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
         await supplier_claims.open_on_approval(uow, ctx.config, case, events, now)
         await uow.commit()
     return CaseOpened(case, case.decision, created=True)
-
-
-async def _next_number(ctx: CoreContext, uow: UnitOfWork, period: str) -> str:
-    """The new case's number. Its counter row stays locked until the transaction that took
-    it ends: on PostgreSQL it is taken in a short transaction of its own, else every other
-    case being opened, in every process, waited for the whole of this case's transaction
-    (lines, evidence, audit, outbox, supplier claim), one after another, and under a burst
-    a buyer's "Confirm" waited seconds (benchmarks/README.md, sixth round). A case that then
-    fails to be stored leaves a gap in the numbers. SQLite has one writer at a time anyway,
-    and a second connection would wait for this transaction's lock: there it stays inside."""
-    prefix = ctx.config.deployment.case_prefix
-    if uow.session.dialect.name == "sqlite":
-        return await uow.cases.next_number(period, prefix)
-    async with ctx.unit_of_work() as own:
-        number = await own.cases.next_number(period, prefix)
-        await own.commit()
-    return number
 
 
 async def _same_open_case(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -1073,34 +1072,3 @@ async def test_internal_notes_never_reach_the_buyer(ctx: CoreContext) -> None:
     with pytest.raises(Forbidden) as buyer:
         await svc.add_note(ctx, Actor.buyer(DMITRI), earbud.number, "let me in")
     assert buyer.value.code == "role_not_allowed"
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_a_case_being_stored_does_not_hold_up_another_buyer_s_case(
-    ctx: CoreContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The case-number counter is one row: taken inside the case's transaction, it stayed
-    locked until that commit, and every other case opening (in any process) waited for it."""
-    from core.persistence.repositories.cases import CaseRepository
-
-    add = CaseRepository.add
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def slow_add(self: CaseRepository, case: Any, *args: Any, **kwargs: Any) -> Any:
-        if case.buyer_id == LUCIA:  # Lucía's case stops mid-transaction, number taken
-            inside.set()
-            await release.wait()
-        return await add(self, case, *args, **kwargs)
-
-    monkeypatch.setattr(CaseRepository, "add", slow_add)
-    lucia = asyncio.create_task(damaged_lamp(ctx))
-    try:
-        await asyncio.wait_for(inside.wait(), 10)
-        dmitri = await asyncio.wait_for(earbud_for_seller(ctx), 5)  # meanwhile: not held up
-    finally:
-        release.set()
-    first = await asyncio.wait_for(lucia, 10)
-    assert (first.number, dmitri.number) == ("R-2611-0001", "R-2611-0002")
-    assert (await stored_case(ctx, first.number)).buyer_id == LUCIA
-    assert (await stored_case(ctx, dmitri.number)).buyer_id == DMITRI
