@@ -138,10 +138,11 @@ class RecordTogether:
     """Stores updates that arrive one by one (webhook requests) in shared transactions: while
     one batch is being written, the updates that come meanwhile wait and go in the next, one
     insert and one commit for all of them. An update that comes alone is written at once.
-    Each caller returns once its update is stored, or gets the batch's error (then its
-    request answers 503 and Telegram sends the update again). Under load on PostgreSQL an
-    update cost a transaction of its own, three round trips (benchmarks/README.md, sixth
-    round)."""
+    Each caller returns once its update is stored, or gets the error (then its request
+    answers 503 and Telegram sends the update again); when a batch fails, its updates are
+    tried one by one, so that one the database refuses does not fail the others. Under
+    load on PostgreSQL an update cost a transaction of its own, three round trips
+    (benchmarks/README.md, sixth round)."""
 
     def __init__(self, core: CoreContext) -> None:
         self.core = core
@@ -164,7 +165,16 @@ class RecordTogether:
                 try:
                     await record(self.core, [update for update, _ in batch])
                 except Exception as exc:
-                    _settle(batch, exc)
+                    if len(batch) == 1:
+                        _settle(batch, exc)
+                        continue
+                    for item in batch:  # one the database refuses fails its request alone
+                        try:
+                            await record(self.core, [item[0]])
+                        except Exception as alone:
+                            _settle([item], alone)
+                        else:
+                            _settle([item], None)
                 else:
                     _settle(batch, None)
         except BaseException:  # stopping: nobody waits forever for a write that never came

@@ -77,8 +77,9 @@ class RedisConversations(RedisStorage, InboxWritten):
             scope.note(name, state, data)
 
     async def _put(self, writes: Writes) -> None:
-        """One round trip: each state and data set with the expiry, or deleted when empty."""
-        pipe = self.redis.pipeline(transaction=False)
+        """One round trip, all or nothing (MULTI/EXEC): each state and data set with the
+        expiry, or deleted when empty."""
+        pipe = self.redis.pipeline(transaction=True)
         for name, state, data in writes:
             if state is None:
                 pipe.delete(self._part(name, "state"))

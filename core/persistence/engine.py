@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core import fast_json
@@ -131,8 +131,9 @@ def ping_after_idle(engine: AsyncEngine, idle: float) -> None:
     and a ``ROLLBACK``, three round trips and about 0.28 ms of CPU before every unit of work
     (benchmarks/README.md, sixth round), where an update opens four or five. A connection
     in steady use has just proved itself; one that sat idle may have been cut (a database
-    restart, a proxy's idle timeout) and is pinged. A failed ping, like a disconnect met in a
-    statement, retires every connection of the pool opened before it, so after a restart
+    restart, a proxy's idle timeout) and is pinged; one that does not answer is replaced (the
+    pool tries the next, up to three times). A disconnect met in a statement retires every
+    connection of the pool opened before it (SQLAlchemy's own handling), so after a restart
     under load at most the units of work already running fail (the inbox runs their update
     again); the next ones connect afresh."""
     sync_engine = engine.sync_engine
@@ -149,7 +150,7 @@ def ping_after_idle(engine: AsyncEngine, idle: float) -> None:
         try:
             dbapi_connection.ping()
         except Exception as exc:
-            raise InvalidatePoolError(f"the idle connection did not answer: {exc!r}") from exc
+            raise DisconnectionError(f"the idle connection did not answer: {exc!r}") from exc
 
 
 def with_search_path(url: str | URL, schema: str) -> str:

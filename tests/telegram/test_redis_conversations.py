@@ -192,7 +192,11 @@ async def test_redis_away_at_the_done_mark_leaves_the_update_unfinished_then_wri
     rig.redis.down = True  # the answer goes out; the change cannot be written with the mark
     buyer.driver = RecordAndWake(rig.world.driver)  # type: ignore[attr-defined]
     await buyer.press("Return or refund")
-    await asyncio.sleep(0.5)  # the worker looks at Redis again and again meanwhile
+    for _ in range(500):  # answered, then the done-mark waits for Redis
+        if "type your order number" in buyer.last():
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # the worker looks at Redis again and again meanwhile
     assert "type your order number" in buyer.last()
     async with rig.world.core.unit_of_work() as uow:
         counts = await uow.inbox.counts()
@@ -237,6 +241,7 @@ async def test_without_the_inbox_each_change_is_written_at_once(redis_url: str) 
         await storage.set_state(key, None)
         await storage.set_data(key, {})
         assert await plain.get_state(key) is None and await plain.get_data(key) == {}
-        assert await storage.redis.exists(DefaultKeyBuilder(with_destiny=True).build(key)) == 0
+        keys = DefaultKeyBuilder(with_destiny=True)
+        assert await storage.redis.exists(keys.build(key, "state"), keys.build(key, "data")) == 0
     finally:
         await storage.close()
