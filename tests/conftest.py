@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -90,6 +91,31 @@ async def _postgres_url() -> str:
         if configured:
             pytest.fail(f"TEST_POSTGRES_URL is set but PostgreSQL does not answer: {problem}")
         pytest.skip("PostgreSQL not available")
+    return url
+
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+async def redis_url(database: int | None = None) -> str:
+    """The test Redis, flushed; ``database``: another database number of the same server (a
+    test that runs beside the others: pytest_collection_modifyitems, own_redis_db)."""
+    configured = os.environ.get("TEST_REDIS_URL")
+    url = configured or DEFAULT_REDIS_URL
+    if database is not None:
+        url = urlsplit(url)._replace(path=f"/{database}").geturl()
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        await client.ping()
+        await client.flushdb()
+    except Exception as exc:
+        if configured:
+            pytest.fail(f"TEST_REDIS_URL is set but Redis does not answer: {exc}")
+        pytest.skip("Redis not available")
+    finally:
+        await client.aclose()
     return url
 
 

@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -22,7 +21,7 @@ from bot.demo import sample_png
 from bot.testing.balancer import RoundRobinBalancer
 from bot.testing.postgres import fresh_schema
 from core.persistence.engine import create_engine
-from tests.conftest import _postgres_url, postgres_in_use
+from tests.conftest import _postgres_url, postgres_in_use, redis_url
 from tests.e2e.conftest import (
     E2E,
     BotDriver,
@@ -40,7 +39,6 @@ from tests.e2e.test_three_sides import (
 )
 from tests.support import FakeTelegram, FakeTelegramServer
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 # Buyers with an Aurora order each (orders.sample.json), for cases opened at the same time.
 AURORA_BUYERS = {930021: ("AUR-10021", "es"), 930029: ("AUR-10029", "ja")}  # ja: English
 
@@ -49,28 +47,6 @@ def _about(text: str, number: str) -> bool:
     """An alert about this case: named in its first line (another case's alert may name it
     too, as the case whose photo looks the same)."""
     return number in text.split("\n", 1)[0]
-
-
-async def redis_url(database: int | None = None) -> str:
-    """The test Redis, flushed; ``database``: another database number of the same server (a
-    test that runs beside the others, see tests/conftest.py)."""
-    configured = os.environ.get("TEST_REDIS_URL")
-    url = configured or DEFAULT_REDIS_URL
-    if database is not None:
-        url = urlsplit(url)._replace(path=f"/{database}").geturl()
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        await client.ping()
-        await client.flushdb()
-    except Exception as exc:
-        if configured:
-            pytest.fail(f"TEST_REDIS_URL is set but Redis does not answer: {exc}")
-        pytest.skip("Redis not available")
-    finally:
-        await client.aclose()
-    return url
 
 
 @pytest.fixture

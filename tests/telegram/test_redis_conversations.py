@@ -6,12 +6,10 @@ the keys are aiogram's own, so conversations stored before keep going."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
@@ -25,6 +23,7 @@ from bot.receiving import inbox
 from bot.receiving.inbox import InboxWorker
 from bot.receiving.redis_storage import RedisConversations
 from bot.testing.fake_session import create_fake_bot
+from tests.conftest import redis_url
 from tests.telegram.conftest import CATALOGS, World
 from tests.telegram.test_inbox_worker import APOLOGY, InboxDriver
 
@@ -38,22 +37,10 @@ pytestmark = pytest.mark.xdist_group("redis_conversations")
 DATABASE = 11
 
 
-@pytest.fixture
-async def redis_url() -> str:
+@pytest.fixture(name="redis_url")
+async def redis_database() -> str:
     """The test Redis server (TEST_REDIS_URL, else the local default), database 11, flushed."""
-    configured = os.environ.get("TEST_REDIS_URL")
-    url = urlsplit(configured or "redis://127.0.0.1:6379")._replace(path=f"/{DATABASE}").geturl()
-    client = Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        await client.ping()
-        await client.flushdb()
-    except Exception as exc:
-        if configured:
-            pytest.fail(f"TEST_REDIS_URL is set but Redis does not answer: {exc}")
-        pytest.skip("Redis not available")
-    finally:
-        await client.aclose()
-    return url
+    return await redis_url(DATABASE)
 
 
 class Counted:
