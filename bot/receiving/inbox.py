@@ -467,13 +467,18 @@ class InboxWorker:
         done, failed = list(self._done), list(self._failed)
         now = self.core.now()
         async with self.core.unit_of_work() as uow:
-            await uow.inbox.mark_done([update_id for update_id, _, _ in done], now)  # + notes
+            marked = await uow.inbox.mark_done(  # + notes; only what this process still holds
+                [update_id for update_id, _, _ in done], now, owner=self.owner
+            )
             # the next update of a finished one's chat (received here or by another process)
             # can be claimed now
             waiting = bool(done) and await uow.inbox.any_unfinished_in(
                 {chat_key for _, chat_key, _ in done}
             )
-            writes = [write for _, _, update_writes in done for write in update_writes]
+            # a conversation is written only with its update's mark: one another process
+            # took over (this one's lease ran out during an outage) is that process's to write
+            lost = [entry for entry in done if entry[0] not in marked]
+            writes = [w for update_id, _, ws in done if update_id in marked for w in ws]
             storage = self._storage
             if writes and storage is not None:  # each update's conversation, with its mark
                 await storage.write(uow, writes)
@@ -504,6 +509,13 @@ class InboxWorker:
             await uow.commit()
         if writes and storage is not None:
             storage.written(writes)
+        for update_id, _, update_writes in lost:
+            self._forget(update_writes)
+            log.warning(
+                "update %s was taken over by another process while this one could not write "
+                "its result: that process's result stands",
+                update_id,
+            )
         # only what was written is forgotten: results added meanwhile stay for the next write
         del self._done[: len(done)]
         if waiting:

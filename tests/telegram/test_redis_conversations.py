@@ -6,6 +6,7 @@ the keys are aiogram's own, so conversations stored before keep going."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -17,12 +18,14 @@ from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import update
 
 from bot.factory import create_dispatcher
 from bot.receiving import inbox
 from bot.receiving.inbox import InboxWorker
 from bot.receiving.redis_storage import RedisConversations
 from bot.testing.fake_session import create_fake_bot
+from core.persistence.tables import inbox_updates
 from tests.conftest import redis_url
 from tests.telegram.conftest import CATALOGS, World
 from tests.telegram.test_inbox_worker import APOLOGY, InboxDriver
@@ -201,6 +204,41 @@ async def test_redis_away_at_the_done_mark_leaves_the_update_unfinished_then_wri
     assert not any(APOLOGY in text for text in buyer.seen())
     await buyer.send("AUR-10025")  # the next step reads the state written
     assert "type your order number" not in buyer.last()
+
+
+async def test_an_update_another_process_took_over_meanwhile_is_not_written_over(
+    rig: Rig, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis away at the done-mark for longer than the lease: another process claims the
+    update and runs it. This one's result, older, must not overwrite that process's."""
+    buyer = emily(rig)
+    await buyer.send("/start")
+    rig.redis.down = True
+    buyer.driver = RecordAndWake(rig.world.driver)  # type: ignore[attr-defined]
+    await buyer.press("Return or refund")
+    for _ in range(500):
+        if "type your order number" in buyer.last():
+            break
+        await asyncio.sleep(0.02)
+    [update_id] = [u["update_id"] for u in rig.world.fake.update_log[-1:]]
+    async with rig.world.core.unit_of_work() as uow:  # the other process's claim
+        await uow.session.execute(
+            update(inbox_updates)
+            .where(inbox_updates.c.update_id == update_id)
+            .values(lease_owner="other-host:1:abc")
+        )
+        await uow.commit()
+    rig.redis.down = False
+    with caplog.at_level(logging.WARNING, logger="returns_desk.inbox"):
+        for _ in range(500):
+            if any("taken over" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    assert any(f"update {update_id} was taken over" in r.getMessage() for r in caplog.records)
+    async with rig.world.core.unit_of_work() as uow:
+        row = await uow.inbox.get(update_id)
+    assert row is not None and row.status == "processing"  # the other process's to finish
+    assert (await stored(rig, redis_url))[0] is None  # nothing written over its result
 
 
 class RecordAndWake:

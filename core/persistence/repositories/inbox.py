@@ -98,6 +98,10 @@ _DONE = (
         status=DONE, finished_at=bindparam("at"), lease_owner=None, lease_until=None, answers=None
     )
 )
+# the same, only for the updates this process still holds (returns those it marked)
+_DONE_BY = _DONE.where(inbox_updates.c.lease_owner == bindparam("owner")).returning(
+    inbox_updates.c.update_id
+)
 _NOTE_ANSWERS = (
     update(inbox_updates)
     .where(inbox_updates.c.update_id == bindparam("id"))
@@ -189,10 +193,22 @@ class InboxRepository:
             .values(lease_until=ensure_utc(until))
         )
 
-    async def mark_done(self, update_ids: Iterable[int], at: datetime) -> None:
+    async def mark_done(
+        self, update_ids: Iterable[int], at: datetime, *, owner: str | None = None
+    ) -> set[int]:
+        """Mark updates done; returns the ids marked. With ``owner``, only those it still
+        holds: one whose lease ran out while this process could not write (an outage) and
+        that another process took and ran is left to that process."""
         ids = list(update_ids)
-        if ids:
+        if not ids:
+            return set()
+        if owner is None:
             await self.session.execute(_DONE, {"ids": ids, "at": ensure_utc(at)})
+            return set(ids)
+        marked = await self.session.execute(
+            _DONE_BY, {"ids": ids, "at": ensure_utc(at), "owner": owner}
+        )
+        return {int(update_id) for (update_id,) in marked}
 
     async def note_answers(self, update_id: int, answers: str) -> None:
         """What an update's handlers sent so far (see bot/receiving/replay.py)."""
