@@ -18,12 +18,8 @@ The keys and values are aiogram's own (``DefaultKeyBuilder``, ``<key>:state`` an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
 
-from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import DefaultKeyBuilder, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio.client import Redis
 from redis.asyncio.connection import ConnectionPool
@@ -35,12 +31,12 @@ from core.persistence.unit_of_work import UnitOfWork
 EMPTY = "{}"
 
 
-class RedisConversations(RedisStorage, InboxWritten):
+class RedisConversations(InboxWritten, RedisStorage):  # InboxWritten's FSM calls first
     """FSM state and data in Redis, each expiring ``ttl`` after its last change."""
 
     def __init__(self, redis: Redis, *, ttl: timedelta) -> None:
-        self._keys = DefaultKeyBuilder(with_destiny=True)
-        super().__init__(
+        RedisStorage.__init__(
+            self,
             redis,
             key_builder=self._keys,
             state_ttl=ttl,
@@ -69,7 +65,7 @@ class RedisConversations(RedisStorage, InboxWritten):
             scope.seen[name] = found
         return found
 
-    async def _change(self, name: str, state: str | None, data: str) -> None:
+    async def _write(self, name: str, state: str | None, data: str) -> None:
         scope = current_update()
         if scope is None:  # not run by the inbox (a test feeding updates in): at once
             await self._put([(name, state, data)])
@@ -90,24 +86,6 @@ class RedisConversations(RedisStorage, InboxWritten):
             else:
                 pipe.set(self._part(name, "data"), data, ex=self.data_ttl)
         await pipe.execute()
-
-    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        name = self._keys.build(key)
-        _, data = await self._read(name)
-        await self._change(name, state.state if isinstance(state, State) else state, data)
-
-    async def get_state(self, key: StorageKey) -> str | None:
-        state, _ = await self._read(self._keys.build(key))
-        return state
-
-    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        name = self._keys.build(key)
-        state, _ = await self._read(name)
-        await self._change(name, state, fast_json.dumps(dict(data)) if data else EMPTY)
-
-    async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        _, data = await self._read(self._keys.build(key))
-        return dict(fast_json.loads(data))
 
     async def write(self, uow: UnitOfWork, writes: Writes) -> None:
         """Before the done-mark's commit: a failure here keeps the update unfinished."""

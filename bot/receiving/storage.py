@@ -70,7 +70,23 @@ def current_update() -> UpdateScope | None:
 
 
 class InboxWritten(BaseStorage):
-    """A storage whose changes the inbox worker writes with each update's done-mark."""
+    """A storage whose changes the inbox worker writes with each update's done-mark. The four
+    FSM calls are written once, here, over a chat's name (aiogram's ``DefaultKeyBuilder``
+    with destiny) and two operations a storage provides: read a chat's state and data (as
+    JSON text), and change them."""
+
+    _keys = DefaultKeyBuilder(with_destiny=True)
+
+    def _key(self, key: StorageKey) -> str:
+        return self._keys.build(key)
+
+    @abstractmethod
+    async def _read(self, name: str) -> tuple[str | None, str]:
+        """The chat's state and data (JSON text; ``{}`` when none)."""
+
+    @abstractmethod
+    async def _write(self, name: str, state: str | None, data: str) -> None:
+        """Change the chat's state and data (data as JSON text)."""
 
     @abstractmethod
     async def write(self, uow: UnitOfWork, writes: Writes) -> None:
@@ -83,6 +99,25 @@ class InboxWritten(BaseStorage):
     @abstractmethod
     def forget(self, writes: Writes) -> None:
         """These changes will not be written (the update did not finish)."""
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        value = state.state if isinstance(state, State) else state
+        name = self._key(key)
+        _, data = await self._read(name)
+        await self._write(name, value, data)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        state, _ = await self._read(self._key(key))
+        return state
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        name = self._key(key)
+        state, _ = await self._read(name)
+        await self._write(name, state, fast_json.dumps(dict(data)))
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        _, data = await self._read(self._key(key))
+        return dict(fast_json.loads(data))
 
 
 class DatabaseStorage(InboxWritten):
@@ -108,7 +143,6 @@ class DatabaseStorage(InboxWritten):
     ) -> None:
         self._uow = unit_of_work
         self._clock = clock or SystemClock()
-        self._keys = DefaultKeyBuilder(with_destiny=True)
         # key → (state, data as JSON text: every reader gets its own copy)
         self._cache: OrderedDict[str, tuple[str | None, str]] | None = (
             OrderedDict() if cache else None
@@ -117,9 +151,6 @@ class DatabaseStorage(InboxWritten):
         self._dirty: dict[str, tuple[str | None, str]] = {}
         # the keys this update (this task) changed: its flush writes those and no others
         self._touched: ContextVar[set[str] | None] = ContextVar("touched", default=None)
-
-    def _key(self, key: StorageKey) -> str:
-        return self._keys.build(key)
 
     async def _read(self, key: str) -> tuple[str | None, str]:
         scope = None
@@ -228,25 +259,6 @@ class DatabaseStorage(InboxWritten):
             self._dirty.pop(key, None)
             if self._cache is not None:
                 self._cache.pop(key, None)
-
-    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        value = state.state if isinstance(state, State) else state
-        name = self._key(key)
-        _, data = await self._read(name)
-        await self._write(name, value, data)
-
-    async def get_state(self, key: StorageKey) -> str | None:
-        state, _ = await self._read(self._key(key))
-        return state
-
-    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        name = self._key(key)
-        state, _ = await self._read(name)
-        await self._write(name, state, fast_json.dumps(dict(data)))
-
-    async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        _, data = await self._read(self._key(key))
-        return dict(fast_json.loads(data))
 
     async def close(self) -> None:
         await self.flush()
