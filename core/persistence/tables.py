@@ -1,19 +1,19 @@
-"""ORM rows: the database schema, one metadata (migrations in ``migrations/`` create exactly this).
+"""The database schema as SQLAlchemy Core tables, one metadata (migrations in ``migrations/``
+create exactly this).
 
-Repositories map these rows to and from the domain dataclasses; nothing outside
-``core.persistence`` should need them. Relationships are ``lazy="raise"``: load explicitly.
-Enumerations are stored as their string values (no database enums: cheaper migrations).
+Repositories map these rows to and from the domain dataclasses with Core statements; nothing
+outside ``core.persistence`` should need them. Enumerations are stored as their string values
+(no database enums: cheaper migrations). Core tables, not ORM classes: no code maps rows to
+objects, and the declarative mapping cost about 6 MB in every process.
 """
 
 from __future__ import annotations
-
-from datetime import datetime
-from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     ForeignKey,
     Index,
     Integer,
@@ -25,7 +25,6 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.persistence.types import UTCDateTime
 
@@ -37,534 +36,471 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
 # A JSON column where Python None means SQL NULL (not the JSON literal null).
 NullableJSON = JSON(none_as_null=True)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
 
 
 # --- orders ---------------------------------------------------------------------------------
 
 
-class OrderRow(Base):
-    __tablename__ = "orders"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    shop: Mapped[str] = mapped_column(String(64))
-    number: Mapped[str] = mapped_column(String(64))  # as the shop writes it
-    number_key: Mapped[str] = mapped_column(String(64))  # normalize_order_number(number)
-    placed_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16))
-    currency: Mapped[str] = mapped_column(String(3))
-    buyer_name: Mapped[str] = mapped_column(String(255))
-    buyer_email: Mapped[str | None] = mapped_column(String(255))
-    buyer_phone: Mapped[str | None] = mapped_column(String(64))
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("shop", String(64), nullable=False),
+    Column("number", String(64), nullable=False),  # as the shop writes it
+    Column("number_key", String(64), nullable=False),  # normalize_order_number(number)
+    Column("placed_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("buyer_name", String(255), nullable=False),
+    Column("buyer_email", String(255)),
+    Column("buyer_phone", String(64)),
     # normal_email / phone_digits of the two above (core/orders/contacts.py), indexed by shop
-    buyer_email_key: Mapped[str | None] = mapped_column(String(255))  # 0012
-    buyer_phone_key: Mapped[str | None] = mapped_column(String(64))  # 0012
-    buyer_country: Mapped[str | None] = mapped_column(String(2))
-    buyer_language: Mapped[str | None] = mapped_column(String(35))
-    buyer_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
-    ship_line1: Mapped[str | None] = mapped_column(String(255))
-    ship_line2: Mapped[str | None] = mapped_column(String(255))
-    ship_city: Mapped[str | None] = mapped_column(String(128))
-    ship_postal_code: Mapped[str | None] = mapped_column(String(32))
-    ship_region: Mapped[str | None] = mapped_column(String(128))
-    ship_country: Mapped[str | None] = mapped_column(String(2))
-    shipping_cost_minor: Mapped[int | None] = mapped_column(BigInteger)
-    cancelled_at: Mapped[datetime | None]
-    refunded_minor: Mapped[int | None] = mapped_column(BigInteger)
-    external_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-    lines: Mapped[list[OrderLineRow]] = relationship(
-        lazy="raise", order_by="OrderLineRow.line_no", passive_deletes=True
-    )
-    shipments: Mapped[list[ShipmentRow]] = relationship(
-        lazy="raise", order_by="ShipmentRow.seq", passive_deletes=True
-    )
-
-    __table_args__ = (
-        UniqueConstraint("shop", "number_key"),
-        Index("ix_orders_number_key", "number_key"),
-        Index("ix_orders_shop_buyer_email_key", "shop", "buyer_email_key"),
-        Index("ix_orders_shop_buyer_phone_key", "shop", "buyer_phone_key"),
-    )
+    Column("buyer_email_key", String(255)),  # 0012
+    Column("buyer_phone_key", String(64)),  # 0012
+    Column("buyer_country", String(2)),
+    Column("buyer_language", String(35)),
+    Column("buyer_telegram_id", BigInteger),
+    Column("ship_line1", String(255)),
+    Column("ship_line2", String(255)),
+    Column("ship_city", String(128)),
+    Column("ship_postal_code", String(32)),
+    Column("ship_region", String(128)),
+    Column("ship_country", String(2)),
+    Column("shipping_cost_minor", BigInteger),
+    Column("cancelled_at", UTCDateTime()),
+    Column("refunded_minor", BigInteger),
+    Column("external_id", String(64)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("shop", "number_key"),
+    Index("ix_orders_number_key", "number_key"),
+    Index("ix_orders_shop_buyer_email_key", "shop", "buyer_email_key"),
+    Index("ix_orders_shop_buyer_phone_key", "shop", "buyer_phone_key"),
+)
 
 
-class OrderLineRow(Base):
-    __tablename__ = "order_lines"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
-    line_no: Mapped[int] = mapped_column(Integer)
-    sku: Mapped[str] = mapped_column(String(128))
-    title: Mapped[str] = mapped_column(String(500))
-    category: Mapped[str | None] = mapped_column(String(128))
-    supplier: Mapped[str | None] = mapped_column(String(128))
-    quantity: Mapped[int] = mapped_column(Integer)
-    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
-    refunded_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    supplier_order: Mapped[str | None] = mapped_column(String(64))  # 0009
-
-    __table_args__ = (UniqueConstraint("order_id", "line_no"),)
-
-
-class ShipmentRow(Base):
-    __tablename__ = "shipments"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
-    seq: Mapped[int] = mapped_column(Integer)
-    carrier: Mapped[str | None] = mapped_column(String(64))
-    tracking_number: Mapped[str | None] = mapped_column(String(64))
-    registered: Mapped[bool] = mapped_column(Boolean)
-    shipped_at: Mapped[datetime]
-    delivered_at: Mapped[datetime | None]
-    est_min_days: Mapped[int | None] = mapped_column(Integer)
-    est_max_days: Mapped[int | None] = mapped_column(Integer)
-    skus: Mapped[list[str] | None] = mapped_column(NullableJSON)  # None: the whole order
-    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{at, status, location, ...}]
-
-    __table_args__ = (UniqueConstraint("order_id", "seq"),)
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("category", String(128)),
+    Column("supplier", String(128)),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_minor", BigInteger, nullable=False),
+    Column("refunded_quantity", Integer, default=0, server_default=text("0"), nullable=False),
+    Column("supplier_order", String(64)),  # 0009
+    UniqueConstraint("order_id", "line_no"),
+)
 
 
-class ImportRunRow(Base):
-    __tablename__ = "import_runs"
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("carrier", String(64)),
+    Column("tracking_number", String(64)),
+    Column("registered", Boolean, nullable=False),
+    Column("shipped_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    Column("est_min_days", Integer),
+    Column("est_max_days", Integer),
+    Column("skus", NullableJSON),  # None: the whole order
+    Column("events", JSON, nullable=False),  # [{at, status, location, ...}]
+    UniqueConstraint("order_id", "seq"),
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    file: Mapped[str] = mapped_column(String(500))
-    format: Mapped[str] = mapped_column(String(32))
-    shop: Mapped[str | None] = mapped_column(String(64))
-    started_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
-    orders_created: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    orders_updated: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    rows: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+import_runs = Table(
+    "import_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file", String(500), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("shop", String(64)),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("orders_created", Integer, default=0, server_default=text("0"), nullable=False),
+    Column("orders_updated", Integer, default=0, server_default=text("0"), nullable=False),
+    Column("rows", Integer, default=0, server_default=text("0"), nullable=False),
+)
 
 
 # --- people ---------------------------------------------------------------------------------
 
 
-class TelegramUserRow(Base):
-    __tablename__ = "telegram_users"
+telegram_users = Table(
+    "telegram_users",
+    metadata,
+    Column("telegram_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("first_name", String(255)),
+    Column("language_code", String(35)),  # what Telegram says
+    Column("chosen_language", String(35)),  # what the user picked
+    Column("reachable", Boolean, default=True, server_default=true(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
 
-    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    first_name: Mapped[str | None] = mapped_column(String(255))
-    language_code: Mapped[str | None] = mapped_column(String(35))  # what Telegram says
-    chosen_language: Mapped[str | None] = mapped_column(String(35))  # what the user picked
-    reachable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
 
-
-class BuyerLinkRow(Base):
-    __tablename__ = "buyer_links"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
-    telegram_id: Mapped[int] = mapped_column(BigInteger)
+buyer_links = Table(
+    "buyer_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("telegram_id", BigInteger, nullable=False),
     # token | email | phone_last4 | postal_code | import (| check: before proofs were named)
-    via: Mapped[str] = mapped_column(String(16))
-    linked_at: Mapped[datetime]
-
-    __table_args__ = (
-        UniqueConstraint("order_id", "telegram_id"),
-        Index("ix_buyer_links_telegram_id", "telegram_id"),
-    )
+    Column("via", String(16), nullable=False),
+    Column("linked_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("order_id", "telegram_id"),
+    Index("ix_buyer_links_telegram_id", "telegram_id"),
+)
 
 
-class LinkAttemptRow(Base):
-    __tablename__ = "link_attempts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    telegram_id: Mapped[int] = mapped_column(BigInteger)
-    at: Mapped[datetime]
-    success: Mapped[bool] = mapped_column(Boolean)
-
-    __table_args__ = (Index("ix_link_attempts_telegram_id_at", "telegram_id", "at"),)
-
-
-class LinkAttemptCounterRow(Base):
-    """Failed order checks per account in the current hour: counted and decided in one
-    conditional UPDATE, so concurrent wrong checks cannot slip past the limit."""
-
-    __tablename__ = "link_attempt_counters"
-
-    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    window_start: Mapped[datetime]
-    failures: Mapped[int] = mapped_column(Integer)
+link_attempts = Table(
+    "link_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("telegram_id", BigInteger, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Index("ix_link_attempts_telegram_id_at", "telegram_id", "at"),
+)
 
 
-class StaffRow(Base):
-    __tablename__ = "staff"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    shop: Mapped[str] = mapped_column(String(64))
-    telegram_id: Mapped[int] = mapped_column(BigInteger)
-    role: Mapped[str] = mapped_column(String(16))  # seller | agent
-    added_at: Mapped[datetime]
-    via: Mapped[str] = mapped_column(String(16))  # config | invite
-
-    __table_args__ = (
-        UniqueConstraint("shop", "telegram_id", "role"),
-        Index("ix_staff_telegram_id", "telegram_id"),
-    )
+# Failed order checks per account in the current hour: counted and decided in one
+# conditional UPDATE, so concurrent wrong checks cannot slip past the limit.
+link_attempt_counters = Table(
+    "link_attempt_counters",
+    metadata,
+    Column("telegram_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("failures", Integer, nullable=False),
+)
 
 
-class InvitationRow(Base):
-    """A single-use invitation to join shops as a seller or agent. The link carries only the
-    nonce and a tag under the deployment's own invitation key; what it grants lives here."""
-
-    __tablename__ = "invitations"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    nonce: Mapped[str] = mapped_column(String(32), unique=True)
-    shops: Mapped[list[str]] = mapped_column(JSON)
-    role: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime]
-    created_by: Mapped[str] = mapped_column(String(64))
-    expires_at: Mapped[datetime]
-    accepted_by: Mapped[int | None] = mapped_column(BigInteger)
-    accepted_at: Mapped[datetime | None]
-    revoked_at: Mapped[datetime | None]
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("shop", String(64), nullable=False),
+    Column("telegram_id", BigInteger, nullable=False),
+    Column("role", String(16), nullable=False),  # seller | agent
+    Column("added_at", UTCDateTime(), nullable=False),
+    Column("via", String(16), nullable=False),  # config | invite
+    UniqueConstraint("shop", "telegram_id", "role"),
+    Index("ix_staff_telegram_id", "telegram_id"),
+)
 
 
-class StaffEventRow(Base):
-    """The audit trail of membership: invited, joined, removed, revoked."""
+# A single-use invitation to join shops as a seller or agent. The link carries only the
+# nonce and a tag under the deployment's own invitation key; what it grants lives here.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("nonce", String(32), unique=True, nullable=False),
+    Column("shops", JSON, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("accepted_by", BigInteger),
+    Column("accepted_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)
 
-    __tablename__ = "staff_events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime]
-    action: Mapped[str] = mapped_column(String(32))
-    shop: Mapped[str | None] = mapped_column(String(64))
-    telegram_id: Mapped[int | None] = mapped_column(BigInteger)
-    role: Mapped[str | None] = mapped_column(String(16))
-    by: Mapped[str] = mapped_column(String(64))  # "cli", "config", or a Telegram id
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+# The audit trail of membership: invited, joined, removed, revoked.
+staff_events = Table(
+    "staff_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("shop", String(64)),
+    Column("telegram_id", BigInteger),
+    Column("role", String(16)),
+    Column("by", String(64), nullable=False),  # "cli", "config", or a Telegram id
+    Column("data", JSON, nullable=False),
+    Index("ix_staff_events_telegram_id", "telegram_id"),
+)
 
-    __table_args__ = (Index("ix_staff_events_telegram_id", "telegram_id"),)
 
-
-class ErasureRequestRow(Base):
-    """A buyer's (or the shop's) request to erase a person's data, done when no hold applies."""
-
-    __tablename__ = "erasure_requests"
-
-    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    requested_at: Mapped[datetime]
-    requested_by: Mapped[str] = mapped_column(String(16))  # buyer | shop
-    due_at: Mapped[datetime]
-    done_at: Mapped[datetime | None]
+# A buyer's (or the shop's) request to erase a person's data, done when no hold applies.
+erasure_requests = Table(
+    "erasure_requests",
+    metadata,
+    Column("telegram_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("requested_by", String(16), nullable=False),  # buyer | shop
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("done_at", UTCDateTime()),
+)
 
 
 # --- cases ----------------------------------------------------------------------------------
 
 
-class CaseRow(Base):
-    __tablename__ = "cases"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(20), unique=True)
-    shop: Mapped[str] = mapped_column(String(64))
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-    buyer_id: Mapped[int | None] = mapped_column(BigInteger)
-    reason: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(32))
-    description: Mapped[str | None] = mapped_column(Text)
-    preferred_resolution: Mapped[str | None] = mapped_column(String(32))
-    resolution: Mapped[str | None] = mapped_column(String(32))
-    decided_by: Mapped[str | None] = mapped_column(String(16))
-    decision_note: Mapped[str | None] = mapped_column(Text)
-    currency: Mapped[str] = mapped_column(String(3))
-    refund_minor: Mapped[int | None] = mapped_column(BigInteger)
-    refunded_minor: Mapped[int | None] = mapped_column(BigInteger)
-    refund_reference: Mapped[str | None] = mapped_column(String(128))
-    return_required: Mapped[bool] = mapped_column(Boolean)
-    return_paid_by: Mapped[str | None] = mapped_column(String(16))
-    goods: Mapped[str] = mapped_column(String(16))
-    money: Mapped[str] = mapped_column(String(16))
-    owner: Mapped[str] = mapped_column(String(8))
-    owner_agent_id: Mapped[int | None] = mapped_column(BigInteger)
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String(20), unique=True, nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("order_id", Integer, ForeignKey("orders.id"), nullable=False),
+    Column("buyer_id", BigInteger),
+    Column("reason", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("description", Text),
+    Column("preferred_resolution", String(32)),
+    Column("resolution", String(32)),
+    Column("decided_by", String(16)),
+    Column("decision_note", Text),
+    Column("currency", String(3), nullable=False),
+    Column("refund_minor", BigInteger),
+    Column("refunded_minor", BigInteger),
+    Column("refund_reference", String(128)),
+    Column("return_required", Boolean, nullable=False),
+    Column("return_paid_by", String(16)),
+    Column("goods", String(16), nullable=False),
+    Column("money", String(16), nullable=False),
+    Column("owner", String(8), nullable=False),
+    Column("owner_agent_id", BigInteger),
     # how the account that opened the case proved it owns the order (see buyer_links.via)
-    buyer_proof: Mapped[str | None] = mapped_column(String(16))
+    Column("buyer_proof", String(16)),
     # signs of abuse a person should look at: [{"code": …, "params": {…}}], never a refusal
-    signals: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
-    agent_topic_id: Mapped[int | None] = mapped_column(BigInteger)  # the agents' forum topic
-    escalated: Mapped[bool] = mapped_column(Boolean)
-    deadline_at: Mapped[datetime | None]
-    return_tracking: Mapped[str | None] = mapped_column(String(64))
-    replacement_tracking: Mapped[str | None] = mapped_column(String(64))
-    decision: Mapped[dict[str, Any]] = mapped_column(JSON)  # the policy decision snapshot
-    opened_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    closed_at: Mapped[datetime | None]
+    Column("signals", JSON),
+    Column("agent_topic_id", BigInteger),  # the agents' forum topic
+    Column("escalated", Boolean, nullable=False),
+    Column("deadline_at", UTCDateTime()),
+    Column("return_tracking", String(64)),
+    Column("replacement_tracking", String(64)),
+    Column("decision", JSON, nullable=False),  # the policy decision snapshot
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("closed_at", UTCDateTime()),
     # Optimistic lock: the repository updates with WHERE version = :seen and bumps it.
-    version: Mapped[int] = mapped_column(Integer)
-
-    lines: Mapped[list[CaseLineRow]] = relationship(
-        lazy="raise", order_by="CaseLineRow.line_no", passive_deletes=True
-    )
-    evidence: Mapped[list[EvidenceRow]] = relationship(
-        lazy="raise", order_by="EvidenceRow.id", passive_deletes=True
-    )
-
-    __table_args__ = (
-        Index("ix_cases_shop_status", "shop", "status"),
-        Index("ix_cases_buyer_id", "buyer_id"),
-        Index("ix_cases_status_deadline_at", "status", "deadline_at"),
-        Index("ix_cases_order_id", "order_id"),
-        Index("ix_cases_agent_topic_id", "agent_topic_id"),  # an agent's message in a topic
-    )
+    Column("version", Integer, nullable=False),
+    Index("ix_cases_shop_status", "shop", "status"),
+    Index("ix_cases_buyer_id", "buyer_id"),
+    Index("ix_cases_status_deadline_at", "status", "deadline_at"),
+    Index("ix_cases_order_id", "order_id"),
+    Index("ix_cases_agent_topic_id", "agent_topic_id"),  # an agent's message in a topic
+)
 
 
-class CaseLineRow(Base):
-    __tablename__ = "case_lines"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))
-    line_no: Mapped[int] = mapped_column(Integer)
-    quantity: Mapped[int] = mapped_column(Integer)
-    is_open: Mapped[bool] = mapped_column(Boolean)
-
-    __table_args__ = (
-        Index("ix_case_lines_case_id", "case_id"),
-        # Two open cases can never cover the same order line, even when two requests race.
-        Index(
-            "uq_case_lines_open_order_line_id",
-            "order_line_id",
-            unique=True,
-            sqlite_where=text("is_open"),
-            postgresql_where=text("is_open"),
-        ),
-    )
+case_lines = Table(
+    "case_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("order_line_id", Integer, ForeignKey("order_lines.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("is_open", Boolean, nullable=False),
+    Index("ix_case_lines_case_id", "case_id"),
+    # Two open cases can never cover the same order line, even when two requests race.
+    Index(
+        "uq_case_lines_open_order_line_id",
+        "order_line_id",
+        unique=True,
+        sqlite_where=text("is_open"),
+        postgresql_where=text("is_open"),
+    ),
+)
 
 
-class EvidenceRow(Base):
-    __tablename__ = "evidence"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
-    file_unique_id: Mapped[str] = mapped_column(String(128))
-    file_id: Mapped[str | None] = mapped_column(String(255))
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    size: Mapped[int | None] = mapped_column(BigInteger)
-    mime_type: Mapped[str | None] = mapped_column(String(128))
-    media_group_id: Mapped[str | None] = mapped_column(String(64))
-    caption: Mapped[str | None] = mapped_column(Text)
-    added_at: Mapped[datetime]
-    added_by: Mapped[str] = mapped_column(String(16))
-
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("file_unique_id", String(128), nullable=False),
+    Column("file_id", String(255)),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("mime_type", String(128)),
+    Column("media_group_id", String(64)),
+    Column("caption", Text),
+    Column("added_at", UTCDateTime(), nullable=False),
+    Column("added_by", String(16), nullable=False),
     # A redelivered photo is never stored twice.
-    __table_args__ = (UniqueConstraint("case_id", "file_unique_id"),)
+    UniqueConstraint("case_id", "file_unique_id"),
+)
 
 
-class AuditEventRow(Base):
-    __tablename__ = "audit_events"
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("actor_id", BigInteger),
+    Column("action", String(32), nullable=False),
+    Column("from_status", String(32)),
+    Column("to_status", String(32)),
+    Column("note", Text),
+    Column("data", JSON, nullable=False),
+    Index("ix_audit_events_case_id_id", "case_id", "id"),
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    at: Mapped[datetime]
-    actor_role: Mapped[str] = mapped_column(String(16))
-    actor_id: Mapped[int | None] = mapped_column(BigInteger)
-    action: Mapped[str] = mapped_column(String(32))
-    from_status: Mapped[str | None] = mapped_column(String(32))
-    to_status: Mapped[str | None] = mapped_column(String(32))
-    note: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_audit_events_case_id_id", "case_id", "id"),)
-
-
-class CaseNumberCounterRow(Base):
-    __tablename__ = "case_number_counters"
-
-    period: Mapped[str] = mapped_column(String(8), primary_key=True)  # "2611": November 2026
-    last: Mapped[int] = mapped_column(Integer)
+case_number_counters = Table(
+    "case_number_counters",
+    metadata,
+    Column("period", String(8), primary_key=True),  # "2611": November 2026
+    Column("last", Integer, nullable=False),
+)
 
 
 # --- notifications --------------------------------------------------------------------------
 
 
-class OutboxRow(Base):
-    __tablename__ = "outbox"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    created_at: Mapped[datetime]
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
-    recipient_role: Mapped[str] = mapped_column(String(16))  # buyer|seller|agents|staff_chat
-    chat_id: Mapped[int | None] = mapped_column(BigInteger)  # None: resolve at send time
-    shop: Mapped[str | None] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(48))  # a notification code like "case_opened"
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
-    status: Mapped[str] = mapped_column(
-        String(16), default="pending", server_default=text("'pending'")
-    )  # pending | sending (claimed until next_attempt_at) | sent | failed | unreachable
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    next_attempt_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
-
-    __table_args__ = (
-        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
-        Index("ix_outbox_case_id", "case_id"),
-        Index("ix_outbox_chat_id", "chat_id"),  # a person's queued messages, when erased
-    )
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id")),
+    Column("recipient_role", String(16), nullable=False),  # buyer|seller|agents|staff_chat
+    Column("chat_id", BigInteger),  # None: resolve at send time
+    Column("shop", String(64)),
+    Column("kind", String(48), nullable=False),  # a notification code like "case_opened"
+    Column("payload", JSON, nullable=False),
+    Column("dedupe_key", String(128), unique=True, nullable=False),
+    Column(
+        "status", String(16), default="pending", server_default=text("'pending'"), nullable=False
+    ),  # pending | sending (claimed until next_attempt_at) | sent | failed | unreachable
+    Column("attempts", Integer, default=0, server_default=text("0"), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    Column("last_error", Text),
+    Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_outbox_case_id", "case_id"),
+    Index("ix_outbox_chat_id", "chat_id"),  # a person's queued messages, when erased
+)
 
 
-class LiveAlertRow(Base):
-    """A staff message whose buttons still act on its case: the newest alert per case and
-    chat. When a newer one reaches that chat, the older one loses its buttons."""
-
-    __tablename__ = "live_alerts"
-
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    message_id: Mapped[int] = mapped_column(BigInteger)
-    sent_at: Mapped[datetime]
+# A staff message whose buttons still act on its case: the newest alert per case and
+# chat. When a newer one reaches that chat, the older one loses its buttons.
+live_alerts = Table(
+    "live_alerts",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("chat_id", BigInteger, primary_key=True),
+    Column("message_id", BigInteger, nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=False),
+)
 
 
 # --- conversation state -----------------------------------------------------------------------
 
 
-class ConversationStateRow(Base):
-    """Where each chat is in a conversation (the bot's FSM), so a restart loses nothing."""
-
-    __tablename__ = "conversation_states"
-
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    state: Mapped[str | None] = mapped_column(String(128))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[datetime]
+# Where each chat is in a conversation (the bot's FSM), so a restart loses nothing.
+conversation_states = Table(
+    "conversation_states",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("state", String(128)),
+    Column("data", JSON, default=dict, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
 
 
 # --- incoming updates and coordination between processes ----------------------------------
 
 
-class InboxUpdateRow(Base):
-    """Every incoming Telegram update, written before Telegram is told it arrived; processed
-    in order per chat, by whichever process claims it (a lease), retried, or parked."""
-
-    __tablename__ = "inbox_updates"
-
-    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    chat_key: Mapped[int] = mapped_column(BigInteger)  # the chat (or user) it belongs to
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16))  # pending | processing | done | parked
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    received_at: Mapped[datetime]
-    next_attempt_at: Mapped[datetime]
-    lease_owner: Mapped[str | None] = mapped_column(String(96))
-    lease_until: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
+# Every incoming Telegram update, written before Telegram is told it arrived; processed
+# in order per chat, by whichever process claims it (a lease), retried, or parked.
+inbox_updates = Table(
+    "inbox_updates",
+    metadata,
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("chat_key", BigInteger, nullable=False),  # the chat (or user) it belongs to
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | processing | done | parked
+    Column("attempts", Integer, default=0, server_default=text("0"), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("lease_owner", String(96)),
+    Column("lease_until", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    Column("last_error", Text),
     # what the update's handlers sent so far, as JSON (bot/receiving/replay.py): a re-run
     # after a crash does not say it twice; cleared by the done-mark
-    answers: Mapped[str | None] = mapped_column(Text)
-
-    __table_args__ = (
-        Index("ix_inbox_updates_status_next_attempt_at", "status", "next_attempt_at"),
-        Index("ix_inbox_updates_chat_key_update_id", "chat_key", "update_id"),
-    )
+    Column("answers", Text),
+    Index("ix_inbox_updates_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_inbox_updates_chat_key_update_id", "chat_key", "update_id"),
+)
 
 
-class LeaseRow(Base):
-    """A named job only one process may do at a time (sending, timers): held until expiry."""
-
-    __tablename__ = "leases"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(96))
-    expires_at: Mapped[datetime]
-
-
-class RuntimeValueRow(Base):
-    """Values every process must share and that are made once (the webhook secret)."""
-
-    __tablename__ = "runtime_values"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
+# A named job only one process may do at a time (sending, timers): held until expiry.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(96), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
 
 
-def _table(row: type[Base]) -> Table:
-    return cast(Table, row.__table__)
-
-
-orders = _table(OrderRow)
-order_lines = _table(OrderLineRow)
-shipments = _table(ShipmentRow)
-import_runs = _table(ImportRunRow)
-telegram_users = _table(TelegramUserRow)
-buyer_links = _table(BuyerLinkRow)
-link_attempts = _table(LinkAttemptRow)
-link_attempt_counters = _table(LinkAttemptCounterRow)
-staff = _table(StaffRow)
-invitations = _table(InvitationRow)
-staff_events = _table(StaffEventRow)
-erasure_requests = _table(ErasureRequestRow)
-cases = _table(CaseRow)
-case_lines = _table(CaseLineRow)
-evidence = _table(EvidenceRow)
-audit_events = _table(AuditEventRow)
-case_number_counters = _table(CaseNumberCounterRow)
-outbox = _table(OutboxRow)
-live_alerts = _table(LiveAlertRow)
-conversation_states = _table(ConversationStateRow)
-inbox_updates = _table(InboxUpdateRow)
-leases = _table(LeaseRow)
-runtime_values = _table(RuntimeValueRow)
+# Values every process must share and that are made once (the webhook secret).
+runtime_values = Table(
+    "runtime_values",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
 
 
 # --- costs (issue 16: what returns cost) ---------------------------------------------------
 
 
-class SkuCostRow(Base):
-    """What the shop pays its supplier for one unit of a SKU, from a day on (import-costs)."""
-
-    __tablename__ = "sku_costs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    shop: Mapped[str] = mapped_column(String(64))
-    sku: Mapped[str] = mapped_column(String(128))
-    supplier: Mapped[str | None] = mapped_column(String(128))
-    unit_cost_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    valid_from: Mapped[datetime]
-    imported_at: Mapped[datetime]
-
-    __table_args__ = (UniqueConstraint("shop", "sku", "valid_from"),)
-
-
-class CaseCostRow(Base):
-    """Money a case cost the shop (refund, reship, label, chargeback fee) or brought back
-    (restocking fee, supplier credit), as staff recorded it; each is also an audit event."""
-
-    __tablename__ = "case_costs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    note: Mapped[str | None] = mapped_column(Text)
-    recorded_at: Mapped[datetime]
-    recorded_by_role: Mapped[str] = mapped_column(String(16))
-    recorded_by_id: Mapped[int | None] = mapped_column(BigInteger)
-
-    __table_args__ = (Index("ix_case_costs_case_id", "case_id"),)
+# What the shop pays its supplier for one unit of a SKU, from a day on (import-costs).
+sku_costs = Table(
+    "sku_costs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("shop", String(64), nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("supplier", String(128)),
+    Column("unit_cost_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("valid_from", UTCDateTime(), nullable=False),
+    Column("imported_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("shop", "sku", "valid_from"),
+)
 
 
-sku_costs = _table(SkuCostRow)
-case_costs = _table(CaseCostRow)
+# Money a case cost the shop (refund, reship, label, chargeback fee) or brought back
+# (restocking fee, supplier credit), as staff recorded it; each is also an audit event.
+case_costs = Table(
+    "case_costs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("note", Text),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("recorded_by_role", String(16), nullable=False),
+    Column("recorded_by_id", BigInteger),
+    Index("ix_case_costs_case_id", "case_id"),
+)
+
+
 # The figures read a shop's orders by the day they were placed, with their lines, parcels and
 # cases:
 # covering indexes (migration 0005).
@@ -597,226 +533,200 @@ Index(
 # --- after the case: satisfaction and signs of abuse ------------------------------------------
 
 
-class SurveyRow(Base):
-    """One satisfaction survey per resolution of a case: scheduled when the case is resolved
-    or rejected, asked after a delay, withdrawn if the case reopens before an answer."""
-
-    __tablename__ = "surveys"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    round: Mapped[int] = mapped_column(Integer)  # the case's nth resolution
-    shop: Mapped[str] = mapped_column(String(64))
-    buyer_id: Mapped[int | None] = mapped_column(BigInteger)
-    agent_id: Mapped[int | None] = mapped_column(BigInteger)  # who handled it, if an agent
-    status: Mapped[str] = mapped_column(String(16))  # scheduled | asked | answered | withdrawn
-    due_at: Mapped[datetime]
-    asked_at: Mapped[datetime | None]
-    answered_at: Mapped[datetime | None]
-    score: Mapped[int | None] = mapped_column(Integer)
-    comment: Mapped[str | None] = mapped_column(Text)
-
-    __table_args__ = (
-        UniqueConstraint("case_id", "round"),
-        Index("ix_surveys_status_due_at", "status", "due_at"),
-    )
+# One satisfaction survey per resolution of a case: scheduled when the case is resolved
+# or rejected, asked after a delay, withdrawn if the case reopens before an answer.
+surveys = Table(
+    "surveys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("round", Integer, nullable=False),  # the case's nth resolution
+    Column("shop", String(64), nullable=False),
+    Column("buyer_id", BigInteger),
+    Column("agent_id", BigInteger),  # who handled it, if an agent
+    Column("status", String(16), nullable=False),  # scheduled | asked | answered | withdrawn
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("asked_at", UTCDateTime()),
+    Column("answered_at", UTCDateTime()),
+    Column("score", Integer),
+    Column("comment", Text),
+    UniqueConstraint("case_id", "round"),
+    Index("ix_surveys_status_due_at", "status", "due_at"),
+)
 
 
-class EvidenceFingerprintRow(Base):
-    """What a stored evidence file looks like (a perceptual hash) and, for a file sent as a
-    document, the date its camera wrote: for the abuse signals, erased with the buyer."""
-
-    __tablename__ = "evidence_fingerprints"
-
-    evidence_id: Mapped[int] = mapped_column(
-        ForeignKey("evidence.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
-    )
-    phash: Mapped[str | None] = mapped_column(String(32))
-    taken_at: Mapped[datetime | None]
-
-    __table_args__ = (Index("ix_evidence_fingerprints_phash", "phash"),)
-
-
-surveys = _table(SurveyRow)
-evidence_fingerprints = _table(EvidenceFingerprintRow)
+# What a stored evidence file looks like (a perceptual hash) and, for a file sent as a
+# document, the date its camera wrote: for the abuse signals, erased with the buyer.
+evidence_fingerprints = Table(
+    "evidence_fingerprints",
+    metadata,
+    Column(
+        "evidence_id",
+        Integer,
+        ForeignKey("evidence.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("phash", String(32)),
+    Column("taken_at", UTCDateTime()),
+    Index("ix_evidence_fingerprints_phash", "phash"),
+)
 
 
 # --- the seller's board (issue 15) -------------------------------------------------------------
 
 
-class BoardLoginRow(Base):
-    """A one-time login link to the board, sent by /board to a seller or agent: used once,
-    within minutes, by whoever holds the link (a browser outside Telegram)."""
-
-    __tablename__ = "board_logins"
-
-    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
-
-    __table_args__ = (Index("ix_board_logins_expires_at", "expires_at"),)
-
-
-board_logins = _table(BoardLoginRow)
+# A one-time login link to the board, sent by /board to a seller or agent: used once,
+# within minutes, by whoever holds the link (a browser outside Telegram).
+board_logins = Table(
+    "board_logins",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    Index("ix_board_logins_expires_at", "expires_at"),
+)
 
 
-class MessageTranslationRow(Base):
-    """A machine translation of someone's own words (core/translation), by the source text's
-    hash: the cache, and what the evidence pack shows beside the original."""
-
-    __tablename__ = "message_translations"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source_hash: Mapped[str] = mapped_column(String(64))
-    source_language: Mapped[str] = mapped_column(String(16))
-    target_language: Mapped[str] = mapped_column(String(16))
-    provider: Mapped[str] = mapped_column(String(32))
-    text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime]
-
-    __table_args__ = (UniqueConstraint("source_hash", "source_language", "target_language"),)
-
-
-class MessageLanguageRow(Base):
-    """The language a message was written in (detected offline, else the writer's chosen
-    language: ``detected`` false), by the message text's hash."""
-
-    __tablename__ = "message_languages"
-
-    source_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    language: Mapped[str] = mapped_column(String(16))
-    detected: Mapped[bool] = mapped_column(Boolean)
-    created_at: Mapped[datetime]
+# A machine translation of someone's own words (core/translation), by the source text's
+# hash: the cache, and what the evidence pack shows beside the original.
+message_translations = Table(
+    "message_translations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_hash", String(64), nullable=False),
+    Column("source_language", String(16), nullable=False),
+    Column("target_language", String(16), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("source_hash", "source_language", "target_language"),
+)
 
 
-message_translations = _table(MessageTranslationRow)
-message_languages = _table(MessageLanguageRow)
+# The language a message was written in (detected offline, else the writer's chosen
+# language: ``detected`` false), by the message text's hash.
+message_languages = Table(
+    "message_languages",
+    metadata,
+    Column("source_hash", String(64), primary_key=True),
+    Column("language", String(16), nullable=False),
+    Column("detected", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
 
 
 # --- supplier claims: the cost of a refund claimed back from the supplier (0009) ------------
 
 
-class SupplierClaimRow(Base):
-    """One claim per approved case and supplier whose terms cover the reason."""
-
-    __tablename__ = "supplier_claims"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    shop: Mapped[str] = mapped_column(String(64))
-    supplier: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(String(32))
-    supplier_order: Mapped[str | None] = mapped_column(String(64))
-    lines: Mapped[list[Any]] = mapped_column(JSON)
-    goods_minor: Mapped[int] = mapped_column(BigInteger)
-    goods_currency: Mapped[str] = mapped_column(String(3))
-    postage_minor: Mapped[int] = mapped_column(BigInteger)
-    postage_currency: Mapped[str] = mapped_column(String(3))
-    recovered_minor: Mapped[int | None] = mapped_column(BigInteger)
-    recovered_currency: Mapped[str | None] = mapped_column(String(3))
-    deadline_at: Mapped[datetime | None]
-    late: Mapped[bool] = mapped_column(Boolean)
-    warnings: Mapped[list[Any]] = mapped_column(JSON)
-    opened_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    version: Mapped[int] = mapped_column(Integer)
-
-    __table_args__ = (
-        UniqueConstraint("case_id", "supplier"),
-        Index("ix_supplier_claims_shop_supplier_status", "shop", "supplier", "status"),
-    )
+# One claim per approved case and supplier whose terms cover the reason.
+supplier_claims = Table(
+    "supplier_claims",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("supplier", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("supplier_order", String(64)),
+    Column("lines", JSON, nullable=False),
+    Column("goods_minor", BigInteger, nullable=False),
+    Column("goods_currency", String(3), nullable=False),
+    Column("postage_minor", BigInteger, nullable=False),
+    Column("postage_currency", String(3), nullable=False),
+    Column("recovered_minor", BigInteger),
+    Column("recovered_currency", String(3)),
+    Column("deadline_at", UTCDateTime()),
+    Column("late", Boolean, nullable=False),
+    Column("warnings", JSON, nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    UniqueConstraint("case_id", "supplier"),
+    Index("ix_supplier_claims_shop_supplier_status", "shop", "supplier", "status"),
+)
 
 
-class SupplierClaimEventRow(Base):
-    """Every move of a supplier claim: who, when, from and to which status, and the values."""
-
-    __tablename__ = "supplier_claim_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    claim_id: Mapped[int] = mapped_column(ForeignKey("supplier_claims.id", ondelete="CASCADE"))
-    at: Mapped[datetime]
-    actor_role: Mapped[str] = mapped_column(String(16))
-    actor_id: Mapped[int | None] = mapped_column(BigInteger)
-    action: Mapped[str] = mapped_column(String(32))
-    from_status: Mapped[str | None] = mapped_column(String(16))
-    to_status: Mapped[str | None] = mapped_column(String(16))
-    note: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-    __table_args__ = (Index("ix_supplier_claim_events_claim_id", "claim_id"),)
-
-
-supplier_claims = _table(SupplierClaimRow)
-supplier_claim_events = _table(SupplierClaimEventRow)
+# Every move of a supplier claim: who, when, from and to which status, and the values.
+supplier_claim_events = Table(
+    "supplier_claim_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "claim_id", Integer, ForeignKey("supplier_claims.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("actor_id", BigInteger),
+    Column("action", String(32), nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16)),
+    Column("note", Text),
+    Column("data", JSON, nullable=False),
+    Index("ix_supplier_claim_events_claim_id", "claim_id"),
+)
 
 
 # --- platform disputes on cases (issue 17, migration 0008) ------------------------------------
 
 
-class DisputeRow(Base):
-    """A dispute a platform or payment processor opened on a case's order (an AliExpress
-    dispute, a PayPal claim, a chargeback), held to the platform's rules version of its day."""
-
-    __tablename__ = "disputes"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    shop: Mapped[str] = mapped_column(String(64))
-    platform: Mapped[str] = mapped_column(String(32))
-    external_id: Mapped[str] = mapped_column(String(64))
-    rules_version: Mapped[str] = mapped_column(String(32))
-    stage: Mapped[str] = mapped_column(String(32))
-    opened_at: Mapped[datetime]
-    stage_since: Mapped[datetime]
-    due_given: Mapped[datetime | None]  # a chargeback's evidence due date, as given
-    recorded_at: Mapped[datetime]
-    recorded_by: Mapped[int | None] = mapped_column(BigInteger)
-
-    __table_args__ = (
-        UniqueConstraint("platform", "external_id"),
-        Index("ix_disputes_case_id", "case_id"),
-    )
+# A dispute a platform or payment processor opened on a case's order (an AliExpress
+# dispute, a PayPal claim, a chargeback), held to the platform's rules version of its day.
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("external_id", String(64), nullable=False),
+    Column("rules_version", String(32), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("stage_since", UTCDateTime(), nullable=False),
+    Column("due_given", UTCDateTime()),  # a chargeback's evidence due date, as given
+    Column("recorded_at", UTCDateTime(), nullable=False),
+    Column("recorded_by", BigInteger),
+    UniqueConstraint("platform", "external_id"),
+    Index("ix_disputes_case_id", "case_id"),
+)
 
 
-class DisputeDeadlineRow(Base):
-    """One deadline of a dispute in one stage; ``active`` while the dispute is in that stage,
-    ``missed_at`` once it passed and an agent was called."""
-
-    __tablename__ = "dispute_deadlines"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id", ondelete="CASCADE"))
-    code: Mapped[str] = mapped_column(String(32))
-    stage: Mapped[str] = mapped_column(String(32))
-    due_at: Mapped[datetime]
-    seller_must_act: Mapped[bool] = mapped_column(Boolean)
-    then: Mapped[str | None] = mapped_column(String(32))
-    active: Mapped[bool] = mapped_column(Boolean)
-    missed_at: Mapped[datetime | None]
-
-    __table_args__ = (
-        UniqueConstraint("dispute_id", "code", "stage"),
-        Index("ix_dispute_deadlines_active_due_at", "active", "due_at"),
-    )
+# One deadline of a dispute in one stage; ``active`` while the dispute is in that stage,
+# ``missed_at`` once it passed and an agent was called.
+dispute_deadlines = Table(
+    "dispute_deadlines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dispute_id", Integer, ForeignKey("disputes.id", ondelete="CASCADE"), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("seller_must_act", Boolean, nullable=False),
+    Column("then", String(32)),
+    Column("active", Boolean, nullable=False),
+    Column("missed_at", UTCDateTime()),
+    UniqueConstraint("dispute_id", "code", "stage"),
+    Index("ix_dispute_deadlines_active_due_at", "active", "due_at"),
+)
 
 
-class DisputeReminderRow(Base):
-    """A reminder sent before a deadline (48, 24, 4 hours): at most one per deadline and
-    lead time, whatever the timers do."""
-
-    __tablename__ = "dispute_reminders"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deadline_id: Mapped[int] = mapped_column(ForeignKey("dispute_deadlines.id", ondelete="CASCADE"))
-    hours: Mapped[int] = mapped_column(Integer)
-    sent_at: Mapped[datetime]
-
-    __table_args__ = (UniqueConstraint("deadline_id", "hours"),)
-
-
-disputes = _table(DisputeRow)
-dispute_deadlines = _table(DisputeDeadlineRow)
-dispute_reminders = _table(DisputeReminderRow)
+# A reminder sent before a deadline (48, 24, 4 hours): at most one per deadline and
+# lead time, whatever the timers do.
+dispute_reminders = Table(
+    "dispute_reminders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "deadline_id",
+        Integer,
+        ForeignKey("dispute_deadlines.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("hours", Integer, nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("deadline_id", "hours"),
+)

@@ -24,7 +24,7 @@ from core.persistence.migrate import (
     head_revision,
     upgrade,
 )
-from core.persistence.tables import Base
+from core.persistence.tables import metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def _schema_diff(conn: Connection) -> list[Any]:
     context = MigrationContext.configure(
         conn, opts={"compare_type": True, "compare_server_default": True}
     )
-    return compare_metadata(context, Base.metadata)
+    return compare_metadata(context, metadata)
 
 
 def _tables(conn: Connection) -> set[str]:
@@ -54,7 +54,7 @@ async def test_migrations_run_up_down_up_and_match_the_models(database_url: str)
         await upgrade(engine)
         assert await current_revision(engine) == head_revision()
         async with engine.connect() as conn:
-            assert await conn.run_sync(_tables) >= set(Base.metadata.tables)
+            assert await conn.run_sync(_tables) >= set(metadata.tables)
             assert await conn.run_sync(_schema_diff) == []
     finally:
         await engine.dispose()

@@ -12,9 +12,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from core.persistence.tables import Base
+from core.persistence.tables import metadata
 
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations(connection: Connection) -> None:
