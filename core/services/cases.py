@@ -243,7 +243,9 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
             new.wants_person and decision.refusal not in STRUCTURAL_REFUSALS
         ):
             raise NotEligible(decision)
-        number = await uow.cases.next_number(
+        # the unit of work has only read so far: on PostgreSQL this commits the reads and
+        # takes the number in a transaction of its own (see take_number)
+        number = await uow.cases.take_number(
             now.strftime("%y%m"), ctx.config.deployment.case_prefix
         )
         case = Case(
