@@ -36,7 +36,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core import fast_json
-from core.persistence import sqlite_driver
+from core.persistence import postgres_driver, sqlite_driver
 
 SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
@@ -100,6 +100,8 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
             # every statement prepared anew (benchmarks/README.md, sixth round)
             kwargs.setdefault("pool_size", POSTGRES_POOL)
             kwargs.setdefault("max_overflow", POSTGRES_OVERFLOW)
+        if parsed.get_driver_name() == "asyncpg":  # a unit of work that only reads: no BEGIN
+            kwargs.setdefault("module", postgres_driver.dbapi())
         ping_idle = "pool_pre_ping" not in kwargs
         if schema is not None:
             connect_args = dict(kwargs.pop("connect_args", {}))

@@ -1029,3 +1029,118 @@ async def test_a_postgresql_connection_cut_while_in_use_fails_one_unit_and_retir
         await engine.dispose()
     assert len(pids) == 2
     assert after and not after & pids
+
+
+# --- transactions begin at the first statement that writes ------------------------------------
+
+ASKED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+async def test_a_unit_of_work_that_reads_before_it_writes_is_still_one_transaction(
+    session_factory: Sessions,
+) -> None:
+    """Reads before the first write run outside a transaction (both databases): the writes
+    after them still commit, or are undone, together."""
+    async with session_factory() as session:
+        users = Repositories(session).users
+        assert await users.get(701) is None
+        await users.touch(701, "Lucía", "es", ASKED)
+        assert await users.get(702) is None
+        await users.touch(702, "Marie", "fr", ASKED)
+        await session.rollback()
+        assert await users.get(701) is None and await users.get(702) is None
+    async with session_factory() as session:
+        users = Repositories(session).users
+        assert await users.get(701) is None
+        await users.touch(701, "Lucía", "es", ASKED)
+        await users.touch(702, "Marie", "fr", ASKED)
+        # closed without a commit: neither is kept
+    async with session_factory() as session:
+        users = Repositories(session).users
+        assert await users.get(701) is None and await users.get(702) is None
+        await users.touch(701, "Lucía", "es", ASKED)
+        await users.touch(702, "Marie", "fr", ASKED)
+        await session.commit()
+    async with session_factory() as session:
+        users = Repositories(session).users
+        assert [u.first_name for u in (await users.get(701), await users.get(702)) if u] == [
+            "Lucía",
+            "Marie",
+        ]
+
+
+def _begins(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the transactions asyncpg begins (each a BEGIN round trip, and a COMMIT or a
+    ROLLBACK later)."""
+    from asyncpg.transaction import Transaction
+
+    begins: list[int] = []
+    start = Transaction.start
+
+    async def counted(self: Transaction) -> None:
+        begins.append(1)
+        await start(self)
+
+    monkeypatch.setattr(Transaction, "start", counted)
+    return begins
+
+
+async def _one_transaction(session: AsyncConnection) -> bool:
+    """Whether two statements 10 ms apart are in one transaction, as PostgreSQL sees it:
+    ``now()`` is the time the transaction began."""
+    first = (await session.execute(text("SELECT now()"))).scalar_one()
+    await asyncio.sleep(0.01)
+    return bool(first == (await session.execute(text("SELECT now()"))).scalar_one())
+
+
+async def test_a_postgresql_unit_of_work_that_only_reads_begins_no_transaction(
+    engine: AsyncEngine, session_factory: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's driver begins a transaction at the first write by itself")
+    async with session_factory() as session:
+        await Repositories(session).users.touch(701, "Lucía", "es", ASKED)
+        await session.commit()
+    begins = _begins(monkeypatch)
+
+    async with session_factory() as session:  # what the bot does for most updates
+        users = Repositories(session).users
+        assert (await users.get(701)) is not None
+        assert await users.get(702) is None
+        assert not await _one_transaction(session)
+    assert begins == []
+
+    async with session_factory() as session:
+        users = Repositories(session).users
+        assert await users.get(702) is None
+        assert not await _one_transaction(session)
+        await users.touch(702, "Marie", "fr", ASKED)  # the first write begins the transaction
+        assert await _one_transaction(session)
+        await session.commit()
+    assert begins == [1]
+
+
+async def test_a_postgresql_read_that_locks_rows_holds_them_until_its_transaction_ends(
+    engine: AsyncEngine, session_factory: Sessions
+) -> None:
+    """SELECT … FOR UPDATE begins the transaction: its lock lasts until the commit."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no row locks")
+    from core.persistence.tables import telegram_users
+
+    async with session_factory() as session:
+        await Repositories(session).users.touch(701, "Lucía", "es", ASKED)
+        await session.commit()
+    locking = select(telegram_users.c.first_name).where(telegram_users.c.telegram_id == 701)
+    rename = text("UPDATE telegram_users SET first_name = 'Lu' WHERE telegram_id = 701")
+    async with session_factory() as holder, session_factory() as other:
+        await holder.execute(locking.with_for_update())
+        await other.execute(text("SET lock_timeout = '100ms'"))
+        with pytest.raises(DBAPIError, match="lock timeout"):
+            await other.execute(rename)
+        await other.rollback()
+        await holder.commit()
+        await other.execute(rename)
+        await other.commit()
+    async with session_factory() as session:
+        assert (await session.execute(locking)).scalar_one() == "Lu"
