@@ -100,8 +100,11 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
             # every statement prepared anew (benchmarks/README.md, sixth round)
             kwargs.setdefault("pool_size", POSTGRES_POOL)
             kwargs.setdefault("max_overflow", POSTGRES_OVERFLOW)
-        if parsed.get_driver_name() == "asyncpg":  # a unit of work that only reads: no BEGIN
-            kwargs.setdefault("module", postgres_driver.dbapi())
+        if parsed.get_driver_name() == "asyncpg" and "module" not in kwargs:
+            # a unit of work that only reads sends no BEGIN (postgres_driver); the code counts
+            # on read committed, named here whatever the server's default is
+            kwargs["module"] = postgres_driver.dbapi()
+            kwargs.setdefault("isolation_level", "READ COMMITTED")
         ping_idle = "pool_pre_ping" not in kwargs
         if schema is not None:
             connect_args = dict(kwargs.pop("connect_args", {}))

@@ -10,16 +10,20 @@ statement that may write (anything else: ``INSERT``, ``UPDATE``, ``DELETE``, ``S
 round trip. This is what sqlite3's transaction mode does on SQLite (see
 :mod:`core.persistence.engine`), so the two databases now behave alike.
 
-Nothing is lost by it: at PostgreSQL's default isolation (read committed) every statement of
-a transaction takes a fresh snapshot, so a read before ``BEGIN`` sees what it would have seen
-after it, and a plain ``SELECT`` takes no lock that a transaction would keep. Under another
-isolation level (repeatable read, serializable: one snapshot for the whole transaction), in a
-read-only or deferrable transaction, and for server-side cursors, the transaction begins at
-the first statement, as SQLAlchemy's adapter does.
+Nothing is lost by it: at read committed, which :func:`core.persistence.engine.create_engine`
+sets for every PostgreSQL connection, every statement of a transaction takes a fresh
+snapshot, so a read before ``BEGIN`` sees what it would have seen after it; its lock on the
+table (against a concurrent ``ALTER``) lasts for the statement instead of the transaction.
+Under another isolation level (repeatable read, serializable: one snapshot for the whole
+transaction), in a read-only or deferrable transaction, and for server-side cursors, the
+transaction begins at the first statement, as SQLAlchemy's adapter does. So does a SELECT
+calling a function whose effect belongs to the transaction (an advisory lock, ``set_config``,
+``pg_notify``). The check reads the statement's text: a SELECT of a user-defined function
+that writes would run on its own; the application has none.
 
-It leans on three internals of SQLAlchemy's adapter (the connection's ``_transaction`` and
-``isolation_level``, the cursor's ``_prepare_and_execute``); SQLAlchemy is pinned below 2.2 in
-pyproject.toml, and every PostgreSQL test runs on it.
+It leans on SQLAlchemy 2.1's adapter (the connection's ``_transaction`` and
+``isolation_level``, the cursor's ``_prepare_and_execute``); pyproject.toml pins SQLAlchemy
+to 2.1, and every PostgreSQL test runs on it.
 """
 
 from __future__ import annotations
@@ -39,15 +43,24 @@ from sqlalchemy.util import await_
 # transaction, so such a read must be in one
 _LOCKING_READ = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|KEY\s+SHARE|SHARE)\b", re.I)
 
-# the isolation levels at which each statement reads a snapshot of its own (None: the server's
-# default, read committed unless a database administrator changed default_transaction_isolation)
-_PER_STATEMENT_SNAPSHOTS = {None, "read_committed"}
+# functions whose effect lasts until the end of the transaction that called them
+_TRANSACTIONAL_CALL = re.compile(
+    r"\b(?:pg_advisory\w*|pg_try_advisory\w*|set_config|pg_notify)\s*\(", re.I
+)
+
+# the isolation level at which each statement reads a snapshot of its own; None (the server's
+# default, whatever an administrator made it) is not assumed to be it
+PER_STATEMENT_SNAPSHOTS = "read_committed"
 
 
 @functools.lru_cache(maxsize=2048)
 def only_reads(statement: str) -> bool:
-    """A plain SELECT: no data-modifying part, no row lock."""
-    return statement.lstrip()[:6].upper() == "SELECT" and not _LOCKING_READ.search(statement)
+    """A plain SELECT: no data-modifying part, no row lock, no transactional function."""
+    return (
+        statement.lstrip()[:6].upper() == "SELECT"
+        and not _LOCKING_READ.search(statement)
+        and not _TRANSACTIONAL_CALL.search(statement)
+    )
 
 
 class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
@@ -58,7 +71,7 @@ class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
         if (
             connection._transaction is None
             and not self.server_side
-            and connection.isolation_level in _PER_STATEMENT_SNAPSHOTS
+            and connection.isolation_level == PER_STATEMENT_SNAPSHOTS
             and not connection.readonly
             and not connection.deferrable
             and only_reads(operation)
@@ -77,6 +90,14 @@ class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
 class LazyBeginConnection(AsyncAdapt_asyncpg_connection):
     __slots__ = ()
     _cursor_cls = ReadsOutsideTransactions
+
+
+def has_written(dbapi_connection: Any) -> bool:
+    """Whether a unit of work on this connection wrote (or locked rows) since its last commit:
+    with this driver, whether it began a transaction."""
+    return isinstance(dbapi_connection, LazyBeginConnection) and (
+        dbapi_connection._transaction is not None
+    )
 
 
 class LazyBeginDBAPI(AsyncAdapt_asyncpg_dbapi):

@@ -4,7 +4,7 @@ create exactly this).
 Repositories map these rows to and from the domain dataclasses with Core statements; nothing
 outside ``core.persistence`` should need them. Enumerations are stored as their string values
 (no database enums: cheaper migrations). Core tables, not ORM classes: no code maps rows to
-objects, and the declarative mapping cost about 6 MB in every process.
+objects, and the declarative mapping cost about 1.5 MB and 50 ms of start-up in every process.
 """
 
 from __future__ import annotations

@@ -1071,17 +1071,28 @@ async def test_a_unit_of_work_that_reads_before_it_writes_is_still_one_transacti
 
 def _begins(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the transactions asyncpg begins (each a BEGIN round trip, and a COMMIT or a
-    ROLLBACK later)."""
+    ROLLBACK later), but for the pool's ping of a connection that sat idle."""
     from asyncpg.transaction import Transaction
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
     begins: list[int] = []
-    start = Transaction.start
+    pinging: list[int] = []
+    start, ping = Transaction.start, AsyncAdapt_asyncpg_connection.ping
 
     async def counted(self: Transaction) -> None:
-        begins.append(1)
+        if not pinging:
+            begins.append(1)
         await start(self)
 
+    def ping_apart(self: AsyncAdapt_asyncpg_connection) -> None:
+        pinging.append(1)
+        try:
+            ping(self)
+        finally:
+            pinging.pop()
+
     monkeypatch.setattr(Transaction, "start", counted)
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", ping_apart)
     return begins
 
 
@@ -1144,3 +1155,52 @@ async def test_a_postgresql_read_that_locks_rows_holds_them_until_its_transactio
         await other.commit()
     async with session_factory() as session:
         assert (await session.execute(locking)).scalar_one() == "Lu"
+
+
+async def test_a_postgresql_statement_that_may_write_or_lock_begins_the_transaction(
+    engine: AsyncEngine, session_factory: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a plain SELECT runs outside a transaction: lowercase or not, a locking read, a
+    transactional function or a savepoint begins one."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's driver")
+    async with session_factory() as session:
+        await Repositories(session).users.touch(701, "Lucía", "es", ASKED)
+        await session.commit()
+    begins = _begins(monkeypatch)
+    beginning = [
+        "select first_name from telegram_users where telegram_id = 701 for no key update",
+        "SELECT first_name FROM telegram_users WHERE telegram_id = 701 FOR KEY SHARE",
+        "SELECT pg_advisory_xact_lock(701)",
+        "SELECT set_config('application_name', 'returns-desk', true)",
+        "WITH t AS (SELECT 1 AS x) SELECT x FROM t",
+    ]
+    for statement in beginning:
+        async with session_factory() as session:
+            await session.execute(text(statement))
+            assert await _one_transaction(session), statement
+    async with session_factory() as session:
+        await session.execute(text("select first_name from telegram_users"))
+        assert not await _one_transaction(session)
+        async with session.begin_nested():  # a savepoint needs its transaction
+            assert await _one_transaction(session)
+    assert len(begins) == len(beginning) + 1
+
+
+async def test_a_postgresql_engine_at_another_isolation_level_begins_at_the_first_read(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeatable read and serializable read one snapshot for the whole transaction: their
+    reads must be in it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's driver")
+    engine = create_engine(database_url, isolation_level="REPEATABLE READ")
+    try:
+        async with engine.connect():  # the engine's first connection reads the server's ways
+            pass
+        begins = _begins(monkeypatch)
+        async with engine.connect() as session:
+            assert await _one_transaction(session)
+    finally:
+        await engine.dispose()
+    assert begins == [1]

@@ -327,27 +327,48 @@ async def test_a_case_being_stored_does_not_hold_up_another_case(
     add = CaseRepository.add
 
     async def slow_first_add(self: CaseRepository, case: Case, *args: Any) -> Case:
+        stored = await add(self, case, *args)
         if not first_is_writing.is_set():
             first_is_writing.set()
             await let_first_commit.wait()  # the first case stays in the middle of its writes
-        return await add(self, case, *args)
+        return stored
 
     monkeypatch.setattr(CaseRepository, "add", slow_first_add)
     first = asyncio.create_task(
         open_case(ctx, LUCIA, "AUR-10021", Reason.DAMAGED, evidence=photos(3), link_first=False)
     )
-    await asyncio.wait_for(first_is_writing.wait(), 10)
+    try:
+        await asyncio.wait_for(first_is_writing.wait(), 10)
 
-    second = await asyncio.wait_for(
-        open_case(ctx, LUCIA, "AUR-10029", Reason.DAMAGED, evidence=photos(3), link_first=False),
-        10,
-    )
+        second = await asyncio.wait_for(
+            open_case(
+                ctx, LUCIA, "AUR-10029", Reason.DAMAGED, evidence=photos(3), link_first=False
+            ),
+            10,
+        )
 
-    assert second.case.number == "R-2611-0002"
-    assert not first.done()
-    let_first_commit.set()
+        assert second.case.number == "R-2611-0002"
+        assert not first.done()
+    finally:
+        let_first_commit.set()
     assert (await first).case.number == "R-2611-0001"
     assert await case_count(ctx) == 2
+
+
+async def test_a_case_number_is_not_taken_after_the_unit_of_work_wrote(
+    ctx: CoreContext, engine: AsyncEngine
+) -> None:
+    """take_number() commits what came before it: after a write, that would store the write
+    apart from the case, so it refuses."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes the number in the case's own transaction")
+    async with ctx.unit_of_work() as uow:
+        await uow.users.touch(LUCIA, "Lucía", "es", NOW)
+        with pytest.raises(RuntimeError, match="after a write"):
+            await uow.cases.take_number("2611")
+    async with ctx.unit_of_work() as uow:
+        assert await uow.users.get(LUCIA) is None  # the write was not committed by it
+        assert await uow.cases.take_number("2611") == "R-2611-0001"
 
 
 async def test_two_different_claims_on_one_line_at_once_leave_one_case(

@@ -17,6 +17,7 @@ from core.cases.model import AuditEvent, Case, CaseLine, Evidence, EvidenceKind,
 from core.cases.reasons import Party, Reason, Resolution
 from core.clock import ensure_utc
 from core.errors import Conflict, NotFound
+from core.persistence import postgres_driver
 from core.persistence.repositories._common import dialect_insert, insert_ignore, minor, money
 from core.persistence.tables import (
     audit_events,
@@ -87,22 +88,26 @@ class CaseRepository:
     async def take_number(self, period: str, prefix: str = "R") -> str:
         """The number of a case about to be stored: call it before this unit of work writes.
 
-        On PostgreSQL the number is taken in a transaction of its own: what this unit of work
-        read so far is committed first (it wrote nothing yet), then the counter, then the
-        case's writes begin a new transaction. The counter row is locked for one statement.
-        In the case's transaction it stayed locked until the case committed, a dozen round
-        trips later, so every case being opened, in every process, waited for the one before
-        it: 5 to 10 s for "Confirm and send" under load. The price: a case that then fails to
-        commit (two people opening the same case at once, an outage) leaves a gap in the
-        month's numbers. Reads lose nothing by the commit: PostgreSQL's read committed gives
-        each statement a fresh snapshot anyway.
+        On PostgreSQL the number is taken in a transaction of its own: the counter's upsert and
+        its commit, after which the case's writes begin a new transaction. The counter row is
+        locked for those two round trips. In the case's transaction it stayed locked until the
+        case committed, a dozen round trips later, so every case being opened, in every
+        process, waited for the one before it: 5 to 10 s for "Confirm and send" under load.
+        The price: a case that then fails to commit (two confirmations of the same claim
+        racing, an outage) leaves a gap in the month's numbers. The unit of work's reads
+        before it lose nothing: they ran outside any transaction (postgres_driver), each with
+        a fresh snapshot as read committed gives. Raises if the unit of work already wrote,
+        which this commit would commit apart from the case.
 
         SQLite has one writer at a time whatever the statements: the number is taken in the
         case's own transaction there, and a case that fails gives it back.
         """
         if self.session.dialect.name != "postgresql":
             return await self.next_number(period, prefix)
-        await self.session.commit()
+        raw = await self.session.get_raw_connection()
+        if postgres_driver.has_written(raw.dbapi_connection):
+            raise RuntimeError("take_number() after a write would commit it apart from the case")
+        await self.session.commit()  # ends the reads (no round trip: no transaction began)
         number = await self.next_number(period, prefix)
         await self.session.commit()
         return number
