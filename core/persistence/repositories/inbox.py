@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import Integer, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import aliased
 
 from core.clock import ensure_utc
 from core.persistence.repositories._common import dialect_insert
@@ -45,7 +44,7 @@ class InboxUpdate:
 
 # The hot path's statements, built once: building a statement and its cache key costs more
 # CPU than SQLite takes to run it (benchmarks/README.md, issue 19).
-_EARLIER = aliased(inbox_updates)
+_EARLIER = inbox_updates.alias("earlier")
 _CLAIMABLE = (
     select(inbox_updates)
     .where(
