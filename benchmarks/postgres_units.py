@@ -2,7 +2,8 @@
 opens them: a connection from the pool, one statement, commit or close. Compares the pool
 pinging every connection it hands out (SQLAlchemy's ``pool_pre_ping``, the bot's setting
 before the sixth round of issue 19) with the bot's engine now (a connection is pinged only
-after it sat idle, core/persistence/engine.py), and a one-statement write in autocommit.
+after it sat idle, core/persistence/engine.py; since the seventh round a read begins no
+transaction, core/persistence/postgres_driver.py), and the same units in autocommit.
 Prints µs of CPU and of wall time per unit of work, two rounds.
 
     .venv/bin/python benchmarks/postgres_units.py [--units 2000] [--postgres-url URL]

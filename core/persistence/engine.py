@@ -100,11 +100,9 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
             # every statement prepared anew (benchmarks/README.md, sixth round)
             kwargs.setdefault("pool_size", POSTGRES_POOL)
             kwargs.setdefault("max_overflow", POSTGRES_OVERFLOW)
-        if parsed.get_driver_name() == "asyncpg" and "module" not in kwargs:
-            # a unit of work that only reads sends no BEGIN (postgres_driver); the code counts
-            # on read committed, named here whatever the server's default is
+        lazy_begin = parsed.get_driver_name() == "asyncpg" and "module" not in kwargs
+        if lazy_begin:  # a unit of work that only reads sends no BEGIN (postgres_driver)
             kwargs["module"] = postgres_driver.dbapi()
-            kwargs.setdefault("isolation_level", "READ COMMITTED")
         ping_idle = "pool_pre_ping" not in kwargs
         if schema is not None:
             connect_args = dict(kwargs.pop("connect_args", {}))
@@ -115,6 +113,8 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         engine = create_async_engine(parsed, **kwargs)
         if ping_idle:
             ping_after_idle(engine, IDLE_BEFORE_PING)
+        if lazy_begin:
+            _tell_server_isolation(engine)
         return engine
     return create_async_engine(parsed, **kwargs)
 
@@ -156,6 +156,19 @@ def ping_after_idle(engine: AsyncEngine, idle: float) -> None:
             dbapi_connection.ping()
         except Exception as exc:
             raise DisconnectionError(f"the idle connection did not answer: {exc!r}") from exc
+
+
+def _tell_server_isolation(engine: AsyncEngine) -> None:
+    """Each new connection learns whether the server's default isolation (read by SQLAlchemy
+    on the engine's first connection) gives every statement its own snapshot: only then may
+    a read run outside a transaction when the engine names no isolation level. A server an
+    administrator set to serializable keeps its transactions whole."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        if isinstance(dbapi_connection, postgres_driver.LazyBeginConnection):
+            default = engine.dialect.default_isolation_level
+            dbapi_connection.server_reads_per_statement = default == "READ COMMITTED"
 
 
 def with_search_path(url: str | URL, schema: str) -> str:

@@ -10,10 +10,10 @@ statement that may write (anything else: ``INSERT``, ``UPDATE``, ``DELETE``, ``S
 round trip. This is what sqlite3's transaction mode does on SQLite (see
 :mod:`core.persistence.engine`), so the two databases now behave alike.
 
-Nothing is lost by it: at read committed, which :func:`core.persistence.engine.create_engine`
-sets for every PostgreSQL connection, every statement of a transaction takes a fresh
-snapshot, so a read before ``BEGIN`` sees what it would have seen after it; its lock on the
-table (against a concurrent ``ALTER``) lasts for the statement instead of the transaction.
+Nothing is lost by it: at read committed (PostgreSQL's default; the engine checks what the
+server says on connect) every statement of a transaction takes a fresh snapshot, so a read
+before ``BEGIN`` sees what it would have seen after it; its lock on the table (against a
+concurrent ``ALTER``) lasts for the statement instead of the transaction.
 Under another isolation level (repeatable read, serializable: one snapshot for the whole
 transaction), in a read-only or deferrable transaction, and for server-side cursors, the
 transaction begins at the first statement, as SQLAlchemy's adapter does. So does a SELECT
@@ -48,8 +48,7 @@ _TRANSACTIONAL_CALL = re.compile(
     r"\b(?:pg_advisory\w*|pg_try_advisory\w*|set_config|pg_notify)\s*\(", re.I
 )
 
-# the isolation level at which each statement reads a snapshot of its own; None (the server's
-# default, whatever an administrator made it) is not assumed to be it
+# the isolation level at which each statement reads a snapshot of its own
 PER_STATEMENT_SNAPSHOTS = "read_committed"
 
 
@@ -71,7 +70,8 @@ class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
         if (
             connection._transaction is None
             and not self.server_side
-            and connection.isolation_level == PER_STATEMENT_SNAPSHOTS
+            and isinstance(connection, LazyBeginConnection)
+            and connection.reads_alone()
             and not connection.readonly
             and not connection.deferrable
             and only_reads(operation)
@@ -88,8 +88,21 @@ class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
 
 
 class LazyBeginConnection(AsyncAdapt_asyncpg_connection):
-    __slots__ = ()
+    __slots__ = ("server_reads_per_statement",)
     _cursor_cls = ReadsOutsideTransactions
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # whether the server's default isolation is read committed: set on connect by
+        # core.persistence.engine from what SQLAlchemy read of the server; until then, no
+        self.server_reads_per_statement = False
+
+    def reads_alone(self) -> bool:
+        """Whether each statement reads a snapshot of its own here: read committed, named
+        (an execution option, the engine's setting) or the server's default."""
+        if self.isolation_level is None:
+            return self.server_reads_per_statement
+        return bool(self.isolation_level == PER_STATEMENT_SNAPSHOTS)
 
 
 def has_written(dbapi_connection: Any) -> bool:

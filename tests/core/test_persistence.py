@@ -1069,6 +1069,12 @@ async def test_a_unit_of_work_that_reads_before_it_writes_is_still_one_transacti
         ]
 
 
+async def _lucia_stored(session_factory: Sessions) -> None:
+    async with session_factory() as session:
+        await Repositories(session).users.touch(701, "Lucía", "es", ASKED)
+        await session.commit()
+
+
 def _begins(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the transactions asyncpg begins (each a BEGIN round trip, and a COMMIT or a
     ROLLBACK later), but for the pool's ping of a connection that sat idle."""
@@ -1109,9 +1115,7 @@ async def test_a_postgresql_unit_of_work_that_only_reads_begins_no_transaction(
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite's driver begins a transaction at the first write by itself")
-    async with session_factory() as session:
-        await Repositories(session).users.touch(701, "Lucía", "es", ASKED)
-        await session.commit()
+    await _lucia_stored(session_factory)
     begins = _begins(monkeypatch)
 
     async with session_factory() as session:  # what the bot does for most updates
@@ -1139,9 +1143,7 @@ async def test_a_postgresql_read_that_locks_rows_holds_them_until_its_transactio
         pytest.skip("SQLite has no row locks")
     from core.persistence.tables import telegram_users
 
-    async with session_factory() as session:
-        await Repositories(session).users.touch(701, "Lucía", "es", ASKED)
-        await session.commit()
+    await _lucia_stored(session_factory)
     locking = select(telegram_users.c.first_name).where(telegram_users.c.telegram_id == 701)
     rename = text("UPDATE telegram_users SET first_name = 'Lu' WHERE telegram_id = 701")
     async with session_factory() as holder, session_factory() as other:
@@ -1164,9 +1166,7 @@ async def test_a_postgresql_statement_that_may_write_or_lock_begins_the_transact
     transactional function or a savepoint begins one."""
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's driver")
-    async with session_factory() as session:
-        await Repositories(session).users.touch(701, "Lucía", "es", ASKED)
-        await session.commit()
+    await _lucia_stored(session_factory)
     begins = _begins(monkeypatch)
     beginning = [
         "select first_name from telegram_users where telegram_id = 701 for no key update",
@@ -1195,6 +1195,26 @@ async def test_a_postgresql_engine_at_another_isolation_level_begins_at_the_firs
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's driver")
     engine = create_engine(database_url, isolation_level="REPEATABLE READ")
+    try:
+        async with engine.connect():  # the engine's first connection reads the server's ways
+            pass
+        begins = _begins(monkeypatch)
+        async with engine.connect() as session:
+            assert await _one_transaction(session)
+    finally:
+        await engine.dispose()
+    assert begins == [1]
+
+
+async def test_a_postgresql_server_whose_default_is_serializable_keeps_whole_transactions(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine names no isolation level: it reads the server's default, and only at read
+    committed does a read run outside a transaction."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's driver")
+    serializable = {"server_settings": {"default_transaction_isolation": "serializable"}}
+    engine = create_engine(database_url, connect_args=serializable)
     try:
         async with engine.connect():  # the engine's first connection reads the server's ways
             pass
