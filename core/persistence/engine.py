@@ -162,7 +162,9 @@ def _tell_server_isolation(engine: AsyncEngine) -> None:
     """Each new connection learns whether the server's default isolation (read by SQLAlchemy
     on the engine's first connection) gives every statement its own snapshot: only then may
     a read run outside a transaction when the engine names no isolation level. A server an
-    administrator set to serializable keeps its transactions whole."""
+    administrator set to serializable keeps its transactions whole. Read once per engine: a
+    default changed later (``ALTER ROLE … SET default_transaction_isolation``) is seen after
+    a restart."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:

@@ -42,12 +42,23 @@ def test_the_bot_loads_without_the_orm_and_the_package_keeps_every_name() -> Non
         "orm_before = 'sqlalchemy.orm' in sys.modules\n"
         "import sqlalchemy.ext.asyncio as package\n"
         f"missing = [n for n in {names!r} if not hasattr(package, n)]\n"
+        f"unlisted = [n for n in {names!r} if n not in dir(package)]\n"
+        "import sqlalchemy.ext.asyncio\n"
+        "dotted = sqlalchemy.ext.asyncio.AsyncEngine is package.AsyncEngine\n"
         "from sqlalchemy.ext.asyncio import AsyncSession\n"
         "from sqlalchemy.ext.asyncio.session import AsyncSession as real\n"
-        "print(json.dumps({'orm_before': orm_before, 'missing': missing,\n"
-        "    'same': AsyncSession is real, 'orm_after': 'sqlalchemy.orm' in sys.modules}))\n"
+        "print(json.dumps({'orm_before': orm_before, 'missing': missing, 'unlisted': unlisted,\n"
+        "    'dotted': dotted, 'same': AsyncSession is real,\n"
+        "    'orm_after': 'sqlalchemy.orm' in sys.modules}))\n"
     )
-    assert seen == {"orm_before": False, "missing": [], "same": True, "orm_after": True}
+    assert seen == {
+        "orm_before": False,
+        "missing": [],
+        "unlisted": [],
+        "dotted": True,
+        "same": True,
+        "orm_after": True,
+    }
 
 
 def test_a_package_imported_before_is_left_as_it_is() -> None:
