@@ -1187,6 +1187,20 @@ async def test_a_postgresql_statement_that_may_write_or_lock_begins_the_transact
     assert len(begins) == len(beginning) + 1
 
 
+async def _begins_of_a_read(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The transactions begun by a new engine's second connection for two reads (the first
+    connection reads the server's ways); checks that PostgreSQL saw them in one transaction."""
+    try:
+        async with engine.connect():
+            pass
+        begins = _begins(monkeypatch)
+        async with engine.connect() as session:
+            assert await _one_transaction(session)
+    finally:
+        await engine.dispose()
+    return begins
+
+
 async def test_a_postgresql_engine_at_another_isolation_level_begins_at_the_first_read(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1195,15 +1209,7 @@ async def test_a_postgresql_engine_at_another_isolation_level_begins_at_the_firs
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's driver")
     engine = create_engine(database_url, isolation_level="REPEATABLE READ")
-    try:
-        async with engine.connect():  # the engine's first connection reads the server's ways
-            pass
-        begins = _begins(monkeypatch)
-        async with engine.connect() as session:
-            assert await _one_transaction(session)
-    finally:
-        await engine.dispose()
-    assert begins == [1]
+    assert await _begins_of_a_read(engine, monkeypatch) == [1]
 
 
 async def test_a_postgresql_server_whose_default_is_serializable_keeps_whole_transactions(
@@ -1215,12 +1221,4 @@ async def test_a_postgresql_server_whose_default_is_serializable_keeps_whole_tra
         pytest.skip("PostgreSQL's driver")
     serializable = {"server_settings": {"default_transaction_isolation": "serializable"}}
     engine = create_engine(database_url, connect_args=serializable)
-    try:
-        async with engine.connect():  # the engine's first connection reads the server's ways
-            pass
-        begins = _begins(monkeypatch)
-        async with engine.connect() as session:
-            assert await _one_transaction(session)
-    finally:
-        await engine.dispose()
-    assert begins == [1]
+    assert await _begins_of_a_read(engine, monkeypatch) == [1]
