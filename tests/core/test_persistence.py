@@ -1033,8 +1033,6 @@ async def test_a_postgresql_connection_cut_while_in_use_fails_one_unit_and_retir
 
 # --- transactions begin at the first statement that writes ------------------------------------
 
-ASKED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-
 
 async def test_a_unit_of_work_that_reads_before_it_writes_is_still_one_transaction(
     session_factory: Sessions,
@@ -1044,22 +1042,22 @@ async def test_a_unit_of_work_that_reads_before_it_writes_is_still_one_transacti
     async with session_factory() as session:
         users = Repositories(session).users
         assert await users.get(701) is None
-        await users.touch(701, "Lucía", "es", ASKED)
+        await users.touch(701, "Lucía", "es", LATE)
         assert await users.get(702) is None
-        await users.touch(702, "Marie", "fr", ASKED)
+        await users.touch(702, "Marie", "fr", LATE)
         await session.rollback()
         assert await users.get(701) is None and await users.get(702) is None
     async with session_factory() as session:
         users = Repositories(session).users
         assert await users.get(701) is None
-        await users.touch(701, "Lucía", "es", ASKED)
-        await users.touch(702, "Marie", "fr", ASKED)
+        await users.touch(701, "Lucía", "es", LATE)
+        await users.touch(702, "Marie", "fr", LATE)
         # closed without a commit: neither is kept
     async with session_factory() as session:
         users = Repositories(session).users
         assert await users.get(701) is None and await users.get(702) is None
-        await users.touch(701, "Lucía", "es", ASKED)
-        await users.touch(702, "Marie", "fr", ASKED)
+        await users.touch(701, "Lucía", "es", LATE)
+        await users.touch(702, "Marie", "fr", LATE)
         await session.commit()
     async with session_factory() as session:
         users = Repositories(session).users
@@ -1071,7 +1069,7 @@ async def test_a_unit_of_work_that_reads_before_it_writes_is_still_one_transacti
 
 async def _lucia_stored(session_factory: Sessions) -> None:
     async with session_factory() as session:
-        await Repositories(session).users.touch(701, "Lucía", "es", ASKED)
+        await Repositories(session).users.touch(701, "Lucía", "es", LATE)
         await session.commit()
 
 
@@ -1129,7 +1127,7 @@ async def test_a_postgresql_unit_of_work_that_only_reads_begins_no_transaction(
         users = Repositories(session).users
         assert await users.get(702) is None
         assert not await _one_transaction(session)
-        await users.touch(702, "Marie", "fr", ASKED)  # the first write begins the transaction
+        await users.touch(702, "Marie", "fr", LATE)  # the first write begins the transaction
         assert await _one_transaction(session)
         await session.commit()
     assert begins == [1]
