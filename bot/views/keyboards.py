@@ -1,11 +1,13 @@
-"""Inline keyboards: pure functions of what to show and the reader's translator."""
+"""Inline keyboards: pure functions of what to show and the reader's translator.
+
+Rows are built as lists, not with aiogram's ``InlineKeyboardBuilder``: its ``as_markup()``
+deep-copies every button, a cost paid on most screens of the buyer's conversation."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.conversations.callbacks import (
     CaseCb,
@@ -67,43 +69,39 @@ def with_skip(tr: Translator) -> InlineKeyboardMarkup:
 
 
 def orders(tr: Translator, items: Sequence[Order]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    rows = []
     for order in items[:6]:
         first = order.lines[0].title if order.lines else ""
         label = f"{tr.isolate(order.number)} · {first}"
-        builder.row(_button(label[:60], OrderCb(order_id=order.id or 0)))
-    builder.row(_button(tr("Another order"), OrderCb(order_id=0)))
-    builder.row(*nav_row(tr, back=False))
-    return builder.as_markup()
+        rows.append([_button(label[:60], OrderCb(order_id=order.id or 0))])
+    rows.append([_button(tr("Another order"), OrderCb(order_id=0))])
+    rows.append(nav_row(tr, back=False))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def lines(tr: Translator, order: Order, chosen: dict[int, int]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    rows = []
     for line in order.lines:
         mark = "☑️" if line.line_no in chosen else "⬜"
         label = f"{mark} {line.title} × {line.quantity}"
-        builder.row(_button(label[:60], LineCb(line_no=line.line_no)))
+        rows.append([_button(label[:60], LineCb(line_no=line.line_no))])
     if chosen:
-        builder.row(_button(tr("Continue") + " ➡️", LineCb(line_no=0)))
-    builder.row(*nav_row(tr))
-    return builder.as_markup()
+        rows.append([_button(tr("Continue") + " ➡️", LineCb(line_no=0))])
+    rows.append(nav_row(tr))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def quantities(tr: Translator, line_no: int, most: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for n in range(1, min(most, 10) + 1):
-        builder.add(_button(str(n), QtyCb(line_no=line_no, quantity=n)))
-    builder.adjust(5)
-    builder.row(*nav_row(tr))
-    return builder.as_markup()
+    numbers = [
+        _button(str(n), QtyCb(line_no=line_no, quantity=n)) for n in range(1, min(most, 10) + 1)
+    ]
+    rows = [numbers[start : start + 5] for start in range(0, len(numbers), 5)]
+    return InlineKeyboardMarkup(inline_keyboard=[*rows, nav_row(tr)])
 
 
 def reasons(tr: Translator, allowed: Sequence[Reason] = BUYER_REASONS) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for reason in allowed:
-        builder.row(_button(texts.reason(tr, reason), ReasonCb(code=reason.value)))
-    builder.row(*nav_row(tr))
-    return builder.as_markup()
+    rows = [[_button(texts.reason(tr, reason), ReasonCb(code=reason.value))] for reason in allowed]
+    return InlineKeyboardMarkup(inline_keyboard=[*rows, nav_row(tr)])
 
 
 def evidence(tr: Translator, *, can_finish: bool) -> InlineKeyboardMarkup:
@@ -115,11 +113,8 @@ def evidence(tr: Translator, *, can_finish: bool) -> InlineKeyboardMarkup:
 
 
 def resolutions(tr: Translator, allowed: Sequence[str]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for code in allowed:
-        builder.row(_button(texts.resolution(tr, code), ResolutionCb(code=code)))
-    builder.row(*nav_row(tr))
-    return builder.as_markup()
+    rows = [[_button(texts.resolution(tr, code), ResolutionCb(code=code))] for code in allowed]
+    return InlineKeyboardMarkup(inline_keyboard=[*rows, nav_row(tr)])
 
 
 def confirm(tr: Translator) -> InlineKeyboardMarkup:
@@ -174,13 +169,13 @@ def change_kinds(tr: Translator) -> InlineKeyboardMarkup:
 
 
 def case_list(tr: Translator, cases: Sequence[Case]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    rows = []
     for case in cases[:10]:
         number = tr.isolate(case.number)
         label = f"{texts.STATUS_ICONS[case.status]} {number} · {texts.reason(tr, case.reason)}"
-        builder.row(_button(label[:60], CaseCb(number=case.number)))
-    builder.row(_button("🏠 " + tr("Main menu"), MenuCb(action="home")))
-    return builder.as_markup()
+        rows.append([_button(label[:60], CaseCb(number=case.number))])
+    rows.append([_button("🏠 " + tr("Main menu"), MenuCb(action="home"))])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def confirm_withdraw(tr: Translator, number: str) -> InlineKeyboardMarkup:
@@ -193,15 +188,11 @@ def confirm_withdraw(tr: Translator, number: str) -> InlineKeyboardMarkup:
 
 
 def languages() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for code in SUPPORTED:
-        builder.add(_button(NATIVE_NAMES[code], LangCb(code=code)))
-    builder.adjust(2)
-    return builder.as_markup()
+    names = [_button(NATIVE_NAMES[code], LangCb(code=code)) for code in SUPPORTED]
+    rows = [names[start : start + 2] for start in range(0, len(names), 2)]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def shops(items: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for shop_id, name in items:
-        builder.row(_button(name, ShopCb(shop=shop_id)))
-    return builder.as_markup()
+    rows = [[_button(name, ShopCb(shop=shop_id))] for shop_id, name in items]
+    return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -228,3 +229,28 @@ async def test_a_stale_key_in_storage_is_ignored_and_the_conversation_carries_on
     assert case.reason is Reason.CHANGED_MIND
     assert case.lines == (CaseLine(line_no=1, quantity=4),)
     assert await stored(world, ANNA) == (None, {})  # the stale key ended with the flow
+
+
+async def test_a_line_of_twelve_offers_one_to_ten_in_rows_of_five(world: World) -> None:
+    anna = world.person(ANNA, "Anna", "en")
+    await anna.send(f"/start {await world.start_link('aurora', 'AUR-10024')}")
+    order = await world.order("aurora", "AUR-10024")
+    twelve = dataclasses.replace(order.lines[0], quantity=12)
+    async with world.core.unit_of_work() as uow:
+        await uow.orders.upsert(
+            dataclasses.replace(order, lines=(twelve, *order.lines[1:])),
+            normalize_order_number(order.number),
+        )
+        await uow.commit()
+
+    await anna.press("Return or refund")
+    await anna.press("AUR-10024")
+    await anna.press("Velvet cushion cover")
+    await anna.press("Continue")
+
+    assert anna.last().startswith("How many of “Velvet cushion cover")
+    rows = [[label for label, _ in row] for row in world.fake.buttons(anna.last_message())]
+    assert rows == [["1", "2", "3", "4", "5"], ["6", "7", "8", "9", "10"], ["⬅️ Back", "✖️ Cancel"]]
+    await anna.press("7")
+    _, data = await stored(world, ANNA)
+    assert data["chosen"] == {"1": 7}

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from bot.factory import create_dispatcher, register_commands
-from bot.views.i18n import NEW_LANGUAGES_ON, SUPPORTED, telegram_code
+from bot.views.i18n import NATIVE_NAMES, NEW_LANGUAGES_ON, SUPPORTED, telegram_code
 from core.cases.reasons import Party, Reason
 from core.policy.config import Config, MinimumRights, ReasonRule, WindowFrom
 from tests.support import FeedDriver, Person, create_fake_bot
@@ -166,6 +166,9 @@ async def test_the_language_button_of_the_menu_switches_to_arabic(world: World) 
     ahmed = world.person(120007, "Ahmed", "en")
     await ahmed.send("/start")
     await ahmed.press("🌐 Language")
+    rows = [[label for label, _ in row] for row in world.fake.buttons(ahmed.last_message())]
+    assert [name for row in rows for name in row] == [NATIVE_NAMES[code] for code in SUPPORTED]
+    assert [len(row) for row in rows] == [2] * (len(SUPPORTED) // 2) + [1] * (len(SUPPORTED) % 2)
     await ahmed.press("العربية")
     assert ahmed.last() == "سأتحدث معك بالعربية من الآن فصاعدًا."
     await ahmed.send("/help")
