@@ -175,7 +175,7 @@ class CaseRepository:
                 case_id = int(result.scalar_one())
                 if case.lines:
                     await self.session.execute(
-                        insert(case_lines),
+                        _INSERT_CASE_LINES,
                         [
                             {
                                 "case_id": case_id,
@@ -192,7 +192,7 @@ class CaseRepository:
                     unique.setdefault(item.file_unique_id, item)
                 if unique:
                     await self.session.execute(
-                        insert(evidence),
+                        _INSERT_EVIDENCE,
                         [_evidence_row(case_id, item, case.opened_at) for item in unique.values()],
                     )
                     await self._fingerprints(case_id, list(unique.values()))
@@ -416,15 +416,11 @@ class CaseRepository:
     # --- helpers ----------------------------------------------------------------------------
 
     async def _order_line_ids(self, order_id: int) -> dict[int, int]:
-        result = await self.session.execute(
-            select(order_lines.c.line_no, order_lines.c.id).where(
-                order_lines.c.order_id == order_id
-            )
-        )
+        result = await self.session.execute(_ORDER_LINE_IDS, {"order_id": order_id})
         return {line_no: line_id for line_no, line_id in result}
 
     async def _order_exists(self, order_id: int) -> bool:
-        result = await self.session.execute(select(orders.c.id).where(orders.c.id == order_id))
+        result = await self.session.execute(_ORDER_EXISTS, {"order_id": order_id})
         return result.first() is not None
 
     async def _quantities(
@@ -603,3 +599,12 @@ def _signals_json(signals: list[dict[str, Any]] | None) -> Any:
 
 def _enum(kind: Any, value: str | None) -> Any:
     return None if value is None else kind(value)
+
+
+# a case opening's statements, built once (building one costs more CPU than running it)
+_INSERT_CASE_LINES = insert(case_lines)
+_INSERT_EVIDENCE = insert(evidence)
+_ORDER_LINE_IDS = select(order_lines.c.line_no, order_lines.c.id).where(
+    order_lines.c.order_id == bindparam("order_id")
+)
+_ORDER_EXISTS = select(orders.c.id).where(orders.c.id == bindparam("order_id"))

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.persistence.repositories._common import dialect_insert
@@ -20,13 +20,7 @@ class ConversationRepository:
         self.session = session
 
     async def get(self, key: str) -> tuple[str | None, dict[str, Any]]:
-        row = (
-            await self.session.execute(
-                select(conversation_states.c.state, conversation_states.c.data).where(
-                    conversation_states.c.key == key
-                )
-            )
-        ).first()
+        row = (await self.session.execute(_GET, {"key": key})).first()
         if row is None:
             return None, {}
         return row.state, dict(row.data or {})
@@ -90,3 +84,8 @@ class ConversationRepository:
     async def count(self) -> int:
         rows = await self.session.execute(select(conversation_states.c.key))
         return len(rows.all())
+
+
+_GET = select(conversation_states.c.state, conversation_states.c.data).where(
+    conversation_states.c.key == bindparam("key")
+)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, insert, literal, select, update
+from sqlalchemy import bindparam, case, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import ensure_utc
@@ -49,28 +49,18 @@ class LinkRepository:
     async def proof(self, order_id: int, telegram_id: int) -> str | None:
         """How this user proved the order is theirs (``via``), or None when not linked."""
         result = await self.session.execute(
-            select(buyer_links.c.via).where(
-                buyer_links.c.order_id == order_id, buyer_links.c.telegram_id == telegram_id
-            )
+            _PROOF, {"order_id": order_id, "telegram_id": telegram_id}
         )
         return result.scalar_one_or_none()
 
     async def links_of_order(self, order_id: int) -> list[OrderLink]:
         """Every account linked to an order, in the order they were linked."""
-        result = await self.session.execute(
-            select(buyer_links.c.telegram_id, buyer_links.c.via, buyer_links.c.linked_at)
-            .where(buyer_links.c.order_id == order_id)
-            .order_by(buyer_links.c.linked_at, buyer_links.c.id)
-        )
+        result = await self.session.execute(_LINKS_OF_ORDER, {"order_id": order_id})
         return [OrderLink(row.telegram_id, row.via, ensure_utc(row.linked_at)) for row in result]
 
     async def linked_orders(self, telegram_id: int) -> list[int]:
         """Order ids linked to this user, in the order they were linked."""
-        result = await self.session.execute(
-            select(buyer_links.c.order_id)
-            .where(buyer_links.c.telegram_id == telegram_id)
-            .order_by(buyer_links.c.linked_at, buyer_links.c.id)
-        )
+        result = await self.session.execute(_LINKED_ORDERS, {"telegram_id": telegram_id})
         return list(result.scalars())
 
     # --- failed checks ------------------------------------------------------------------------
@@ -137,3 +127,20 @@ class LinkRepository:
             )
         )
         return int(result.scalar_one())
+
+
+# a buyer's steps read these; built once (building a statement costs more CPU than running it)
+_PROOF = select(buyer_links.c.via).where(
+    buyer_links.c.order_id == bindparam("order_id"),
+    buyer_links.c.telegram_id == bindparam("telegram_id"),
+)
+_LINKS_OF_ORDER = (
+    select(buyer_links.c.telegram_id, buyer_links.c.via, buyer_links.c.linked_at)
+    .where(buyer_links.c.order_id == bindparam("order_id"))
+    .order_by(buyer_links.c.linked_at, buyer_links.c.id)
+)
+_LINKED_ORDERS = (
+    select(buyer_links.c.order_id)
+    .where(buyer_links.c.telegram_id == bindparam("telegram_id"))
+    .order_by(buyer_links.c.linked_at, buyer_links.c.id)
+)

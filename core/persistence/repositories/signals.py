@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.cases.lifecycle import CaseStatus
@@ -66,14 +66,10 @@ class SignalRepository:
         seed = {order_id}
         if accounts:
             linked = await self.session.execute(
-                select(buyer_links.c.order_id)
-                .join(orders, orders.c.id == buyer_links.c.order_id)
-                .where(buyer_links.c.telegram_id.in_(accounts), orders.c.shop == shop)
+                _ORDERS_OF_ACCOUNTS, {"accounts": sorted(accounts), "shop": shop}
             )
             seed |= set(linked.scalars())
-        contacts = await self.session.execute(
-            select(orders.c.buyer_email_key, orders.c.buyer_phone_key).where(orders.c.id.in_(seed))
-        )
+        contacts = await self.session.execute(_CONTACTS_OF_ORDERS, {"orders": sorted(seed)})
         emails: set[str] = set()
         phones: set[str] = set()
         for email_key, phone_key in contacts:
@@ -84,22 +80,15 @@ class SignalRepository:
         found = set(seed)
         # one index look-up per value, reading at most one row past the limit: a value shared
         # by thousands of orders costs no more than one shared by shared_limit + 1
-        for column, values in (
-            (orders.c.buyer_email_key, emails),
-            (orders.c.buyer_phone_key, phones),
-        ):
+        for statement, values in ((_ORDERS_OF_EMAIL, emails), (_ORDERS_OF_PHONE, phones)):
             for value in sorted(values):
                 same = await self.session.execute(
-                    select(orders.c.id)
-                    .where(orders.c.shop == shop, column == value)
-                    .limit(shared_limit + 1)
+                    statement, {"shop": shop, "value": value, "limit": shared_limit + 1}
                 )
                 ids = set(same.scalars())
                 if len(ids) <= shared_limit:
                     found |= ids
-        linked_accounts = await self.session.execute(
-            select(buyer_links.c.telegram_id).where(buyer_links.c.order_id.in_(sorted(found)))
-        )
+        linked_accounts = await self.session.execute(_ACCOUNTS_OF_ORDERS, {"orders": sorted(found)})
         accounts |= set(linked_accounts.scalars())
         return Person(frozenset(accounts), frozenset(found))
 
@@ -111,15 +100,20 @@ class SignalRepository:
 
         One statement per way a case can be the person's (by order, by Telegram account): an
         ``OR`` of the two made SQLite walk every case of the shop instead of either index."""
-        conditions = [cases.c.order_id.in_(sorted(person.orders))]
+        ways = [(_CASES_OF_ORDERS, sorted(person.orders))]
         if person.accounts:
-            conditions.append(cases.c.buyer_id.in_(sorted(person.accounts)))
+            ways.append((_CASES_OF_ACCOUNTS, sorted(person.accounts)))
         found: dict[int, PersonCase] = {}
         seen: set[tuple[int, int | None]] = set()  # (case, order line): a case found both ways
-        for condition in conditions:
-            for row in await self.session.execute(
-                self._cases_where(shop, since, exclude_case, condition)
-            ):
+        for statement, keys in ways:
+            params = {
+                "shop": shop,
+                "since": since,
+                # no case has id 0: "every case" when none is left out
+                "exclude_case": exclude_case if exclude_case is not None else 0,
+                "keys": keys,
+            }
+            for row in await self.session.execute(statement, params):
                 if (row.id, row.order_line_id) in seen:
                     continue
                 seen.add((row.id, row.order_line_id))
@@ -132,48 +126,11 @@ class SignalRepository:
                 found[row.id] = case
         return [found[case_id] for case_id in sorted(found)]
 
-    @staticmethod
-    def _cases_where(
-        shop: str, since: datetime, exclude_case: int | None, condition: ColumnElement[bool]
-    ) -> Select[Any]:
-        query = (
-            select(
-                cases.c.id,
-                cases.c.buyer_id,
-                cases.c.currency,
-                case_lines.c.order_line_id,
-                case_lines.c.quantity,
-                order_lines.c.unit_price_minor,
-            )
-            .select_from(cases)
-            .outerjoin(case_lines, case_lines.c.case_id == cases.c.id)
-            .outerjoin(order_lines, order_lines.c.id == case_lines.c.order_line_id)
-            .where(
-                cases.c.shop == shop,
-                cases.c.opened_at >= since,
-                cases.c.status != CaseStatus.CANCELLED.value,
-                condition,
-            )
-            .order_by(cases.c.id, case_lines.c.id)
-        )
-        if exclude_case is not None:
-            query = query.where(cases.c.id != exclude_case)
-        return query
-
     async def bought(self, person: Person, since: datetime, currency: str) -> int:
         """The value (minor units) of the person's orders in ``currency`` placed since ``since``
         (cancelled ones aside)."""
         total = await self.session.execute(
-            select(
-                func.coalesce(func.sum(order_lines.c.quantity * order_lines.c.unit_price_minor), 0)
-            )
-            .join(orders, orders.c.id == order_lines.c.order_id)
-            .where(
-                orders.c.id.in_(sorted(person.orders)),
-                orders.c.placed_at >= since,
-                orders.c.currency == currency,
-                orders.c.status != "cancelled",  # refunded in full: nothing bought
-            )
+            _BOUGHT, {"orders": sorted(person.orders), "since": since, "currency": currency}
         )
         return int(total.scalar_one() or 0)
 
@@ -213,3 +170,65 @@ class SignalRepository:
             if taken_at is not None:
                 taken.append(ensure_utc(taken_at))
         return phashes, taken
+
+
+# The statements of every case opening, built once: building a statement and its cache key
+# costs more CPU than SQLite takes to run it (benchmarks/README.md, eighth round).
+_ORDERS_OF_ACCOUNTS = (
+    select(buyer_links.c.order_id)
+    .join(orders, orders.c.id == buyer_links.c.order_id)
+    .where(
+        buyer_links.c.telegram_id.in_(bindparam("accounts", expanding=True)),
+        orders.c.shop == bindparam("shop"),
+    )
+)
+_CONTACTS_OF_ORDERS = select(orders.c.buyer_email_key, orders.c.buyer_phone_key).where(
+    orders.c.id.in_(bindparam("orders", expanding=True))
+)
+_ORDERS_OF_EMAIL, _ORDERS_OF_PHONE = (
+    select(orders.c.id)
+    .where(orders.c.shop == bindparam("shop"), column == bindparam("value"))
+    .limit(bindparam("limit", type_=Integer))
+    for column in (orders.c.buyer_email_key, orders.c.buyer_phone_key)
+)
+_ACCOUNTS_OF_ORDERS = select(buyer_links.c.telegram_id).where(
+    buyer_links.c.order_id.in_(bindparam("orders", expanding=True))
+)
+
+
+def _cases_where(condition: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(
+            cases.c.id,
+            cases.c.buyer_id,
+            cases.c.currency,
+            case_lines.c.order_line_id,
+            case_lines.c.quantity,
+            order_lines.c.unit_price_minor,
+        )
+        .select_from(cases)
+        .outerjoin(case_lines, case_lines.c.case_id == cases.c.id)
+        .outerjoin(order_lines, order_lines.c.id == case_lines.c.order_line_id)
+        .where(
+            cases.c.shop == bindparam("shop"),
+            cases.c.opened_at >= bindparam("since"),
+            cases.c.status != CaseStatus.CANCELLED.value,
+            cases.c.id != bindparam("exclude_case"),
+            condition,
+        )
+        .order_by(cases.c.id, case_lines.c.id)
+    )
+
+
+_CASES_OF_ORDERS = _cases_where(cases.c.order_id.in_(bindparam("keys", expanding=True)))
+_CASES_OF_ACCOUNTS = _cases_where(cases.c.buyer_id.in_(bindparam("keys", expanding=True)))
+_BOUGHT = (
+    select(func.coalesce(func.sum(order_lines.c.quantity * order_lines.c.unit_price_minor), 0))
+    .join(orders, orders.c.id == order_lines.c.order_id)
+    .where(
+        orders.c.id.in_(bindparam("orders", expanding=True)),
+        orders.c.placed_at >= bindparam("since"),
+        orders.c.currency == bindparam("currency"),
+        orders.c.status != "cancelled",  # refunded in full: nothing bought
+    )
+)

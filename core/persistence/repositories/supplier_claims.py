@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, func, select, update
+from sqlalchemy import RowMapping, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.cases.lifecycle import Role
@@ -161,17 +161,18 @@ class SupplierClaimRepository:
 
     async def add_event(self, claim_id: int, event: ClaimEvent) -> None:
         await self.session.execute(
-            supplier_claim_events.insert().values(
-                claim_id=claim_id,
-                at=event.at,
-                actor_role=event.actor_role.value,
-                actor_id=event.actor_id,
-                action=event.action,
-                from_status=event.from_status.value if event.from_status else None,
-                to_status=event.to_status.value if event.to_status else None,
-                note=event.note,
-                data=event.data,
-            )
+            _INSERT_EVENT,
+            {
+                "claim_id": claim_id,
+                "at": event.at,
+                "actor_role": event.actor_role.value,
+                "actor_id": event.actor_id,
+                "action": event.action,
+                "from_status": event.from_status.value if event.from_status else None,
+                "to_status": event.to_status.value if event.to_status else None,
+                "note": event.note,
+                "data": event.data,
+            },
         )
 
     async def events(self, claim_id: int) -> list[ClaimEvent]:
@@ -196,12 +197,7 @@ class SupplierClaimRepository:
 
     async def postage(self, case_id: int, kinds: Iterable[str]) -> Money | None:
         """What the shop recorded on the case for moving the goods (in its first currency)."""
-        rows = await self.session.execute(
-            select(case_costs.c.currency, func.sum(case_costs.c.amount_minor))
-            .where(case_costs.c.case_id == case_id, case_costs.c.kind.in_(list(kinds)))
-            .group_by(case_costs.c.currency)
-            .order_by(case_costs.c.currency)
-        )
+        rows = await self.session.execute(_POSTAGE, {"case_id": case_id, "kinds": list(kinds)})
         found = [(currency, int(total or 0)) for currency, total in rows.all()]
         if not found:
             return None
@@ -211,17 +207,32 @@ class SupplierClaimRepository:
         self, shop: str, skus: Iterable[str]
     ) -> dict[str, list[tuple[datetime, Money]]]:
         """The unit costs imported for these SKUs of a shop, oldest first."""
-        rows = await self.session.execute(
-            select(
-                sku_costs.c.sku,
-                sku_costs.c.valid_from,
-                sku_costs.c.unit_cost_minor,
-                sku_costs.c.currency,
-            )
-            .where(sku_costs.c.shop == shop, sku_costs.c.sku.in_(list(skus)))
-            .order_by(sku_costs.c.valid_from)
-        )
+        rows = await self.session.execute(_UNIT_COSTS, {"shop": shop, "skus": list(skus)})
         found: dict[str, list[tuple[datetime, Money]]] = {}
         for sku, valid_from, minor, currency in rows.all():
             found.setdefault(sku, []).append((valid_from, Money(int(minor), currency)))
         return found
+
+
+# what every approved case with a supplier runs; built once (building a statement costs more
+# CPU than running it)
+_INSERT_EVENT = supplier_claim_events.insert()
+_POSTAGE = (
+    select(case_costs.c.currency, func.sum(case_costs.c.amount_minor))
+    .where(
+        case_costs.c.case_id == bindparam("case_id"),
+        case_costs.c.kind.in_(bindparam("kinds", expanding=True)),
+    )
+    .group_by(case_costs.c.currency)
+    .order_by(case_costs.c.currency)
+)
+_UNIT_COSTS = (
+    select(
+        sku_costs.c.sku, sku_costs.c.valid_from, sku_costs.c.unit_cost_minor, sku_costs.c.currency
+    )
+    .where(
+        sku_costs.c.shop == bindparam("shop"),
+        sku_costs.c.sku.in_(bindparam("skus", expanding=True)),
+    )
+    .order_by(sku_costs.c.valid_from)
+)
