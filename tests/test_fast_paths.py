@@ -4,6 +4,7 @@ with the same results and stored rows that a process with either one reads."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -327,6 +328,60 @@ async def test_answers_noted_by_one_implementation_are_replayed_by_the_other(
     assert len(sent) == 1, "the message was sent again"
     assert isinstance(again, Message) and isinstance(first, Message)
     assert again.text == first.text == TEXT and again.message_id == 99
+
+
+async def test_the_notes_of_handlers_sending_together_share_a_transaction_and_replay(
+    core: CoreContext,
+) -> None:
+    """Eight updates' handlers each send a message at the same moment: their notes are stored
+    in fewer units of work than notes, each handler goes on only once its own note is
+    stored, and each update run again sends nothing twice."""
+    updates = [_update(7500 + n, f"hello {n}") for n in range(8)]
+    await inbox.record(core, updates)
+    middleware = replay.ReplayAnswers(core)
+    bot = Bot("42:TEST")
+    units = 0
+    make_unit = core.unit_of_work
+
+    def counted() -> Any:
+        nonlocal units
+        units += 1
+        return make_unit()
+
+    core = dataclasses.replace(core, unit_of_work=counted)
+    middleware.core = core
+    sent: list[str] = []
+
+    async def telegram(bot: Bot, method: Any) -> Message:
+        await asyncio.sleep(0)  # the answers come back together, as from one network read
+        sent.append(method.text)
+        return Message(
+            message_id=100 + len(sent),
+            date=datetime(2026, 11, 22, 12, 0, tzinfo=UTC),
+            chat=Chat(id=method.chat_id, type="private", first_name="Zoë 🦊"),
+            text=method.text,
+        )
+
+    async def handler(update: dict[str, Any], answers: str | None) -> tuple[int, str | None]:
+        replay.begin(update["update_id"], answers)  # in this task's context, as the worker
+        message = SendMessage(
+            chat_id=501000 + update["update_id"], text=f"re {update['update_id']}"
+        )
+        await middleware(telegram, bot, message)
+        async with make_unit() as uow:  # what a crash right now would leave
+            row = await uow.inbox.get(update["update_id"])
+        assert row is not None
+        return update["update_id"], row.answers
+
+    noted = await asyncio.gather(*(handler(u, None) for u in updates))
+    assert len(sent) == 8 and all(answers for _, answers in noted)  # each stored before it went on
+    assert 1 <= units < 8  # fewer transactions than notes
+
+    rerun = await asyncio.gather(
+        *(handler(u, answers) for u, (_, answers) in zip(updates, noted, strict=True))
+    )
+    assert len(sent) == 8, "a message was sent again"
+    assert [answers for _, answers in rerun] == [answers for _, answers in noted]
 
 
 # --- freed heap memory goes back to the system ------------------------------------------------

@@ -31,6 +31,7 @@ from bot.conversations.errors import failed_where
 from bot.delivery import retries
 from bot.receiving import replay
 from bot.receiving.storage import InboxWritten, Writes, defer_writes
+from bot.receiving.together import WriteTogether
 from core.persistence.repositories.inbox import InboxUpdate
 from core.persistence.sqlite_driver import on_the_loop
 from core.services.context import CoreContext
@@ -135,71 +136,21 @@ async def record(core: CoreContext, updates: Iterable[Mapping[str, Any]]) -> int
 
 
 class RecordTogether:
-    """Stores updates that arrive one by one (webhook requests) in shared transactions: while
-    one batch is being written, the updates that come meanwhile wait and go in the next, one
-    insert and one commit for all of them. An update that comes alone is written at once.
-    Each caller returns once its update is stored, or gets the error (then its request
-    answers 503 and Telegram sends the update again); when a batch fails, its updates are
-    tried one by one, so that one the database refuses does not fail the others. Under
-    load on PostgreSQL an update cost a transaction of its own, three round trips
-    (benchmarks/README.md, sixth round)."""
+    """Stores updates that arrive one by one (webhook requests) in shared transactions
+    (:class:`~bot.receiving.together.WriteTogether`): one insert and one commit for the
+    updates that come while a batch is being written. Each caller returns once its update is
+    stored, or gets the error (then its request answers 503 and Telegram sends the update
+    again). Under load on PostgreSQL an update cost a transaction of its own, three round
+    trips (benchmarks/README.md, sixth round)."""
 
     def __init__(self, core: CoreContext) -> None:
-        self.core = core
-        self._waiting: list[tuple[Mapping[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        async def write(updates: list[Mapping[str, Any]]) -> None:
+            await record(core, updates)
+
+        self._together = WriteTogether(write, "inbox-record")
 
     async def record(self, update: Mapping[str, Any]) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.add_done_callback(_retrieved)  # its caller may have left (client gone)
-        self._waiting.append((update, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write(), name="inbox-record")
-        await asyncio.shield(done)  # a client that leaves does not cancel the others' write
-
-    async def _write(self) -> None:
-        batch: list[tuple[Mapping[str, Any], asyncio.Future[None]]] = []
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    await record(self.core, [update for update, _ in batch])
-                except Exception as exc:
-                    if len(batch) == 1:
-                        _settle(batch, exc)
-                        continue
-                    for item in batch:  # one the database refuses fails its request alone
-                        try:
-                            await record(self.core, [item[0]])
-                        except Exception as alone:
-                            _settle([item], alone)
-                        else:
-                            _settle([item], None)
-                else:
-                    _settle(batch, None)
-        except BaseException:  # stopping: nobody waits forever for a write that never came
-            _settle([*batch, *self._waiting], RuntimeError("stopping: not stored"))
-            self._waiting = []
-            raise
-        finally:
-            self._writer = None
-
-
-def _settle(
-    batch: list[tuple[Mapping[str, Any], asyncio.Future[None]]], error: BaseException | None
-) -> None:
-    for _, done in batch:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
-
-
-def _retrieved(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()  # read, so that an error nobody awaited is not logged as lost
+        await self._together.add(update)
 
 
 class InboxWorker:

@@ -4,10 +4,11 @@ The inbox marks an update done after its handlers finished; a process that dies 
 answer and that mark leaves the update to be run again by the next process, and the person
 would read the same announcement twice ("case R-… opened"). So while an inbox update runs,
 each message the handlers send is written down on the update's inbox row (``answers``) right
-after Telegram took it. When the update runs again, the n-th message that is the same as the
-n-th of the earlier run (same method, chat and text) is not sent again: the handler gets the
-message that was sent. The claim reads the notes with the update (a first run costs no read),
-and the done-mark clears them in the same statement.
+after Telegram took it (the notes of handlers that sent at about the same time go in one
+transaction: bot/receiving/together.py). When the update runs again, the n-th message that is
+the same as the n-th of the earlier run (same method, chat and text) is not sent again: the
+handler gets the message that was sent. The claim reads the notes with the update (a first
+run costs no read), and the done-mark clears them in the same statement.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Message
 
+from bot.receiving.together import WriteTogether
 from core import fast_json
+from core.persistence.sqlite_driver import on_the_loop
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.inbox")
@@ -60,6 +63,11 @@ class ReplayAnswers(BaseRequestMiddleware):
 
     def __init__(self, core: CoreContext) -> None:
         self.core = core
+        # the notes of the handlers that sent at about the same time share a transaction
+        # (each handler still goes on only once its note is stored)
+        self._notes: WriteTogether[tuple[int, str]] = WriteTogether(
+            self._write_notes, "replay-notes"
+        )
 
     async def __call__(
         self,
@@ -80,10 +88,14 @@ class ReplayAnswers(BaseRequestMiddleware):
         if isinstance(result, Message):
             note = [digest, result.model_dump_json(exclude_none=True, by_alias=True)]
             run.notes = [*run.notes[:index], note]
-            async with self.core.unit_of_work() as uow:
-                await uow.inbox.note_answers(run.update_id, fast_json.dumps(run.notes))
-                await uow.commit()
+            await self._notes.add((run.update_id, fast_json.dumps(run.notes)))
         return result
+
+    async def _write_notes(self, notes: list[tuple[int, str]]) -> None:
+        with on_the_loop():  # one short indexed update per note
+            async with self.core.unit_of_work() as uow:
+                await uow.inbox.note_answers(notes)
+                await uow.commit()
 
 
 def install(bot: Bot, core: CoreContext) -> Bot:

@@ -221,9 +221,13 @@ class InboxRepository:
         )
         return {int(update_id) for (update_id,) in marked}
 
-    async def note_answers(self, update_id: int, answers: str) -> None:
-        """What an update's handlers sent so far (see bot/receiving/replay.py)."""
-        await self.session.execute(_NOTE_ANSWERS, {"id": update_id, "notes": answers})
+    async def note_answers(self, notes: Sequence[tuple[int, str]]) -> None:
+        """What updates' handlers sent so far, ``(update_id, answers)`` (see
+        bot/receiving/replay.py): several updates' notes in one statement."""
+        if notes:
+            await self.session.execute(
+                _NOTE_ANSWERS, [{"id": update_id, "notes": answers} for update_id, answers in notes]
+            )
 
     async def mark_failed(
         self, update_id: int, error: str, *, retry_at: datetime | None, at: datetime
