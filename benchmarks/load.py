@@ -669,6 +669,51 @@ async def run_cli(args: list[str], env: dict[str, str], cwd: Path, what: str) ->
 # ── the profiler (optional) ─────────────────────────────────────────────────────────────────
 
 
+class Callgrind:
+    """``--callgrind DIR``: the bots run under valgrind's callgrind, counting instructions only
+    during the measured closed loop. Instructions per update do not move with the machine's
+    other load as CPU seconds do: two checkouts compare within a percent or two. Valgrind runs
+    the bot some 50 times slower: use a few buyers (``--buyers 20``) and a long
+    ``--step-timeout``."""
+
+    def __init__(self, directory: Path, bots: Sequence[BotProcess]) -> None:
+        self.directory, self.bots = directory, list(bots)
+
+    def _control(self, *options: str) -> None:
+        for bot in self.bots:
+            subprocess.run(
+                ["callgrind_control", *options, str(bot.pid)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+    def start(self) -> None:
+        self._control("--zero")
+        self._control("--instr=on")
+
+    def stop(self, updates: int) -> None:
+        self._control("--dump=closed-loop")
+        self._control("--instr=off")
+        total = 0
+        for bot in self.bots:
+            name = bot.name.replace(" ", "-")
+            dumps = sorted(self.directory.glob(f"{name}.{bot.pid}*"))
+            total += max((self._instructions(path) for path in dumps), default=0)
+        if updates:
+            print(
+                f"    callgrind: {total / updates:,.0f} instructions per update "
+                f"({total:,} over {updates:,} updates, {self.directory})"
+            )
+
+    @staticmethod
+    def _instructions(path: Path) -> int:
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+        return 0
+
+
 class Profiler:
     """``py-spy record --pid`` on a bot process for one phase; raw (collapsed) stacks."""
 
@@ -1042,7 +1087,8 @@ class Run:
         self.bots: list[BotProcess] = []
 
     async def wait_until_up(self, fake: MeasuredTelegram, webhook: bool) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+        # valgrind starts the bot some 10 times slower
+        deadline = time.monotonic() + START_TIMEOUT * (10 if self.args.callgrind else 1)
         while True:
             for bot in self.bots:
                 if bot.process.poll() is not None:
@@ -1155,7 +1201,12 @@ class Run:
             )
             result.load = rounds[len(rounds) // 2]
         else:
+            counting = Callgrind(args.callgrind, self.bots) if args.callgrind else None
+            if counting is not None:
+                counting.start()
             result.load = await self.phase(label, buyers(book.load), steps, fake, args.buyers)
+            if counting is not None:
+                counting.stop(result.load.sent)
         if profiler is not None:
             problem = profiler.finish()
             if problem:
@@ -1384,7 +1435,13 @@ class Run:
         log = self.workdir / f"{name.replace(' ', '-')}.log"
         if os.environ.get("LOAD_CPROFILE"):
             argv = ["-m", "cProfile", "-o", os.environ["LOAD_CPROFILE"], *argv]
-        process = spawn([sys.executable, *argv], env, self.workdir, log)
+        command = [sys.executable, *argv]
+        if self.args.callgrind is not None and name != "echo bot":
+            out = self.args.callgrind / f"{name.replace(' ', '-')}.%p"
+            # counting starts with the measured closed loop (Callgrind.start_counting)
+            command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                       f"--callgrind-out-file={out}", *command]  # fmt: skip
+        process = spawn(command, env, self.workdir, log)
         self.bots.append(BotProcess(name, process, log, listen_port))
 
     def stop_bots(self) -> None:
@@ -1816,6 +1873,13 @@ def main() -> None:
         metavar="DIR",
         help="record the bot during the closed loop with py-spy (pip install py-spy) into DIR",
     )
+    parser.add_argument(
+        "--callgrind",
+        type=Path,
+        metavar="DIR",
+        help="run the bot under valgrind's callgrind and print its instructions per update in "
+        "the closed loop (slow: use --buyers 20 --step-timeout 600)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs)")
     args = parser.parse_args()
     if args.memory_conversations is None:
@@ -1824,6 +1888,10 @@ def main() -> None:
         args.open_seconds = 20.0 if args.quick else 30.0
     if args.buyers < 1:
         parser.error("--buyers must be at least 1")
+    if args.callgrind is not None:
+        if shutil.which("valgrind") is None:
+            parser.error("--callgrind needs valgrind (apt install valgrind)")
+        args.callgrind.mkdir(parents=True, exist_ok=True)
     if args.offered < 0 or args.think < 0 or args.open_seconds < 0:
         parser.error("--offered, --think and --open-seconds cannot be negative")
 

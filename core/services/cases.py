@@ -313,7 +313,9 @@ async def open_case(ctx: CoreContext, actor: Actor, new: NewCase) -> CaseOpened:
                 data=data,
                 quiet_buyer=True,
             )
-        await supplier_claims.open_on_approval(uow, ctx.config, case, events, now)
+        await supplier_claims.open_on_approval(
+            uow, ctx.config, case, events, now, opened_with=order
+        )
         await uow.commit()
     return CaseOpened(case, case.decision, created=True)
 

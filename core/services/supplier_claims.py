@@ -74,15 +74,28 @@ Letter = Callable[[str, supplier_pack.ClaimBatch], str]
 
 
 async def open_on_approval(
-    uow: UnitOfWork, config: Config, case: Case, events: Sequence[ev.CaseEvent], at: datetime
+    uow: UnitOfWork,
+    config: Config,
+    case: Case,
+    events: Sequence[ev.CaseEvent],
+    at: datetime,
+    *,
+    opened_with: Order | None = None,
 ) -> list[SupplierClaim]:
     """Called with a case's events, in their unit of work: when one is an approval, one draft
     claim per supplier whose terms cover the reason (none for the others), with its history
     line and a notice to the shop's sellers. A case approved again (reopened) keeps its
-    claims."""
+    claims.
+
+    ``opened_with``: the case was opened in this unit of work, on this order as it read it;
+    then the order is not read again, and the case has no postage recorded yet."""
     if case.id is None or not any(isinstance(e, ev.Approved) for e in events):
         return []
-    order = await uow.orders.get(case.order_id)
+    if opened_with is not None and opened_with.id == case.order_id:
+        order: Order | None = opened_with
+    else:
+        opened_with = None
+        order = await uow.orders.get(case.order_id)
     if order is None:
         return []
     repo = SupplierClaimRepository(uow.session)
@@ -106,7 +119,8 @@ async def open_on_approval(
         photos=len(case.evidence) - videos,
         videos=videos,
     )
-    postage = await repo.postage(case.id, POSTAGE_KINDS)
+    # the shop records postage on a case it already holds: none on one opened just now
+    postage = None if opened_with is not None else await repo.postage(case.id, POSTAGE_KINDS)
     opened = []
     for draft in claims_for(config, order, facts, unit_cost, postage, at):
         claim_id = await repo.add(draft)

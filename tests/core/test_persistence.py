@@ -791,6 +791,12 @@ async def test_users_and_staff(session_factory: Sessions) -> None:
         assert await repos.staff.shops_of(9, "seller") == ["aurora", "borealis"]
         assert await repos.staff.shops_of(9, "agent") == ["aurora"]
         assert await repos.staff.members("aurora", "seller") == [9, 10]
+        # read once per unit of work, and what it adds or removes is seen at once
+        assert await repos.staff.add("aurora", 11, "seller", "invite", T0 + timedelta(hours=2))
+        assert await repos.staff.members("aurora", "seller") == [9, 10, 11]
+        assert await repos.staff.remove(9, "aurora", "seller")
+        assert await repos.staff.members("aurora", "seller") == [10, 11]
+        assert await repos.staff.members("aurora", "agent") == [9]
 
 
 async def test_import_runs_are_recorded(session_factory: Sessions) -> None:

@@ -93,11 +93,15 @@ def _invitation(row: Any) -> Invitation:
 class StaffRepository:
     def __init__(self, session: AsyncConnection) -> None:
         self.session = session
+        # (shop, role) → members, read once per unit of work: a case opening alerts the
+        # sellers twice (the case, its supplier claim); add() and remove() forget it
+        self._members: dict[tuple[str, str], list[int]] = {}
 
     # ── members ─────────────────────────────────────────────────────────────────────────────
 
     async def add(self, shop: str, telegram_id: int, role: str, via: str, at: datetime) -> bool:
         """Make a user a seller or agent of a shop; False if they already are."""
+        self._members.clear()
         row = {"shop": shop, "telegram_id": telegram_id, "role": role, "via": via, "added_at": at}
         return (
             await insert_ignore(self.session, staff, row, ("shop", "telegram_id", "role"))
@@ -110,8 +114,11 @@ class StaffRepository:
 
     async def members(self, shop: str, role: str) -> list[int]:
         """Telegram ids of a shop's sellers or agents, in the order they were added."""
-        result = await self.session.execute(_MEMBERS, {"shop": shop, "role": role})
-        return list(result.scalars())
+        known = self._members.get((shop, role))
+        if known is None:
+            result = await self.session.execute(_MEMBERS, {"shop": shop, "role": role})
+            known = self._members[(shop, role)] = list(result.scalars())
+        return list(known)
 
     async def all_members(self, shop: str | None = None) -> list[Member]:
         query = select(staff).order_by(staff.c.shop, staff.c.role, staff.c.added_at, staff.c.id)
@@ -139,6 +146,7 @@ class StaffRepository:
         return [(row.shop, row.role) for row in result]
 
     async def remove(self, telegram_id: int, shop: str, role: str) -> bool:
+        self._members.clear()
         result: Any = await self.session.execute(
             delete(staff).where(
                 staff.c.telegram_id == telegram_id, staff.c.shop == shop, staff.c.role == role
