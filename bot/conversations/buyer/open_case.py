@@ -71,6 +71,9 @@ class Flow:
         self.bot, self.user, self.state, self.tr, self.core = bot, user, state, tr, core
         self.chat_id = user.id
         self.actor = buyer(user)
+        # order id → the buyer's order as this update read it (None: not theirs). A flow lives
+        # for one update: its steps read the order once, not at every question they ask.
+        self._orders: dict[int, Order | None] = {}
 
     async def conversation(self) -> BuyerConversation:
         return await read_conversation(self.state)
@@ -120,7 +123,13 @@ class Flow:
         order_id = (await self.conversation()).order_id
         if not order_id:
             return None
-        return await linking.buyer_order(self.core, self.actor, order_id)
+        return await self.order_of(order_id)
+
+    async def order_of(self, order_id: int) -> Order | None:
+        """One of the buyer's orders by id (None when it is not theirs), read once per update."""
+        if order_id not in self._orders:
+            self._orders[order_id] = await linking.buyer_order(self.core, self.actor, order_id)
+        return self._orders[order_id]
 
     async def claims(self) -> list[Claim]:
         chosen = (await self.conversation()).chosen
@@ -129,9 +138,11 @@ class Flow:
     async def preview(self, reason: Reason, evidence: EvidenceCount) -> Decision:
         order_id = (await self.conversation()).order_id
         assert order_id is not None  # chosen before any question that needs a decision
-        return await case_service.preview(
+        order, decision = await case_service.preview_with_order(
             self.core, self.actor, order_id, await self.claims(), reason, evidence
         )
+        self._orders[order_id] = order  # the summary after it shows the same order
+        return decision
 
     async def evidence_count(self) -> EvidenceCount:
         conv = await self.conversation()
@@ -825,7 +836,7 @@ async def on_order_pick(
         await flow.update(typing_other=True)
         await flow.say(tr("Please type your order number."), keyboards.only_nav(tr))
         return
-    order = await linking.buyer_order(core, flow.actor, callback_data.order_id)
+    order = await flow.order_of(callback_data.order_id)
     if order is not None:  # never trust the button: it must be theirs
         await order_chosen(flow, order)
         return
