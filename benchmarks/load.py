@@ -1438,7 +1438,7 @@ class Run:
         command = [sys.executable, *argv]
         if self.args.callgrind is not None and name != "echo bot":
             out = self.args.callgrind / f"{name.replace(' ', '-')}.%p"
-            # counting starts with the measured closed loop (Callgrind.start_counting)
+            # counting starts with the measured closed loop (Callgrind.start)
             command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                        f"--callgrind-out-file={out}", *command]  # fmt: skip
         process = spawn(command, env, self.workdir, log)

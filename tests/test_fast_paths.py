@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import event_loop
 from bot.factory import create_bot
 from bot.receiving import inbox, replay, webhook
+from bot.receiving.together import WriteTogether
 from core import fast_json
 from core.clock import FixedClock
 from core.services.context import CoreContext
@@ -286,6 +287,39 @@ async def test_an_update_the_database_refuses_fails_alone_not_its_whole_batch(
     async with core.unit_of_work() as uow:
         stored = [await uow.inbox.get(u["update_id"]) is not None for u in updates]
     assert stored == [u["update_id"] != 7404 for u in updates]
+
+
+async def test_a_shared_write_that_hangs_fails_its_callers_at_the_timeout_not_the_next() -> None:
+    written: list[list[str]] = []
+
+    async def write(items: list[str]) -> None:
+        if "stuck" in items:
+            await asyncio.sleep(3600)  # a database that stopped answering
+        written.append(items)
+
+    together = WriteTogether(write, "test-writes", timeout=0.2)
+    with pytest.raises(TimeoutError):
+        await together.add("stuck")
+    await together.add("fine")  # the writes after it go through
+    assert written == [["fine"]]
+
+
+async def test_a_shared_writer_stopped_before_it_ran_leaves_nobody_waiting() -> None:
+    written: list[list[str]] = []
+
+    async def write(items: list[str]) -> None:
+        written.append(items)
+
+    together = WriteTogether(write, "test-writes")
+    caller = asyncio.create_task(together.add("a"))
+    await asyncio.sleep(0)  # the caller queued its write and started the writer
+    writer = together._writer
+    assert writer is not None
+    writer.cancel()  # the process stops before the writer took its first step
+    with pytest.raises(RuntimeError, match="stopping"):
+        await asyncio.wait_for(caller, 1)
+    await asyncio.wait_for(together.add("b"), 1)  # a new writer serves the next caller
+    assert written == [["b"]]
 
 
 @pytest.mark.parametrize(

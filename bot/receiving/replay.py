@@ -44,6 +44,10 @@ class _Run:
 
 _current: ContextVar[_Run | None] = ContextVar("inbox_update", default=None)
 
+# a note batch that takes longer fails its handlers (their updates run again later): a
+# database that hangs holds up the others' notes this long, well under the handler timeout
+NOTE_TIMEOUT = 15.0
+
 
 def begin(update_id: int, answers: str | None = None) -> None:
     """The handlers about to run (in this task) belong to inbox update ``update_id``;
@@ -66,7 +70,7 @@ class ReplayAnswers(BaseRequestMiddleware):
         # the notes of the handlers that sent at about the same time share a transaction
         # (each handler still goes on only once its note is stored)
         self._notes: WriteTogether[tuple[int, str]] = WriteTogether(
-            self._write_notes, "replay-notes"
+            self._write_notes, "replay-notes", timeout=NOTE_TIMEOUT
         )
 
     async def __call__(
@@ -94,7 +98,8 @@ class ReplayAnswers(BaseRequestMiddleware):
     async def _write_notes(self, notes: list[tuple[int, str]]) -> None:
         with on_the_loop():  # one short indexed update per note
             async with self.core.unit_of_work() as uow:
-                await uow.inbox.note_answers(notes)
+                # rows locked in one order (update_id), as the done-mark's
+                await uow.inbox.note_answers(sorted(notes))
                 await uow.commit()
 
 
