@@ -196,20 +196,9 @@ async def preview(
     claims: Sequence[Claim],
     reason: Reason,
     evidence: EvidenceCount,
-) -> Decision:
-    """The decision the buyer would get, shown in the summary before confirming."""
-    return (await preview_with_order(ctx, actor, order_id, claims, reason, evidence))[1]
-
-
-async def preview_with_order(
-    ctx: CoreContext,
-    actor: Actor,
-    order_id: int,
-    claims: Sequence[Claim],
-    reason: Reason,
-    evidence: EvidenceCount,
 ) -> tuple[Order, Decision]:
-    """:func:`preview`, with the buyer's order it read (the summary shows both)."""
+    """The decision the buyer would get, shown in the summary before confirming, with the
+    buyer's order it read (the summary shows both)."""
     async with ctx.unit_of_work() as uow:
         order, proof = await buyer_order_and_proof(uow, actor, order_id)
         return order, await _decide(ctx, uow, order, claims, reason, evidence, proof=proof)

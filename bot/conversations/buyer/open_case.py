@@ -138,7 +138,7 @@ class Flow:
     async def preview(self, reason: Reason, evidence: EvidenceCount) -> Decision:
         order_id = (await self.conversation()).order_id
         assert order_id is not None  # chosen before any question that needs a decision
-        order, decision = await case_service.preview_with_order(
+        order, decision = await case_service.preview(
             self.core, self.actor, order_id, await self.claims(), reason, evidence
         )
         self._orders[order_id] = order  # the summary after it shows the same order
@@ -624,7 +624,7 @@ async def show_tracking(flow: Flow, order: Order) -> None:
     overdue = False
     if order.status is OrderStatus.SHIPPED and order.id is not None:
         claims = [Claim(line.line_no, line.quantity) for line in order.lines]
-        decision = await case_service.preview(
+        _, decision = await case_service.preview(
             flow.core, flow.actor, order.id, claims, Reason.NOT_RECEIVED, EvidenceCount()
         )
         if decision.eligible:

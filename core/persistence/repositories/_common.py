@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Table, insert
@@ -25,6 +25,26 @@ def dialect_insert(session: AsyncConnection, table: Table) -> Any:
     if name == "sqlite":
         return sqlite.insert(table)
     return None
+
+
+# (dialect, table, what) → an INSERT … ON CONFLICT statement, built once (conflict_insert)
+_CONFLICT_INSERTS: dict[tuple[str, str, str], Any] = {}
+
+
+def conflict_insert(
+    session: AsyncConnection, table: Table, what: str, build: Callable[[Any], Any]
+) -> Any:
+    """``build(insert)`` for this session's dialect's ``INSERT`` on ``table`` (which has
+    ``ON CONFLICT``), built once per dialect and ``what`` and then reused: on the hot path,
+    building a statement costs more CPU than running it."""
+    key = (dialect_name(session), table.name, what)
+    stmt = _CONFLICT_INSERTS.get(key)
+    if stmt is None:
+        plain = dialect_insert(session, table)
+        if plain is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise RuntimeError(f"{table.name} needs SQLite or PostgreSQL")
+        stmt = _CONFLICT_INSERTS[key] = build(plain)
+    return stmt
 
 
 # (dialect, table, conflict columns) → the statement, built once: the values are its parameters

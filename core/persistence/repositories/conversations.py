@@ -9,10 +9,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.persistence.repositories._common import dialect_insert
+from core.persistence.repositories._common import conflict_insert
 from core.persistence.tables import conversation_states
-
-_UPSERTS: dict[str, Any] = {}  # dialect name → the upsert
 
 
 class ConversationRepository:
@@ -58,21 +56,19 @@ class ConversationRepository:
         """``INSERT … ON CONFLICT (key) DO UPDATE`` for this dialect, built once per dialect
         (every update writes a conversation; building the statement costs more than running
         it)."""
-        name = self.session.dialect.name
-        stmt = _UPSERTS.get(name)
-        if stmt is None:
-            insert = dialect_insert(self.session, conversation_states)
-            if insert is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
-                raise RuntimeError("conversations need SQLite or PostgreSQL")
-            stmt = _UPSERTS[name] = insert.on_conflict_do_update(
+        return conflict_insert(
+            self.session,
+            conversation_states,
+            "upsert",
+            lambda insert: insert.on_conflict_do_update(
                 index_elements=["key"],
                 set_={
                     "state": insert.excluded.state,
                     "data": insert.excluded.data,
                     "updated_at": insert.excluded.updated_at,
                 },
-            )
-        return stmt
+            ),
+        )
 
     async def purge_idle(self, before: datetime) -> int:
         """Forget conversations nobody touched since ``before`` (abandoned half-way)."""

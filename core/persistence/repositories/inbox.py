@@ -20,7 +20,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import ensure_utc
-from core.persistence.repositories._common import dialect_insert
+from core.persistence.repositories._common import conflict_insert
 from core.persistence.tables import inbox_updates
 
 PENDING = "pending"
@@ -108,10 +108,6 @@ _NOTE_ANSWERS = (
 )
 
 
-# dialect → the record statement, built once
-_RECORD: dict[str, Any] = {}
-
-
 class InboxRepository:
     def __init__(self, session: AsyncConnection) -> None:
         self.session = session
@@ -134,15 +130,14 @@ class InboxRepository:
             }
             for update_id, chat_key, payload in updates
         ]
-        dialect = self.session.dialect.name
-        stmt = _RECORD.get(dialect)
-        if stmt is None:
-            plain = dialect_insert(self.session, inbox_updates)
-            if plain is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
-                raise RuntimeError("the inbox needs SQLite or PostgreSQL")
-            stmt = _RECORD[dialect] = plain.on_conflict_do_nothing(
-                index_elements=["update_id"]
-            ).returning(inbox_updates.c.update_id)
+        stmt = conflict_insert(
+            self.session,
+            inbox_updates,
+            "record",
+            lambda insert: insert.on_conflict_do_nothing(index_elements=["update_id"]).returning(
+                inbox_updates.c.update_id
+            ),
+        )
         # The rows as parameters of one compiled statement: SQLAlchemy sends them as one
         # multi-row INSERT ("insertmanyvalues"). Rows in .values() were compiled afresh for
         # each batch, 4 to 5 times the CPU (benchmarks/README.md, eighth round); RETURNING
