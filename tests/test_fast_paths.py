@@ -409,6 +409,10 @@ async def test_the_notes_of_handlers_sending_together_share_a_transaction_and_re
 
     noted = await asyncio.gather(*(handler(u, None) for u in updates))
     assert len(sent) == 8 and all(answers for _, answers in noted)  # each stored before it went on
+    for update_id, answers in noted:  # each row holds its own update's message, no other
+        assert answers is not None
+        [[_, message]] = json.loads(answers)
+        assert json.loads(message)["text"] == f"re {update_id}"
     assert 1 <= units < 8  # fewer transactions than notes
 
     rerun = await asyncio.gather(

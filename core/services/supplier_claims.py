@@ -91,11 +91,8 @@ async def open_on_approval(
     then the order is not read again, and the case has no postage recorded yet."""
     if case.id is None or not any(isinstance(e, ev.Approved) for e in events):
         return []
-    if opened_with is not None and opened_with.id == case.order_id:
-        order: Order | None = opened_with
-    else:
-        opened_with = None
-        order = await uow.orders.get(case.order_id)
+    just_opened = opened_with is not None and opened_with.id == case.order_id
+    order = opened_with if just_opened else await uow.orders.get(case.order_id)
     if order is None:
         return []
     repo = SupplierClaimRepository(uow.session)
@@ -120,7 +117,7 @@ async def open_on_approval(
         videos=videos,
     )
     # the shop records postage on a case it already holds: none on one opened just now
-    postage = None if opened_with is not None else await repo.postage(case.id, POSTAGE_KINDS)
+    postage = None if just_opened else await repo.postage(case.id, POSTAGE_KINDS)
     opened = []
     for draft in claims_for(config, order, facts, unit_cost, postage, at):
         claim_id = await repo.add(draft)

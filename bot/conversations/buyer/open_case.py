@@ -825,7 +825,6 @@ async def on_order_pick(
     callback_data: OrderCb,
     state: FSMContext,
     tr: Translator,
-    core: CoreContext,
     flow: Flow,
 ) -> None:
     await query.answer()

@@ -17,6 +17,9 @@ def dialect_name(session: AsyncConnection) -> str:
     return session.dialect.name
 
 
+ON_CONFLICT_DIALECTS = ("postgresql", "sqlite")  # the ones dialect_insert knows
+
+
 def dialect_insert(session: AsyncConnection, table: Table) -> Any:
     """``INSERT`` with ``ON CONFLICT`` support for this session's dialect, or None."""
     name = dialect_name(session)
@@ -47,10 +50,6 @@ def conflict_insert(
     return stmt
 
 
-# (dialect, table, conflict columns) → the statement, built once: the values are its parameters
-_INSERTS_IGNORING: dict[tuple[str, str, tuple[str, ...]], Any] = {}
-
-
 async def insert_ignore(
     session: AsyncConnection,
     table: Table,
@@ -64,13 +63,15 @@ async def insert_ignore(
     key) still raise.
     """
     id_column: Column[Any] = table.c.id
-    key = (dialect_name(session), table.name, tuple(conflict_columns))
-    stmt = _INSERTS_IGNORING.get(key)
-    if stmt is None and (plain := dialect_insert(session, table)) is not None:
-        stmt = _INSERTS_IGNORING[key] = plain.on_conflict_do_nothing(
-            index_elements=list(conflict_columns)
-        ).returning(id_column)
-    if stmt is not None:
+    if dialect_name(session) in ON_CONFLICT_DIALECTS:
+        stmt = conflict_insert(  # the values are its parameters
+            session,
+            table,
+            "ignore " + ",".join(conflict_columns),
+            lambda insert: insert.on_conflict_do_nothing(
+                index_elements=list(conflict_columns)
+            ).returning(id_column),
+        )
         return (await session.execute(stmt, values)).scalar_one_or_none()
     try:
         async with session.begin_nested():
