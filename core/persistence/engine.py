@@ -87,6 +87,8 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
             # through the pool and reading every page again (benchmarks/README.md, fifth round)
             kwargs.setdefault("pool_use_lifo", True)
         engine = create_async_engine(parsed, **kwargs)
+        if isinstance(kwargs.get("module"), sqlite_driver.OneTripDBAPI):
+            sqlite_driver.connect_inline(engine)
         _configure_sqlite(engine, path)
         return engine
     if backend == "postgresql":

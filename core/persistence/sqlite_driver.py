@@ -21,6 +21,14 @@ with ``time.sleep``). Long statements (the figures of ``/stats``, exports, the b
 go back to aiosqlite's thread inside :func:`off_the_loop`, so a scan of a million orders does
 not stop every other chat.
 
+**Without greenlets**, on the loop's thread: SQLAlchemy's ``AsyncConnection`` runs every
+statement, commit, checkout and check-in in a greenlet of its own, so that the driver may
+await deep inside; there, SQLite has nothing to await, and the greenlet cost more than the
+statement. The engine's connections are :class:`InlineConnection`, which calls SQLAlchemy's
+synchronous methods directly inside :func:`on_the_loop`, and the driver then calls sqlite3
+directly too; whatever must wait (a busy database, a connection to open or close) goes the
+usual way.
+
 It leans on two internals of SQLAlchemy's asyncio adapter (``_execute_mutex``, the cursor's
 ``_rows``) and on aiosqlite's ``Connection._execute``; SQLAlchemy is pinned below 2.2 in
 pyproject.toml, and tests/core/test_persistence.py runs on it.
@@ -45,6 +53,10 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, MissingGreenlet
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import EMPTY_DICT, await_
 
 BUSY_WAIT = 5.0  # s a statement waits for another writer, as PRAGMA busy_timeout=5000 did
@@ -59,6 +71,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _inline: ContextVar[bool] = ContextVar("sqlite_on_the_loop", default=False)
+# set by InlineConnection around a call it makes without a greenlet: the cursor and the
+# connection then call sqlite3 directly instead of awaiting (there is nothing to await with)
+_direct: ContextVar[bool] = ContextVar("sqlite_direct_call", default=False)
 
 
 @contextmanager
@@ -212,8 +227,25 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
                 found = await connection._execute(
                     _run, connection._conn, operation, parameters, many
                 )
+        self._take(found)
+
+    def _take(self, found: tuple[Any, list[Any], int, int | None]) -> None:
         self._description, rows, self._rowcount, self._lastrowid = found
         self._rows = collections.deque(rows)
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        if _direct.get():  # a busy database raises here: InlineConnection waits, then again
+            connection: Any = self._connection
+            self._take(_once(connection._conn, operation, parameters, False))
+            return None
+        return super().execute(operation, parameters)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        if _direct.get():
+            connection: Any = self._connection
+            self._take(_once(connection._conn, operation, list(seq_of_parameters), True))
+            return None
+        return super().executemany(operation, seq_of_parameters)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
         await self._run(operation, parameters, False)
@@ -331,8 +363,18 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         connection: Any = self._connection  # aiosqlite.Connection
         end = getattr(connection._connection, how)
         try:
-            if _inline.get() and connection.returns_desk_inline:
-                checkpoints: Checkpoints | None = connection.returns_desk_checkpoints
+            if _direct.get():
+                # InlineConnection's commit or rollback: a transaction here has written, so
+                # it holds WAL's write lock and its end cannot meet "busy"; should it, this
+                # waits as aiosqlite's thread would, on the loop's thread (no await here)
+                checkpoints = connection.returns_desk_checkpoints
+                if how == "commit" and checkpoints is not None:
+                    _waited_on_the_thread(_committed_without_checkpoint(connection._connection))
+                    checkpoints.committed()
+                else:
+                    _waited_on_the_thread(end)
+            elif _inline.get() and connection.returns_desk_inline:
+                checkpoints = connection.returns_desk_checkpoints
                 if how == "commit" and checkpoints is not None:
                     await_(
                         _waited_on_the_loop(_committed_without_checkpoint(connection._connection))
@@ -370,3 +412,113 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
 def dbapi() -> OneTripDBAPI:
     return OneTripDBAPI(aiosqlite, sqlite3)
+
+
+def connect_inline(engine: AsyncEngine) -> None:
+    """The engine's connections are :class:`InlineConnection` (an engine of this driver)."""
+    engine.__class__ = InlineEngine  # same slots: only the connection class differs
+
+
+class InlineConnection(AsyncConnection):
+    """SQLAlchemy's ``AsyncConnection`` whose statements, commits and rollbacks inside
+    :func:`on_the_loop` are plain calls, with no greenlet.
+
+    ``AsyncConnection.execute`` runs the synchronous ``Connection.execute`` in a new greenlet so
+    that the driver can ``await`` deep inside it; on the loop's thread SQLite has nothing to
+    await, and that greenlet, its switches and the driver's coroutine cost about 90 µs of CPU a
+    statement, more than SQLAlchemy's own execution (benchmarks/README.md, ninth round). Here
+    the synchronous call is made directly, with :data:`_direct` telling the driver to call
+    sqlite3 directly. A statement that meets a busy database (another writer holds the lock)
+    fails at once, before writing anything, and is run again the usual way, whose driver waits
+    for the lock with ``asyncio.sleep``. Everything else (opening, closing, savepoints, off the
+    loop, an in-memory database) goes SQLAlchemy's usual way.
+    """
+
+    __slots__ = ()
+
+    def _direct_ok(self) -> bool:
+        if not _inline.get():
+            return False
+        sync = self.sync_connection
+        if sync is None or sync.invalidated:
+            return False
+        fairy = sync._dbapi_connection
+        adapted: Any = fairy.dbapi_connection if fairy is not None else None
+        if not isinstance(adapted, OneTripConnection):
+            return False
+        connection: Any = adapted._connection  # aiosqlite.Connection
+        return bool(connection.returns_desk_inline) and not adapted._execute_mutex.locked()
+
+    async def execute(  # type: ignore[override]
+        self,
+        statement: Any,
+        parameters: Any = None,
+        *,
+        execution_options: Any = None,
+    ) -> Any:
+        if execution_options is None and self._direct_ok():
+            try:
+                return _directly(self._synchronous().execute, statement, parameters)
+            except DBAPIError as error:
+                orig = error.orig
+                if not (isinstance(orig, sqlite3.OperationalError) and _is_busy(orig)):
+                    raise
+        return await super().execute(statement, parameters, execution_options=execution_options)
+
+    async def start(self, is_ctxmanager: bool = False) -> AsyncConnection:
+        # a connection the pool holds idle is handed out without a statement: directly. One
+        # the pool must open (or open again) needs aiosqlite's thread: the usual way
+        pool = self.sync_engine.pool
+        if (
+            _inline.get()
+            and self.sync_connection is None
+            and isinstance(pool, QueuePool)
+            and pool.checkedin() > 0
+        ):
+            try:
+                connection = _directly(self.sync_engine.connect)
+            except MissingGreenlet:  # the idle one was dropped and must be opened again
+                pass
+            else:
+                self.sync_connection = self._assign_proxied(connection)
+                return self
+        return await super().start(is_ctxmanager)
+
+    async def close(self) -> None:
+        # back to the pool directly (its rollback too) when the pool has room for it; a
+        # connection past the pool's size is closed on aiosqlite's thread: the usual way
+        pool = self.sync_engine.pool
+        if self._direct_ok() and isinstance(pool, QueuePool) and pool.checkedin() < pool.size():
+            _directly(self._synchronous().close)
+        else:
+            await super().close()
+
+    async def commit(self) -> None:
+        if self._direct_ok():
+            _directly(self._synchronous().commit)
+        else:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        if self._direct_ok():
+            _directly(self._synchronous().rollback)
+        else:
+            await super().rollback()
+
+    def _synchronous(self) -> Connection:
+        assert self.sync_connection is not None  # _direct_ok() saw it
+        return self.sync_connection
+
+
+def _directly(call: Callable[..., R], *args: Any) -> R:
+    """``call(*args)`` with the driver calling sqlite3 directly (:class:`InlineConnection`)."""
+    token = _direct.set(True)
+    try:
+        return call(*args)
+    finally:
+        _direct.reset(token)
+
+
+class InlineEngine(AsyncEngine):
+    __slots__ = ()
+    _connection_cls = InlineConnection

@@ -13,7 +13,9 @@ from typing import Any
 import aiosqlite
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import engine as asyncio_engine
 
 from core.persistence import sqlite_driver
 from core.persistence.engine import create_engine
@@ -248,3 +250,118 @@ async def test_a_checkpoint_that_meets_a_locked_file_waits_on_its_thread_then_ru
     assert checkpoints.done == 1
     assert "WAL checkpoint" not in caplog.text
     assert ticks >= 20  # it waited for the lock, and the loop went on meanwhile
+
+
+@pytest.fixture
+def greenlets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What SQLAlchemy's asyncio layer ran in a greenlet of its own (the usual way)."""
+    spawned: list[str] = []
+    real = asyncio_engine.greenlet_spawn
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        spawned.append(getattr(fn, "__name__", repr(fn)))
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio_engine, "greenlet_spawn", counted)
+    return spawned
+
+
+async def unit_of_work(engine: AsyncEngine, body: str) -> list[str]:
+    """As the repositories' units of work: start, write, read, commit, close."""
+    conn = await engine.connect().start()
+    try:
+        await conn.execute(text("INSERT INTO notes (body) VALUES (:body)"), {"body": body})
+        bodies = list((await conn.scalars(text("SELECT body FROM notes ORDER BY id"))).all())
+        await conn.commit()
+        return bodies
+    finally:
+        await conn.close()
+
+
+async def test_on_the_loop_a_unit_of_work_calls_sqlalchemy_directly_without_a_greenlet(
+    engine: AsyncEngine, greenlets: list[str]
+) -> None:
+    assert await unit_of_work(engine, "thread") == ["thread"]  # the pool now holds one
+    assert greenlets == ["connect", "execute", "execute", "commit", "close"]
+    greenlets.clear()
+    with on_the_loop():
+        assert await unit_of_work(engine, "loop") == ["thread", "loop"]
+        assert greenlets == []
+        conn = await engine.connect().start()
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('dropped')"))
+        await conn.rollback()
+        await conn.close()
+        assert greenlets == []
+    async with engine.connect() as conn:  # what each committed is stored, the rest is not
+        assert list(await conn.scalars(text("SELECT body FROM notes"))) == ["thread", "loop"]
+
+
+async def test_a_statement_that_fails_on_the_loop_raises_as_usual_and_the_unit_goes_on(
+    engine: AsyncEngine,
+) -> None:
+    with on_the_loop():
+        conn = await engine.connect().start()
+        try:
+            await conn.execute(text("INSERT INTO notes (id, body) VALUES (1, 'first')"))
+            with pytest.raises(IntegrityError, match="UNIQUE constraint failed"):
+                await conn.execute(text("INSERT INTO notes (id, body) VALUES (1, 'again')"))
+            await conn.execute(text("INSERT INTO notes (id, body) VALUES (2, 'second')"))
+            await conn.commit()
+        finally:
+            await conn.close()
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, body FROM notes ORDER BY id"))).all()
+        assert [tuple(row) for row in rows] == [(1, "first"), (2, "second")]
+
+
+def connection_threads() -> int:
+    """aiosqlite connections open: each has a thread."""
+    return sum("_connection_worker_thread" in thread.name for thread in threading.enumerate())
+
+
+async def test_on_the_loop_connections_past_the_pools_size_are_closed_not_leaked(
+    tmp_path: Path, greenlets: list[str], caplog: Any
+) -> None:
+    engine = create_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'pool.sqlite3'}", pool_size=2, max_overflow=4
+    )
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+        threads_before = connection_threads()  # this engine's one idle connection, and others'
+        greenlets.clear()
+        with on_the_loop():
+            connections = [await engine.connect().start() for _ in range(5)]
+            for n, conn in enumerate(connections):
+                await conn.execute(text("INSERT INTO notes (body) VALUES (:n)"), {"n": str(n)})
+                await conn.commit()
+            for conn in connections:
+                await conn.close()
+        pool: Any = engine.sync_engine.pool
+        assert pool.checkedin() == 2 and pool.checkedout() == 0
+        # four opened (one was idle), the three past the pool's two closed: on their threads
+        assert greenlets.count("connect") == 4 and greenlets.count("close") == 3
+        for _ in range(100):  # each closed connection's thread ends soon after
+            if connection_threads() <= threads_before + 1:
+                break
+            await asyncio.sleep(0.01)
+        assert connection_threads() <= threads_before + 1  # the pool's two: none left open
+        assert "Exception closing" not in caplog.text
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM notes"))).scalar_one() == 5
+    finally:
+        await engine.dispose()
+
+
+async def test_on_the_loop_an_idle_connection_that_must_be_opened_again_is_opened_as_usual(
+    engine: AsyncEngine, greenlets: list[str]
+) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('before')"))
+        await conn.commit()
+        await conn.invalidate()  # dropped (as after a lost connection): back to the pool empty
+    greenlets.clear()
+    with on_the_loop():
+        assert await unit_of_work(engine, "after") == ["before", "after"]
+    assert greenlets[0] == "connect"  # opened again on aiosqlite's thread, then directly
+    assert "execute" not in greenlets
