@@ -55,7 +55,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, MissingGreenlet
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import EMPTY_DICT, await_
 
@@ -505,9 +505,61 @@ class InlineConnection(AsyncConnection):
         else:
             await super().rollback()
 
+    def begin(self) -> AsyncTransaction:
+        return InlineTransaction(self)
+
+    def begin_nested(self) -> AsyncTransaction:
+        return InlineTransaction(self, nested=True)
+
     def _synchronous(self) -> Connection:
         assert self.sync_connection is not None  # _direct_ok() saw it
         return self.sync_connection
+
+
+class InlineTransaction(AsyncTransaction):
+    """An :class:`InlineConnection`'s transaction or savepoint, begun and ended directly on
+    the loop's thread (``BEGIN``, ``SAVEPOINT``, ``RELEASE`` and their rollbacks never wait
+    for a lock: only a transaction's first write does)."""
+
+    __slots__ = ()
+
+    def _direct_ok(self) -> bool:
+        connection = self.connection
+        return isinstance(connection, InlineConnection) and connection._direct_ok()
+
+    async def start(self, is_ctxmanager: bool = False) -> AsyncTransaction:
+        if not self._direct_ok():
+            return await super().start(is_ctxmanager)
+        connection = self.connection._proxied
+        begin = connection.begin_nested if self.nested else connection.begin
+        self.sync_transaction = self._assign_proxied(_directly(begin))
+        if is_ctxmanager:
+            self.sync_transaction.__enter__()
+        return self
+
+    async def commit(self) -> None:
+        if self._direct_ok():
+            _directly(self._proxied.commit)
+        else:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        if self._direct_ok():
+            _directly(self._proxied.rollback)
+        else:
+            await super().rollback()
+
+    async def close(self) -> None:
+        if self._direct_ok():
+            _directly(self._proxied.close)
+        else:
+            await super().close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if self._direct_ok():
+            _directly(self._proxied.__exit__, type_, value, traceback)
+        else:
+            await super().__aexit__(type_, value, traceback)
 
 
 def _directly(call: Callable[..., R], *args: Any) -> R:

@@ -365,3 +365,32 @@ async def test_on_the_loop_an_idle_connection_that_must_be_opened_again_is_opene
         assert await unit_of_work(engine, "after") == ["before", "after"]
     assert greenlets[0] == "connect"  # opened again on aiosqlite's thread, then directly
     assert "execute" not in greenlets
+
+
+async def test_on_the_loop_a_savepoint_begins_and_ends_directly_and_keeps_its_unit_of_work(
+    engine: AsyncEngine, greenlets: list[str]
+) -> None:
+    async with engine.connect() as conn:  # the pool now holds one
+        await conn.execute(text("INSERT INTO notes (id, body) VALUES (1, 'first')"))
+        await conn.commit()
+    greenlets.clear()
+    with on_the_loop():
+        conn = await engine.connect().start()
+        try:
+            await conn.execute(text("INSERT INTO notes (id, body) VALUES (2, 'kept')"))
+            with pytest.raises(IntegrityError):
+                async with conn.begin_nested():  # as CaseRepository.add: undone alone
+                    await conn.execute(text("INSERT INTO notes (id, body) VALUES (3, 'undone')"))
+                    await conn.execute(text("INSERT INTO notes (id, body) VALUES (1, 'clash')"))
+            async with conn.begin_nested():
+                await conn.execute(text("INSERT INTO notes (id, body) VALUES (4, 'released')"))
+            await conn.commit()
+            async with conn.begin_nested():  # first in its transaction: BEGIN before it
+                await conn.execute(text("INSERT INTO notes (id, body) VALUES (5, 'rolled back')"))
+            await conn.rollback()  # the released savepoint goes with its unit of work
+        finally:
+            await conn.close()
+    assert greenlets == []
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, body FROM notes ORDER BY id"))).all()
+        assert [tuple(row) for row in rows] == [(1, "first"), (2, "kept"), (4, "released")]
