@@ -1,7 +1,8 @@
 """The cost of passing an update through the dispatcher's routers, with aiogram's ``Router``
-and with ours (bot/receiving/routing.py): 18 routers of two handlers that do not match, then
-one that does, as a buyer's step passes the staff routers first. Prints the CPU per update of
-each, three rounds (the machine's noise shows between them).
+and ``Dispatcher`` and with ours (bot/receiving/routing.py): 18 routers of two handlers that
+do not match, then one that does, as a buyer's step passes the staff routers first, with 20
+entries of data besides aiogram's own (the bot's middlewares add about as many). Prints the
+CPU per update of each, three rounds (the machine's noise shows between them).
 
     .venv/bin/python benchmarks/dispatch.py [--updates 3000]
 """
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.conversations.filters import check_filters_inline
 from bot.event_loop import loop_factory
+from bot.receiving.routing import Dispatcher as LeanDispatcher
 from bot.receiving.routing import Router as LeanRouter
 
 ROUTERS_PASSED = 18
@@ -40,13 +42,18 @@ def a_text_update() -> Update:
     return Update(update_id=1, message=message)
 
 
-async def cpu_per_update(router_class: type[aiogram.Router], updates: int) -> float:
+MIDDLEWARE_DATA = {f"context_{number}": number for number in range(20)}
+
+
+async def cpu_per_update(
+    dispatcher_class: type[Dispatcher], router_class: type[aiogram.Router], updates: int
+) -> float:
     """µs of CPU per update fed through the routers."""
 
     async def handled(message: Message) -> None:
         return None
 
-    dispatcher = Dispatcher()
+    dispatcher = dispatcher_class()
     for number in range(ROUTERS_PASSED):
         router = router_class(name=f"passed-{number}")
         router.message.register(handled, F.text == "something else")
@@ -59,10 +66,10 @@ async def cpu_per_update(router_class: type[aiogram.Router], updates: int) -> fl
     bot, update = Bot(token="42:BENCH"), a_text_update()
     try:
         for _ in range(300):  # warm-up
-            await dispatcher.feed_update(bot, update)
+            await dispatcher.feed_update(bot, update, **MIDDLEWARE_DATA)
         started = time.process_time()
         for _ in range(updates):
-            await dispatcher.feed_update(bot, update)
+            await dispatcher.feed_update(bot, update, **MIDDLEWARE_DATA)
         return (time.process_time() - started) / updates * 1e6
     finally:
         await bot.session.close()
@@ -71,9 +78,9 @@ async def cpu_per_update(router_class: type[aiogram.Router], updates: int) -> fl
 async def main(updates: int) -> None:
     print(f"{ROUTERS_PASSED} routers passed, then one that answers; {updates:,} updates each")
     for _ in range(3):
-        stock = await cpu_per_update(aiogram.Router, updates)
-        lean = await cpu_per_update(LeanRouter, updates)
-        print(f"  aiogram's Router {stock:6.0f} µs/update   ours {lean:6.0f} µs/update")
+        stock = await cpu_per_update(Dispatcher, aiogram.Router, updates)
+        lean = await cpu_per_update(LeanDispatcher, LeanRouter, updates)
+        print(f"  aiogram's {stock:6.0f} µs/update   ours {lean:6.0f} µs/update")
 
 
 if __name__ == "__main__":

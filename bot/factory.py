@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.client.bot import DefaultBotProperties
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -31,6 +31,7 @@ from bot.conversations.filters import check_filters_inline
 from bot.delivery import retries
 from bot.delivery.response_types import TelegramSession
 from bot.receiving.middlewares import DropRedelivered, UserContext
+from bot.receiving.routing import Dispatcher
 from bot.receiving.storage import ChatLocks, DatabaseStorage, FlushConversations
 from bot.views.i18n import DEFAULT, SUPPORTED, Catalogs, Translator, telegram_code
 from core import fast_json

@@ -9,6 +9,8 @@ from aiogram import Dispatcher
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
+from bot.receiving.routing import PLAIN
+
 
 class PrivateChat(Filter):
     """Buyer flows run in a private chat only: an order check, an order or a case is never
@@ -39,6 +41,8 @@ def check_filters_inline(dispatcher: Dispatcher) -> int:
                 filters.extend(handler.filters or ())
             for filter_object in filters:
                 if not filter_object.awaitable:
+                    # called directly by bot.receiving.routing; wrapped for aiogram's own path
+                    setattr(filter_object, PLAIN, filter_object.callback)
                     filter_object.callback = _on_the_loop(filter_object.callback)
                     filter_object.awaitable = True
                     changed += 1
