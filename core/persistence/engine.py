@@ -226,14 +226,22 @@ def _configure_sqlite(engine: AsyncEngine, path: Path | None = None) -> None:
         # with asyncio.sleep when a statement runs on the event loop's thread: SQLite must
         # not wait there. First, so that journal_mode=WAL does not wait either.
         pragmas: tuple[str, ...] = SQLITE_PRAGMAS
+        mode = None
         if isinstance(dbapi_connection, sqlite_driver.OneTripConnection):
             pragmas = ("PRAGMA busy_timeout=0",)
             pragmas += tuple(p for p in SQLITE_PRAGMAS if "busy_timeout" not in p)
         try:
             for pragma in pragmas:
                 cursor.execute(pragma)
+                if "journal_mode" in pragma:
+                    mode = cursor.fetchone()
         finally:
             cursor.close()
+        if isinstance(dbapi_connection, sqlite_driver.OneTripConnection):
+            # a file system without shared memory keeps the rollback journal: its commits
+            # may wait for readers, so they go the usual way (sqlite_driver.InlineConnection)
+            wal = mode is not None and str(mode[0]).lower() == "wal"
+            dbapi_connection._connection.returns_desk_wal = wal
         if path is not None:
             _tighten(path)
 

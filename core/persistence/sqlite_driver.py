@@ -402,6 +402,7 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         # opens it with check_same_thread): its statements all go to aiosqlite's thread
         aiosqlite_connection: Any = connection._connection
         aiosqlite_connection.returns_desk_inline = kw.get("check_same_thread") is False
+        aiosqlite_connection.returns_desk_wal = False  # until the engine's PRAGMA says it is
         file = arg[0] if arg else kw.get("database")
         checkpoints = None
         if isinstance(file, str) and file != ":memory:" and not kw.get("uri"):
@@ -430,8 +431,12 @@ class InlineConnection(AsyncConnection):
     the synchronous call is made directly, with :data:`_direct` telling the driver to call
     sqlite3 directly. A statement that meets a busy database (another writer holds the lock)
     fails at once, before writing anything, and is run again the usual way, whose driver waits
-    for the lock with ``asyncio.sleep``. Everything else (opening, closing, savepoints, off the
-    loop, an in-memory database) goes SQLAlchemy's usual way.
+    for the lock with ``asyncio.sleep``. Transactions and savepoints begin and end directly too
+    (:class:`InlineTransaction`), and a connection is taken from the pool and given back
+    directly when no connection has to be opened or closed for it. Whatever must wait goes
+    SQLAlchemy's usual way: opening or closing a connection, off the loop, an in-memory
+    database, a database not in WAL mode (a commit there may wait for readers), a streamed
+    result.
     """
 
     __slots__ = ()
@@ -447,7 +452,11 @@ class InlineConnection(AsyncConnection):
         if not isinstance(adapted, OneTripConnection):
             return False
         connection: Any = adapted._connection  # aiosqlite.Connection
-        return bool(connection.returns_desk_inline) and not adapted._execute_mutex.locked()
+        return (
+            connection.returns_desk_inline
+            and connection.returns_desk_wal  # a commit never waits for readers
+            and not adapted._execute_mutex.locked()
+        )
 
     async def execute(  # type: ignore[override]
         self,
@@ -456,7 +465,7 @@ class InlineConnection(AsyncConnection):
         *,
         execution_options: Any = None,
     ) -> Any:
-        if execution_options is None and self._direct_ok():
+        if execution_options is None and not _streams(statement) and self._direct_ok():
             try:
                 return _directly(self._synchronous().execute, statement, parameters)
             except DBAPIError as error:
@@ -474,6 +483,7 @@ class InlineConnection(AsyncConnection):
             and self.sync_connection is None
             and isinstance(pool, QueuePool)
             and pool.checkedin() > 0
+            and not pool._pre_ping  # a ping is a statement: on the connection's own terms
         ):
             try:
                 connection = _directly(self.sync_engine.connect)
@@ -485,10 +495,16 @@ class InlineConnection(AsyncConnection):
         return await super().start(is_ctxmanager)
 
     async def close(self) -> None:
-        # back to the pool directly (its rollback too) when the pool has room for it; a
-        # connection past the pool's size is closed on aiosqlite's thread: the usual way
+        # back to the pool directly (its rollback too) when the pool has room for it and
+        # nothing is to be reset on it (an isolation level set for this connection is, on
+        # aiosqlite's thread); a connection past the pool's size is closed on that thread
         pool = self.sync_engine.pool
-        if self._direct_ok() and isinstance(pool, QueuePool) and pool.checkedin() < pool.size():
+        if (
+            self._direct_ok()
+            and isinstance(pool, QueuePool)
+            and pool.checkedin() < pool.size()
+            and not self._synchronous()._dbapi_connection._connection_record.finalize_callback  # type: ignore[union-attr]
+        ):
             _directly(self._synchronous().close)
         else:
             await super().close()
@@ -523,9 +539,10 @@ class InlineTransaction(AsyncTransaction):
 
     __slots__ = ()
 
+    connection: InlineConnection
+
     def _direct_ok(self) -> bool:
-        connection = self.connection
-        return isinstance(connection, InlineConnection) and connection._direct_ok()
+        return self.connection._direct_ok()
 
     async def start(self, is_ctxmanager: bool = False) -> AsyncTransaction:
         if not self._direct_ok():
@@ -560,6 +577,13 @@ class InlineTransaction(AsyncTransaction):
             _directly(self._proxied.__exit__, type_, value, traceback)
         else:
             await super().__aexit__(type_, value, traceback)
+
+
+def _streams(statement: Any) -> bool:
+    """A statement asking for a server-side cursor: its rows are fetched as they are read,
+    which SQLAlchemy's asyncio layer only allows through ``stream()``."""
+    options: Any = getattr(statement, "_execution_options", None) or {}
+    return "stream_results" in options or "yield_per" in options
 
 
 def _directly(call: Callable[..., R], *args: Any) -> R:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import engine as asyncio_engine
+from sqlalchemy.ext.asyncio.exc import AsyncMethodRequired
 
 from core.persistence import sqlite_driver
 from core.persistence.engine import create_engine
@@ -394,3 +395,60 @@ async def test_on_the_loop_a_savepoint_begins_and_ends_directly_and_keeps_its_un
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT id, body FROM notes ORDER BY id"))).all()
         assert [tuple(row) for row in rows] == [(1, "first"), (2, "kept"), (4, "released")]
+
+
+async def test_on_the_loop_a_connection_with_its_own_isolation_level_goes_back_reset(
+    engine: AsyncEngine, greenlets: list[str]
+) -> None:
+    """Its reset at check-in runs on aiosqlite's thread: given back the usual way, not lost."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    pool: Any = engine.sync_engine.pool
+    assert pool.checkedin() == 1
+    with on_the_loop():
+        conn = await engine.connect().start()
+        await conn.execution_options(isolation_level="SERIALIZABLE")
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('serializable')"))
+        await conn.commit()
+        greenlets.clear()
+        await conn.close()
+    assert greenlets == ["close"]
+    assert pool.checkedin() == 1 and pool.checkedout() == 0
+    async with engine.connect() as conn:
+        assert list(await conn.scalars(text("SELECT body FROM notes"))) == ["serializable"]
+
+
+async def test_on_the_loop_a_database_not_in_wal_mode_goes_the_usual_way(
+    tmp_path: Path, greenlets: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the write-ahead log a commit may wait for readers: not on the loop's thread."""
+    from core.persistence import engine as engine_module
+
+    pragmas = tuple(p for p in engine_module.SQLITE_PRAGMAS if "journal_mode" not in p)
+    monkeypatch.setattr(engine_module, "SQLITE_PRAGMAS", (*pragmas, "PRAGMA journal_mode=DELETE"))
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'journal.sqlite3'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+        greenlets.clear()
+        with on_the_loop():
+            assert await unit_of_work(engine, "journal") == ["journal"]
+        assert greenlets == [
+            "execute",
+            "execute",
+            "commit",
+            "close",
+        ]  # taken from the pool directly
+    finally:
+        await engine.dispose()
+
+
+async def test_on_the_loop_a_streamed_statement_is_refused_as_sqlalchemy_refuses_it(
+    engine: AsyncEngine,
+) -> None:
+    streamed = text("SELECT body FROM notes").execution_options(stream_results=True)
+    with on_the_loop():
+        async with engine.connect() as conn:
+            with pytest.raises(AsyncMethodRequired):
+                await conn.execute(streamed)
+            assert list(await conn.scalars(text("SELECT count(*) FROM notes"))) == [0]

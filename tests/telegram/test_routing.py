@@ -115,10 +115,23 @@ AIOGRAM_OBJECTS |= {
 async def events_through(
     dispatcher_class: type[aiogram.Dispatcher], router_class: type[aiogram.Router]
 ) -> list[tuple[str, dict[str, Any]]]:
-    """A staff router that lets no buyer in, a router whose first handler skips after its
-    filter and its middleware added data, a router whose own filter adds data for its
-    sub-router, and a fallback: every handler records the data it was given."""
+    """A staff router that lets no buyer in, one with an outer middleware, a router whose
+    first handler skips after its filter and its middleware added data, a router whose own
+    filter adds data for its sub-router, a fallback whose first handler fails, and an error
+    handler: every handler records the data it was given."""
     seen: list[tuple[str, dict[str, Any]]] = []
+    errors = router_class(name="errors")
+    errors.error.register(record_of(seen, "error_handler"))
+
+    guarded = router_class(name="guarded")
+
+    async def outer(handler: Any, event: Any, data: dict[str, Any]) -> Any:
+        data["outer"] = "guarded"
+        return await handler(event, data)
+
+    guarded.message.outer_middleware(outer)
+    guarded.message.register(record_of(seen, "guarded_handler"), F.text == "guarded")
+
     staff = router_class(name="staff")
     staff.message.filter(F.from_user.id == 99)
     staff.message.register(record_of(seen, "staff_any"))
@@ -157,15 +170,20 @@ async def events_through(
     inner.message.register(record_of(seen, "inner_handler"), F.text == "inner")
     flows.include_router(inner)
 
+    async def fails(message: Message) -> None:
+        raise RuntimeError("boom")
+
     fallback = router_class(name="fallback")
+    fallback.message.register(fails, F.text == "boom")
     fallback.message.register(record_of(seen, "fallback_handler"))
 
     dispatcher = dispatcher_class()
-    dispatcher.include_routers(staff, skipping, flows, fallback)
+    dispatcher.include_routers(errors, staff, guarded, skipping, flows, fallback)
     check_filters_inline(dispatcher)  # as create_dispatcher does
     bot = Bot(token="42:TEST")
     try:
-        for text in ("skip", "skip to the next", "inner", "anything else", "plain skip"):
+        texts = ("skip", "skip to the next", "inner", "anything else", "plain skip")
+        for text in (*texts, "guarded", "boom"):
             await dispatcher.feed_update(bot, text_update(text), context_data=f"for {text}")
     finally:
         await bot.session.close()
@@ -186,6 +204,8 @@ async def test_handlers_get_the_same_data_in_the_same_order_as_with_aiogram_alon
         "fallback_handler",
         "skips_plainly",
         "fallback_handler",
+        "guarded_handler",
+        "error_handler",
     ]
     after_skip, inner, fallback = ours[3][1], ours[4][1], ours[5][1]
     assert after_skip["checked"] == "by the filter"
@@ -197,3 +217,6 @@ async def test_handlers_get_the_same_data_in_the_same_order_as_with_aiogram_alon
     assert "from_middleware" not in fallback and fallback["context_data"] == "for anything else"
     assert ours[1][1] == {**fallback, "context_data": "for skip"}
     assert ours[7][1] == {**fallback, "context_data": "for plain skip"}  # no middleware data
+    assert "outer" not in fallback and ours[8][1]["outer"] == "guarded"
+    error = ours[9][1]
+    assert error["event_router"] == "errors" and error["context_data"] == "for boom"
