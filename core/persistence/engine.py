@@ -227,7 +227,8 @@ def _configure_sqlite(engine: AsyncEngine, path: Path | None = None) -> None:
         # not wait there. First, so that journal_mode=WAL does not wait either.
         pragmas: tuple[str, ...] = SQLITE_PRAGMAS
         mode = None
-        if isinstance(dbapi_connection, sqlite_driver.OneTripConnection):
+        ours = isinstance(dbapi_connection, sqlite_driver.OneTripConnection)
+        if ours:
             pragmas = ("PRAGMA busy_timeout=0",)
             pragmas += tuple(p for p in SQLITE_PRAGMAS if "busy_timeout" not in p)
         try:
@@ -237,7 +238,7 @@ def _configure_sqlite(engine: AsyncEngine, path: Path | None = None) -> None:
                     mode = cursor.fetchone()
         finally:
             cursor.close()
-        if isinstance(dbapi_connection, sqlite_driver.OneTripConnection):
+        if ours:
             # a file system without shared memory keeps the rollback journal: its commits
             # may wait for readers, so they go the usual way (sqlite_driver.InlineConnection)
             wal = mode is not None and str(mode[0]).lower() == "wal"

@@ -363,27 +363,22 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         connection: Any = self._connection  # aiosqlite.Connection
         end = getattr(connection._connection, how)
         try:
-            if _direct.get():
-                # InlineConnection's commit or rollback: a transaction here has written, so
-                # it holds WAL's write lock and its end cannot meet "busy"; should it, this
-                # waits as aiosqlite's thread would, on the loop's thread (no await here)
-                checkpoints = connection.returns_desk_checkpoints
-                if how == "commit" and checkpoints is not None:
-                    _waited_on_the_thread(_committed_without_checkpoint(connection._connection))
-                    checkpoints.committed()
-                else:
-                    _waited_on_the_thread(end)
-            elif _inline.get() and connection.returns_desk_inline:
-                checkpoints = connection.returns_desk_checkpoints
-                if how == "commit" and checkpoints is not None:
-                    await_(
-                        _waited_on_the_loop(_committed_without_checkpoint(connection._connection))
-                    )
-                    checkpoints.committed()
-                else:
-                    await_(_waited_on_the_loop(end))
-            else:
+            if not (_direct.get() or (_inline.get() and connection.returns_desk_inline)):
                 await_(connection._execute(_waited_on_the_thread, end))
+                return
+            # on the loop's thread: a commit leaves the log's checkpoint to Checkpoints
+            checkpoints: Checkpoints | None = connection.returns_desk_checkpoints
+            if how == "commit" and checkpoints is not None:
+                end = _committed_without_checkpoint(connection._connection)
+            if _direct.get():
+                # InlineConnection's commit or rollback, with no greenlet to await in: a WAL
+                # transaction that wrote holds the write lock, so its end does not meet
+                # "busy"; should it, this waits as aiosqlite's thread would
+                _waited_on_the_thread(end)
+            else:
+                await_(_waited_on_the_loop(end))
+            if how == "commit" and checkpoints is not None:
+                checkpoints.committed()
         except Exception as error:
             self._handle_exception(error)
 
@@ -465,7 +460,12 @@ class InlineConnection(AsyncConnection):
         *,
         execution_options: Any = None,
     ) -> Any:
-        if execution_options is None and not _streams(statement) and self._direct_ok():
+        if (
+            execution_options is None
+            and self._direct_ok()
+            and not _streams(statement)
+            and not _streams(self.sync_connection)
+        ):
             try:
                 return _directly(self._synchronous().execute, statement, parameters)
             except DBAPIError as error:
@@ -510,16 +510,10 @@ class InlineConnection(AsyncConnection):
             await super().close()
 
     async def commit(self) -> None:
-        if self._direct_ok():
-            _directly(self._synchronous().commit)
-        else:
-            await super().commit()
+        await _direct_or_usual(self._direct_ok(), self._synchronous, "commit", super().commit)
 
     async def rollback(self) -> None:
-        if self._direct_ok():
-            _directly(self._synchronous().rollback)
-        else:
-            await super().rollback()
+        await _direct_or_usual(self._direct_ok(), self._synchronous, "rollback", super().rollback)
 
     def begin(self) -> AsyncTransaction:
         return InlineTransaction(self)
@@ -555,35 +549,44 @@ class InlineTransaction(AsyncTransaction):
         return self
 
     async def commit(self) -> None:
-        if self._direct_ok():
-            _directly(self._proxied.commit)
-        else:
-            await super().commit()
+        await _direct_or_usual(self._direct_ok(), self._sync, "commit", super().commit)
 
     async def rollback(self) -> None:
-        if self._direct_ok():
-            _directly(self._proxied.rollback)
-        else:
-            await super().rollback()
+        await _direct_or_usual(self._direct_ok(), self._sync, "rollback", super().rollback)
 
     async def close(self) -> None:
-        if self._direct_ok():
-            _directly(self._proxied.close)
-        else:
-            await super().close()
+        await _direct_or_usual(self._direct_ok(), self._sync, "close", super().close)
 
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
-        if self._direct_ok():
-            _directly(self._proxied.__exit__, type_, value, traceback)
-        else:
-            await super().__aexit__(type_, value, traceback)
+        exiting = super().__aexit__
+        await _direct_or_usual(
+            self._direct_ok(), self._sync, "__exit__", exiting, type_, value, traceback
+        )
+
+    def _sync(self) -> Any:
+        return self._proxied
 
 
-def _streams(statement: Any) -> bool:
-    """A statement asking for a server-side cursor: its rows are fetched as they are read,
-    which SQLAlchemy's asyncio layer only allows through ``stream()``."""
-    options: Any = getattr(statement, "_execution_options", None) or {}
+def _streams(executable: Any) -> bool:
+    """A statement (or a connection) asking for a server-side cursor: its rows are fetched
+    as they are read, which SQLAlchemy's asyncio layer only allows through ``stream()``."""
+    options: Any = getattr(executable, "_execution_options", None) or {}
     return "stream_results" in options or "yield_per" in options
+
+
+async def _direct_or_usual(
+    direct: bool,
+    synchronous: Callable[[], Any],
+    name: str,
+    usual: Callable[..., Awaitable[None]],
+    *args: Any,
+) -> None:
+    """The synchronous object's method ``name`` called directly, or SQLAlchemy's usual
+    (greenlet) way."""
+    if direct:
+        _directly(getattr(synchronous(), name), *args)
+    else:
+        await usual(*args)
 
 
 def _directly(call: Callable[..., R], *args: Any) -> R:

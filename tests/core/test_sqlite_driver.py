@@ -452,3 +452,7 @@ async def test_on_the_loop_a_streamed_statement_is_refused_as_sqlalchemy_refuses
             with pytest.raises(AsyncMethodRequired):
                 await conn.execute(streamed)
             assert list(await conn.scalars(text("SELECT count(*) FROM notes"))) == [0]
+        async with engine.connect() as conn:  # asked of the whole connection: the same
+            await conn.execution_options(stream_results=True)
+            with pytest.raises(AsyncMethodRequired):
+                await conn.execute(text("SELECT body FROM notes"))
