@@ -23,7 +23,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.delivery.response_types import TelegramSession
+from bot.delivery.session import TelegramSession
 from core import fast_json
 
 TEXT = "Why do you want to return the <b>Desk lamp</b>? Tap the reason that fits best."

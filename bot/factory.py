@@ -29,7 +29,7 @@ from bot.conversations.buyer import (
 from bot.conversations.buyer import privacy as buyer_privacy
 from bot.conversations.filters import check_filters_inline
 from bot.delivery import retries
-from bot.delivery.response_types import TelegramSession
+from bot.delivery.session import TelegramSession
 from bot.receiving.middlewares import DropRedelivered, UserContext
 from bot.receiving.routing import Dispatcher
 from bot.receiving.storage import ChatLocks, DatabaseStorage, FlushConversations

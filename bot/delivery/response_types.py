@@ -1,9 +1,9 @@
-"""Reading the Bot API's answers more cheaply: the bot's session.
+"""Reading the Bot API's answers more cheaply.
 
 aiogram checks every answer against ``Response[<the method's result type>]``, a pydantic generic
 class it asks pydantic for on every call. Pydantic keeps those classes in a *weak* cache: after a
 garbage collection one is built again (about 2 ms of schema generation), so
-``TelegramSession`` keeps the class of each method type in a plain dict.
+the bot's session (bot/delivery/session.py) keeps the class of each method type in a plain dict.
 
 Most answers are the message the bot just sent, with the inline keyboard it sent echoed back:
 reading the keyboard again, a pydantic model and aiogram's ``model_post_init`` for each button,
@@ -21,7 +21,6 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
@@ -79,7 +78,3 @@ class KeptResponseTypes(BaseSession):
                         response = response.model_copy(update={"result": result})
                     return response
         return super().check_response(bot, method, status_code, content)
-
-
-class TelegramSession(KeptResponseTypes, AiohttpSession):
-    """aiogram's HTTP session, reading answers as the module says: the bot's session."""

@@ -23,7 +23,8 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from tests.support.fake_server import FakeTelegramServer
 from tests.support.fake_telegram import FakeTelegram
 
-from bot.delivery.response_types import TelegramSession, response_type
+from bot.delivery.response_types import response_type
+from bot.delivery.session import TelegramSession
 from bot.factory import create_bot
 
 ANA = 5001
