@@ -20,7 +20,7 @@ import socket
 import uuid
 from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -34,6 +34,7 @@ from bot.receiving.storage import InboxWritten, Writes, defer_writes
 from bot.receiving.together import WriteTogether
 from core.persistence.repositories.inbox import InboxUpdate
 from core.persistence.sqlite_driver import on_the_loop
+from core.persistence.unit_of_work import UnitOfWork
 from core.services.context import CoreContext
 
 log = logging.getLogger("returns_desk.inbox")
@@ -231,8 +232,7 @@ class InboxWorker:
                 self._claim_soon = True  # what was given back
                 continue
             try:
-                await self._write_results()
-                claimed = await self._claim() if self._claim_soon or waited_idle else 0
+                claimed = await self._pass(claim=self._claim_soon or waited_idle)
                 if loop.time() >= next_renewal and self._running:
                     await self._renew()
                     next_renewal = loop.time() + renew_every
@@ -256,31 +256,6 @@ class InboxWorker:
             waiter.cancel()
             stopper.cancel()
         await self._drain(grace)
-
-    async def _claim(self) -> int:
-        free = self.concurrency - len(self._running)
-        if free <= 0:
-            self._claim_soon = True  # once one finishes
-            return 0
-        now = self.core.now()
-        self._claim_soon = False  # until an arrival (wake) or a done-mark says otherwise
-        async with self.core.unit_of_work() as uow:
-            claimed = await uow.inbox.claim(
-                owner=self.owner,
-                now=now,
-                lease_until=now + timedelta(seconds=self.lease),
-                limit=free,
-            )
-            await uow.commit()
-        if len(claimed) == free:  # there may be more than it could take
-            self._claim_soon = True
-        # an update waiting behind one of its chat in flight is claimed once that one is
-        # done (_write_results asks)
-        for item in claimed:
-            self._running[item.update_id] = asyncio.create_task(
-                self._process(item), name=f"update-{item.update_id}"
-            )
-        return len(claimed)
 
     async def _process(self, item: InboxUpdate) -> None:
         final = item.attempts + 1 >= len(self.retry_delays) + 1
@@ -413,50 +388,48 @@ class InboxWorker:
         del self._given_back[: len(ids)]
 
     async def _write_results(self) -> None:
-        if not self._done and not self._failed:
-            return
+        """Write what finished, claiming nothing (the stop)."""
+        await self._pass(claim=False, may_claim=False)
+
+    async def _pass(self, *, claim: bool, may_claim: bool = True) -> int:
+        """One transaction: what finished (done-marks with their conversations, failed
+        attempts) and, with ``claim`` or when a finished update's chat has its next update
+        waiting, as many ready updates as there is room for (the claim sees the done-marks
+        just made). Returns how many it claimed.
+
+        One transaction rather than one to write and one to claim: every statement of the
+        worker waits for a turn of an event loop busy with the handlers (on PostgreSQL a
+        round trip; under load a turn is many milliseconds), and every update waits for a
+        pass (benchmarks/README.md, tenth round)."""
         done, failed = list(self._done), list(self._failed)
+        free = self.concurrency - len(self._running)
+        if free <= 0 and (claim or done):
+            self._claim_soon = True  # once one finishes
+        claim = claim and may_claim and free > 0
+        # a finished update's chat may have its next update waiting (received here or by
+        # another process): look, unless a claim is due anyway
+        look = may_claim and not claim and bool(done) and free > 0
+        if not (done or failed or claim):
+            return 0
         now = self.core.now()
+        claimed: list[InboxUpdate] = []
         async with self.core.unit_of_work() as uow:
-            marked = await uow.inbox.mark_done(  # + notes; only what this process still holds
-                [update_id for update_id, _, _ in done], now, owner=self.owner
-            )
-            # the next update of a finished one's chat (received here or by another process)
-            # can be claimed now
-            waiting = bool(done) and await uow.inbox.any_unfinished_in(
-                {chat_key for _, chat_key, _ in done}
-            )
-            # a conversation is written only with its update's mark: one another process
-            # took over (this one's lease ran out during an outage) is that process's to write
-            lost = [entry for entry in done if entry[0] not in marked]
-            writes = [w for update_id, _, ws in done if update_id in marked for w in ws]
+            writes, lost = await self._record_results(uow, done, failed, now)
+            if look:
+                claim = await uow.inbox.any_unfinished_in({chat for _, chat, _ in done})
+            if claim:
+                self._claim_soon = False  # until an arrival (wake) or a done-mark says otherwise
+                claimed = await uow.inbox.claim(
+                    owner=self.owner,
+                    now=now,
+                    lease_until=now + timedelta(seconds=self.lease),
+                    limit=free,
+                )
+            # each update's conversation with its mark, last: nothing of this pass may fail
+            # between the two (a store outside the database, Redis, commits on its own)
             storage = self._storage
-            if writes and storage is not None:  # each update's conversation, with its mark
+            if writes and storage is not None:
                 await storage.write(uow, writes)
-            for item, error, may_retry in failed:
-                attempt = item.attempts + 1
-                retry_at = None
-                if may_retry and attempt <= len(self.retry_delays):
-                    retry_at = now + timedelta(seconds=self.retry_delays[attempt - 1])
-                await uow.inbox.mark_failed(item.update_id, error, retry_at=retry_at, at=now)
-                if retry_at is None:
-                    log.error(
-                        "update %s (chat %s) failed (attempt %s) and is parked: %s; "
-                        "see `returns-desk updates parked`",
-                        item.update_id,
-                        chat_of(item.payload),
-                        attempt,
-                        error.split(":", 1)[0],  # the type only: its text may quote the buyer
-                    )
-                else:
-                    log.warning(
-                        "update %s failed (attempt %s of %s), trying again in %ss: %s",
-                        item.update_id,
-                        attempt,
-                        len(self.retry_delays) + 1,
-                        self.retry_delays[attempt - 1],
-                        error.split(":", 1)[0],  # the type only: its text may quote the buyer
-                    )
             await uow.commit()
         if writes and storage is not None:
             storage.written(writes)
@@ -467,11 +440,60 @@ class InboxWorker:
                 "its result: that process's result stands",
                 update_id,
             )
-        # only what was written is forgotten: results added meanwhile stay for the next write
+        # only what was written is forgotten: results added meanwhile stay for the next pass
         del self._done[: len(done)]
-        if waiting:
-            self._claim_soon = True
         del self._failed[: len(failed)]
+        if claim and len(claimed) == free:  # there may be more than it could take
+            self._claim_soon = True
+        # an update waiting behind one of its chat in flight is claimed in the pass that
+        # writes that one's done-mark
+        for item in claimed:
+            self._running[item.update_id] = asyncio.create_task(
+                self._process(item), name=f"update-{item.update_id}"
+            )
+        return len(claimed)
+
+    async def _record_results(
+        self,
+        uow: UnitOfWork,
+        done: list[tuple[int, int, Writes]],
+        failed: list[tuple[InboxUpdate, str, bool]],
+        now: datetime,
+    ) -> tuple[Writes, list[tuple[int, int, Writes]]]:
+        """The done-marks (with notes; only what this process still holds) and the failed
+        attempts; returns the conversations to write with the marks, and the updates another
+        process took over (this one's lease ran out during an outage): that process's to
+        write."""
+        marked = await uow.inbox.mark_done(
+            [update_id for update_id, _, _ in done], now, owner=self.owner
+        )
+        lost = [entry for entry in done if entry[0] not in marked]
+        writes = [w for update_id, _, ws in done if update_id in marked for w in ws]
+        for item, error, may_retry in failed:
+            attempt = item.attempts + 1
+            retry_at = None
+            if may_retry and attempt <= len(self.retry_delays):
+                retry_at = now + timedelta(seconds=self.retry_delays[attempt - 1])
+            await uow.inbox.mark_failed(item.update_id, error, retry_at=retry_at, at=now)
+            if retry_at is None:
+                log.error(
+                    "update %s (chat %s) failed (attempt %s) and is parked: %s; "
+                    "see `returns-desk updates parked`",
+                    item.update_id,
+                    chat_of(item.payload),
+                    attempt,
+                    error.split(":", 1)[0],  # the type only: its text may quote the buyer
+                )
+            else:
+                log.warning(
+                    "update %s failed (attempt %s of %s), trying again in %ss: %s",
+                    item.update_id,
+                    attempt,
+                    len(self.retry_delays) + 1,
+                    self.retry_delays[attempt - 1],
+                    error.split(":", 1)[0],  # the type only: its text may quote the buyer
+                )
+        return writes, lost
 
     def _retry_left(self, item: InboxUpdate) -> bool:
         return item.attempts + 1 <= len(self.retry_delays)

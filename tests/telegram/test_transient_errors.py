@@ -333,10 +333,10 @@ async def test_an_update_run_again_after_a_crash_says_what_it_said_once(world: W
 
     dying = InboxWorker(world.core, dispatcher, bot, idle=0.02)
 
-    async def never_written() -> None:  # the process dies before the done-mark
-        return None
+    async def never_written(*_: object) -> tuple[list[object], list[object]]:
+        return [], []  # the process dies before the done-mark: no mark, no conversation
 
-    dying._write_results = never_written  # type: ignore[method-assign]
+    dying._record_results = never_written  # type: ignore[method-assign]
     task = asyncio.create_task(dying.run(asyncio.Event()))
     for _ in range(500):
         if ana.seen():
@@ -411,10 +411,10 @@ async def test_the_conversation_is_stored_with_the_done_mark_so_a_crash_reruns_t
     await ana.send("/cancel")
     dying = InboxWorker(world.core, dispatcher_of_a_new_process(), bot, idle=0.02)
 
-    async def never_written() -> None:  # the process dies before the done-mark
-        return None
+    async def never_written(*_: object) -> tuple[list[object], list[object]]:
+        return [], []  # the process dies before the done-mark: no mark, no conversation
 
-    dying._write_results = never_written  # type: ignore[method-assign]
+    dying._record_results = never_written  # type: ignore[method-assign]
     seen = len(ana.seen())
     task = await run_until_seen(dying, ana, seen + 1)
     await world.fake.wait_idle()
