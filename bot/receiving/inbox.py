@@ -26,6 +26,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.conversations.errors import failed_where
 from bot.delivery import retries
@@ -152,6 +153,22 @@ class RecordTogether:
 
     async def record(self, update: Mapping[str, Any]) -> None:
         await self._together.add(update)
+
+
+def claims_with_marks(connection: AsyncConnection) -> bool:
+    """Whether the worker's claim may share the transaction of its done-marks: yes where each
+    statement reads what is committed when it starts (read committed, PostgreSQL's default)
+    or one writer works at a time (SQLite). Under repeatable read or serializable the
+    snapshot of the first mark would make the claim's ``FOR UPDATE`` fail on rows another
+    process changed since, and undo the marks with it."""
+    if connection.dialect.name != "postgresql":
+        return True
+    level = (  # set on the engine (create_engine's argument, or its options), else the server's
+        connection.sync_engine.get_execution_options().get("isolation_level")
+        or getattr(connection.dialect, "isolation_level", None)
+        or connection.dialect.default_isolation_level
+    )
+    return str(level).upper() == "READ COMMITTED"
 
 
 class InboxWorker:
@@ -411,26 +428,24 @@ class InboxWorker:
         look = may_claim and not claim and bool(done) and free > 0
         if not (done or failed or claim):
             return 0
+        if claim:
+            self._claim_soon = False  # until an arrival (wake) or a done-mark says otherwise
         now = self.core.now()
         claimed: list[InboxUpdate] = []
         async with self.core.unit_of_work() as uow:
+            together = claims_with_marks(uow.session)
             writes, lost = await self._record_results(uow, done, failed, now)
             if look:
                 claim = await uow.inbox.any_unfinished_in({chat for _, chat, _ in done})
-            if claim:
-                self._claim_soon = False  # until an arrival (wake) or a done-mark says otherwise
-                claimed = await uow.inbox.claim(
-                    owner=self.owner,
-                    now=now,
-                    lease_until=now + timedelta(seconds=self.lease),
-                    limit=free,
-                )
+            if claim and together:
+                claimed = await self._take(uow, now, free)
             # each update's conversation with its mark, last: nothing of this pass may fail
             # between the two (a store outside the database, Redis, commits on its own)
             storage = self._storage
             if writes and storage is not None:
                 await storage.write(uow, writes)
             await uow.commit()
+        self._start(claimed)  # first: nothing may stand between a claim and its task
         if writes and storage is not None:
             storage.written(writes)
         for update_id, _, update_writes in lost:
@@ -443,15 +458,30 @@ class InboxWorker:
         # only what was written is forgotten: results added meanwhile stay for the next pass
         del self._done[: len(done)]
         del self._failed[: len(failed)]
+        if claim and not together:  # a transaction of its own, after the marks
+            async with self.core.unit_of_work() as uow:
+                claimed = await self._take(uow, now, free)
+                await uow.commit()
+            self._start(claimed)
         if claim and len(claimed) == free:  # there may be more than it could take
             self._claim_soon = True
+        return len(claimed)
+
+    async def _take(self, uow: UnitOfWork, now: datetime, free: int) -> list[InboxUpdate]:
+        return await uow.inbox.claim(
+            owner=self.owner,
+            now=now,
+            lease_until=now + timedelta(seconds=self.lease),
+            limit=free,
+        )
+
+    def _start(self, claimed: list[InboxUpdate]) -> None:
         # an update waiting behind one of its chat in flight is claimed in the pass that
         # writes that one's done-mark
         for item in claimed:
             self._running[item.update_id] = asyncio.create_task(
                 self._process(item), name=f"update-{item.update_id}"
             )
-        return len(claimed)
 
     async def _record_results(
         self,
