@@ -1,5 +1,5 @@
 """The cost of reading one Bot API answer: aiogram's ``AiohttpSession.check_response`` against
-the bot's ``TelegramSession`` (bot/delivery/response_types.py), for the answers an update gets
+the bot's ``TelegramSession`` (bot/delivery/session.py, response_types.py), for the answers an update gets
 most: a ``sendMessage`` with an inline keyboard (the buyer's next choices), one without, and an
 ``answerCallbackQuery``. Prints µs of CPU per answer, three rounds.
 
