@@ -1,7 +1,7 @@
 """The cost of reading one Bot API answer: aiogram's ``AiohttpSession.check_response`` against
-the bot's ``TelegramSession`` (bot/delivery/session.py, response_types.py), for the answers an update gets
-most: a ``sendMessage`` with an inline keyboard (the buyer's next choices), one without, and an
-``answerCallbackQuery``. Prints µs of CPU per answer, three rounds.
+the bot's ``TelegramSession`` (bot/delivery/session.py, response_types.py), for the answers
+an update gets most: a ``sendMessage`` with an inline keyboard (the buyer's next choices), one
+without, and an ``answerCallbackQuery``. Prints µs of CPU per answer, three rounds.
 
     .venv/bin/python benchmarks/answers.py [--answers 3000]
 """
