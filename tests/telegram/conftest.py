@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 from aiogram import Bot
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from tests.support.fake_server import FakeTelegramServer
 
 from bot.delivery.notifier import Notifier, SendLimits
-from bot.factory import create_dispatcher
+from bot.factory import create_bot, create_dispatcher
 from bot.views.i18n import Catalogs
 from core.cases.model import Actor, Case, Evidence, EvidenceKind
 from core.cases.reasons import Reason
@@ -159,3 +161,27 @@ async def notifier(world: World) -> AsyncIterator[Notifier]:
         yield unpaced_notifier(bot, world)
     finally:
         await bot.session.close()
+
+
+# the person of the `served` fixture, and a keyboard the bot might send her
+SERVED_PERSON = 5001
+SPANISH_KEYBOARD = InlineKeyboardMarkup(
+    inline_keyboard=[
+        [InlineKeyboardButton(text="Llegó dañado <&> 📦", callback_data="reason:damaged")],
+        [InlineKeyboardButton(text="‹ Atrás", callback_data="nav:back")],
+    ]
+)
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[FakeTelegram, Bot]]:
+    """The production bot and its HTTP session (``create_bot``) against the fake Telegram on
+    loopback, where Ana (``SERVED_PERSON``, Spanish) has started the bot."""
+    fake = FakeTelegram()
+    fake.add_user(SERVED_PERSON, "Ana", "es")
+    async with FakeTelegramServer(fake) as server:
+        bot = create_bot(fake.token, api_url=server.url)
+        try:
+            yield fake, bot
+        finally:
+            await bot.session.close()

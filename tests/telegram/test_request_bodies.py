@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,26 +24,19 @@ from aiogram.methods import (
 from aiogram.types import (
     BufferedInputFile,
     ForceReply,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputMediaPhoto,
     LinkPreviewOptions,
     ReplyParameters,
 )
 from aiohttp import web
-from tests.support.fake_server import FakeTelegramServer
 from tests.support.fake_telegram import FakeTelegram
 
 import bot.testing.fake_server as fake_server_module
 from bot.factory import create_bot
+from tests.telegram.conftest import SERVED_PERSON, SPANISH_KEYBOARD
 
-ANA = 5001
-KEYBOARD = InlineKeyboardMarkup(
-    inline_keyboard=[
-        [InlineKeyboardButton(text="Llegó dañado <&> 📦", callback_data="reason:damaged")],
-        [InlineKeyboardButton(text="‹ Atrás", callback_data="nav:back")],
-    ]
-)
+ANA = SERVED_PERSON
+KEYBOARD = SPANISH_KEYBOARD
 
 
 @pytest.fixture
@@ -58,18 +51,6 @@ def content_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(fake_server_module, "_read_fields", recorded)
     yield seen
-
-
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[FakeTelegram, Bot]]:
-    fake = FakeTelegram()
-    fake.add_user(ANA, "Ana", "es")
-    async with FakeTelegramServer(fake) as server:
-        bot = create_bot(fake.token, api_url=server.url)  # the production bot and its session
-        try:
-            yield fake, bot
-        finally:
-            await bot.session.close()
 
 
 async def test_requests_go_as_json_and_uploads_as_forms(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,33 +18,15 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 from aiogram.methods import GetMe, SendMessage
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
-from tests.support.fake_server import FakeTelegramServer
+from aiogram.types import Message
 from tests.support.fake_telegram import FakeTelegram
 
 from bot.delivery.response_types import response_type
 from bot.delivery.session import TelegramSession
-from bot.factory import create_bot
+from tests.telegram.conftest import SERVED_PERSON, SPANISH_KEYBOARD
 
-ANA = 5001
-KEYBOARD = InlineKeyboardMarkup(
-    inline_keyboard=[
-        [InlineKeyboardButton(text="Llegó dañado", callback_data="reason:damaged")],
-        [InlineKeyboardButton(text="‹ Atrás", callback_data="nav:back")],
-    ]
-)
-
-
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[FakeTelegram, Bot]]:
-    fake = FakeTelegram()
-    fake.add_user(ANA, "Ana", "es")
-    async with FakeTelegramServer(fake) as server:
-        bot = create_bot(fake.token, api_url=server.url)  # the production bot and its session
-        try:
-            yield fake, bot
-        finally:
-            await bot.session.close()
+ANA = SERVED_PERSON
+KEYBOARD = SPANISH_KEYBOARD
 
 
 @pytest.fixture
