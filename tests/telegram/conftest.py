@@ -3,6 +3,7 @@ product's factory, and a fake Telegram that people talk to, update by update."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from aiogram import Bot
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support.fake_server import FakeTelegramServer
 
 from bot.delivery.notifier import Notifier, SendLimits
@@ -120,6 +122,13 @@ def unpaced_notifier(bot: Bot, world: World, agents_chat_id: int | None = None) 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.sqlite3")
+    async with world_on(engine, tmp_path) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def world_on(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[World]:
+    """The world of the ``world`` fixture on ``engine`` (migrated here; disposed after)."""
     await upgrade(engine)
     sessions = create_session_factory(engine)
     clock = FixedClock(NOW)

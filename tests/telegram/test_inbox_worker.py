@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from core.persistence.engine import create_engine
 from core.persistence.repositories import inbox as inbox_repository
 from core.services import people
 from tests.support import create_fake_bot
-from tests.telegram.conftest import CATALOGS, World
+from tests.telegram.conftest import CATALOGS, World, world_on
 
 APOLOGY = "Sorry, something went wrong on our side"
 
@@ -373,3 +374,34 @@ async def test_the_claim_shares_the_marks_transaction_only_where_each_statement_
     finally:
         await usual.dispose()
         await strict.dispose()
+
+
+async def test_at_serializable_a_chat_s_updates_still_run_one_after_the_other(
+    database_url: str, tmp_path: Path
+) -> None:
+    """On a PostgreSQL server set to serializable the worker claims in a transaction of its
+    own, after the done-marks: a buyer's quick messages all run, in order, none parked."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: its claims always share the marks'")
+    engine = create_engine(database_url, isolation_level="SERIALIZABLE")
+    async with world_on(engine, tmp_path) as world:
+        bot = create_fake_bot(world.fake)
+        dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True)
+        worker = InboxWorker(world.core, dispatcher, bot, idle=60)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop, grace=2))
+        try:
+            ana = world.person(910041, "Ana", "en")
+            ana.driver = InboxDriver(world, worker)
+            await ana.send("/start")
+            for text in ("one", "two", "three"):
+                world.fake.user_message(ana.id, text)
+            await ana.driver.deliver()  # gives up after 5 s: an idle pass is 60 s away
+            async with world.core.unit_of_work() as uow:
+                assert await uow.inbox.counts() == {"done": 4}
+            answers = world.fake.messages_to(ana.id)
+            assert len(answers) == 4 and answers[0]["text"].startswith("Hello, Ana!")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            await bot.session.close()
