@@ -50,9 +50,16 @@ class InboxDriver:
 
 @pytest.fixture
 async def worker(world: World) -> AsyncIterator[InboxWorker]:
+    async with running_worker(world, retry_delays=(0, 0, 0, 0), idle=0.02) as worker:
+        yield worker
+
+
+@contextlib.asynccontextmanager
+async def running_worker(world: World, **options: Any) -> AsyncIterator[InboxWorker]:
+    """A worker running on the world's inbox (``options`` for ``InboxWorker``), stopped after."""
     bot = create_fake_bot(world.fake)
     dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True)
-    worker = InboxWorker(world.core, dispatcher, bot, retry_delays=(0, 0, 0, 0), idle=0.02)
+    worker = InboxWorker(world.core, dispatcher, bot, **options)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop, grace=2))
     try:
@@ -61,6 +68,11 @@ async def worker(world: World) -> AsyncIterator[InboxWorker]:
         stop.set()
         await asyncio.wait_for(task, 10)
         await bot.session.close()
+
+
+def rarely_idle_worker(world: World) -> contextlib.AbstractAsyncContextManager[InboxWorker]:
+    """A worker whose idle pass (60 s) never comes in a test: it claims only when told."""
+    return running_worker(world, idle=60)
 
 
 def flaky(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
@@ -265,12 +277,7 @@ async def test_each_update_costs_one_claim_and_one_waiting_behind_its_chat_is_no
         return taken
 
     monkeypatch.setattr(inbox_repository.InboxRepository, "claim", counted)
-    bot = create_fake_bot(world.fake)
-    dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True)
-    worker = InboxWorker(world.core, dispatcher, bot, idle=60)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop, grace=2))
-    try:
+    async with rarely_idle_worker(world) as worker:
         for _ in range(500):  # the first pass at start, before anything arrived
             if claims:
                 break
@@ -295,10 +302,6 @@ async def test_each_update_costs_one_claim_and_one_waiting_behind_its_chat_is_no
         assert len(world.fake.messages_to(ana.id)) == 4  # each of the three answered
         await asyncio.sleep(0.2)
         assert claims == [1, 1, 1]  # each taken once the one before it was done
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await bot.session.close()
 
 
 async def test_a_chat_s_next_update_received_by_another_process_is_claimed_when_it_may_run(
@@ -384,24 +387,14 @@ async def test_at_serializable_a_chat_s_updates_still_run_one_after_the_other(
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has one writer at a time: its claims always share the marks'")
     engine = create_engine(database_url, isolation_level="SERIALIZABLE")
-    async with world_on(engine, tmp_path) as world:
-        bot = create_fake_bot(world.fake)
-        dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True)
-        worker = InboxWorker(world.core, dispatcher, bot, idle=60)
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop, grace=2))
-        try:
-            ana = world.person(910041, "Ana", "en")
-            ana.driver = InboxDriver(world, worker)
-            await ana.send("/start")
-            for text in ("one", "two", "three"):
-                world.fake.user_message(ana.id, text)
-            await ana.driver.deliver()  # gives up after 5 s: an idle pass is 60 s away
-            async with world.core.unit_of_work() as uow:
-                assert await uow.inbox.counts() == {"done": 4}
-            answers = world.fake.messages_to(ana.id)
-            assert len(answers) == 4 and answers[0]["text"].startswith("Hello, Ana!")
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
-            await bot.session.close()
+    async with world_on(engine, tmp_path) as world, rarely_idle_worker(world) as worker:
+        ana = world.person(910041, "Ana", "en")
+        ana.driver = InboxDriver(world, worker)
+        await ana.send("/start")
+        for text in ("one", "two", "three"):
+            world.fake.user_message(ana.id, text)
+        await ana.driver.deliver()  # gives up after 5 s: an idle pass is 60 s away
+        async with world.core.unit_of_work() as uow:
+            assert await uow.inbox.counts() == {"done": 4}
+        answers = world.fake.messages_to(ana.id)
+        assert len(answers) == 4 and answers[0]["text"].startswith("Hello, Ana!")
