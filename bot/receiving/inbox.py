@@ -26,7 +26,6 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.conversations.errors import failed_where
 from bot.delivery import retries
@@ -153,22 +152,6 @@ class RecordTogether:
 
     async def record(self, update: Mapping[str, Any]) -> None:
         await self._together.add(update)
-
-
-def claims_with_marks(connection: AsyncConnection) -> bool:
-    """Whether the worker's claim may share the transaction of its done-marks: yes where each
-    statement reads what is committed when it starts (read committed, PostgreSQL's default)
-    or one writer works at a time (SQLite). Under repeatable read or serializable the
-    snapshot of the first mark would make the claim's ``FOR UPDATE`` fail on rows another
-    process changed since, and undo the marks with it."""
-    if connection.dialect.name != "postgresql":
-        return True
-    level = (  # set on the engine (create_engine's argument, or its options), else the server's
-        connection.sync_engine.get_execution_options().get("isolation_level")
-        or getattr(connection.dialect, "isolation_level", None)
-        or connection.dialect.default_isolation_level
-    )
-    return str(level).upper() == "READ COMMITTED"
 
 
 class InboxWorker:
@@ -432,12 +415,14 @@ class InboxWorker:
             self._claim_soon = False  # until an arrival (wake) or a done-mark says otherwise
         now = self.core.now()
         claimed: list[InboxUpdate] = []
+        together = False
         async with self.core.unit_of_work() as uow:
-            together = claims_with_marks(uow.session)
             writes, lost = await self._record_results(uow, done, failed, now)
             if look:
                 claim = await uow.inbox.any_unfinished_in({chat for _, chat, _ in done})
-            if claim and together:
+            if claim:
+                together = await uow.inbox.claims_see_marks()
+            if together:
                 claimed = await self._take(uow, now, free)
             # each update's conversation with its mark, last: nothing of this pass may fail
             # between the two (a store outside the database, Redis, commits on its own)

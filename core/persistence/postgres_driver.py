@@ -105,6 +105,12 @@ class LazyBeginConnection(AsyncAdapt_asyncpg_connection):
         return bool(self.isolation_level == PER_STATEMENT_SNAPSHOTS)
 
 
+def reads_per_statement(dbapi_connection: Any) -> bool:
+    """Whether each statement on this connection reads a snapshot of its own (read committed,
+    named or the server's default); False for a connection of another driver (not known)."""
+    return isinstance(dbapi_connection, LazyBeginConnection) and dbapi_connection.reads_alone()
+
+
 def has_written(dbapi_connection: Any) -> bool:
     """Whether a unit of work on this connection wrote (or locked rows) since its last commit:
     with this driver, whether it began a transaction."""

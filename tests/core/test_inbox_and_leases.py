@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import FixedClock
 from core.persistence.engine import create_engine, create_session_factory
+from core.persistence.repositories.inbox import InboxRepository
 from core.persistence.unit_of_work import UnitOfWork
 from core.services import housekeeping
 from core.services.context import CoreContext
@@ -268,3 +269,22 @@ async def test_processes_claiming_at_once_never_share_an_update_or_a_chat(
         order = [u for _, c, u in processed if c == chat]
         assert order == sorted(order)
     assert len({name for name, _, _ in processed}) > 1  # the work was shared
+
+
+async def test_the_claim_shares_the_marks_transaction_only_where_each_statement_reads_afresh(
+    database_url: str,
+) -> None:
+    """At PostgreSQL's read committed (and on SQLite, one writer at a time) the worker's
+    claim runs in the transaction of its done-marks; at serializable it takes one of its own,
+    or its snapshot, taken at the first mark, would fail on rows other processes changed."""
+    usual = create_engine(database_url)
+    strict = create_engine(database_url, isolation_level="SERIALIZABLE")
+    try:
+        async with usual.connect() as connection:
+            assert await InboxRepository(connection).claims_see_marks()
+        async with strict.connect() as connection:
+            sees = await InboxRepository(connection).claims_see_marks()
+            assert sees is (usual.dialect.name == "sqlite")
+    finally:
+        await usual.dispose()
+        await strict.dispose()

@@ -361,24 +361,6 @@ async def test_a_chat_s_next_update_received_by_another_process_is_claimed_when_
             await bot.session.close()
 
 
-async def test_the_claim_shares_the_marks_transaction_only_where_each_statement_reads_afresh(
-    database_url: str,
-) -> None:
-    """At PostgreSQL's read committed (and on SQLite, one writer at a time) the worker's
-    claim runs in the transaction of its done-marks; at serializable it takes one of its own,
-    or its snapshot, taken at the first mark, would fail on rows other processes changed."""
-    usual = create_engine(database_url)
-    strict = create_engine(database_url, isolation_level="SERIALIZABLE")
-    try:
-        async with usual.connect() as connection:
-            assert inbox.claims_with_marks(connection)
-        async with strict.connect() as connection:
-            assert inbox.claims_with_marks(connection) is (usual.dialect.name == "sqlite")
-    finally:
-        await usual.dispose()
-        await strict.dispose()
-
-
 async def test_at_serializable_a_chat_s_updates_still_run_one_after_the_other(
     database_url: str, tmp_path: Path
 ) -> None:

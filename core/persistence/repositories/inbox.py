@@ -20,6 +20,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import ensure_utc
+from core.persistence import postgres_driver
 from core.persistence.repositories._common import conflict_insert
 from core.persistence.tables import inbox_updates
 
@@ -190,6 +191,17 @@ class InboxRepository:
         """Whether any of these chats has an unfinished update (one waiting for its turn)."""
         found = await self.session.execute(_UNFINISHED_IN, {"chats": list(chat_keys)})
         return found.first() is not None
+
+    async def claims_see_marks(self) -> bool:
+        """Whether a claim may run in the transaction of the done-marks made just before it:
+        where each statement reads what is committed when it starts (PostgreSQL at read
+        committed, its default) or one writer works at a time (SQLite). Under repeatable read
+        or serializable the snapshot of the first mark would make the claim's ``FOR UPDATE``
+        fail on rows another process changed since, and undo the marks with it."""
+        if self.session.dialect.name != "postgresql":
+            return True
+        raw = await self.session.get_raw_connection()
+        return postgres_driver.reads_per_statement(raw.dbapi_connection)
 
     async def renew(self, owner: str, until: datetime) -> None:
         """Extend the leases of everything ``owner`` is processing (it is alive)."""
