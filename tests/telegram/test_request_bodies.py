@@ -28,7 +28,7 @@ from aiogram.types import (
     LinkPreviewOptions,
     ReplyParameters,
 )
-from aiohttp import web
+from aiohttp import FormData, web
 from tests.support.fake_telegram import FakeTelegram
 
 import bot.testing.fake_server as fake_server_module
@@ -53,8 +53,24 @@ def content_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield seen
 
 
+@pytest.fixture
+def json_bodies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every JSON body the fake server reads, as it came over the wire, in order."""
+    seen: list[Any] = []
+    original = fake_server_module._read_fields
+
+    async def recorded(request: web.Request) -> Any:
+        fields = await original(request)
+        if request.content_type == "application/json":
+            seen.append(await request.json())  # the body aiohttp kept: read again
+        return fields
+
+    monkeypatch.setattr(fake_server_module, "_read_fields", recorded)
+    yield seen
+
+
 async def test_requests_go_as_json_and_uploads_as_forms(
-    served: tuple[FakeTelegram, Bot], content_types: list[str]
+    served: tuple[FakeTelegram, Bot], content_types: list[str], json_bodies: list[Any]
 ) -> None:
     fake, bot = served
     sent = await bot.send_message(
@@ -79,6 +95,21 @@ async def test_requests_go_as_json_and_uploads_as_forms(
     assert call.params["reply_markup"] == KEYBOARD.model_dump(exclude_none=True)
     assert shown["caption"] == "Cifras" and shown["message_id"] == photo.message_id
     assert shown["caption_entities"] == [{"type": "italic", "offset": 0, "length": 6}]
+    # over the wire: the keyboard an object of the body, not JSON text inside it
+    [first, second] = json_bodies
+    assert first == {
+        "chat_id": ANA,
+        "text": "Hola <b>Ana</b> &amp; 🎁 «&lt;tu pedido&gt;»",
+        "parse_mode": "HTML",
+        "disable_notification": False,
+        "reply_markup": KEYBOARD.model_dump(exclude_none=True),
+    }
+    assert second == {
+        "chat_id": ANA,
+        "message_id": sent.message_id,
+        "text": "¿Por qué?",
+        "parse_mode": "HTML",
+    }
 
 
 def form_fields(session: AiohttpSession, bot: Bot, method: TelegramMethod[Any]) -> dict[str, str]:
@@ -137,6 +168,9 @@ async def test_the_json_body_holds_what_aiogram_s_form_holds(method: TelegramMet
     assert fields.keys() == form.keys()
     assert {key: read_form_value(form[key], value) for key, value in fields.items()} == fields
     assert form  # not both empty
+    # what the form writes as JSON text (a keyboard, an album) the body holds as JSON itself
+    nested = [key for key, text in form.items() if text[:1] in ("{", "[")]
+    assert all(not isinstance(fields[key], str) for key in nested)
 
 
 async def test_a_method_that_uploads_a_file_has_no_json_body() -> None:
@@ -150,5 +184,7 @@ async def test_a_method_that_uploads_a_file_has_no_json_body() -> None:
     )
     try:
         assert bot.session.json_fields(bot, album) is None  # type: ignore[attr-defined]
+        form = bot.session.build_form_data(bot, album)  # type: ignore[attr-defined]
+        assert isinstance(form, FormData) and form.is_multipart  # the file goes as a part
     finally:
         await bot.session.close()
