@@ -121,11 +121,14 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
     return create_async_engine(parsed, **kwargs)
 
 
-# Connections a PostgreSQL engine keeps, and may open beyond them in a burst: 30 at most per
-# process, so three bot processes and the CLI stay within PostgreSQL's default
-# max_connections (100). Beyond that, a unit of work waits for a connection.
-POSTGRES_POOL = 20
-POSTGRES_OVERFLOW = 10
+# Connections a PostgreSQL engine keeps: 30 at most per process, so three bot processes and
+# the CLI stay within PostgreSQL's default max_connections (100). Beyond that, a unit of work
+# waits for a connection. All 30 are kept once opened, none "overflow": with 20 kept and 10
+# more allowed, every burst past 20 opened connections and closed them again on return (460
+# connections in one pg1 run of 2,600 updates, each a TLS offer, a login and every statement
+# prepared anew; 35 with all kept: benchmarks/README.md, eleventh round).
+POSTGRES_POOL = 30
+POSTGRES_OVERFLOW = 0
 
 # A pooled PostgreSQL connection idle this long is pinged before it is handed out again.
 IDLE_BEFORE_PING = 2.0

@@ -995,6 +995,45 @@ async def test_a_postgresql_connection_in_steady_use_is_not_pinged_before_each_u
 
 
 @pytest.mark.postgres
+async def test_a_burst_past_the_postgresql_pool_waits_and_keeps_every_connection_it_opened(
+    postgres_url: str,
+) -> None:
+    """More units of work at once than the pool holds: they wait their turn, none fails, no
+    more than the pool's connections are opened, and the next burst finds them all still
+    open instead of connecting again (benchmarks/README.md, eleventh round)."""
+    engine = create_engine(postgres_url)
+    cap = engine_module.POSTGRES_POOL + engine_module.POSTGRES_OVERFLOW
+    holding: list[int] = []
+    full, gate = asyncio.Event(), asyncio.Event()
+
+    async def unit() -> int:
+        async with engine.connect() as conn:
+            pid = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            holding.append(pid)
+            if len(holding) == cap:
+                full.set()
+            await gate.wait()  # the first ``cap`` hold their connections together
+            return pid
+
+    async def burst() -> set[int]:
+        holding.clear()
+        full.clear()
+        gate.clear()
+        units = [asyncio.ensure_future(unit()) for _ in range(cap + 10)]
+        await full.wait()
+        gate.set()
+        return set(await asyncio.gather(*units))
+
+    try:
+        first = await asyncio.wait_for(burst(), 30)
+        second = await asyncio.wait_for(burst(), 30)
+    finally:
+        await engine.dispose()
+    assert len(first) == cap
+    assert second <= first  # not one connection was closed and opened again
+
+
+@pytest.mark.postgres
 async def test_an_idle_postgresql_connection_that_was_cut_is_pinged_and_replaced(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
