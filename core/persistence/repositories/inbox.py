@@ -78,15 +78,10 @@ _CLAIMABLE = (
     .limit(bindparam("limit", type_=Integer))
     .with_for_update(skip_locked=True)
 )
-# the claim is one statement: the ready rows are locked and leased, and come back, in one round
-# trip (on PostgreSQL every statement of the worker's pass waits for its turn of a busy event
-# loop; each update waits for a pass: benchmarks/README.md, eleventh round). The rows come
-# back in no particular order: claim() sorts them.
-_CLAIM = (
+_TAKE = (
     update(inbox_updates)
-    .where(inbox_updates.c.update_id.in_(_CLAIMABLE.with_only_columns(inbox_updates.c.update_id)))
+    .where(inbox_updates.c.update_id.in_(bindparam("ids", expanding=True)))
     .values(status=PROCESSING, lease_owner=bindparam("owner"), lease_until=bindparam("until"))
-    .returning(*inbox_updates.c)
 )
 _UNFINISHED_IN = (
     select(inbox_updates.c.update_id)
@@ -174,22 +169,23 @@ class InboxRepository:
         rows = (
             (
                 await self.session.execute(
-                    _CLAIM,
+                    _CLAIMABLE,
                     {
                         "now": now,
                         "later": now + longest_pause,
                         "impossible_lease": lease_until + (lease_until - now),
                         "limit": limit,
-                        "owner": owner,
-                        "until": lease_until,
                     },
                 )
             )
             .mappings()
             .all()
         )
-        rows = sorted(rows, key=lambda row: row["update_id"])
-        return [_to_update(row) for row in rows]
+        if not rows:
+            return []
+        ids = [row["update_id"] for row in rows]
+        await self.session.execute(_TAKE, {"ids": ids, "owner": owner, "until": lease_until})
+        return [_to_update(row, status=PROCESSING) for row in rows]
 
     async def any_unfinished_in(self, chat_keys: Iterable[int]) -> bool:
         """Whether any of these chats has an unfinished update (one waiting for its turn)."""
