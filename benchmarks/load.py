@@ -36,7 +36,7 @@ Figures per configuration, in three phases:
 Targets are printed with PASS/FAIL (the CPU per update as a soft aim); the exit code is 0 anyway.
 
 Configurations: ``sqlite`` (one process, long polling, as the e2e tests run it); ``pg1`` and
-``pg2``: PostgreSQL (a fresh database per run) and Redis, one or two processes in webhook mode
+``pg2``: PostgreSQL (a fresh schema per run) and Redis, one or two processes in webhook mode
 behind ``bot.testing.balancer.RoundRobinBalancer``. ``--config all`` skips, with the reason,
 a configuration whose prerequisites are missing.
 """
@@ -75,7 +75,7 @@ if str(ROOT) not in sys.path:
 
 from bot.config import without_settings  # noqa: E402
 from bot.testing import FakeApiError, FakeTelegram, FakeTelegramServer  # noqa: E402
-from bot.testing.postgres import fresh_database  # noqa: E402
+from bot.testing.postgres import fresh_schema  # noqa: E402
 from core.orders.numbers import normalize_order_number  # noqa: E402
 from core.policy.config import Config, load_config  # noqa: E402
 from core.services.link_tokens import make_order_token  # noqa: E402
@@ -1366,10 +1366,9 @@ class Run:
         env = clean_env(DATA_DIR=str(data_dir), CONFIG_FILE=str(SAMPLE_CONFIG), LOG_LEVEL="WARNING")
         async with contextlib.AsyncExitStack() as stack:
             if webhook:
-                database_url, where = await stack.enter_async_context(
-                    fresh_database(args.postgres_url, "load")
+                database_url = await stack.enter_async_context(
+                    fresh_schema(args.postgres_url, "load")
                 )
-                print(f"  PostgreSQL: {where}")
                 await redis_command(args.redis_url, "FLUSHDB")
                 env.update(DATABASE_URL=database_url, REDIS_URL=args.redis_url)
                 print(f"  {await run_cli(['db', 'upgrade'], env, self.workdir, 'db upgrade')}")
@@ -1865,8 +1864,7 @@ def main() -> None:
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="pg1/pg2: a fresh database is made there (or, without the right to, a schema) "
-        "and dropped after",
+        help="pg1/pg2: a fresh schema is made there and dropped after",
     )
     parser.add_argument(
         "--redis-url", default=DEFAULT_REDIS_URL, help="pg1/pg2: this database is flushed first"
