@@ -125,8 +125,8 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
 # the CLI stay within PostgreSQL's default max_connections (100). Beyond that, a unit of work
 # waits for a connection. All 30 are kept once opened, none "overflow": with 20 kept and 10
 # more allowed, every burst past 20 opened connections and closed them again on return (460
-# connections in one pg1 run of 2,600 updates, each a TLS offer, a login and every statement
-# prepared anew; 35 with all kept: benchmarks/README.md, eleventh round).
+# connections in one `benchmarks/load.py --config pg1 --quick` run, each a TLS offer, a login
+# and every statement prepared anew; 35 with all kept: benchmarks/README.md, eleventh round).
 POSTGRES_POOL = 30
 POSTGRES_OVERFLOW = 0
 
