@@ -36,7 +36,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core import fast_json
-from core.persistence import postgres_driver, sqlite_driver
+from core.persistence import sqlite_driver
 
 SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
@@ -92,6 +92,11 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         _configure_sqlite(engine, path)
         return engine
     if backend == "postgresql":
+        # here, not at the top: SQLAlchemy's PostgreSQL dialect is about 2 MB resident that a
+        # process on SQLite never needs (benchmarks/README.md, twelfth round)
+        from core.persistence import postgres_driver, tables
+
+        tables.add_postgresql_options()
         # The connection used last, first (as on SQLite): a burst's extra connections go
         # back to the bottom of the pool and are the ones left idle, and pinged, later
         kwargs.setdefault("pool_use_lifo", True)
@@ -170,6 +175,8 @@ def _tell_server_isolation(engine: AsyncEngine) -> None:
     administrator set to serializable keeps its transactions whole. Read once per engine: a
     default changed later (``ALTER ROLE … SET default_transaction_isolation``) is seen after
     a restart."""
+
+    from core.persistence import postgres_driver  # a PostgreSQL engine's: loaded already
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:

@@ -9,6 +9,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bot.demo import sample_png
@@ -284,4 +285,49 @@ async def test_what_people_type_is_shown_escaped_and_stored_verbatim(e2e: E2E) -
     assert notes == [message]
     sent_html = " ".join(m.get("html") or "" for m in marie.messages())
     assert "&lt;script&gt;" in sent_html and "<script>" not in sent_html
+    assert e2e.failed_calls() == [] and e2e.bots.errors() == []
+
+
+# Put first on the bot process's import path: a thread that writes the names of the modules
+# the process has loaded when the test asks (a file appears), since the process is killed.
+MODULES_ON_REQUEST = '''
+import os, sys, threading, time
+
+def _write_loaded_modules_when_asked():
+    asked, out = {asked!r}, {out!r}
+    while not os.path.exists(asked):
+        time.sleep(0.05)
+    with open(out + ".part", "w", encoding="utf-8") as file:
+        file.write("\\n".join(sorted(sys.modules)))
+    os.replace(out + ".part", out)
+
+threading.Thread(target=_write_loaded_modules_when_asked, daemon=True).start()
+'''
+
+
+async def test_a_bot_process_on_sqlite_never_loads_postgresql_or_the_orm(
+    e2e: E2E, tmp_path: Path
+) -> None:
+    """A case opened with photos, its alert sent, on SQLite: SQLAlchemy's PostgreSQL dialect,
+    asyncpg (about 2 MB resident) and the ORM (about 6) were never loaded
+    (core/persistence/engine.py, core/sqlalchemy_asyncio.py; benchmarks/README.md)."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    asked, out = probe / "asked", probe / "loaded-modules.txt"
+    (probe / "sitecustomize.py").write_text(MODULES_ON_REQUEST.format(asked=str(asked), out=str(out)))
+    e2e.bots.settings["PYTHONPATH"] = str(probe)
+    await e2e.start_bot()
+    lucia = e2e.person(LUCIA, "Lucía", "es")
+    await lamp_case_until_evidence(lucia)
+    await send_album_of(lucia, [sample_png(seed) for seed in (1, 2, 3)])
+    assert CASE_NUMBER.search(await confirm_refund(lucia))
+    [case] = await e2e.cases_of(LUCIA)
+    assert await eventually(lambda: [t for t in seen_by(e2e, WANG) if case.number in t])
+
+    asked.touch()
+    assert await eventually(out.exists), "the bot process did not write its modules"
+    loaded = set(out.read_text(encoding="utf-8").split())
+    assert {"aiosqlite", "bot.receiving.inbox", "core.services.cases", "PIL.Image"} <= loaded
+    assert not {name for name in loaded if name.split(".")[0] == "asyncpg"}
+    assert not {"sqlalchemy.dialects.postgresql", "sqlalchemy.orm"} & loaded
     assert e2e.failed_calls() == [] and e2e.bots.errors() == []

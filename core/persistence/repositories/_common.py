@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Table, insert
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +24,9 @@ def dialect_insert(session: AsyncConnection, table: Table) -> Any:
     """``INSERT`` with ``ON CONFLICT`` support for this session's dialect, or None."""
     name = dialect_name(session)
     if name == "postgresql":
+        # loaded with the engine's dialect: a process on SQLite never loads it (about 2 MB)
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
     if name == "sqlite":
         return sqlite.insert(table)

@@ -17,7 +17,6 @@ from core.cases.model import AuditEvent, Case, CaseLine, Evidence, EvidenceKind,
 from core.cases.reasons import Party, Reason, Resolution
 from core.clock import ensure_utc
 from core.errors import Conflict, NotFound
-from core.persistence import postgres_driver
 from core.persistence.repositories._common import dialect_insert, insert_ignore, minor, money
 from core.persistence.tables import (
     audit_events,
@@ -104,6 +103,8 @@ class CaseRepository:
         """
         if self.session.dialect.name != "postgresql":
             return await self.next_number(period, prefix)
+        from core.persistence import postgres_driver  # loaded with the engine: not on SQLite
+
         raw = await self.session.get_raw_connection()
         if postgres_driver.has_written(raw.dbapi_connection):
             raise RuntimeError("take_number() after a write would commit it apart from the case")

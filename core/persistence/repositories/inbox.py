@@ -20,7 +20,6 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import ensure_utc
-from core.persistence import postgres_driver
 from core.persistence.repositories._common import conflict_insert
 from core.persistence.tables import inbox_updates
 
@@ -200,6 +199,8 @@ class InboxRepository:
         fail on rows another process changed since, and undo the marks with it."""
         if self.session.dialect.name != "postgresql":
             return True
+        from core.persistence import postgres_driver  # loaded with the engine: not on SQLite
+
         raw = await self.session.get_raw_connection()
         return postgres_driver.reads_per_statement(raw.dbapi_connection)
 
