@@ -290,7 +290,7 @@ async def test_what_people_type_is_shown_escaped_and_stored_verbatim(e2e: E2E) -
 
 # Put first on the bot process's import path: a thread that writes the names of the modules
 # the process has loaded when the test asks (a file appears), since the process is killed.
-MODULES_ON_REQUEST = '''
+MODULES_ON_REQUEST = """
 import os, sys, threading, time
 
 def _write_loaded_modules_when_asked():
@@ -302,7 +302,7 @@ def _write_loaded_modules_when_asked():
     os.replace(out + ".part", out)
 
 threading.Thread(target=_write_loaded_modules_when_asked, daemon=True).start()
-'''
+"""
 
 
 async def test_a_bot_process_on_sqlite_never_loads_postgresql_or_the_orm(
@@ -314,7 +314,9 @@ async def test_a_bot_process_on_sqlite_never_loads_postgresql_or_the_orm(
     probe = tmp_path / "probe"
     probe.mkdir()
     asked, out = probe / "asked", probe / "loaded-modules.txt"
-    (probe / "sitecustomize.py").write_text(MODULES_ON_REQUEST.format(asked=str(asked), out=str(out)))
+    (probe / "sitecustomize.py").write_text(
+        MODULES_ON_REQUEST.format(asked=str(asked), out=str(out))
+    )
     e2e.bots.settings["PYTHONPATH"] = str(probe)
     await e2e.start_bot()
     lucia = e2e.person(LUCIA, "Lucía", "es")
