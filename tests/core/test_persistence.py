@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -834,12 +836,42 @@ async def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Pat
         async with engine.connect() as conn:
             pragmas = [
                 (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
-                for name in ("foreign_keys", "journal_mode", "busy_timeout", "synchronous")
+                for name in (
+                    "foreign_keys",
+                    "journal_mode",
+                    "busy_timeout",
+                    "synchronous",
+                    "cache_size",
+                )
             ]
     finally:
         await engine.dispose()
-    # busy_timeout 0: the driver waits for a busy database itself, off the loop (BUSY_WAIT)
-    assert pragmas == [1, "wal", 0, 1]
+    # busy_timeout 0: the driver waits for a busy database itself, off the loop (BUSY_WAIT);
+    # a page cache of 1,000 KB, half SQLite's default (benchmarks/README.md, twelfth round)
+    assert pragmas == [1, "wal", 0, 1, -1000]
+
+
+async def test_sqlite_connections_keep_32_statements_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqlite3 keeps 128 statements prepared per connection by default, and the inbox's claims
+    of every length filled them: the engine asks for 32, enough for the buyers' path."""
+    opened: list[dict[str, object]] = []
+    connect = sqlite3.connect
+
+    def recording_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(kwargs)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", recording_connect)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", pool_size=2)
+    try:
+        async with engine.connect() as first, engine.connect() as second:
+            for conn in (first, second):
+                assert (await conn.exec_driver_sql("SELECT 1")).scalar() == 1
+    finally:
+        await engine.dispose()
+    assert [kwargs.get("cached_statements") for kwargs in opened] == [32, 32]
 
 
 async def test_the_next_unit_of_work_gets_the_sqlite_connection_used_last(tmp_path: Path) -> None:
