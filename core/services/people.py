@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 from core.services.context import CoreContext
 
-KNOWN_USERS_KEPT = 5_000
+# People remembered (about 300 bytes each): those who wrote lately, far more than write at
+# once. 5,000 held 1.5 MB of the bot's resident memory once that many had written
+# (benchmarks/README.md, twelfth round); one forgotten costs a read when they write again.
+KNOWN_USERS_KEPT = 1_000
 
 
 async def remember(

@@ -1,0 +1,65 @@
+"""What a process alone on its database remembers of the people who write
+(core/services/people.py): a user seen lately and unchanged costs no statement, and only the
+most recent are kept."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.services import people
+from core.services.context import CoreContext
+
+
+@pytest.fixture
+def statements(engine: AsyncEngine) -> list[str]:
+    """Every statement the test database runs from now on."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_user_seen_lately_costs_no_statement_and_the_oldest_are_forgotten(
+    empty_ctx: CoreContext, statements: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(people, "KNOWN_USERS_KEPT", 3)
+    ctx = replace(empty_ctx, known_users=OrderedDict())
+    for user_id in (1, 2, 3):
+        assert await people.remember(ctx, user_id, f"Buyer {user_id}", "es") is None
+    await people.choose_language(ctx, 1, "de")  # forgets what it remembered of user 1
+    assert await people.remember(ctx, 1, "Buyer 1", "es") == "de"  # read again
+
+    statements.clear()
+    for user_id in (3, 2, 1):  # each one written to becomes the most recent
+        assert await people.remember(ctx, user_id, f"Buyer {user_id}", "es") == (
+            "de" if user_id == 1 else None
+        )
+    assert statements == []  # all three remembered, unchanged
+
+    assert await people.remember(ctx, 4, "Buyer 4", "pt") is None  # the fourth: 3 goes
+    assert list(ctx.known_users or {}) == [2, 1, 4]
+    statements.clear()
+    assert await people.remember(ctx, 3, "Buyer 3", "es") is None
+    assert any("telegram_users" in statement for statement in statements)  # read again
+    assert list(ctx.known_users or {}) == [1, 4, 3]
+
+
+async def test_a_user_whose_name_or_language_changed_is_written_again(
+    empty_ctx: CoreContext, statements: list[str]
+) -> None:
+    ctx = replace(empty_ctx, known_users=OrderedDict())
+    await people.remember(ctx, 7, "Ana", "es")
+    statements.clear()
+    await people.remember(ctx, 7, "Ana María", "pt-br")
+    assert any(s.lstrip().upper().startswith("INSERT") for s in statements), statements
+    user = await people.chat_user(ctx, 7)
+    assert user == people.ChatUser(7, "Ana María", "pt-br")
