@@ -206,8 +206,10 @@ class Catalogs:
 
     def __init__(self, directory: Path = LOCALES_DIR) -> None:
         self._translators: dict[str, Translator] = {}
+        source_texts: dict[object, object] = {}  # shared by every catalogue: see _load
         for language in SUPPORTED:
-            self._translators[language] = Translator(language, _load(directory, language))
+            catalog = _load(directory, language, source_texts)
+            self._translators[language] = Translator(language, catalog)
 
     def get(self, language: str | None) -> Translator:
         return self._translators[resolve_language(language)]
@@ -216,7 +218,13 @@ class Catalogs:
         return iter(self._translators.values())
 
 
-def _load(directory: Path, language: str) -> gettext.NullTranslations:
+def _load(
+    directory: Path, language: str, source_texts: dict[object, object]
+) -> gettext.NullTranslations:
+    """One language's catalogue. ``source_texts``: the English texts (the catalogue's keys)
+    already held by other catalogues, whose copies this one uses instead of its own: one copy
+    for all eleven rather than one each, about 0.9 MB resident (benchmarks/README.md, twelfth
+    round)."""
     po = directory / language / "LC_MESSAGES" / "messages.po"
     if language == DEFAULT or not po.is_file():
         return gettext.NullTranslations()
@@ -224,5 +232,10 @@ def _load(directory: Path, language: str) -> gettext.NullTranslations:
         catalog = read_po(handle, locale=language)
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)
+    del catalog  # gone before the catalogue's own texts are made
     buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
+    translations = gettext.GNUTranslations(buffer)
+    translations._catalog = {  # what GNUTranslations looks texts up in
+        source_texts.setdefault(key, key): text for key, text in translations._catalog.items()
+    }
+    return translations

@@ -3,6 +3,7 @@ same placeholders as the English source, and every catalogue compiles."""
 
 from __future__ import annotations
 
+import gettext
 import io
 import re
 from pathlib import Path
@@ -108,6 +109,37 @@ def test_plural_forms_that_cover_many_numbers_show_the_number() -> None:
         for n in (2, 5, 11, 21, 102):
             text = tr.plural("Received one photo or video.", "Received {n} photos or videos.", n)
             assert str(n) in text, (language, n, text)
+
+
+def test_the_catalogues_translate_as_compiled_and_hold_one_copy_of_each_english_text() -> None:
+    """The catalogues share their keys, the English texts (bot/views/i18n.py): every
+    translation is still the compiled catalogue's, and a text is one object for all."""
+    catalogs = Catalogs()
+    held: dict[str, int] = {}
+    for language in TRANSLATED:
+        tr = catalogs.get(language)
+        compiled = gettext.GNUTranslations(_compiled(language))
+        for message in catalogue(language):
+            if not message.id or not message.string or message.fuzzy:
+                continue
+            if isinstance(message.id, tuple):  # plural forms
+                singular, plural = message.id
+                for n in (1, 2, 5, 11):
+                    expected = compiled.ngettext(singular, plural, n)
+                    assert tr._catalog.ngettext(singular, plural, n) == expected
+                continue
+            assert tr._catalog.gettext(message.id) == compiled.gettext(message.id)
+        for key in tr._catalog._catalog:  # type: ignore[attr-defined]
+            if isinstance(key, str) and key:
+                assert held.setdefault(key, id(key)) == id(key), (language, key)
+    assert len(held) > 300
+
+
+def _compiled(language: str) -> io.BytesIO:
+    buffer = io.BytesIO()
+    write_mo(buffer, catalogue(language), use_fuzzy=False)
+    buffer.seek(0)
+    return buffer
 
 
 def test_languages_resolve_from_telegram_tags_with_english_fallback() -> None:
