@@ -223,7 +223,7 @@ def _load(
 ) -> gettext.NullTranslations:
     """One language's catalogue. ``source_texts``: the English texts (the catalogue's keys)
     already held by other catalogues, whose copies this one uses instead of its own: one copy
-    for all eleven rather than one each, about 0.9 MB resident (benchmarks/README.md, twelfth
+    for all eleven rather than one each, 0.8 MB less live memory (benchmarks/README.md, twelfth
     round)."""
     po = directory / language / "LC_MESSAGES" / "messages.po"
     if language == DEFAULT or not po.is_file():
@@ -235,7 +235,9 @@ def _load(
     del catalog  # gone before the catalogue's own texts are made
     buffer.seek(0)
     translations = gettext.GNUTranslations(buffer)
-    translations._catalog = {  # what GNUTranslations looks texts up in
-        source_texts.setdefault(key, key): text for key, text in translations._catalog.items()
+    # _catalog: where GNUTranslations looks texts up (what gettext's own .mo reader fills)
+    catalog = translations._catalog  # type: ignore[attr-defined]
+    translations._catalog = {  # type: ignore[attr-defined]
+        source_texts.setdefault(key, key): text for key, text in catalog.items()
     }
     return translations

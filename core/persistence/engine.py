@@ -88,9 +88,10 @@ def create_engine(url: str | URL, *, schema: str | None = None, **kwargs: Any) -
         # every unit of work ends its transaction itself (commit, or rollback on close): the
         # pool's extra rollback on each return would be one more thread round trip
         kwargs.setdefault("pool_reset_on_return", None)
-        connect_args = dict(kwargs.pop("connect_args", {}))
-        connect_args.setdefault("cached_statements", SQLITE_STATEMENTS)
-        kwargs["connect_args"] = connect_args
+        if "cached_statements" not in parsed.query:  # the URL's own setting stands
+            connect_args = dict(kwargs.pop("connect_args", {}))
+            connect_args.setdefault("cached_statements", SQLITE_STATEMENTS)
+            kwargs["connect_args"] = connect_args
         if parsed.get_driver_name() == "aiosqlite":  # a statement in one thread round trip
             kwargs.setdefault("module", sqlite_driver.dbapi())
         if path is not None and "poolclass" not in kwargs:

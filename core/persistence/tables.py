@@ -323,7 +323,9 @@ def add_postgresql_options() -> None:
     """The tables' PostgreSQL-only options, added when a PostgreSQL engine is made
     (core/persistence/engine.py). Named in a ``Table``, they would load SQLAlchemy's
     PostgreSQL dialect, about 2 MB resident, in every process, those on SQLite too. The
-    migrations make the indexes; these options are what Alembic compares them with."""
+    migrations make the indexes; these options matter where the tables themselves make
+    them (``metadata.create_all``, benchmarks/case_opening.py) and for Alembic's
+    autogenerate, which writes new migrations from them."""
     (open_lines,) = (i for i in case_lines.indexes if i.name == "uq_case_lines_open_order_line_id")
     open_lines.dialect_options["postgresql"]["where"] = text("is_open")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -47,6 +49,8 @@ DECISION = DecisionRecord(
     refund_total=MoneyValue(amount="19.90", currency="EUR"),
     explanations=(ExplanationRecord(code="within_window", params={"days": 30}),),
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- builders -------------------------------------------------------------------------------
@@ -865,13 +869,44 @@ async def test_sqlite_connections_keep_32_statements_prepared(
 
     monkeypatch.setattr(sqlite3, "connect", recording_connect)
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", pool_size=2)
+    asked = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'other.db'}?cached_statements=200")
     try:
         async with engine.connect() as first, engine.connect() as second:
             for conn in (first, second):
                 assert (await conn.exec_driver_sql("SELECT 1")).scalar() == 1
+        async with asked.connect() as conn:  # a URL that names its own number keeps it
+            assert (await conn.exec_driver_sql("SELECT 1")).scalar() == 1
     finally:
         await engine.dispose()
-    assert [kwargs.get("cached_statements") for kwargs in opened] == [32, 32]
+        await asked.dispose()
+    assert [kwargs.get("cached_statements") for kwargs in opened] == [32, 32, 200]
+
+
+def test_a_postgresql_engine_gives_the_open_lines_index_its_where_clause() -> None:
+    """The partial unique index's PostgreSQL option comes with a PostgreSQL engine
+    (tables.add_postgresql_options), not with the table, so that a process on SQLite never
+    loads that dialect: what ``metadata.create_all`` and Alembic's autogenerate write. In a
+    fresh interpreter, as a process starts (this one's tests made PostgreSQL engines)."""
+    script = (
+        "from sqlalchemy.dialects import postgresql\n"
+        "from sqlalchemy.schema import CreateIndex\n"
+        "from core.persistence.tables import case_lines\n"
+        "(index,) = [i for i in case_lines.indexes if i.name.startswith('uq_case_lines_open')]\n"
+        "def ddl(): return str(CreateIndex(index).compile(dialect=postgresql.dialect()))\n"
+        "print(ddl())\n"
+        "from core.persistence.engine import create_engine\n"
+        "create_engine('postgresql+asyncpg://nobody@127.0.0.1:1/none')  # never connects\n"
+        "print(ddl())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    before, after = done.stdout.strip().splitlines()
+    assert (
+        before
+        == "CREATE UNIQUE INDEX uq_case_lines_open_order_line_id ON case_lines (order_line_id)"
+    )
+    assert after == f"{before} WHERE is_open"
 
 
 async def test_the_next_unit_of_work_gets_the_sqlite_connection_used_last(tmp_path: Path) -> None:

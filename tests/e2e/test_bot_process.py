@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from bot.testing.people import visible_text
 from core.cases.lifecycle import CaseStatus
 from core.cases.reasons import Reason, Resolution
 from core.money import Money
-from tests.e2e.conftest import E2E, send_album_of, start_payload
+from tests.e2e.conftest import E2E, ROOT, send_album_of, start_payload
 from tests.support import Person
 
 LUCIA = 910021  # AUR-10021, the damaged lamp (es)
@@ -317,7 +318,9 @@ async def test_a_bot_process_on_sqlite_never_loads_postgresql_or_the_orm(
     (probe / "sitecustomize.py").write_text(
         MODULES_ON_REQUEST.format(asked=str(asked), out=str(out))
     )
-    e2e.bots.settings["PYTHONPATH"] = str(probe)
+    # first on the path, before this checkout and whatever the environment had
+    search_path = [str(probe), str(ROOT), os.environ.get("PYTHONPATH", "")]
+    e2e.bots.settings["PYTHONPATH"] = os.pathsep.join(filter(None, search_path))
     await e2e.start_bot()
     lucia = e2e.person(LUCIA, "Lucía", "es")
     await lamp_case_until_evidence(lucia)
