@@ -236,8 +236,8 @@ def _load(
     buffer.seek(0)
     translations = gettext.GNUTranslations(buffer)
     # _catalog: where GNUTranslations looks texts up (what gettext's own .mo reader fills)
-    catalog = translations._catalog  # type: ignore[attr-defined]
+    texts = translations._catalog  # type: ignore[attr-defined]
     translations._catalog = {  # type: ignore[attr-defined]
-        source_texts.setdefault(key, key): text for key, text in catalog.items()
+        source_texts.setdefault(key, key): text for key, text in texts.items()
     }
     return translations

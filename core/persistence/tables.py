@@ -298,6 +298,15 @@ cases = Table(
 )
 
 
+# Two open cases can never cover the same order line, even when two requests race (on
+# PostgreSQL too: add_postgresql_options).
+open_case_lines_index = Index(
+    "uq_case_lines_open_order_line_id",
+    "order_line_id",
+    unique=True,
+    sqlite_where=text("is_open"),
+)
+
 case_lines = Table(
     "case_lines",
     metadata,
@@ -308,14 +317,7 @@ case_lines = Table(
     Column("quantity", Integer, nullable=False),
     Column("is_open", Boolean, nullable=False),
     Index("ix_case_lines_case_id", "case_id"),
-    # Two open cases can never cover the same order line, even when two requests race
-    # (on PostgreSQL too: add_postgresql_options).
-    Index(
-        "uq_case_lines_open_order_line_id",
-        "order_line_id",
-        unique=True,
-        sqlite_where=text("is_open"),
-    ),
+    open_case_lines_index,
 )
 
 
@@ -326,8 +328,7 @@ def add_postgresql_options() -> None:
     migrations make the indexes; these options matter where the tables themselves make
     them (``metadata.create_all``, benchmarks/case_opening.py) and for Alembic's
     autogenerate, which writes new migrations from them."""
-    (open_lines,) = (i for i in case_lines.indexes if i.name == "uq_case_lines_open_order_line_id")
-    open_lines.dialect_options["postgresql"]["where"] = text("is_open")
+    open_case_lines_index.dialect_options["postgresql"]["where"] = text("is_open")
 
 
 evidence = Table(

@@ -97,9 +97,7 @@ def test_a_catalogue_has_no_stale_messages(language: str) -> None:
 
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_each_catalogue_compiles(language: str) -> None:
-    buffer = io.BytesIO()
-    write_mo(buffer, catalogue(language))
-    assert buffer.tell() > 1000
+    assert len(_compiled(language).getvalue()) > 1000
 
 
 def test_plural_forms_that_cover_many_numbers_show_the_number() -> None:

@@ -25,6 +25,7 @@ from core.persistence.tables import (
     cases,
     evidence,
     evidence_fingerprints,
+    open_case_lines_index,
     order_lines,
     orders,
 )
@@ -33,7 +34,7 @@ from core.policy.record import DecisionRecord
 from core.policy.signals import Signal
 
 _OPEN = sorted(status.value for status in OPEN_STATUSES)
-_OPEN_LINE_INDEX = "uq_case_lines_open_order_line_id"
+_OPEN_LINE_INDEX = str(open_case_lines_index.name)
 
 # The hot path's statements, built once: building a statement and its cache key costs more
 # CPU than SQLite takes to run it (benchmarks/README.md, issue 19).
