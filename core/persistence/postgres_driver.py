@@ -67,6 +67,9 @@ class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
 
     async def _prepare_and_execute(self, operation: str, parameters: Any) -> None:
         connection = self._adapt_connection
+        alone = False
+        if isinstance(connection, LazyBeginConnection) and connection.next_write_alone:
+            alone, connection.next_write_alone = True, False  # the next statement only
         if (
             connection._transaction is None
             and not self.server_side
@@ -74,7 +77,7 @@ class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
             and connection.reads_alone()
             and not connection.readonly
             and not connection.deferrable
-            and only_reads(operation)
+            and (alone or only_reads(operation))
         ):
             # the adapter begins no transaction in autocommit: this one statement runs alone
             level = connection.isolation_level
@@ -88,7 +91,7 @@ class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
 
 
 class LazyBeginConnection(AsyncAdapt_asyncpg_connection):
-    __slots__ = ("server_reads_per_statement",)
+    __slots__ = ("next_write_alone", "server_reads_per_statement")
     _cursor_cls = ReadsOutsideTransactions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -96,6 +99,17 @@ class LazyBeginConnection(AsyncAdapt_asyncpg_connection):
         # whether the server's default isolation is read committed: set on connect by
         # core.persistence.engine from what SQLAlchemy read of the server; until then, no
         self.server_reads_per_statement = False
+        # the next statement is its unit of work's only one: it commits by itself
+        self.next_write_alone = False
+
+    # a unit of work that ends before its one statement leaves nothing for the next one
+    def commit(self) -> None:
+        self.next_write_alone = False
+        super().commit()
+
+    def rollback(self) -> None:
+        self.next_write_alone = False
+        super().rollback()
 
     def reads_alone(self) -> bool:
         """Whether each statement reads a snapshot of its own here: read committed, named
@@ -109,6 +123,16 @@ def reads_per_statement(dbapi_connection: Any) -> bool:
     """Whether each statement on this connection reads a snapshot of its own (read committed,
     named or the server's default); False for a connection of another driver (not known)."""
     return isinstance(dbapi_connection, LazyBeginConnection) and dbapi_connection.reads_alone()
+
+
+def commit_next_alone(dbapi_connection: Any) -> None:
+    """The next statement on this connection is its unit of work's only one: outside a
+    transaction it runs alone and commits by itself, like a read (no ``BEGIN`` and no
+    ``COMMIT``, two round trips fewer). At read committed only, where a statement alone and a
+    transaction of that one statement are the same; otherwise, and inside a transaction, it
+    runs as any other."""
+    if isinstance(dbapi_connection, LazyBeginConnection):
+        dbapi_connection.next_write_alone = True
 
 
 def has_written(dbapi_connection: Any) -> bool:

@@ -1332,3 +1332,41 @@ async def test_a_postgresql_server_whose_default_is_serializable_keeps_whole_tra
     serializable = {"server_settings": {"default_transaction_isolation": "serializable"}}
     engine = create_engine(database_url, connect_args=serializable)
     assert await _begins_of_a_read(engine, monkeypatch) == [1]
+
+
+async def test_a_one_statement_unit_of_work_commits_it_and_the_next_unit_stays_whole(
+    engine: AsyncEngine, session_factory: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``UnitOfWork.one_statement``: on PostgreSQL the statement runs without BEGIN (nor
+    COMMIT) and is stored; a unit of work that said so and ended without its statement leaves
+    the next one on the same connection a transaction, whose writes are undone together."""
+    from core.persistence.unit_of_work import UnitOfWork
+
+    postgres = engine.dialect.name == "postgresql"
+    begins = _begins(monkeypatch) if postgres else []
+    pids: set[int] = set()
+
+    async def pid(uow: UnitOfWork) -> None:
+        if postgres:
+            pids.add((await uow.session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    async with UnitOfWork(session_factory) as uow:
+        await pid(uow)
+        await uow.one_statement()
+        await uow.users.touch(701, "Lucía", "es", LATE)
+        await uow.commit()
+    assert begins == []
+    async with UnitOfWork(session_factory) as uow:
+        await pid(uow)
+        await uow.one_statement()  # and then nothing: it ends without its statement
+    async with UnitOfWork(session_factory) as uow:
+        await pid(uow)
+        await uow.users.touch(702, "Marie", "fr", LATE)
+        await uow.users.touch(703, "Ana", "en", LATE)
+        await uow.rollback()
+    async with UnitOfWork(session_factory) as uow:
+        assert await uow.users.get(701) is not None
+        assert await uow.users.get(702) is None and await uow.users.get(703) is None
+    if postgres:
+        assert len(pids) == 1  # the same connection each time: the flag could have stayed
+        assert begins == [1]  # the two writes were one transaction

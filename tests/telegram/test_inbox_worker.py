@@ -380,3 +380,49 @@ async def test_at_serializable_a_chat_s_updates_still_run_one_after_the_other(
             assert await uow.inbox.counts() == {"done": 4}
         answers = world.fake.messages_to(ana.id)
         assert len(answers) == 4 and answers[0]["text"].startswith("Hello, Ana!")
+
+
+async def test_on_postgresql_an_arrival_does_not_wait_for_the_done_marks_in_flight(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update that arrives while the worker writes done-marks is claimed and answered at
+    once, in a claim of its own (PostgreSQL: benchmarks/README.md, thirteenth round)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: its claims always share the marks'")
+    mark_done = inbox_repository.InboxRepository.mark_done
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def held(self: Any, update_ids: Any, *args: Any, **kwargs: Any) -> Any:
+        marked = await mark_done(self, update_ids, *args, **kwargs)
+        if marked:  # the pass's transaction stays open until the test lets it go
+            holding.set()
+            await release.wait()
+        return marked
+
+    monkeypatch.setattr(inbox_repository.InboxRepository, "mark_done", held)
+    world_made = world_on(create_engine(database_url), tmp_path)
+    async with world_made as world, rarely_idle_worker(world) as worker:
+        ana = world.person(910051, "Ana", "en")
+        world.fake.user_message(ana.id, "/start")
+        await inbox.record(world.core, world.fake.take_updates())
+        worker.wake()
+        await asyncio.wait_for(holding.wait(), 10)  # Ana was answered; her mark is held
+
+        bea = world.person(910052, "Bea", "es")
+        world.fake.user_message(bea.id, "/start")
+        await inbox.record(world.core, world.fake.take_updates())
+        worker.wake()
+        for _ in range(500):
+            if world.fake.messages_to(bea.id):
+                break
+            await asyncio.sleep(0.01)
+        assert world.fake.messages_to(bea.id)[0]["text"].startswith("¡Hola, Bea!")
+        assert not release.is_set()  # answered while Ana's done-mark was still held
+        release.set()
+        for _ in range(500):
+            async with world.core.unit_of_work() as uow:
+                if await uow.inbox.counts() == {"done": 2}:
+                    break
+            await asyncio.sleep(0.01)
+        async with world.core.unit_of_work() as uow:
+            assert await uow.inbox.counts() == {"done": 2}
