@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import hashlib
 import logging
 import os
@@ -201,64 +200,14 @@ class InboxWorker:
         # updates cut short by an outage: given back (lease freed, attempt not counted)
         self._given_back: list[int] = []
         self._outage: str | None = None  # what does not answer, while it does not
-        # PostgreSQL: arrivals are claimed at once, in a statement of their own, beside the
-        # pass in flight (:meth:`_claim_arrivals`); None until the first pass has looked
-        self._claims_apart: bool | None = None
-        self._arrived = False  # since the arrivals' claim in flight began
-        self._arrival_claims: asyncio.Task[None] | None = None
-        self._reserved = 0  # slots an arrivals' claim in flight may fill
-        self._stopping = False
         self._outage_since = 0.0
         self.probes: dict[str, Probe] = {"the database (DATABASE_URL)": self._database_answers}
         self.probes.update(probes or {})
 
     def wake(self) -> None:
         """New updates were recorded."""
-        if self._claims_apart and self._outage is None and not self._stopping:
-            self._arrived = True  # also when it comes during a claim: the claimer looks again
-            if self._arrival_claims is None:
-                self._arrival_claims = asyncio.create_task(
-                    self._claim_arrivals(), name="inbox-arrivals", context=contextvars.Context()
-                )
-            return
         self._claim_soon = True  # also when it comes during a claim: that claim keeps it
         self._wake.set()
-
-    def _free(self) -> int:
-        return self.concurrency - len(self._running) - self._reserved
-
-    async def _claim_arrivals(self) -> None:
-        """Claim what arrived, at once (PostgreSQL). The pass in flight (done-marks, a
-        claim, a commit: five round trips, each waiting for a turn of a loop busy with the
-        handlers) no longer stands between an update's arrival and its handler: this claim is
-        one statement that commits by itself, and the rows either claim locks are skipped by
-        the other (benchmarks/README.md, thirteenth round). On SQLite, whose one writer
-        works on the event loop, the pass claims them, as before."""
-        try:
-            while self._arrived and self._outage is None and not self._stopping:
-                self._arrived = False
-                free = self._free()
-                if free <= 0:
-                    self._claim_soon = True  # the pass claims once a handler finishes
-                    return
-                self._reserved += free
-                try:
-                    now = self.core.now()
-                    async with self.core.unit_of_work() as uow:
-                        await uow.one_statement()
-                        claimed = await self._take(uow, now, free)
-                        await uow.commit()
-                finally:
-                    self._reserved -= free
-                self._start(claimed)
-                if len(claimed) == free:  # there may be more than it could take
-                    self._claim_soon = True
-                    self._wake.set()
-        except Exception:  # the pass claims instead, and sees what is wrong (an outage)
-            self._claim_soon = True
-            self._wake.set()
-        finally:
-            self._arrival_claims = None
 
     @property
     def in_flight(self) -> int:
@@ -454,7 +403,7 @@ class InboxWorker:
         round trip; under load a turn is many milliseconds), and every update waits for a
         pass (benchmarks/README.md, tenth round)."""
         done, failed = list(self._done), list(self._failed)
-        free = self._free()
+        free = self.concurrency - len(self._running)
         if free <= 0 and (claim or done):
             self._claim_soon = True  # once one finishes
         claim = claim and may_claim and free > 0
@@ -469,8 +418,6 @@ class InboxWorker:
         claimed: list[InboxUpdate] = []
         together = False
         async with self.core.unit_of_work() as uow:
-            if self._claims_apart is None:
-                self._claims_apart = uow.inbox.claims_run_apart()
             writes, lost = await self._record_results(uow, done, failed, now)
             if look:
                 claim = await uow.inbox.any_unfinished_in({chat for _, chat, _ in done})
@@ -573,9 +520,6 @@ class InboxWorker:
             await uow.commit()
 
     async def _drain(self, grace: float) -> None:
-        self._stopping = True  # no more arrivals' claims
-        if self._arrival_claims is not None:  # one statement: what it claims runs or is given back
-            await asyncio.wait({self._arrival_claims}, timeout=grace)
         if self._running:
             log.info("waiting for %s update(s) in flight", len(self._running))
             _, late = await asyncio.wait(set(self._running.values()), timeout=grace)

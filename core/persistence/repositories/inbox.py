@@ -214,14 +214,6 @@ class InboxRepository:
         raw = await self.session.get_raw_connection()
         return postgres_driver.reads_per_statement(raw.dbapi_connection)
 
-    def claims_run_apart(self) -> bool:
-        """Whether one process may claim in a transaction of its own while another of its
-        transactions (done-marks, a claim) is open: on PostgreSQL, where each claim locks the
-        rows it takes and skips those locked. Not on SQLite, one writer at a time, whose
-        statements run on the event loop's thread: there a second writer would wait for one
-        that cannot go on."""
-        return bool(self.session.dialect.name == "postgresql")
-
     async def renew(self, owner: str, until: datetime) -> None:
         """Extend the leases of everything ``owner`` is processing (it is alive)."""
         await self.session.execute(
