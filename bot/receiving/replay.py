@@ -98,6 +98,7 @@ class ReplayAnswers(BaseRequestMiddleware):
     async def _write_notes(self, notes: list[tuple[int, str]]) -> None:
         with on_the_loop():  # one short indexed update per note
             async with self.core.unit_of_work() as uow:
+                await uow.one_statement()  # one note: no BEGIN and COMMIT (several: one batch)
                 # rows locked in one order (update_id), as the done-mark's
                 await uow.inbox.note_answers(sorted(notes))
                 await uow.commit()

@@ -371,6 +371,36 @@ async def test_a_case_number_is_not_taken_after_the_unit_of_work_wrote(
         assert await uow.cases.take_number("2611") == "R-2611-0001"
 
 
+async def test_a_case_number_is_one_statement_and_the_case_s_writes_one_transaction(
+    ctx: CoreContext, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the counter's upsert commits by itself (no BEGIN and COMMIT round trips,
+    its row locked for the statement only); the case's writes after it are one transaction,
+    undone together."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes the number in the case's own transaction")
+    from asyncpg.transaction import Transaction
+
+    begins: list[int] = []
+    start = Transaction.start
+
+    async def counted(self: Transaction) -> None:
+        begins.append(1)
+        await start(self)
+
+    monkeypatch.setattr(Transaction, "start", counted)
+    async with ctx.unit_of_work() as uow:
+        assert await uow.cases.take_number("2611") == "R-2611-0001"
+        assert begins == []
+        await uow.users.touch(LUCIA, "Lucía", "es", NOW)
+        await uow.users.touch(MARIE, "Marie", "fr", NOW)
+        await uow.rollback()
+    assert begins == [1]
+    async with ctx.unit_of_work() as uow:
+        assert await uow.users.get(LUCIA) is None and await uow.users.get(MARIE) is None
+        assert await uow.cases.take_number("2611") == "R-2611-0002"  # the number stays taken
+
+
 async def test_two_different_claims_on_one_line_at_once_leave_one_case(
     ctx: CoreContext, engine: AsyncEngine, tmp_path, clock: FixedClock
 ) -> None:

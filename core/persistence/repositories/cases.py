@@ -110,6 +110,9 @@ class CaseRepository:
         if postgres_driver.has_written(raw.dbapi_connection):
             raise RuntimeError("take_number() after a write would commit it apart from the case")
         await self.session.commit()  # ends the reads (no round trip: no transaction began)
+        # the upsert alone, committing by itself: no BEGIN and COMMIT round trips, and the
+        # counter row is locked for the statement only
+        postgres_driver.commit_next_alone(raw.dbapi_connection)
         number = await self.next_number(period, prefix)
         await self.session.commit()
         return number
