@@ -204,3 +204,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # Files outside tests/e2e that start real processes or watch the clock, serialised with them.
 SERIAL_FILES = frozenset({"test_settings_isolation.py"})
+
+
+def count_postgres_begins(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the transactions asyncpg begins (each a BEGIN round trip, and a COMMIT or a
+    ROLLBACK later), but for the pool's ping of a connection that sat idle."""
+    from asyncpg.transaction import Transaction
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+
+    begins: list[int] = []
+    pinging: list[int] = []
+    start, ping = Transaction.start, AsyncAdapt_asyncpg_connection.ping
+
+    async def counted(self: Transaction) -> None:
+        if not pinging:
+            begins.append(1)
+        await start(self)
+
+    def ping_apart(self: AsyncAdapt_asyncpg_connection) -> None:
+        pinging.append(1)
+        try:
+            ping(self)
+        finally:
+            pinging.pop()
+
+    monkeypatch.setattr(Transaction, "start", counted)
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", ping_apart)
+    return begins

@@ -10,6 +10,13 @@ statement that may write (anything else: ``INSERT``, ``UPDATE``, ``DELETE``, ``S
 round trip. This is what sqlite3's transaction mode does on SQLite (see
 :mod:`core.persistence.engine`), so the two databases now behave alike.
 
+A unit of work that is one write (an incoming update stored, a new user's row, a case
+number) says so with ``UnitOfWork.one_statement()`` (:func:`run_next_statement_alone`): that
+statement runs outside a transaction too and commits by itself, without the ``BEGIN`` and
+``COMMIT`` round trips. Only the next statement: the flag is used up by it, and cleared by
+the connection's commit or rollback (every unit of work's end), so it never reaches another
+unit of work.
+
 Nothing is lost by it: at read committed (PostgreSQL's default; the engine checks what the
 server says on connect) every statement of a transaction takes a fresh snapshot, so a read
 before ``BEGIN`` sees what it would have seen after it; its lock on the table (against a
@@ -65,11 +72,18 @@ def only_reads(statement: str) -> bool:
 class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
     __slots__ = ()
 
+    async def _executemany(self, operation: str, seq_of_parameters: Any) -> None:
+        # several statements, in a transaction as ever: the flag was for the next statement
+        connection = self._adapt_connection
+        if isinstance(connection, LazyBeginConnection):
+            connection.next_statement_alone = False
+        await super()._executemany(operation, seq_of_parameters)
+
     async def _prepare_and_execute(self, operation: str, parameters: Any) -> None:
         connection = self._adapt_connection
         alone = False
-        if isinstance(connection, LazyBeginConnection) and connection.next_write_alone:
-            alone, connection.next_write_alone = True, False  # the next statement only
+        if isinstance(connection, LazyBeginConnection) and connection.next_statement_alone:
+            alone, connection.next_statement_alone = True, False  # the next statement only
         if (
             connection._transaction is None
             and not self.server_side
@@ -91,7 +105,7 @@ class ReadsOutsideTransactions(AsyncAdapt_asyncpg_cursor):
 
 
 class LazyBeginConnection(AsyncAdapt_asyncpg_connection):
-    __slots__ = ("next_write_alone", "server_reads_per_statement")
+    __slots__ = ("next_statement_alone", "server_reads_per_statement")
     _cursor_cls = ReadsOutsideTransactions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -100,15 +114,15 @@ class LazyBeginConnection(AsyncAdapt_asyncpg_connection):
         # core.persistence.engine from what SQLAlchemy read of the server; until then, no
         self.server_reads_per_statement = False
         # the next statement is its unit of work's only one: it commits by itself
-        self.next_write_alone = False
+        self.next_statement_alone = False
 
     # a unit of work that ends before its one statement leaves nothing for the next one
     def commit(self) -> None:
-        self.next_write_alone = False
+        self.next_statement_alone = False
         super().commit()
 
     def rollback(self) -> None:
-        self.next_write_alone = False
+        self.next_statement_alone = False
         super().rollback()
 
     def reads_alone(self) -> bool:
@@ -125,14 +139,14 @@ def reads_per_statement(dbapi_connection: Any) -> bool:
     return isinstance(dbapi_connection, LazyBeginConnection) and dbapi_connection.reads_alone()
 
 
-def commit_next_alone(dbapi_connection: Any) -> None:
+def run_next_statement_alone(dbapi_connection: Any) -> None:
     """The next statement on this connection is its unit of work's only one: outside a
     transaction it runs alone and commits by itself, like a read (no ``BEGIN`` and no
     ``COMMIT``, two round trips fewer). At read committed only, where a statement alone and a
     transaction of that one statement are the same; otherwise, and inside a transaction, it
     runs as any other."""
     if isinstance(dbapi_connection, LazyBeginConnection):
-        dbapi_connection.next_write_alone = True
+        dbapi_connection.next_statement_alone = True
 
 
 def has_written(dbapi_connection: Any) -> bool:

@@ -73,7 +73,7 @@ class UnitOfWork:
         from core.persistence import postgres_driver  # loaded with the engine: not on SQLite
 
         raw = await self.session.get_raw_connection()
-        postgres_driver.commit_next_alone(raw.dbapi_connection)
+        postgres_driver.run_next_statement_alone(raw.dbapi_connection)
 
     async def commit(self) -> None:
         await self.session.commit()

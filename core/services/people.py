@@ -33,11 +33,8 @@ async def remember(
             or known.first_name != first_name
             or not known.reachable
         ):
-            if known is None or known.reachable:
-                await uow.one_statement()  # the touch is all it writes
+            await uow.one_statement()  # the upsert is all it writes: reachable again too
             await uow.users.touch(user_id, first_name, language_code, now)
-            if known is not None and not known.reachable:  # writing again: unblocked
-                await uow.users.set_reachable(user_id, True, now)
             await uow.commit()
     chosen = known.chosen_language if known is not None else None
     if memo is not None:

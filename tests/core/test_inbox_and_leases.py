@@ -288,3 +288,24 @@ async def test_the_claim_shares_the_marks_transaction_only_where_each_statement_
     finally:
         await usual.dispose()
         await strict.dispose()
+
+
+async def test_a_claim_is_one_statement_of_its_unit_of_work_and_undone_with_it(
+    empty_ctx: CoreContext,
+) -> None:
+    """The claim (one statement: the ready rows locked and leased) takes the oldest first, no
+    more than asked, and belongs to its unit of work: undone with the writes after it (on
+    SQLite too, where a statement starting with WITH would have committed by itself)."""
+    await record(empty_ctx, update(1, 100), update(2, 200), update(3, 300), update(4, 100))
+    async with empty_ctx.unit_of_work() as uow:
+        claimed = await uow.inbox.claim(owner="a", now=NOW, lease_until=LEASE, limit=2)
+        assert [(item.update_id, item.status) for item in claimed] == [
+            (1, "processing"),
+            (2, "processing"),
+        ]
+        await uow.users.touch(701, "Lucía", "es", NOW)
+        await uow.rollback()
+    async with empty_ctx.unit_of_work() as uow:
+        assert await uow.inbox.counts() == {"pending": 4}
+        assert await uow.users.get(701) is None
+    assert await claim(empty_ctx, limit=10) == [1, 2, 3]  # 4 waits behind 1, of its chat

@@ -40,7 +40,7 @@ from core.persistence.repositories.conversations import ConversationRepository
 from core.persistence.tables import cases as cases_table
 from core.persistence.tables import orders as orders_table
 from core.policy.record import DecisionRecord, ExplanationRecord, MoneyValue
-from tests.conftest import _postgres_url, postgres_in_use
+from tests.conftest import _postgres_url, count_postgres_begins, postgres_in_use
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -1185,33 +1185,6 @@ async def _lucia_stored(session_factory: Sessions) -> None:
         await session.commit()
 
 
-def _begins(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the transactions asyncpg begins (each a BEGIN round trip, and a COMMIT or a
-    ROLLBACK later), but for the pool's ping of a connection that sat idle."""
-    from asyncpg.transaction import Transaction
-    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
-
-    begins: list[int] = []
-    pinging: list[int] = []
-    start, ping = Transaction.start, AsyncAdapt_asyncpg_connection.ping
-
-    async def counted(self: Transaction) -> None:
-        if not pinging:
-            begins.append(1)
-        await start(self)
-
-    def ping_apart(self: AsyncAdapt_asyncpg_connection) -> None:
-        pinging.append(1)
-        try:
-            ping(self)
-        finally:
-            pinging.pop()
-
-    monkeypatch.setattr(Transaction, "start", counted)
-    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", ping_apart)
-    return begins
-
-
 async def _one_transaction(session: AsyncConnection) -> bool:
     """Whether two statements 10 ms apart are in one transaction, as PostgreSQL sees it:
     ``now()`` is the time the transaction began."""
@@ -1226,7 +1199,7 @@ async def test_a_postgresql_unit_of_work_that_only_reads_begins_no_transaction(
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite's driver begins a transaction at the first write by itself")
     await _lucia_stored(session_factory)
-    begins = _begins(monkeypatch)
+    begins = count_postgres_begins(monkeypatch)
 
     async with session_factory() as session:  # what the bot does for most updates
         users = Repositories(session).users
@@ -1277,7 +1250,7 @@ async def test_a_postgresql_statement_that_may_write_or_lock_begins_the_transact
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's driver")
     await _lucia_stored(session_factory)
-    begins = _begins(monkeypatch)
+    begins = count_postgres_begins(monkeypatch)
     beginning = [
         "select first_name from telegram_users where telegram_id = 701 for no key update",
         "SELECT first_name FROM telegram_users WHERE telegram_id = 701 FOR KEY SHARE",
@@ -1303,7 +1276,7 @@ async def _begins_of_a_read(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
     try:
         async with engine.connect():
             pass
-        begins = _begins(monkeypatch)
+        begins = count_postgres_begins(monkeypatch)
         async with engine.connect() as session:
             assert await _one_transaction(session)
     finally:
@@ -1343,7 +1316,7 @@ async def test_a_one_statement_unit_of_work_commits_it_and_the_next_unit_stays_w
     from core.persistence.unit_of_work import UnitOfWork
 
     postgres = engine.dialect.name == "postgresql"
-    begins = _begins(monkeypatch) if postgres else []
+    begins = count_postgres_begins(monkeypatch) if postgres else []
     pids: set[int] = set()
 
     async def pid(uow: UnitOfWork) -> None:
@@ -1360,9 +1333,9 @@ async def test_a_one_statement_unit_of_work_commits_it_and_the_next_unit_stays_w
         await pid(uow)
         await uow.one_statement()  # and then nothing: it ends without its statement
     async with UnitOfWork(session_factory) as uow:
-        await pid(uow)
-        await uow.users.touch(702, "Marie", "fr", LATE)
+        await uow.users.touch(702, "Marie", "fr", LATE)  # the first statement: no flag left
         await uow.users.touch(703, "Ana", "en", LATE)
+        await pid(uow)
         await uow.rollback()
     async with UnitOfWork(session_factory) as uow:
         assert await uow.users.get(701) is not None

@@ -24,6 +24,7 @@ from core.persistence.repositories.cases import CaseRepository
 from core.services import cases as svc
 from core.services.cases import NotEligible
 from core.services.context import CoreContext
+from tests.conftest import count_postgres_begins
 from tests.core.factories import (
     AGENT,
     AGENT_2,
@@ -379,16 +380,7 @@ async def test_a_case_number_is_one_statement_and_the_case_s_writes_one_transact
     undone together."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite takes the number in the case's own transaction")
-    from asyncpg.transaction import Transaction
-
-    begins: list[int] = []
-    start = Transaction.start
-
-    async def counted(self: Transaction) -> None:
-        begins.append(1)
-        await start(self)
-
-    monkeypatch.setattr(Transaction, "start", counted)
+    begins = count_postgres_begins(monkeypatch)
     async with ctx.unit_of_work() as uow:
         assert await uow.cases.take_number("2611") == "R-2611-0001"
         assert begins == []

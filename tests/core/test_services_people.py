@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.services import people
 from core.services.context import CoreContext
+from tests.conftest import count_postgres_begins
 
 
 @pytest.fixture
@@ -65,32 +66,23 @@ async def test_a_user_whose_name_or_language_changed_is_written_again(
     assert user == people.ChatUser(7, "Ana María", "pt-br")
 
 
-async def test_on_postgresql_a_new_user_is_one_statement_and_an_unblocked_one_a_transaction(
+async def test_on_postgresql_a_new_user_and_an_unblocked_one_are_one_statement_each(
     engine: AsyncEngine, empty_ctx: CoreContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A new user's row is one upsert that commits by itself (no BEGIN and COMMIT round
-    trips); a user who had blocked the bot and writes again takes two writes, which stay one
-    transaction."""
+    """A new user's row, and the row of one who had blocked the bot and writes again, are one
+    upsert each that commits by itself (no BEGIN and COMMIT round trips)."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite's statements cost no round trip")
-    from asyncpg.transaction import Transaction
-
-    begins: list[int] = []
-    start = Transaction.start
-
-    async def counted(self: Transaction) -> None:
-        begins.append(1)
-        await start(self)
-
-    monkeypatch.setattr(Transaction, "start", counted)
+    begins = count_postgres_begins(monkeypatch)
     assert await people.remember(empty_ctx, 31, "Ana", "es") is None
-    assert begins == []
     async with empty_ctx.unit_of_work() as uow:
         assert (known := await uow.users.get(31)) is not None and known.first_name == "Ana"
+    assert begins == []
+    async with empty_ctx.unit_of_work() as uow:
         await uow.users.set_reachable(31, False, empty_ctx.now())
         await uow.commit()
     begins.clear()
     await people.remember(empty_ctx, 31, "Ana", "es")
-    assert begins == [1]
+    assert begins == []
     async with empty_ctx.unit_of_work() as uow:
         assert (known := await uow.users.get(31)) is not None and known.reachable

@@ -112,7 +112,7 @@ class CaseRepository:
         await self.session.commit()  # ends the reads (no round trip: no transaction began)
         # the upsert alone, committing by itself: no BEGIN and COMMIT round trips, and the
         # counter row is locked for the statement only
-        postgres_driver.commit_next_alone(raw.dbapi_connection)
+        postgres_driver.run_next_statement_alone(raw.dbapi_connection)
         number = await self.next_number(period, prefix)
         await self.session.commit()
         return number

@@ -78,21 +78,26 @@ _CLAIMABLE = (
     .with_for_update(skip_locked=True)
 )
 # The claim in one statement: the ready rows locked (skipping those another transaction is
-# claiming), then leased. One round trip instead of two, and, in a unit of work of its own, no
-# BEGIN and COMMIT either (UnitOfWork.one_statement): under load each round trip waits for a
-# turn of the event loop (benchmarks/README.md, thirteenth round). MATERIALIZED: the locking
-# subquery runs once, so that no more than ``limit`` rows are taken.
-_READY = (
-    _CLAIMABLE.with_only_columns(inbox_updates.c.update_id)
-    .cte("ready")
-    .prefix_with("MATERIALIZED", dialect="postgresql")
-)
-_CLAIM = (
-    update(inbox_updates)
-    .where(inbox_updates.c.update_id.in_(select(_READY.c.update_id)))
-    .values(status=PROCESSING, lease_owner=bindparam("owner"), lease_until=bindparam("until"))
-    .returning(*inbox_updates.c)
-)
+# claiming), then leased; one round trip instead of two, each of which waits for a turn of a
+# busy event loop under load (benchmarks/README.md, thirteenth round). On PostgreSQL the ready
+# rows are a MATERIALIZED CTE, so that the locking subquery runs once and no more than
+# ``limit`` rows are taken. On SQLite the statement must start with UPDATE: Python's sqlite3
+# begins a transaction only before INSERT, UPDATE, DELETE or REPLACE, and a claim starting
+# with WITH would commit by itself.
+_READY = _CLAIMABLE.with_only_columns(inbox_updates.c.update_id)
+
+
+def _claim_of(ready: Any) -> Any:
+    return (
+        update(inbox_updates)
+        .where(inbox_updates.c.update_id.in_(ready))
+        .values(status=PROCESSING, lease_owner=bindparam("owner"), lease_until=bindparam("until"))
+        .returning(*inbox_updates.c)
+    )
+
+
+_READY_ONCE = _READY.cte("ready").prefix_with("MATERIALIZED", dialect="postgresql")
+_CLAIM = {"postgresql": _claim_of(select(_READY_ONCE.c.update_id)), "sqlite": _claim_of(_READY)}
 _UNFINISHED_IN = (
     select(inbox_updates.c.update_id)
     .where(
@@ -179,7 +184,7 @@ class InboxRepository:
         rows = (
             (
                 await self.session.execute(
-                    _CLAIM,
+                    _CLAIM[self.session.dialect.name],
                     {
                         "now": now,
                         "later": now + longest_pause,
@@ -337,12 +342,12 @@ class InboxRepository:
         )
 
 
-def _to_update(row: RowMapping, status: str | None = None) -> InboxUpdate:
+def _to_update(row: RowMapping) -> InboxUpdate:
     return InboxUpdate(
         update_id=row["update_id"],
         chat_key=row["chat_key"],
         payload=dict(row["payload"]),
-        status=status or row["status"],
+        status=row["status"],
         attempts=row["attempts"],
         received_at=row["received_at"],
         last_error=row["last_error"],
