@@ -131,10 +131,8 @@ async def record(core: CoreContext, updates: Iterable[Mapping[str, Any]]) -> int
         return 0
     with on_the_loop():  # a few short inserts, from polling or the webhook
         async with core.unit_of_work() as uow:
-            if len(rows) <= uow.session.dialect.insertmanyvalues_page_size:
-                # one INSERT (more rows are sent as several, in one transaction); Telegram
-                # waits for it: no BEGIN and COMMIT round trips
-                await uow.one_statement()
+            if uow.inbox.records_in_one_statement(len(rows)):
+                await uow.one_statement()  # Telegram waits for it: no BEGIN and COMMIT trips
             new = await uow.inbox.record(rows, core.now())
             await uow.commit()
     return new

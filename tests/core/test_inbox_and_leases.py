@@ -309,3 +309,24 @@ async def test_a_claim_is_one_statement_of_its_unit_of_work_and_undone_with_it(
         assert await uow.inbox.counts() == {"pending": 4}
         assert await uow.users.get(701) is None
     assert await claim(empty_ctx, limit=10) == [1, 2, 3]  # 4 waits behind 1, of its chat
+
+
+async def test_a_batch_past_one_insert_is_stored_whole_or_not_at_all(
+    empty_ctx: CoreContext,
+) -> None:
+    """Updates stored as Telegram sends them (bot/receiving/inbox.record): a batch larger than
+    one INSERT is one transaction, so when a row of its last INSERT is refused none is kept,
+    and Telegram, told nothing, sends them all again."""
+    from bot.receiving import inbox as receiving
+
+    async with empty_ctx.unit_of_work() as uow:
+        one_insert = uow.session.dialect.insertmanyvalues_page_size
+        assert uow.inbox.records_in_one_statement(one_insert)
+        assert not uow.inbox.records_in_one_statement(one_insert + 1)
+    batch = [{"update_id": n, "message": {"chat": {"id": n}}} for n in range(1, one_insert + 1)]
+    batch.append({"update_id": 2**63, "message": {"chat": {"id": 7}}})  # past BIGINT: refused
+    with pytest.raises(Exception):  # noqa: B017 - each driver words it its own way
+        await receiving.record(empty_ctx, batch)
+    async with empty_ctx.unit_of_work() as uow:
+        assert await uow.inbox.counts() == {}
+    assert await receiving.record(empty_ctx, batch[:-1]) == one_insert

@@ -890,8 +890,8 @@ def test_a_postgresql_engine_gives_the_open_lines_index_its_where_clause() -> No
     script = (
         "from sqlalchemy.dialects import postgresql\n"
         "from sqlalchemy.schema import CreateIndex\n"
-        "from core.persistence.tables import case_lines\n"
-        "(index,) = [i for i in case_lines.indexes if i.name.startswith('uq_case_lines_open')]\n"
+        "from core.persistence.tables import case_lines, open_case_lines_index as index\n"
+        "assert index in case_lines.indexes\n"
         "def ddl(): return str(CreateIndex(index).compile(dialect=postgresql.dialect()))\n"
         "print(ddl())\n"
         "from core.persistence.engine import create_engine\n"

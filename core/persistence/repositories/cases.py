@@ -88,9 +88,10 @@ class CaseRepository:
     async def take_number(self, period: str, prefix: str = "R") -> str:
         """The number of a case about to be stored: call it before this unit of work writes.
 
-        On PostgreSQL the number is taken in a transaction of its own: the counter's upsert and
-        its commit, after which the case's writes begin a new transaction. The counter row is
-        locked for those two round trips. In the case's transaction it stayed locked until the
+        On PostgreSQL the number is taken apart from the case: the counter's upsert runs alone
+        and commits by itself (``postgres_driver.run_next_statement_alone``), after which the
+        case's writes begin a transaction. The counter row is locked for that one statement.
+        In the case's transaction it stayed locked until the
         case committed, a dozen round trips later, so every case being opened, in every
         process, waited for the one before it: 5 to 10 s for "Confirm and send" under load.
         The price: a case that then fails to commit (two confirmations of the same claim

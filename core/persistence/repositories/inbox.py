@@ -128,6 +128,12 @@ class InboxRepository:
     def __init__(self, session: AsyncConnection) -> None:
         self.session = session
 
+    def records_in_one_statement(self, count: int) -> bool:
+        """Whether ``count`` updates are recorded in one ``INSERT``: SQLAlchemy sends a larger
+        batch as several, which must then share a transaction (``UnitOfWork.one_statement``
+        is for one)."""
+        return count <= self.session.dialect.insertmanyvalues_page_size
+
     async def record(self, updates: Sequence[tuple[int, int, dict[str, Any]]], at: datetime) -> int:
         """Store ``(update_id, chat_key, payload)`` rows; an update already there is ignored
         (Telegram delivers at least once). Returns how many were new."""
