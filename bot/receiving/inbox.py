@@ -418,17 +418,32 @@ class InboxWorker:
         now = self.core.now()
         claimed: list[InboxUpdate] = []
         together = False
+        storage = self._storage
         async with self.core.unit_of_work() as uow:
-            writes, lost = await self._record_results(uow, done, failed, now)
-            if look:
-                claim = await uow.inbox.any_unfinished_in({chat for _, chat, _ in done})
-            if claim:
+            if claim or look:
                 together = await uow.inbox.claims_see_marks()
+            await self._record_failures(uow, failed, now)  # first: the claim sees them
             if together:
-                claimed = await self._take(uow, now, free)
+                if not failed and (storage is None or not any(ws for _, _, ws in done)):
+                    await uow.one_statement()  # the pass is one statement: no BEGIN, no COMMIT
+                marked, claimed = await uow.inbox.mark_done_and_claim(
+                    [update_id for update_id, _, _ in done],
+                    now,
+                    owner=self.owner,
+                    now=now,
+                    lease_until=now + timedelta(seconds=self.lease),
+                    limit=free,
+                    only_if_waiting_in=None if claim else {chat for _, chat, _ in done},
+                )
+            else:
+                marked = await uow.inbox.mark_done(
+                    [update_id for update_id, _, _ in done], now, owner=self.owner
+                )
+                if look:
+                    claim = await uow.inbox.any_unfinished_in({chat for _, chat, _ in done})
+            writes, lost = self._written_and_lost(done, marked)
             # each update's conversation with its mark, last: nothing of this pass may fail
             # between the two (a store outside the database, Redis, commits on its own)
-            storage = self._storage
             if writes and storage is not None:
                 await storage.write(uow, writes)
             await uow.commit()
@@ -450,7 +465,7 @@ class InboxWorker:
                 claimed = await self._take(uow, now, free)
                 await uow.commit()
             self._start(claimed)
-        if claim and len(claimed) == free:  # there may be more than it could take
+        if (claim or look) and len(claimed) == free:  # there may be more than it could take
             self._claim_soon = True
         return len(claimed)
 
@@ -470,22 +485,20 @@ class InboxWorker:
                 self._process(item), name=f"update-{item.update_id}"
             )
 
-    async def _record_results(
-        self,
-        uow: UnitOfWork,
-        done: list[tuple[int, int, Writes]],
-        failed: list[tuple[InboxUpdate, str, bool]],
-        now: datetime,
+    @staticmethod
+    def _written_and_lost(
+        done: list[tuple[int, int, Writes]], marked: set[int]
     ) -> tuple[Writes, list[tuple[int, int, Writes]]]:
-        """The done-marks (with notes; only what this process still holds) and the failed
-        attempts; returns the conversations to write with the marks, and the updates another
-        process took over (this one's lease ran out during an outage): that process's to
-        write."""
-        marked = await uow.inbox.mark_done(
-            [update_id for update_id, _, _ in done], now, owner=self.owner
-        )
+        """The conversations to write with the done-marks, and the updates another process
+        took over (this one's lease ran out during an outage): that process's to write."""
         lost = [entry for entry in done if entry[0] not in marked]
         writes = [w for update_id, _, ws in done if update_id in marked for w in ws]
+        return writes, lost
+
+    async def _record_failures(
+        self, uow: UnitOfWork, failed: list[tuple[InboxUpdate, str, bool]], now: datetime
+    ) -> None:
+        """The failed attempts: tried again later, or parked."""
         for item, error, may_retry in failed:
             attempt = item.attempts + 1
             retry_at = None
@@ -510,7 +523,6 @@ class InboxWorker:
                     self.retry_delays[attempt - 1],
                     error.split(":", 1)[0],  # the type only: its text may quote the buyer
                 )
-        return writes, lost
 
     def _retry_left(self, item: InboxUpdate) -> bool:
         return item.attempts + 1 <= len(self.retry_delays)

@@ -330,3 +330,80 @@ async def test_a_batch_past_one_insert_is_stored_whole_or_not_at_all(
     async with empty_ctx.unit_of_work() as uow:
         assert await uow.inbox.counts() == {}
     assert await receiving.record(empty_ctx, batch[:-1]) == one_insert
+
+
+async def test_done_marks_and_the_claim_after_them_see_each_other(
+    empty_ctx: CoreContext,
+) -> None:
+    """The worker's pass marks what finished and claims what is ready in one call (on
+    PostgreSQL one statement, whose parts share a snapshot): a finished update's chat hands
+    its next update over at once; an update another process took over is neither marked nor
+    claimed; one marked after its lease ran out is not claimed again; a rollback undoes all."""
+    await record(empty_ctx, update(6, 400))
+    assert await claim(empty_ctx, owner="a", now=NOW - timedelta(minutes=1)) == [6]  # lease over
+    await record(
+        empty_ctx, update(1, 100), update(2, 100), update(3, 200), update(4, 300), update(5, 200)
+    )
+    assert await claim(empty_ctx, owner="a", limit=2) == [1, 3]
+    assert await claim(empty_ctx, owner="b", limit=1) == [4]  # 2 and 5 wait behind 1 and 3
+
+    async def mark_and_claim(ids: list[int], uow: UnitOfWork) -> tuple[set[int], list[int]]:
+        marked, claimed = await uow.inbox.mark_done_and_claim(
+            ids, NOW, owner="a", now=NOW, lease_until=LEASE, limit=10
+        )
+        return marked, [item.update_id for item in claimed]
+
+    async with empty_ctx.unit_of_work() as uow:
+        assert await mark_and_claim([1, 3, 4, 6], uow) == ({1, 3, 6}, [2, 5])
+        await uow.rollback()
+    async with empty_ctx.unit_of_work() as uow:
+        assert await uow.inbox.counts() == {"processing": 4, "pending": 2}
+        statements = count_statements(uow)
+        assert await mark_and_claim([1, 3, 4, 6], uow) == ({1, 3, 6}, [2, 5])
+        await uow.commit()
+    if uow.session.dialect.name == "postgresql":
+        assert statements == [1]  # a round trip, where each waits for a turn of a busy loop
+    async with empty_ctx.unit_of_work() as uow:
+        rows = {n: await uow.inbox.get(n) for n in range(1, 7)}
+    assert {n: row.status for n, row in rows.items() if row} == {
+        1: "done",
+        2: "processing",
+        3: "done",
+        4: "processing",  # b's, whose lease runs
+        5: "processing",
+        6: "done",
+    }
+    async with empty_ctx.unit_of_work() as uow:
+        assert await mark_and_claim([], uow) == (set(), [])  # nothing else is ready
+        assert await uow.inbox.counts() == {"done": 3, "processing": 3}
+
+
+async def test_after_done_marks_sqlite_looks_before_it_claims_and_postgresql_just_claims(
+    empty_ctx: CoreContext,
+) -> None:
+    """``only_if_waiting_in``: with the marks, claim only if one of these chats has an update
+    waiting. SQLite looks first (a look costs less than a claim there); PostgreSQL's claim is
+    part of the marks' statement and costs nothing more, so it takes whatever is ready."""
+    await record(empty_ctx, update(1, 100), update(2, 200))
+    assert await claim(empty_ctx, limit=1) == [1]
+    async with empty_ctx.unit_of_work() as uow:
+        marked, claimed = await uow.inbox.mark_done_and_claim(
+            [1], NOW, owner="a", now=NOW, lease_until=LEASE, limit=10, only_if_waiting_in={100}
+        )
+        await uow.commit()
+    postgresql = uow.session.dialect.name == "postgresql"
+    assert marked == {1}
+    assert [item.update_id for item in claimed] == ([2] if postgresql else [])
+
+
+def count_statements(uow: UnitOfWork) -> list[int]:
+    """How many statements the unit of work's connection sends from now on."""
+    from sqlalchemy import event
+
+    counted = [0]
+
+    def one_more(*_: object) -> None:
+        counted[0] += 1
+
+    event.listen(uow.session.sync_connection, "before_cursor_execute", one_more)
+    return counted

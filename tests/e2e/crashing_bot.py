@@ -21,6 +21,7 @@ from core.services import cases
 POINT = os.environ.get("CRASH_AT", "")
 open_case = cases.open_case
 mark_done = InboxRepository.mark_done
+mark_done_and_claim = InboxRepository.mark_done_and_claim
 opened_here: list[bool] = []
 
 
@@ -40,8 +41,17 @@ async def mark_done_or_die(self: InboxRepository, *args: Any, **kwargs: Any) -> 
     return await mark_done(self, *args, **kwargs)
 
 
+async def mark_done_and_claim_or_die(
+    self: InboxRepository, update_ids: Any, *args: Any, **kwargs: Any
+) -> Any:
+    if POINT == "after_answer" and opened_here and list(update_ids):
+        os.kill(os.getpid(), signal.SIGKILL)  # the same, where the marks and a claim are one
+    return await mark_done_and_claim(self, update_ids, *args, **kwargs)
+
+
 cases.open_case = open_case_then_die
 InboxRepository.mark_done = mark_done_or_die  # type: ignore[method-assign]
+InboxRepository.mark_done_and_claim = mark_done_and_claim_or_die  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     main()

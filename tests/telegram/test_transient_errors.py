@@ -23,6 +23,7 @@ from bot.receiving import inbox, replay
 from bot.receiving.inbox import InboxWorker
 from bot.receiving.storage import DatabaseStorage
 from bot.testing.fake_session import FakeSession
+from core.persistence.repositories.inbox import InboxRepository, InboxUpdate
 from core.services import people
 from tests.support import FakeTelegram, Person
 from tests.telegram.conftest import CATALOGS, World
@@ -324,7 +325,27 @@ async def test_claims_after_a_clock_step_back_ignore_pauses_and_leases_from_the_
     assert sorted(item.update_id for item in claimed) == [1, 2]
 
 
-async def test_an_update_run_again_after_a_crash_says_what_it_said_once(world: World) -> None:
+def no_done_marks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Updates are claimed and run, but no done-mark is written: as if the process died
+    before each (its conversation changes, written with the mark, are not written either)."""
+    claim_only = InboxRepository.mark_done_and_claim
+
+    async def marks_nothing(self: InboxRepository, *_: Any, **__: Any) -> set[int]:
+        return set()
+
+    async def claims_only(
+        self: InboxRepository, update_ids: Any, *args: Any, **kwargs: Any
+    ) -> tuple[set[int], list[InboxUpdate]]:
+        _, claimed = await claim_only(self, [], *args, **{**kwargs, "only_if_waiting_in": None})
+        return set(), claimed
+
+    monkeypatch.setattr(InboxRepository, "mark_done", marks_nothing)
+    monkeypatch.setattr(InboxRepository, "mark_done_and_claim", claims_only)
+
+
+async def test_an_update_run_again_after_a_crash_says_what_it_said_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bot = replay.install(create_bot(world.fake.token, session=FakeSession(world.fake)), world.core)
     dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True)
     ana = world.person(930005, "Ana")
@@ -332,11 +353,7 @@ async def test_an_update_run_again_after_a_crash_says_what_it_said_once(world: W
     await ana.send("/start")
 
     dying = InboxWorker(world.core, dispatcher, bot, idle=0.02)
-
-    async def never_written(*_: object) -> tuple[list[object], list[object]]:
-        return [], []  # the process dies before the done-mark: no mark, no conversation
-
-    dying._record_results = never_written  # type: ignore[method-assign]
+    no_done_marks(monkeypatch)  # the process dies before the done-mark
     task = asyncio.create_task(dying.run(asyncio.Event()))
     for _ in range(500):
         if ana.seen():
@@ -345,6 +362,7 @@ async def test_an_update_run_again_after_a_crash_says_what_it_said_once(world: W
     await world.fake.wait_idle()
     task.cancel()  # killed: no drain, the claim stays
     await asyncio.gather(task, return_exceptions=True)
+    monkeypatch.undo()  # the next process writes its done-marks
     greeting = ana.last()
     assert greeting.startswith("Hello, Ana!") and len(ana.seen()) == 1
     async with world.core.unit_of_work() as uow:
@@ -386,7 +404,7 @@ async def run_until_seen(worker: InboxWorker, person: Person, count: int) -> asy
 
 
 async def test_the_conversation_is_stored_with_the_done_mark_so_a_crash_reruns_the_same_step(
-    world: World,
+    world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the embedded database's conversations are cached and written with the inbox's done-mark
     def dispatcher_of_a_new_process() -> Any:
@@ -410,16 +428,13 @@ async def test_the_conversation_is_stored_with_the_done_mark_so_a_crash_reruns_t
     ana.driver = RecordOnly(world)  # type: ignore[assignment]
     await ana.send("/cancel")
     dying = InboxWorker(world.core, dispatcher_of_a_new_process(), bot, idle=0.02)
-
-    async def never_written(*_: object) -> tuple[list[object], list[object]]:
-        return [], []  # the process dies before the done-mark: no mark, no conversation
-
-    dying._record_results = never_written  # type: ignore[method-assign]
+    no_done_marks(monkeypatch)  # the process dies before the done-mark: no conversation
     seen = len(ana.seen())
     task = await run_until_seen(dying, ana, seen + 1)
     await world.fake.wait_idle()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    monkeypatch.undo()  # the next process writes its done-marks
     cancelled = ana.seen()[seen:]
     assert cancelled and cancelled[0] != asked
     assert await conversation_rows(world) == before  # not stored without its done-mark

@@ -15,7 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,6 +42,9 @@ PROCESSING = "processing"
 DONE = "done"
 PARKED = "parked"
 UNFINISHED = (PENDING, PROCESSING)
+# no pause before another attempt is longer: one ending further ahead was set by a clock
+# that has since gone back
+LONGEST_PAUSE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,38 +62,50 @@ class InboxUpdate:
 # The hot path's statements, built once: building a statement and its cache key costs more
 # CPU than SQLite takes to run it (benchmarks/README.md, issue 19).
 _EARLIER = inbox_updates.alias("earlier")
-_CLAIMABLE = (
-    select(inbox_updates)
-    .where(
-        or_(
-            and_(
-                inbox_updates.c.status == PENDING,
-                or_(
-                    inbox_updates.c.attempts == 0,
-                    inbox_updates.c.next_attempt_at <= bindparam("now"),
-                    inbox_updates.c.next_attempt_at > bindparam("later"),
-                ),
-            ),
-            and_(
-                inbox_updates.c.status == PROCESSING,
-                or_(
-                    inbox_updates.c.lease_until < bindparam("now"),
-                    inbox_updates.c.lease_until > bindparam("impossible_lease"),
-                ),
-            ),
-        ),
-        ~exists()
+
+
+def _claimable(just_marked: Any = None) -> Any:
+    """The ready rows: each the oldest unfinished update of its chat. ``just_marked``: the ids
+    a done-mark in the same statement is setting (its snapshot still shows them unfinished)."""
+    earlier = [
+        _EARLIER.c.chat_key == inbox_updates.c.chat_key,
+        _EARLIER.c.update_id < inbox_updates.c.update_id,
+        _EARLIER.c.status.in_(UNFINISHED),
+    ]
+    mine = []
+    if just_marked is not None:
+        earlier.append(_EARLIER.c.update_id.not_in(just_marked))
+        mine.append(inbox_updates.c.update_id.not_in(just_marked))  # a row is changed once
+    return (
+        select(inbox_updates)
         .where(
-            _EARLIER.c.chat_key == inbox_updates.c.chat_key,
-            _EARLIER.c.update_id < inbox_updates.c.update_id,
-            _EARLIER.c.status.in_(UNFINISHED),
+            or_(
+                and_(
+                    inbox_updates.c.status == PENDING,
+                    or_(
+                        inbox_updates.c.attempts == 0,
+                        inbox_updates.c.next_attempt_at <= bindparam("now"),
+                        inbox_updates.c.next_attempt_at > bindparam("later"),
+                    ),
+                ),
+                and_(
+                    inbox_updates.c.status == PROCESSING,
+                    or_(
+                        inbox_updates.c.lease_until < bindparam("now"),
+                        inbox_updates.c.lease_until > bindparam("impossible_lease"),
+                    ),
+                ),
+            ),
+            ~exists().where(*earlier).correlate(inbox_updates),
+            *mine,
         )
-        .correlate(inbox_updates),
+        .order_by(inbox_updates.c.update_id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True)
     )
-    .order_by(inbox_updates.c.update_id)
-    .limit(bindparam("limit", type_=Integer))
-    .with_for_update(skip_locked=True)
-)
+
+
+_CLAIMABLE = _claimable()
 # The claim in one statement: the ready rows locked (skipping those another transaction is
 # claiming), then leased; one round trip instead of two, each of which waits for a turn of a
 # busy event loop under load (benchmarks/README.md, thirteenth round). On PostgreSQL the ready
@@ -116,6 +145,35 @@ _DONE = (
 # the same, only for the updates this process still holds (returns those it marked)
 _DONE_BY = _DONE.where(inbox_updates.c.lease_owner == bindparam("owner")).returning(
     inbox_updates.c.update_id
+)
+# PostgreSQL: the done-marks and the claim that follows them in one statement, a round trip
+# fewer on every pass that finished something (benchmarks/README.md, fourteenth round). Its
+# parts share one snapshot, so the claim would still see the rows being marked as unfinished:
+# it is told which they are (``marked``). The ids are one array parameter, so that the
+# statement is prepared once whatever their number. The result is one row at least: the ids
+# marked (those this process still held), beside each row claimed, if any.
+_MARKED = (
+    update(inbox_updates)
+    .where(
+        inbox_updates.c.update_id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
+        inbox_updates.c.lease_owner == bindparam("owner"),
+    )
+    .values(
+        status=DONE, finished_at=bindparam("at"), lease_owner=None, lease_until=None, answers=None
+    )
+    .returning(inbox_updates.c.update_id)
+    .cte("marked")
+)
+_READY_AFTER_MARKS = (
+    _claimable(select(_MARKED.c.update_id))
+    .with_only_columns(inbox_updates.c.update_id)
+    .cte("ready")
+    .prefix_with("MATERIALIZED")
+)
+_CLAIMED = _claim_of(select(_READY_AFTER_MARKS.c.update_id)).cte("claimed")
+_MARKS = select(func.array_agg(_MARKED.c.update_id).label("marked_ids")).subquery("marks")
+_MARK_AND_CLAIM = select(_MARKS.c.marked_ids, *_CLAIMED.c).select_from(
+    _MARKS.outerjoin(_CLAIMED, true())
 )
 _NOTE_ANSWERS = (
     update(inbox_updates)
@@ -174,7 +232,7 @@ class InboxRepository:
         now: datetime,
         lease_until: datetime,
         limit: int,
-        longest_pause: timedelta = timedelta(minutes=5),
+        longest_pause: timedelta = LONGEST_PAUSE,
     ) -> list[InboxUpdate]:
         """Claim up to ``limit`` updates, each the oldest unfinished one of its chat, oldest
         first. Rows another transaction is claiming are skipped (``FOR UPDATE SKIP LOCKED`` on
@@ -191,14 +249,7 @@ class InboxRepository:
             (
                 await self.session.execute(
                     _CLAIM[self.session.dialect.name],
-                    {
-                        "now": now,
-                        "later": now + longest_pause,
-                        "impossible_lease": lease_until + (lease_until - now),
-                        "limit": limit,
-                        "owner": owner,
-                        "until": lease_until,
-                    },
+                    self._claim_parameters(owner, now, lease_until, limit, longest_pause),
                 )
             )
             .mappings()
@@ -206,6 +257,23 @@ class InboxRepository:
         )
         # RETURNING follows no order: oldest first, as the updates came
         return sorted((_to_update(row) for row in rows), key=lambda item: item.update_id)
+
+    @staticmethod
+    def _claim_parameters(
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        longest_pause: timedelta = LONGEST_PAUSE,
+    ) -> dict[str, Any]:
+        return {
+            "now": now,
+            "later": now + longest_pause,
+            "impossible_lease": lease_until + (lease_until - now),
+            "limit": limit,
+            "owner": owner,
+            "until": lease_until,
+        }
 
     async def any_unfinished_in(self, chat_keys: Iterable[int]) -> bool:
         """Whether any of these chats has an unfinished update (one waiting for its turn)."""
@@ -249,6 +317,53 @@ class InboxRepository:
             _DONE_BY, {"ids": ids, "at": ensure_utc(at), "owner": owner}
         )
         return {int(update_id) for (update_id,) in marked}
+
+    async def mark_done_and_claim(
+        self,
+        update_ids: Iterable[int],
+        at: datetime,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        only_if_waiting_in: Iterable[int] | None = None,
+    ) -> tuple[set[int], list[InboxUpdate]]:
+        """:meth:`mark_done` with ``owner``, then :meth:`claim` (which sees the marks): the ids
+        marked and the updates claimed. For a transaction whose claim may see its marks
+        (:meth:`claims_see_marks`).
+
+        On PostgreSQL this is one statement (a round trip each costs under load). Elsewhere
+        it is two, and with ``only_if_waiting_in`` (chats) the claim is made only when one of
+        them has an update waiting: on SQLite that look costs less than a claim, and PostgreSQL
+        claims in the same statement, whatever is ready."""
+        ids = list(update_ids)
+        if self.session.dialect.name != "postgresql" or not ids:
+            marked = await self.mark_done(ids, at, owner=owner)
+            if only_if_waiting_in is not None and not await self.any_unfinished_in(
+                only_if_waiting_in
+            ):
+                return marked, []
+            claimed = await self.claim(owner=owner, now=now, lease_until=lease_until, limit=limit)
+            return marked, claimed
+        now, lease_until = ensure_utc(now), ensure_utc(lease_until)
+        rows = (
+            (
+                await self.session.execute(
+                    _MARK_AND_CLAIM,
+                    {
+                        "ids": ids,
+                        "at": ensure_utc(at),
+                        **self._claim_parameters(owner, now, lease_until, limit),
+                    },
+                )
+            )
+            .mappings()
+            .all()
+        )
+        marked = {int(update_id) for update_id in rows[0]["marked_ids"] or ()}
+        claimed = [_to_update(row) for row in rows if row["update_id"] is not None]
+        return marked, sorted(claimed, key=lambda item: item.update_id)
 
     async def note_answers(self, notes: Sequence[tuple[int, str]]) -> None:
         """What updates' handlers sent so far, ``(update_id, answers)`` (see
