@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot.factory import create_dispatcher
@@ -20,6 +21,7 @@ from bot.receiving import inbox
 from bot.receiving.inbox import InboxWorker
 from core.persistence.engine import create_engine
 from core.persistence.repositories import inbox as inbox_repository
+from core.persistence.tables import inbox_updates
 from core.services import people
 from tests.support import create_fake_bot
 from tests.telegram.conftest import CATALOGS, World, world_on
@@ -380,3 +382,61 @@ async def test_at_serializable_a_chat_s_updates_still_run_one_after_the_other(
             assert await uow.inbox.counts() == {"done": 4}
         answers = world.fake.messages_to(ana.id)
         assert len(answers) == 4 and answers[0]["text"].startswith("Hello, Ana!")
+
+
+async def test_a_pass_hands_a_chat_s_next_update_over_and_is_one_statement_where_nothing_changed(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's pass: a claim alone, and done-marks with the claim after them when no
+    conversation changed, commit by themselves on PostgreSQL (one round trip; under load each
+    waits for a turn of a busy loop); with conversation changes the marks, the claim and the
+    changes are one transaction. A chat's next update is claimed in the pass that marks the
+    one before it done."""
+    from bot.receiving.storage import DatabaseStorage
+    from tests.conftest import count_postgres_begins
+
+    engine = create_engine(database_url)
+    async with world_on(engine, tmp_path) as world:
+        storage = DatabaseStorage(world.core.unit_of_work, world.clock, cache=False)
+        dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True, storage=storage)
+        worker = InboxWorker(world.core, dispatcher, create_fake_bot(world.fake))
+        started: list[int] = []
+        monkeypatch.setattr(
+            worker, "_start", lambda claimed: started.extend(item.update_id for item in claimed)
+        )
+        world.person(910050, "Ana")  # known to the fake Telegram
+        for text in ("one", "two", "three"):
+            world.fake.user_message(910050, text)
+        await inbox.record(world.core, world.fake.take_updates())
+        first, second, third = (item for item in await recorded(world))
+        chat = first.chat_key
+        begins = count_postgres_begins(monkeypatch)
+
+        assert await worker._pass(claim=True) == 1  # the chat's oldest only
+        worker._done.append((first.update_id, chat, []))
+        assert await worker._pass(claim=False) == 1  # marked, and the next one claimed
+        assert started == [first.update_id, second.update_id]
+        postgresql = database_url.startswith("postgresql")
+        if postgresql:
+            assert begins == []  # each pass one statement, committed by itself
+
+        change = ("fsm:910050:910050:default", "OpenCase:order", "{}")
+        worker._done.append((second.update_id, chat, [change]))
+        assert await worker._pass(claim=False) == 1
+        if postgresql:
+            assert begins == [1]  # the change, with its mark
+        assert started[-1] == third.update_id
+        async with world.core.unit_of_work() as uow:
+            statuses = [(await uow.inbox.get(item.update_id)) for item in (first, second, third)]
+            stored = await uow.conversations.get(change[0])
+        assert [row.status for row in statuses if row] == ["done", "done", "processing"]
+        assert stored is not None and stored[0] == "OpenCase:order"
+
+
+async def recorded(world: World) -> list[inbox_repository.InboxUpdate]:
+    async with world.core.unit_of_work() as uow:
+        rows = await uow.session.execute(
+            select(inbox_updates.c.update_id).order_by(inbox_updates.c.update_id)
+        )
+        found = [await uow.inbox.get(update_id) for (update_id,) in rows.all()]
+    return [item for item in found if item is not None]
