@@ -193,10 +193,10 @@ class InboxWorker:
         self._done: list[tuple[int, int, Writes]] = []  # update id, chat key, conversation
         # failed, with whether another attempt may help (not for an update it cannot read)
         self._failed: list[tuple[InboxUpdate, str, bool]] = []
-        # whether a claim may find something: not after every finished update (most find
-        # nothing, and each costs a transaction), but after arrivals, when a finished
-        # update's chat has another one waiting (received here or by another process), when
-        # the last claim was full, and after an idle wait
+        # whether a claim is due: after arrivals, when the last claim was full, and after an
+        # idle wait. A pass that marks something done also looks for what became ready (a
+        # finished update's chat may have another one waiting, received here or by another
+        # process): on PostgreSQL by claiming in the marks' statement, on SQLite by a look
         self._claim_soon = True
         # updates cut short by an outage: given back (lease freed, attempt not counted)
         self._given_back: list[int] = []
@@ -394,22 +394,24 @@ class InboxWorker:
         await self._pass(claim=False, may_claim=False)
 
     async def _pass(self, *, claim: bool, may_claim: bool = True) -> int:
-        """One transaction: what finished (done-marks with their conversations, failed
-        attempts) and, with ``claim`` or when a finished update's chat has its next update
-        waiting, as many ready updates as there is room for (the claim sees the done-marks
-        just made). Returns how many it claimed.
+        """What finished (failed attempts, then done-marks with their conversations) and, with
+        ``claim`` or after done-marks, as many ready updates as there is room for (the claim
+        sees the marks just made). Returns how many it claimed.
 
-        One transaction rather than one to write and one to claim: every statement of the
-        worker waits for a turn of an event loop busy with the handlers (on PostgreSQL a
-        round trip; under load a turn is many milliseconds), and every update waits for a
-        pass (benchmarks/README.md, tenth round)."""
+        As few round trips as it can: every statement of the worker waits for a turn of an
+        event loop busy with the handlers (on PostgreSQL a round trip; under load a turn is
+        many milliseconds), and every update waits for a pass (benchmarks/README.md, tenth
+        and fourteenth rounds). So the claim shares the marks' transaction, on PostgreSQL
+        their statement too, and a pass that writes no conversation is that one statement,
+        committed by itself. Conversations are written last, before the commit: nothing of
+        the pass may fail between them and their marks (Redis commits on its own)."""
         done, failed = list(self._done), list(self._failed)
         free = self.concurrency - len(self._running)
         if free <= 0 and (claim or done):
             self._claim_soon = True  # once one finishes
         claim = claim and may_claim and free > 0
         # a finished update's chat may have its next update waiting (received here or by
-        # another process): look, unless a claim is due anyway
+        # another process): look for it, unless a claim is due anyway
         look = may_claim and not claim and bool(done) and free > 0
         if not (done or failed or claim):
             return 0
@@ -528,8 +530,13 @@ class InboxWorker:
         return item.attempts + 1 <= len(self.retry_delays)
 
     async def _renew(self) -> None:
+        """The leases of the updates this process runs, or ran and has not written yet."""
+        held = [*self._running, *(update_id for update_id, _, _ in self._done)]
+        held += [item.update_id for item, _, _ in self._failed]
         async with self.core.unit_of_work() as uow:
-            await uow.inbox.renew(self.owner, self.core.now() + timedelta(seconds=self.lease))
+            await uow.inbox.renew(
+                self.owner, self.core.now() + timedelta(seconds=self.lease), update_ids=held
+            )
             await uow.commit()
 
     async def _drain(self, grace: float) -> None:

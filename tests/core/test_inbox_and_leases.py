@@ -131,6 +131,18 @@ async def test_a_living_process_renews_its_claims(empty_ctx: CoreContext) -> Non
     assert await claim(empty_ctx, "other", now=NOW + timedelta(seconds=45)) == []
 
 
+async def test_a_living_process_renews_only_what_it_runs(empty_ctx: CoreContext) -> None:
+    """A claim whose answer was lost (the connection dropped after the server ran it) holds
+    updates the process never started: it renews only those it runs, so the lost claim's
+    leases run out and the updates are claimed again."""
+    await record(empty_ctx, update(1, 100), update(2, 200))
+    assert await claim(empty_ctx, "slow") == [1, 2]  # 2's answer, say, never came back
+    async with empty_ctx.unit_of_work() as uow:
+        await uow.inbox.renew("slow", NOW + timedelta(seconds=60), update_ids=[1])
+        await uow.commit()
+    assert await claim(empty_ctx, "other", now=NOW + timedelta(seconds=45)) == [2]
+
+
 async def test_the_only_process_frees_everything_at_start(empty_ctx: CoreContext) -> None:
     await record(empty_ctx, update(1, 100))
     assert await claim(empty_ctx, "before the crash") == [1]

@@ -433,6 +433,76 @@ async def test_a_pass_hands_a_chat_s_next_update_over_and_is_one_statement_where
         assert stored is not None and stored[0] == "OpenCase:order"
 
 
+async def test_a_pass_whose_conversation_write_fails_marks_and_claims_nothing(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The done-mark, the claim after it and the conversation change are one transaction:
+    when the write fails (Redis away, say) the update stays unfinished and its chat's next
+    one unclaimed, and a later pass writes all of it."""
+    from bot.receiving.storage import DatabaseStorage
+
+    engine = create_engine(database_url)
+    async with world_on(engine, tmp_path) as world:
+        storage = DatabaseStorage(world.core.unit_of_work, world.clock, cache=False)
+        dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True, storage=storage)
+        worker = InboxWorker(world.core, dispatcher, create_fake_bot(world.fake))
+        monkeypatch.setattr(worker, "_start", lambda claimed: None)
+        world.person(910051, "Ana")
+        for text in ("one", "two"):
+            world.fake.user_message(910051, text)
+        await inbox.record(world.core, world.fake.take_updates())
+        first, second = await recorded(world)
+        assert await worker._pass(claim=True) == 1
+        change = ("fsm:910051:910051:default", "OpenCase:order", "{}")
+        worker._done.append((first.update_id, first.chat_key, [change]))
+        write = storage.write
+
+        async def away(*_: Any) -> None:
+            raise ConnectionError("the store is away")
+
+        monkeypatch.setattr(storage, "write", away)
+        with pytest.raises(ConnectionError):
+            await worker._pass(claim=False)
+        async with world.core.unit_of_work() as uow:
+            statuses = [await uow.inbox.get(item.update_id) for item in (first, second)]
+            assert (await uow.conversations.get(change[0]))[0] is None
+        assert [row.status for row in statuses if row] == ["processing", "pending"]
+
+        monkeypatch.setattr(storage, "write", write)
+        assert await worker._pass(claim=False) == 1  # written, and the next one claimed
+        async with world.core.unit_of_work() as uow:
+            statuses = [await uow.inbox.get(item.update_id) for item in (first, second)]
+            assert (await uow.conversations.get(change[0]))[0] == "OpenCase:order"
+        assert [row.status for row in statuses if row] == ["done", "processing"]
+
+
+async def test_a_parked_update_frees_its_chat_in_the_pass_that_parks_it(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed last attempt is written before the pass's claim: the chat's next update is
+    claimed in that pass, not one later."""
+    engine = create_engine(database_url)
+    async with world_on(engine, tmp_path) as world:
+        dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True)
+        worker = InboxWorker(world.core, dispatcher, create_fake_bot(world.fake), retry_delays=())
+        started: list[int] = []
+        monkeypatch.setattr(
+            worker, "_start", lambda claimed: started.extend(item.update_id for item in claimed)
+        )
+        world.person(910052, "Ana")
+        for text in ("one", "two"):
+            world.fake.user_message(910052, text)
+        await inbox.record(world.core, world.fake.take_updates())
+        first, second = await recorded(world)
+        assert await worker._pass(claim=True) == 1
+        worker._failed.append((first, "RuntimeError in a handler: broken", False))
+        assert await worker._pass(claim=True) == 1
+        assert started == [first.update_id, second.update_id]
+        async with world.core.unit_of_work() as uow:
+            parked = await uow.inbox.get(first.update_id)
+        assert parked is not None and parked.status == "parked"
+
+
 async def recorded(world: World) -> list[inbox_repository.InboxUpdate]:
     async with world.core.unit_of_work() as uow:
         rows = await uow.session.execute(

@@ -293,12 +293,18 @@ class InboxRepository:
         raw = await self.session.get_raw_connection()
         return postgres_driver.reads_per_statement(raw.dbapi_connection)
 
-    async def renew(self, owner: str, until: datetime) -> None:
-        """Extend the leases of everything ``owner`` is processing (it is alive)."""
+    async def renew(
+        self, owner: str, until: datetime, update_ids: Iterable[int] | None = None
+    ) -> None:
+        """Extend the leases of what ``owner`` is processing (it is alive): of these updates
+        only, when given. A claim whose answer was lost (the connection dropped after the
+        server ran it) holds rows the process never started: not renewed, their leases run
+        out and they are claimed again."""
+        condition = [inbox_updates.c.lease_owner == owner, inbox_updates.c.status == PROCESSING]
+        if update_ids is not None:
+            condition.append(inbox_updates.c.update_id.in_(list(update_ids)))
         await self.session.execute(
-            update(inbox_updates)
-            .where(inbox_updates.c.lease_owner == owner, inbox_updates.c.status == PROCESSING)
-            .values(lease_until=ensure_utc(until))
+            update(inbox_updates).where(*condition).values(lease_until=ensure_utc(until))
         )
 
     async def mark_done(
