@@ -506,7 +506,15 @@ class InboxWorker:
             retry_at = None
             if may_retry and attempt <= len(self.retry_delays):
                 retry_at = now + timedelta(seconds=self.retry_delays[attempt - 1])
-            await uow.inbox.mark_failed(item.update_id, error, retry_at=retry_at, at=now)
+            if not await uow.inbox.mark_failed(
+                item.update_id, error, retry_at=retry_at, at=now, owner=self.owner
+            ):
+                log.warning(
+                    "update %s was taken over by another process while this one could not "
+                    "write its failed attempt: that process's attempt stands",
+                    item.update_id,
+                )
+                continue
             if retry_at is None:
                 log.error(
                     "update %s (chat %s) failed (attempt %s) and is parked: %s; "

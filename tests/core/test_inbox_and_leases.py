@@ -131,6 +131,31 @@ async def test_a_living_process_renews_its_claims(empty_ctx: CoreContext) -> Non
     assert await claim(empty_ctx, "other", now=NOW + timedelta(seconds=45)) == []
 
 
+async def test_a_failed_attempt_is_written_only_by_the_process_that_holds_the_update(
+    empty_ctx: CoreContext,
+) -> None:
+    """An update whose lease ran out while its process could not write (an outage) and that
+    another process took over: the first process's failed attempt does not undo the second's
+    claim (which would let a third run it alongside)."""
+    await record(empty_ctx, update(1, 100))
+    assert await claim(empty_ctx, "stalled") == [1]
+    assert await claim(empty_ctx, "other", now=NOW + timedelta(seconds=31)) == [1]
+    async with empty_ctx.unit_of_work() as uow:
+        assert not await uow.inbox.mark_failed(
+            1, "boom", retry_at=NOW + timedelta(seconds=5), at=NOW, owner="stalled"
+        )
+        await uow.commit()
+    async with empty_ctx.unit_of_work() as uow:
+        row = await uow.inbox.get(1)
+    assert row is not None and (row.status, row.attempts, row.last_error) == ("processing", 0, None)
+    async with empty_ctx.unit_of_work() as uow:
+        assert await uow.inbox.mark_failed(1, "boom", retry_at=None, at=NOW, owner="other")
+        await uow.commit()
+    async with empty_ctx.unit_of_work() as uow:
+        row = await uow.inbox.get(1)
+    assert row is not None and (row.status, row.attempts) == ("parked", 1)
+
+
 async def test_a_living_process_renews_only_what_it_runs(empty_ctx: CoreContext) -> None:
     """A claim whose answer was lost (the connection dropped after the server ran it) holds
     updates the process never started: it renews only those it runs, so the lost claim's

@@ -380,9 +380,17 @@ class InboxRepository:
             )
 
     async def mark_failed(
-        self, update_id: int, error: str, *, retry_at: datetime | None, at: datetime
-    ) -> None:
-        """A failed attempt: tried again at ``retry_at``, or parked when it is None."""
+        self,
+        update_id: int,
+        error: str,
+        *,
+        retry_at: datetime | None,
+        at: datetime,
+        owner: str | None = None,
+    ) -> bool:
+        """A failed attempt: tried again at ``retry_at``, or parked when it is None. With
+        ``owner``, only while it still holds the update (as :meth:`mark_done`): one another
+        process took over is that process's. Returns whether it was written."""
         values: dict[str, Any] = {
             "attempts": inbox_updates.c.attempts + 1,
             "last_error": error[:2000],
@@ -393,9 +401,13 @@ class InboxRepository:
             values.update(status=PARKED, finished_at=ensure_utc(at), answers=None)
         else:
             values.update(status=PENDING, next_attempt_at=ensure_utc(retry_at))
-        await self.session.execute(
-            update(inbox_updates).where(inbox_updates.c.update_id == update_id).values(**values)
+        condition = [inbox_updates.c.update_id == update_id]
+        if owner is not None:
+            condition.append(inbox_updates.c.lease_owner == owner)
+        result = await self.session.execute(
+            update(inbox_updates).where(*condition).values(**values)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def release(self, *, owner: str | None = None, update_ids: Iterable[int] = ()) -> int:
         """Give claimed updates back (a stop that could not finish them, or a restart of the
