@@ -404,11 +404,7 @@ async def test_a_pass_hands_a_chat_s_next_update_over_and_is_one_statement_where
         monkeypatch.setattr(
             worker, "_start", lambda claimed: started.extend(item.update_id for item in claimed)
         )
-        world.person(910050, "Ana")  # known to the fake Telegram
-        for text in ("one", "two", "three"):
-            world.fake.user_message(910050, text)
-        await inbox.record(world.core, world.fake.take_updates())
-        first, second, third = (item for item in await recorded(world))
+        first, second, third = await messages_in_the_inbox(world, 910050, "one", "two", "three")
         chat = first.chat_key
         begins = count_postgres_begins(monkeypatch)
 
@@ -447,11 +443,7 @@ async def test_a_pass_whose_conversation_write_fails_marks_and_claims_nothing(
         dispatcher = create_dispatcher(world.core, CATALOGS, inbox=True, storage=storage)
         worker = InboxWorker(world.core, dispatcher, create_fake_bot(world.fake))
         monkeypatch.setattr(worker, "_start", lambda claimed: None)
-        world.person(910051, "Ana")
-        for text in ("one", "two"):
-            world.fake.user_message(910051, text)
-        await inbox.record(world.core, world.fake.take_updates())
-        first, second = await recorded(world)
+        first, second = await messages_in_the_inbox(world, 910051, "one", "two")
         assert await worker._pass(claim=True) == 1
         change = ("fsm:910051:910051:default", "OpenCase:order", "{}")
         worker._done.append((first.update_id, first.chat_key, [change]))
@@ -489,11 +481,7 @@ async def test_a_parked_update_frees_its_chat_in_the_pass_that_parks_it(
         monkeypatch.setattr(
             worker, "_start", lambda claimed: started.extend(item.update_id for item in claimed)
         )
-        world.person(910052, "Ana")
-        for text in ("one", "two"):
-            world.fake.user_message(910052, text)
-        await inbox.record(world.core, world.fake.take_updates())
-        first, second = await recorded(world)
+        first, second = await messages_in_the_inbox(world, 910052, "one", "two")
         assert await worker._pass(claim=True) == 1
         worker._failed.append((first, "RuntimeError in a handler: broken", False))
         assert await worker._pass(claim=True) == 1
@@ -503,7 +491,14 @@ async def test_a_parked_update_frees_its_chat_in_the_pass_that_parks_it(
         assert parked is not None and parked.status == "parked"
 
 
-async def recorded(world: World) -> list[inbox_repository.InboxUpdate]:
+async def messages_in_the_inbox(
+    world: World, user_id: int, *texts: str
+) -> list[inbox_repository.InboxUpdate]:
+    """A person's messages, recorded as a receiver would (no worker runs them)."""
+    world.person(user_id, "Ana")  # known to the fake Telegram
+    for text in texts:
+        world.fake.user_message(user_id, text)
+    await inbox.record(world.core, world.fake.take_updates())
     async with world.core.unit_of_work() as uow:
         rows = await uow.session.execute(
             select(inbox_updates.c.update_id).order_by(inbox_updates.c.update_id)
