@@ -421,6 +421,8 @@ class InboxWorker:
         claimed: list[InboxUpdate] = []
         together = False
         storage = self._storage
+        done_ids = [update_id for update_id, _, _ in done]
+        done_chats = {chat for _, chat, _ in done}
         async with self.core.unit_of_work() as uow:
             if claim or look:
                 together = await uow.inbox.claims_see_marks()
@@ -429,20 +431,18 @@ class InboxWorker:
                 if not failed and (storage is None or not any(ws for _, _, ws in done)):
                     await uow.one_statement()  # the pass is one statement: no BEGIN, no COMMIT
                 marked, claimed = await uow.inbox.mark_done_and_claim(
-                    [update_id for update_id, _, _ in done],
+                    done_ids,
                     now,
                     owner=self.owner,
                     now=now,
                     lease_until=now + timedelta(seconds=self.lease),
                     limit=free,
-                    only_if_waiting_in=None if claim else {chat for _, chat, _ in done},
+                    only_if_waiting_in=None if claim else done_chats,
                 )
             else:
-                marked = await uow.inbox.mark_done(
-                    [update_id for update_id, _, _ in done], now, owner=self.owner
-                )
+                marked = await uow.inbox.mark_done(done_ids, now, owner=self.owner)
                 if look:
-                    claim = await uow.inbox.any_unfinished_in({chat for _, chat, _ in done})
+                    claim = await uow.inbox.any_unfinished_in(done_chats)
             writes, lost = self._written_and_lost(done, marked)
             # each update's conversation with its mark, last: nothing of this pass may fail
             # between the two (a store outside the database, Redis, commits on its own)
@@ -533,9 +533,6 @@ class InboxWorker:
                     self.retry_delays[attempt - 1],
                     error.split(":", 1)[0],  # the type only: its text may quote the buyer
                 )
-
-    def _retry_left(self, item: InboxUpdate) -> bool:
-        return item.attempts + 1 <= len(self.retry_delays)
 
     async def _renew(self) -> None:
         """The leases of the updates this process runs, or ran and has not written yet."""

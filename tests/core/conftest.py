@@ -3,9 +3,11 @@ PostgreSQL, from the top-level ``engine`` fixture), with the clock pinned to the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import FixedClock
@@ -29,3 +31,16 @@ async def ctx(empty_ctx: CoreContext) -> CoreContext:
     """A core context with the 17 sample orders imported through the import service."""
     await import_samples(empty_ctx)
     return empty_ctx
+
+
+@pytest.fixture
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Every statement the test database runs from now on (the text sent to the driver)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine.sync_engine, "before_cursor_execute", record)

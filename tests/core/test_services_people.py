@@ -8,25 +8,11 @@ from collections import OrderedDict
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.services import people
 from core.services.context import CoreContext
 from tests.conftest import count_postgres_begins
-
-
-@pytest.fixture
-def statements(engine: AsyncEngine) -> list[str]:
-    """Every statement the test database runs from now on."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_a_user_seen_lately_costs_no_statement_and_the_oldest_are_forgotten(

@@ -64,9 +64,9 @@ class InboxUpdate:
 _EARLIER = inbox_updates.alias("earlier")
 
 
-def _claimable(just_marked: Any = None) -> Any:
-    """The ready rows: each the oldest unfinished update of its chat. ``just_marked``: the ids
-    a done-mark in the same statement is setting (its snapshot still shows them unfinished)."""
+def _ready(just_marked: Any = None) -> Any:
+    """The ready rows' ids: each the oldest unfinished update of its chat. ``just_marked``: the
+    ids a done-mark in the same statement is setting (its snapshot still shows them unfinished)."""
     earlier = [
         _EARLIER.c.chat_key == inbox_updates.c.chat_key,
         _EARLIER.c.update_id < inbox_updates.c.update_id,
@@ -77,7 +77,7 @@ def _claimable(just_marked: Any = None) -> Any:
         earlier.append(_EARLIER.c.update_id.not_in(just_marked))
         mine.append(inbox_updates.c.update_id.not_in(just_marked))  # a row is changed once
     return (
-        select(inbox_updates)
+        select(inbox_updates.c.update_id)
         .where(
             or_(
                 and_(
@@ -105,7 +105,6 @@ def _claimable(just_marked: Any = None) -> Any:
     )
 
 
-_CLAIMABLE = _claimable()
 # The claim in one statement: the ready rows locked (skipping those another transaction is
 # claiming), then leased; one round trip instead of two, each of which waits for a turn of a
 # busy event loop under load (benchmarks/README.md, thirteenth round). On PostgreSQL the ready
@@ -113,7 +112,7 @@ _CLAIMABLE = _claimable()
 # ``limit`` rows are taken. On SQLite the statement must start with UPDATE: Python's sqlite3
 # begins a transaction only before INSERT, UPDATE, DELETE or REPLACE, and a claim starting
 # with WITH would commit by itself.
-_READY = _CLAIMABLE.with_only_columns(inbox_updates.c.update_id)
+_READY = _ready()
 
 
 def _claim_of(ready: Any) -> Any:
@@ -164,12 +163,7 @@ _MARKED = (
     .returning(inbox_updates.c.update_id)
     .cte("marked")
 )
-_READY_AFTER_MARKS = (
-    _claimable(select(_MARKED.c.update_id))
-    .with_only_columns(inbox_updates.c.update_id)
-    .cte("ready")
-    .prefix_with("MATERIALIZED")
-)
+_READY_AFTER_MARKS = _ready(select(_MARKED.c.update_id)).cte("ready").prefix_with("MATERIALIZED")
 _CLAIMED = _claim_of(select(_READY_AFTER_MARKS.c.update_id)).cte("claimed")
 _MARKS = select(func.array_agg(_MARKED.c.update_id).label("marked_ids")).subquery("marks")
 _MARK_AND_CLAIM = select(_MARKS.c.marked_ids, *_CLAIMED.c).select_from(
@@ -232,7 +226,6 @@ class InboxRepository:
         now: datetime,
         lease_until: datetime,
         limit: int,
-        longest_pause: timedelta = LONGEST_PAUSE,
     ) -> list[InboxUpdate]:
         """Claim up to ``limit`` updates, each the oldest unfinished one of its chat, oldest
         first. Rows another transaction is claiming are skipped (``FOR UPDATE SKIP LOCKED`` on
@@ -241,7 +234,7 @@ class InboxRepository:
         Readiness does not rely on the wall clock moving forward (NTP may step it back): a
         new update (no failed attempt) is ready at once, whatever time it was recorded at; a
         pause before a new attempt, or a lease, ending further ahead than any can
-        (``longest_pause``; twice the lease) was set by a clock that has since gone back,
+        (``LONGEST_PAUSE``; twice the lease) was set by a clock that has since gone back,
         and is over."""
         now = ensure_utc(now)
         lease_until = ensure_utc(lease_until)
@@ -249,7 +242,7 @@ class InboxRepository:
             (
                 await self.session.execute(
                     _CLAIM[self.session.dialect.name],
-                    self._claim_parameters(owner, now, lease_until, limit, longest_pause),
+                    self._claim_parameters(owner, now, lease_until, limit),
                 )
             )
             .mappings()
@@ -260,15 +253,11 @@ class InboxRepository:
 
     @staticmethod
     def _claim_parameters(
-        owner: str,
-        now: datetime,
-        lease_until: datetime,
-        limit: int,
-        longest_pause: timedelta = LONGEST_PAUSE,
+        owner: str, now: datetime, lease_until: datetime, limit: int
     ) -> dict[str, Any]:
         return {
             "now": now,
-            "later": now + longest_pause,
+            "later": now + LONGEST_PAUSE,
             "impossible_lease": lease_until + (lease_until - now),
             "limit": limit,
             "owner": owner,
@@ -293,18 +282,19 @@ class InboxRepository:
         raw = await self.session.get_raw_connection()
         return postgres_driver.reads_per_statement(raw.dbapi_connection)
 
-    async def renew(
-        self, owner: str, until: datetime, update_ids: Iterable[int] | None = None
-    ) -> None:
-        """Extend the leases of what ``owner`` is processing (it is alive): of these updates
-        only, when given. A claim whose answer was lost (the connection dropped after the
-        server ran it) holds rows the process never started: not renewed, their leases run
+    async def renew(self, owner: str, until: datetime, update_ids: Iterable[int]) -> None:
+        """Extend the leases of these updates, which ``owner`` is processing (it is alive).
+        Only those it names: a claim whose answer was lost (the connection dropped after the
+        server ran it) holds rows the process never started; not renewed, their leases run
         out and they are claimed again."""
-        condition = [inbox_updates.c.lease_owner == owner, inbox_updates.c.status == PROCESSING]
-        if update_ids is not None:
-            condition.append(inbox_updates.c.update_id.in_(list(update_ids)))
         await self.session.execute(
-            update(inbox_updates).where(*condition).values(lease_until=ensure_utc(until))
+            update(inbox_updates)
+            .where(
+                inbox_updates.c.lease_owner == owner,
+                inbox_updates.c.status == PROCESSING,
+                inbox_updates.c.update_id.in_(list(update_ids)),
+            )
+            .values(lease_until=ensure_utc(until))
         )
 
     async def mark_done(
